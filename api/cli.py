@@ -1,0 +1,107 @@
+"""The ``nas`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nas.errors import NasError
+
+app = typer.Typer(help="Neural architecture search for strides and scaling.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(error: NasError | str) -> typer.Exit:
+    """Print one clear line and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {error}")
+    return typer.Exit(code=2)
+
+
+def _read_spec(text: str) -> str:
+    path = Path(text)
+    if path.suffix in {".json", ".txt"} and path.exists():
+        return path.read_text()
+    return text
+
+
+@app.command()
+def train(
+    spec: Annotated[str, typer.Option(help="block string, JSON file/text, or preset name")],
+    data: Annotated[str, typer.Option(help="dataset name or path")] = "fashion-mnist",
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    subset: Annotated[int | None, typer.Option(min=1, help="training images to use")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default per optimizer)")] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd or adamw")] = "sgd",
+    seed: int = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Train one architecture and print its validation accuracy and cost."""
+    from pydantic import ValidationError
+
+    from nas.data import load
+    from nas.spec import parse_spec
+    from nas.train import train as run_training
+    from nas.trial import TrainOptions
+
+    try:
+        arch = parse_spec(_read_spec(spec))
+        options = TrainOptions(optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed)  # type: ignore[arg-type]
+        dataset = load(data, subset=subset, seed=seed)
+    except NasError as exc:
+        raise fail(exc) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+    columns = (
+        TextColumn("[bold]training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=as_json) as progress:
+        task = progress.add_task("train", total=None, status="")
+
+        def on_step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        def on_epoch(report: object) -> None:
+            from nas.trial import EpochReport
+
+            assert isinstance(report, EpochReport)
+            progress.update(
+                task, status=f"epoch {report.epoch}: val acc {report.val_accuracy:.3f}"
+            )
+
+        try:
+            result = run_training(
+                arch, dataset, epochs, options, on_epoch=on_epoch, on_step=on_step
+            )
+        except NasError as exc:
+            raise fail(exc) from None
+
+    if as_json:
+        console.print_json(json.dumps({"spec": arch.to_string(), **result.model_dump()}))
+        return
+    table = Table(title=arch.to_string(), show_header=True)
+    for column in ("val accuracy", "params", "MACs", "seconds", "cost (GFLOPs)"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{result.accuracy:.4f}",
+        f"{result.params:,}",
+        f"{result.macs:,}",
+        f"{result.wall_seconds:.1f}",
+        f"{result.cost_flops / 1e9:,.0f}",
+    )
+    console.print(table)
+    if any(s is not None for s in result.learned_strides):
+        console.print(f"learned strides: {result.learned_strides}")

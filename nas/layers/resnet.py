@@ -1,0 +1,131 @@
+"""ResNet residual blocks (He et al. 2016): basic (two 3x3) and bottleneck (1x1-3x3-1x1).
+
+The bottleneck's middle convolution may be grouped (``groups`` = cardinality), which makes it the
+ResNeXt block (Xie et al. 2017). Optional squeeze-excitation on the residual branch (SE-ResNet,
+squeeze = ``se_ratio`` x out channels). Downsampling follows ``nas.layers.downsample``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nas.layers.conv import conv_bn, conv_bn_act, make_activation
+from nas.layers.downsample import ConvStride
+from nas.layers.se import SqueezeExcite, squeeze_channels
+from nas.spec import Activation
+
+
+class Shortcut(nn.Module):
+    """Identity, or 1x1 conv (strided, or followed by the block's shared pool) + BN."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        conv_stride: ConvStride,
+        pool: nn.Module | None,
+        project: bool,
+    ) -> None:
+        super().__init__()
+        self.conv = (
+            nn.Conv2d(in_channels, out_channels, 1, stride=conv_stride, bias=False)
+            if project
+            else None
+        )
+        self.pool = pool
+        self.bn = nn.BatchNorm2d(out_channels) if project else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv is None or self.bn is None:
+            return x  # (N, C, H, W)
+        x = self.conv(x)  # (N, C_out, H/s, W/s) or (N, C_out, H, W) before a pool
+        if self.pool is not None:
+            x = self.pool(x)  # (N, C_out, H', W')
+        return self.bn(x)  # type: ignore[no-any-return]
+
+
+class BasicBlock(nn.Module):
+    """conv3x3(stride)-[pool]-BN-act, conv3x3-BN, [SE], add shortcut, act."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        kernel: int = 3,
+        conv_stride: ConvStride = (1, 1),
+        pool: nn.Module | None = None,
+        project: bool = False,
+        se_ratio: float = 0.0,
+        act: Activation = "relu",
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(
+            in_channels, out_channels, kernel, conv_stride, kernel // 2, bias=False
+        )
+        self.pool = pool
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.act = make_activation(act)
+        self.conv2 = conv_bn(out_channels, out_channels, kernel)
+        self.se = (
+            SqueezeExcite(out_channels, squeeze_channels(out_channels, se_ratio), act)
+            if se_ratio
+            else None
+        )
+        self.shortcut = Shortcut(in_channels, out_channels, conv_stride, pool, project)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(x)  # (N, C_out, H/s, W/s), or (N, C_out, H, W) before a pool
+        if self.pool is not None:
+            out = self.pool(out)  # (N, C_out, H', W')
+        out = self.act(self.bn1(out))
+        out = self.conv2(out)  # (N, C_out, H', W')
+        if self.se is not None:
+            out = self.se(out)
+        return self.act(out + self.shortcut(x))  # type: ignore[no-any-return]
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce-BN-act, 3x3(stride, groups)-[pool]-BN-act, 1x1 expand-BN, [SE], add, act."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        mid_channels: int,
+        kernel: int = 3,
+        groups: int = 1,
+        conv_stride: ConvStride = (1, 1),
+        pool: nn.Module | None = None,
+        project: bool = False,
+        se_ratio: float = 0.0,
+        act: Activation = "relu",
+    ) -> None:
+        super().__init__()
+        self.reduce = conv_bn_act(in_channels, mid_channels, 1, act=act)
+        self.conv = nn.Conv2d(
+            mid_channels, mid_channels, kernel, conv_stride, kernel // 2, groups=groups, bias=False
+        )
+        self.pool = pool
+        self.bn = nn.BatchNorm2d(mid_channels)
+        self.act = make_activation(act)
+        self.expand = conv_bn(mid_channels, out_channels, 1)
+        self.se = (
+            SqueezeExcite(out_channels, squeeze_channels(out_channels, se_ratio), act)
+            if se_ratio
+            else None
+        )
+        self.shortcut = Shortcut(in_channels, out_channels, conv_stride, pool, project)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.reduce(x)  # (N, C_mid, H, W)
+        out = self.conv(out)  # (N, C_mid, H/s, W/s), or (N, C_mid, H, W) before a pool
+        if self.pool is not None:
+            out = self.pool(out)  # (N, C_mid, H', W')
+        out = self.act(self.bn(out))
+        out = self.expand(out)  # (N, C_out, H', W')
+        if self.se is not None:
+            out = self.se(out)
+        return self.act(out + self.shortcut(x))  # type: ignore[no-any-return]

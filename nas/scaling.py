@@ -1,0 +1,93 @@
+"""EfficientNet compound scaling (Tan & Le 2019) as pure functions from spec to spec.
+
+Depth multiplies every stage's repeats (rounded up), width multiplies every channel count
+(rounded to a multiple of 8, never losing more than 10%), resolution sets the input size.
+``compound_scale`` ties all three to one knob: depth = alpha^phi, width = beta^phi,
+resolution = gamma^phi, with alpha * beta^2 * gamma^2 ~ 2 so FLOPs grow about 2^phi.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nas.errors import SpecError
+from nas.spec import ArchSpec
+
+# variant -> (width, depth, resolution, dropout), from the paper and torchvision's
+# efficientnet_b0..b7 builders (torchvision/models/efficientnet.py).
+EFFICIENTNET_COEFFICIENTS: dict[int, tuple[float, float, int, float]] = {
+    0: (1.0, 1.0, 224, 0.2),
+    1: (1.0, 1.1, 240, 0.2),
+    2: (1.1, 1.2, 260, 0.3),
+    3: (1.2, 1.4, 300, 0.3),
+    4: (1.4, 1.8, 380, 0.4),
+    5: (1.6, 2.2, 456, 0.4),
+    6: (1.8, 2.6, 528, 0.5),
+    7: (2.0, 3.1, 600, 0.5),
+}
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round to the nearest multiple of ``divisor`` (at least one), never below 90% of value."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def scale_depth(repeats: int, depth: float) -> int:
+    return int(math.ceil(repeats * depth))
+
+
+def scale(
+    spec: ArchSpec, *, width: float = 1.0, depth: float = 1.0, resolution: int | None = None
+) -> ArchSpec:
+    """``spec`` with every channel count times ``width``, repeats times ``depth``."""
+    if width <= 0:
+        raise SpecError(f"must be > 0, got {width}", field="width")
+    if depth <= 0:
+        raise SpecError(f"must be > 0, got {depth}", field="depth")
+    stages = [
+        {
+            **stage.model_dump(),
+            "out_channels": make_divisible(stage.out_channels * width),
+            "repeats": scale_depth(stage.repeats, depth),
+        }
+        for stage in spec.stages
+    ]
+    head = spec.head.model_dump()
+    if spec.head.channels:
+        head["channels"] = make_divisible(spec.head.channels * width)
+    stem = {**spec.stem.model_dump(), "out_channels": make_divisible(spec.stem.out_channels * width)}
+    return spec.replace(
+        stages=stages,
+        head=head,
+        stem=stem,
+        resolution=spec.resolution if resolution is None else resolution,
+    )
+
+
+def compound_scale(
+    spec: ArchSpec,
+    phi: float,
+    alpha: float = 1.2,
+    beta: float = 1.1,
+    gamma: float = 1.15,
+) -> ArchSpec:
+    """Scale depth by alpha^phi, width by beta^phi and resolution by gamma^phi."""
+    for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if value < 1:
+            raise SpecError(f"must be >= 1, got {value}", field=name)
+    if phi < 0:
+        raise SpecError(f"must be >= 0, got {phi}", field="phi")
+    return scale(
+        spec,
+        width=beta**phi,
+        depth=alpha**phi,
+        resolution=int(round(spec.resolution * gamma**phi)),
+    )
+
+
+def flops_factor(alpha: float, beta: float, gamma: float) -> float:
+    """How much FLOPs grow per unit of phi: alpha * beta^2 * gamma^2 (the paper wants ~2)."""
+    return alpha * beta**2 * gamma**2

@@ -1,0 +1,32 @@
+"""Cost accounting: MACs from torch's flop counter, including the FFTs of spectral layers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nas.flops import complexity, count_flops
+from nas.models import preset
+
+
+def test_macs_of_a_single_conv_match_the_formula() -> None:
+    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    flops = count_flops(conv, torch.zeros(1, 3, 10, 10))
+    assert flops // 2 == 8 * 3 * 3 * 3 * 10 * 10
+
+
+def test_resnet18_macs_match_the_published_figure() -> None:
+    # torchvision ResNet18_Weights meta "_ops": 1.814 GFLOPS (torchvision counts MACs there).
+    macs = complexity(preset("resnet18")).macs
+    assert abs(macs / 1e9 - 1.814) < 0.01
+
+
+def test_spectral_downsampling_is_not_free() -> None:
+    base = preset("resnet_narrow_fmnist")
+    spectral = base.with_stages(
+        [s.model_copy(update={"downsample": "spectral"}) for s in base.stages]
+    )
+    strided_macs = complexity(base).macs
+    spectral_macs = complexity(spectral).macs
+    # Unstrided convolutions before the crop plus the FFTs cost more than strided convolutions.
+    assert spectral_macs > strided_macs

@@ -1,0 +1,147 @@
+"""ArchSpec: validation naming the field, exact JSON round trip, block string both ways."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nas.errors import SpecError
+from nas.models import preset, preset_names
+from nas.spec import ArchSpec, StageSpec, parse_spec
+
+SMALL = "resnet:r28:c1:n10:relu:stem_c16:basic_r2_c16:basic_r2_s2_c32:basic_r1_s2x1_c64_spectral:head_d0"
+
+
+def test_block_string_round_trip_on_every_preset() -> None:
+    for name in preset_names():
+        spec = preset(name)
+        text = spec.to_string()
+        assert ArchSpec.from_string(text) == spec
+        assert ArchSpec.from_string(text).to_string() == text
+
+
+def test_block_string_reads_like_timm() -> None:
+    b0 = preset("efficientnet_b0")
+    tokens = b0.to_string().split(":")
+    assert "ir_r2_k5_s2_e6_c40_se0.25" in tokens
+    assert tokens[0] == "efficientnet"
+    assert tokens[-1] == "head_c1280_d0.2"
+
+
+def test_json_round_trip_is_exact() -> None:
+    spec = ArchSpec.from_string(SMALL)
+    assert ArchSpec.model_validate_json(spec.model_dump_json()) == spec
+    assert spec.stages[2].stride == (2.0, 1.0)
+    assert spec.stages[2].downsample == "spectral"
+
+
+def test_parse_spec_accepts_string_json_and_preset() -> None:
+    spec = ArchSpec.from_string(SMALL)
+    assert parse_spec(SMALL) == spec
+    assert parse_spec(spec.model_dump_json()) == spec
+    assert parse_spec("resnet18") == preset("resnet18")
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (SMALL.replace("basic_r2_s2_c32", "basic_r2_s0.5_c32"), "stages[1].stride"),
+        (SMALL.replace("basic_r2_s2_c32", "basic_r2_s2_c0"), "stages[1].out_channels"),
+        (SMALL.replace("basic_r2_s2_c32", "nosuchblock_r2_s2_c32"), "stages[1].block"),
+        (SMALL.replace("basic_r2_s2_c32", "basic_r2_s16_c32"), "stages[2].stride"),
+        (SMALL.replace("basic_r2_s2_c32", "basic_r2_s1.5_c32"), "stages[1]"),
+        (SMALL.replace("r28", "rX"), "resolution"),
+        (SMALL.replace("stem_c16", "stem_q16"), "stem"),
+        (SMALL.replace("basic_r2_s2_c32", "basic_r2_s2"), "stages[1].out_channels"),
+        ("resnet:r28", "spec"),
+    ],
+)
+def test_invalid_specs_name_the_field(text: str, field: str) -> None:
+    with pytest.raises(SpecError) as info:
+        ArchSpec.from_string(text)
+    assert info.value.field is not None
+    assert info.value.field.startswith(field), info.value
+
+
+def test_resolution_below_one_pixel_is_rejected() -> None:
+    with pytest.raises(SpecError, match="below 1 pixel"):
+        ArchSpec.from_string(SMALL.replace("r28", "r3"))
+
+
+def test_fractional_strides_allowed_for_spectral_kinds() -> None:
+    text = SMALL.replace("basic_r2_s2_c32", "basic_r2_s1.5x2.5_c32_diffstride")
+    spec = ArchSpec.from_string(text)
+    assert spec.stages[1].stride == (1.5, 2.5)
+    assert spec.to_string() == text
+
+
+def test_specs_are_frozen_values() -> None:
+    spec = ArchSpec.from_string(SMALL)
+    with pytest.raises(Exception, match="frozen"):
+        spec.resolution = 32  # type: ignore[misc]
+    assert spec.replace(resolution=32).resolution == 32
+    assert spec.resolution == 28
+
+
+# ---- property-based round trip -----------------------------------------------------------
+
+strides = st.sampled_from([1, 2, 3]).flatmap(
+    lambda h: st.tuples(st.just(float(h)), st.sampled_from([float(h), 1.0, 2.0]))
+)
+stages = st.builds(
+    StageSpec,
+    block=st.sampled_from(["basic", "bottleneck", "ir", "ds"]),
+    repeats=st.integers(1, 4),
+    out_channels=st.integers(1, 512),
+    stride=strides,
+    kernel=st.sampled_from([1, 3, 5, 7]),
+    expand_ratio=st.sampled_from([1.0, 0.5, 4.0, 6.0, 2.5]),
+    se_ratio=st.sampled_from([0.0, 0.25, 0.0625]),
+    groups=st.sampled_from([1, 2, 32]),
+    downsample=st.sampled_from(["strided", "spectral", "diffstride"]),
+    extras=st.dictionaries(
+        st.sampled_from(["growth", "k", "temp"]),
+        st.one_of(st.integers(0, 64), st.sampled_from([0.5, 1.25]), st.sampled_from(["a", "xy"])),
+        max_size=2,
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    family=st.sampled_from(["resnet", "efficientnet", "custom_net2"]),
+    in_channels=st.integers(1, 4),
+    num_classes=st.integers(1, 1000),
+    activation=st.sampled_from(["relu", "silu"]),
+    stage_list=st.lists(stages, min_size=1, max_size=4),
+    stem_stride=st.sampled_from([1, 2]),
+    max_pool=st.booleans(),
+    head_channels=st.sampled_from([0, 1280]),
+    dropout=st.sampled_from([0.0, 0.2, 0.5]),
+)
+def test_any_valid_spec_round_trips(
+    family: str,
+    in_channels: int,
+    num_classes: int,
+    activation: str,
+    stage_list: list[StageSpec],
+    stem_stride: int,
+    max_pool: bool,
+    head_channels: int,
+    dropout: float,
+) -> None:
+    spec = ArchSpec.create(
+        family=family,
+        resolution=512,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        activation=activation,
+        stem={"out_channels": 24, "stride": stem_stride, "max_pool": max_pool},
+        stages=[s.model_dump() for s in stage_list],
+        head={"channels": head_channels, "dropout": dropout},
+    )
+    text = spec.to_string()
+    assert ArchSpec.from_string(text) == spec
+    assert ArchSpec.from_string(text).to_string() == text
+    assert ArchSpec.model_validate_json(spec.model_dump_json()) == spec
