@@ -49,11 +49,13 @@ def train(
     from nas.data import load
     from nas.spec import parse_spec
     from nas.train import train as run_training
-    from nas.trial import TrainOptions
+    from nas.trial import EpochReport, TrainOptions
 
     try:
         arch = parse_spec(_read_spec(spec))
-        options = TrainOptions(optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed)  # type: ignore[arg-type]
+        options = TrainOptions.model_validate(
+            {"optimizer": optimizer, "lr": lr, "batch_size": batch_size, "seed": seed}
+        )
         dataset = load(data, subset=subset, seed=seed)
     except NasError as exc:
         raise fail(exc) from None
@@ -74,13 +76,8 @@ def train(
         def on_step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        def on_epoch(report: object) -> None:
-            from nas.trial import EpochReport
-
-            assert isinstance(report, EpochReport)
-            progress.update(
-                task, status=f"epoch {report.epoch}: val acc {report.val_accuracy:.3f}"
-            )
+        def on_epoch(report: EpochReport) -> None:
+            progress.update(task, status=f"epoch {report.epoch}: val acc {report.val_accuracy:.3f}")
 
         try:
             result = run_training(
@@ -105,3 +102,83 @@ def train(
     console.print(table)
     if any(s is not None for s in result.learned_strides):
         console.print(f"learned strides: {result.learned_strides}")
+
+
+@app.command()
+def run(
+    job_file: Annotated[Path, typer.Argument(help="job description (YAML or JSON)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the leaderboard as JSON")] = False,
+    top: Annotated[int, typer.Option(min=1, help="rows of the leaderboard to print")] = 15,
+) -> None:
+    """Run a whole comparison on this machine (no server) and print the leaderboard."""
+    from nas.job import JobSpec
+    from workers.executor import InlineExecutor
+    from workers.leaderboard import best_per_strategy, leaderboard
+    from workers.runner import JobRunner, RunEvent
+    from workers.store import MemoryTrialStore
+    from workers.trial_entry import load_dataset
+
+    try:
+        job = JobSpec.from_file(job_file)
+        data = load_dataset(job.dataset)
+        store = MemoryTrialStore()
+        progress = Progress(
+            TextColumn("[bold]{task.description:<14}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}% of budget"),
+            TextColumn("{task.fields[status]}"),
+            console=err_console,
+            disable=as_json,
+        )
+        tasks = {key: progress.add_task(key, total=1.0, status="") for key in job.strategy_keys()}
+
+        def observe(event: RunEvent, runner: JobRunner) -> None:
+            state = runner.states[event.strategy]
+            fraction = min(1.0, state.committed / state.budget) if state.budget else 1.0
+            status = f"{state.trials_done} done"
+            if event.kind == "progress" and event.report is not None:
+                status += f", trial {event.trial.number if event.trial else '?'} epoch "
+                status += f"{event.report.epoch}: {event.report.val_accuracy:.3f}"
+            if event.kind == "stopped":
+                status = f"{state.trials_done} done ({event.message})"
+                fraction = 1.0
+            progress.update(tasks[event.strategy], completed=fraction, status=status)
+
+        with progress:
+            runner = JobRunner(job, data, InlineExecutor(), store, observer=observe)
+            trials = runner.run()
+    except NasError as exc:
+        raise fail(exc) from None
+
+    rows = leaderboard(trials)
+    if as_json:
+        console.print_json(json.dumps([r.model_dump() for r in rows]))
+        return
+    table = Table(title=f"{job.name}: leaderboard ({len(trials)} trials)")
+    for column in ("rank", "strategy", "architecture", "val acc", "params", "MACs", "GFLOPs"):
+        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for row in rows[:top]:
+        table.add_row(
+            str(row.rank),
+            row.strategy + (f" ({row.phase})" if row.phase else ""),
+            row.spec,
+            f"{row.accuracy:.4f}" if row.accuracy is not None else row.state,
+            f"{row.params:,}" if row.params is not None else "-",
+            f"{row.macs:,}" if row.macs is not None else "-",
+            f"{row.cost_flops / 1e9:,.1f}" if row.cost_flops is not None else "-",
+        )
+    console.print(table)
+    best = Table(title="best per strategy")
+    for column in ("strategy", "val acc", "architecture", "trials", "budget used"):
+        best.add_column(column)
+    winners = best_per_strategy(rows)
+    for key, state in runner.states.items():
+        winner = winners.get(key)
+        best.add_row(
+            key,
+            f"{winner.accuracy:.4f}" if winner and winner.accuracy is not None else "-",
+            winner.spec if winner else "-",
+            str(state.trials_done),
+            f"{100 * state.spent / state.budget:.0f}%" if state.budget else "-",
+        )
+    console.print(best)

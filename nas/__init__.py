@@ -1,3 +1,3 @@
-"""stride-nas: search strides and scaling of CNNs (fixed-stride search, DiffStride, compound scaling)."""
+"""stride-nas: search CNN strides and scaling (fixed strides, DiffStride, compound scaling)."""
 
 __version__ = "0.1.0"

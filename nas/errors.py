@@ -1,4 +1,4 @@
-"""One error family for the whole library; the API maps each class to an HTTP status in one place."""
+"""One error family for the library; the API maps each class to an HTTP status in one place."""
 
 from __future__ import annotations
 

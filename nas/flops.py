@@ -114,7 +114,9 @@ def measure_latency_ms(
     return statistics.median(times)
 
 
-def complexity(spec: ArchSpec, *, latency: bool = False, model: nn.Module | None = None) -> Complexity:
+def complexity(
+    spec: ArchSpec, *, latency: bool = False, model: nn.Module | None = None
+) -> Complexity:
     """Params and MACs of ``spec`` (building it unless ``model`` is given), optionally latency."""
     from nas.models import build_model
 

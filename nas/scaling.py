@@ -36,7 +36,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def scale_depth(repeats: int, depth: float) -> int:
-    return int(math.ceil(repeats * depth))
+    return math.ceil(repeats * depth)
 
 
 def scale(
@@ -58,7 +58,10 @@ def scale(
     head = spec.head.model_dump()
     if spec.head.channels:
         head["channels"] = make_divisible(spec.head.channels * width)
-    stem = {**spec.stem.model_dump(), "out_channels": make_divisible(spec.stem.out_channels * width)}
+    stem = {
+        **spec.stem.model_dump(),
+        "out_channels": make_divisible(spec.stem.out_channels * width),
+    }
     return spec.replace(
         stages=stages,
         head=head,
@@ -84,7 +87,7 @@ def compound_scale(
         spec,
         width=beta**phi,
         depth=alpha**phi,
-        resolution=int(round(spec.resolution * gamma**phi)),
+        resolution=round(spec.resolution * gamma**phi),
     )
 
 

@@ -328,7 +328,9 @@ def _parse_stage(token: str, index: int) -> dict[str, Any]:
 
 def _split_key(part: str, field: str, token: str) -> tuple[str, str]:
     for key in _STAGE_KEYS:  # "se" is tried before "s"
-        if part.startswith(key) and re.fullmatch(_NUMBER + r"(?:x" + _NUMBER + ")?", part[len(key) :]):
+        if part.startswith(key) and re.fullmatch(
+            _NUMBER + r"(?:x" + _NUMBER + ")?", part[len(key) :]
+        ):
             return key, part[len(key) :]
     raise SpecError(f"cannot read {part!r} in {token!r}", field=field)
 

@@ -73,7 +73,8 @@ def learned_strides(model: Network) -> list[tuple[float, float] | None]:
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
     """No weight decay on BN, biases and strides (decaying a stride would bias it to 0)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         (decay if param.ndim > 1 else no_decay).append(param)
     return [
@@ -127,7 +128,17 @@ def _autocast(device: torch.device) -> torch.autocast | nullcontext[None]:
 
 
 def _memory_format(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+    """channels_last on CUDA; plain NCHW strides on CPU.
+
+    A single-channel batch can carry strides that also read as channels_last (e.g. after a
+    crop); CPU kernels then pick their much slower channels_last paths, so restride it.
+    """
+    if device.type == "cuda":
+        return x.contiguous(memory_format=torch.channels_last)
+    _, c, h, w = x.shape
+    if x.stride() != (c * h * w, h * w, w, 1):
+        return x.clone(memory_format=torch.contiguous_format)
+    return x
 
 
 def _forward_flops(model: Network, spec: ArchSpec, device: torch.device) -> int:
@@ -160,7 +171,7 @@ def train(
     val_x = resample(data.val_x, spec.resolution)
     net = (model if model is not None else build_model(spec)).to(device)
     if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = _make_optimizer(net, options)
     criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
     augment = (
@@ -184,7 +195,11 @@ def train(
         loss_sum, correct, seen = 0.0, 0, 0
         lr = options.learning_rate
         for xb, yb in batches(
-            train_x, data.train_y, options.batch_size, shuffle=True, generator=generator,
+            train_x,
+            data.train_y,
+            options.batch_size,
+            shuffle=True,
+            generator=generator,
             augment=augment,
         ):
             lr = _lr_at(step, total_steps, warmup_steps, options.learning_rate, options.schedule)
@@ -197,7 +212,7 @@ def train(
                 if options.stride_regularizer and diffstride_layers:
                     loss = loss + complexity_regularizer(net, options.stride_regularizer)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             optimizer.step()
             for layer in diffstride_layers:
                 layer.clamp_()

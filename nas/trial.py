@@ -51,7 +51,8 @@ class TrialRequest(BaseModel):
     spec: ArchSpec
     epochs: int = Field(ge=1, le=1000)
     options: TrainOptions = TrainOptions()
-    strategy: str = ""
+    strategy: str = Field(default="", description="the strategy's key (label) in its job")
+    number: int = Field(default=0, ge=0, description="ordinal of this trial within its strategy")
     params: dict[str, Any] = Field(
         default_factory=dict, description="what the strategy chose (for display and replay)"
     )

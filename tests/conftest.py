@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-FASHION_MNIST_DIR = Path(os.environ.get("NAS_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+FASHION_MNIST_DIR = Path(
+    os.environ.get("NAS_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -15,7 +17,9 @@ def require_fashion_mnist() -> Path:
     """The real Fashion-MNIST directory; skip locally when absent, fail under CI."""
     if (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
         return FASHION_MNIST_DIR
-    message = f"Fashion-MNIST not found in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)"
+    message = (
+        f"Fashion-MNIST not found in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)"
+    )
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

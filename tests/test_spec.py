@@ -10,7 +10,10 @@ from nas.errors import SpecError
 from nas.models import preset, preset_names
 from nas.spec import ArchSpec, StageSpec, parse_spec
 
-SMALL = "resnet:r28:c1:n10:relu:stem_c16:basic_r2_c16:basic_r2_s2_c32:basic_r1_s2x1_c64_spectral:head_d0"
+SMALL = (
+    "resnet:r28:c1:n10:relu:stem_c16:"
+    "basic_r2_c16:basic_r2_s2_c32:basic_r1_s2x1_c64_spectral:head_d0"
+)
 
 
 def test_block_string_round_trip_on_every_preset() -> None:

@@ -16,13 +16,15 @@ from nas.layers.spectral_pool import SpectralPool
 from nas.spec import StageSpec
 
 ConvStride = tuple[int, int]
+DEFAULT_SMOOTHNESS = 4.0  # R of the DiffStride paper; a stage overrides it with smoothness=<R>
 
 
 def make_downsampler(stage: StageSpec) -> tuple[ConvStride, nn.Module | None]:
     """``(conv_stride, pool)`` for the first block of ``stage``."""
     if stage.downsample == "diffstride":
         # Learnable even from stride 1: DiffStride may learn to downsample where the init did not.
-        return (1, 1), DiffStride(init_stride=stage.stride)
+        smoothness = float(stage.extras.get("smoothness", DEFAULT_SMOOTHNESS))
+        return (1, 1), DiffStride(init_stride=stage.stride, smoothness=smoothness)
     if stage.downsample == "spectral":
         return (1, 1), (SpectralPool(stride=stage.stride) if stage.is_downsampling else None)
     return (int(stage.stride[0]), int(stage.stride[1])), None

@@ -17,7 +17,7 @@ from nas.spec import Activation
 
 
 def expanded_channels(in_channels: int, expand_ratio: float) -> int:
-    return int(round(in_channels * expand_ratio))
+    return round(in_channels * expand_ratio)
 
 
 class MBConv(nn.Module):
@@ -59,4 +59,5 @@ class MBConv(nn.Module):
         if self.se is not None:
             out = self.se(out)
         out = self.project(out)  # (N, C_out, H', W')
+        assert isinstance(out, torch.Tensor)
         return out + x if self.residual else out

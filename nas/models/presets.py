@@ -8,6 +8,7 @@ without max pool (the CIFAR-style stem of the DiffStride paper's ResNet-18) and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from nas.errors import NotFoundError
 from nas.scaling import EFFICIENTNET_COEFFICIENTS, scale
@@ -86,14 +87,11 @@ _PRESETS: dict[str, Callable[[], ArchSpec]] = {
     "resnet18_fmnist": lambda: small_image(resnet18(), resolution=28, in_channels=1),
     "resnet_narrow_fmnist": resnet_narrow_fmnist,
     "efficientnet_b0_cifar": lambda: small_image(efficientnet_b0(), resolution=32, in_channels=3),
-    "efficientnet_b0_fmnist": lambda: small_image(
-        efficientnet_b0(), resolution=28, in_channels=1
-    ),
+    "efficientnet_b0_fmnist": lambda: small_image(efficientnet_b0(), resolution=28, in_channels=1),
 }
-for _variant in range(8):
-    _PRESETS[f"efficientnet_b{_variant}"] = (
-        efficientnet_b0 if _variant == 0 else (lambda v=_variant: efficientnet(v))
-    )
+_PRESETS["efficientnet_b0"] = efficientnet_b0
+for _variant in range(1, 8):
+    _PRESETS[f"efficientnet_b{_variant}"] = partial(efficientnet, _variant)
 
 
 def preset_names() -> list[str]:

@@ -1,0 +1,229 @@
+"""The job description shared by the REST API, the CLI and the embedded runner.
+
+A job compares several search strategies on the same data with the same compute: the total
+budget is split evenly across strategies and every trial's cost is charged to its strategy.
+Loadable from YAML or JSON; every validation error names the field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nas.errors import NasError, SpecError
+from nas.spec import ArchSpec, parse_spec
+from nas.trial import TrainOptions
+
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+Family = Literal["resnet", "efficientnet"]
+
+# The default base architecture per family: small-image variants cheap enough for a CPU.
+DEFAULT_BASES: dict[str, str] = {
+    "resnet": "resnet_narrow_fmnist",
+    "efficientnet": "efficientnet_b0_fmnist",
+}
+
+
+class JobError(NasError, ValueError):
+    """A job description is invalid."""
+
+
+class DatasetRef(BaseModel):
+    """Which data: a registered name (``fashion-mnist``, ``synthetic``, ...) or a path."""
+
+    model_config = _STRICT
+    name: str = Field(min_length=1, max_length=500)
+    subset: int | None = Field(default=None, ge=10, description="training images to use")
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed of the subset and split")
+
+
+class SearchSpace(BaseModel):
+    """What the fixed-stride strategies may choose; DiffStride and compound read parts of it.
+
+    ``strides[i]`` lists the integer strides stage ``i`` may take (one list per stage of the
+    base; a single-element list fixes it). ``widths`` and ``depths`` are multipliers of the base,
+    ``resolutions`` input sizes (empty: the base's).
+    """
+
+    model_config = _STRICT
+    strides: list[list[int]] = Field(default_factory=list)
+    widths: list[float] = Field(default_factory=lambda: [1.0])
+    depths: list[float] = Field(default_factory=lambda: [1.0])
+    resolutions: list[int] = Field(default_factory=list)
+
+    @field_validator("strides")
+    @classmethod
+    def _strides_valid(cls, value: list[list[int]]) -> list[list[int]]:
+        for i, choices in enumerate(value):
+            if not choices:
+                raise ValueError(f"stage {i} has no stride choices")
+            if any(s < 1 or s > 8 for s in choices):
+                raise ValueError(f"stage {i}: strides must be integers in 1..8, got {choices}")
+        return value
+
+    @field_validator("widths", "depths")
+    @classmethod
+    def _multipliers_valid(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("needs at least one multiplier")
+        if any(v <= 0 or v > 8 for v in value):
+            raise ValueError(f"multipliers must be in (0, 8], got {value}")
+        return value
+
+    @field_validator("resolutions")
+    @classmethod
+    def _resolutions_valid(cls, value: list[int]) -> list[int]:
+        if any(r < 8 or r > 1024 for r in value):
+            raise ValueError(f"resolutions must be in 8..1024, got {value}")
+        return value
+
+
+class StrategyConfig(BaseModel):
+    """One strategy of the comparison and its own options (validated by the strategy)."""
+
+    model_config = _STRICT
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(
+        default=None, max_length=64, description="display name; default: the strategy name"
+    )
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class Budget(BaseModel):
+    """Compute for the whole job, split evenly across strategies.
+
+    ``total`` is in ``unit``: ``base_epochs`` (epochs of the base architecture on the job's
+    training set, converted to FLOPs), ``flops`` or ``trials`` (a trial count per strategy,
+    for tests and quick looks).
+    """
+
+    model_config = _STRICT
+    total: float = Field(gt=0)
+    unit: Literal["base_epochs", "flops", "trials"] = "base_epochs"
+    epochs_per_trial: int = Field(default=1, ge=1, le=1000)
+    max_trials_per_strategy: int = Field(default=1000, ge=1, le=100_000)
+    parallel_trials: int = Field(default=1, ge=1, le=256)
+
+
+class Objectives(BaseModel):
+    """Validation accuracy is maximised; optionally a cost is minimised as a second objective."""
+
+    model_config = _STRICT
+    secondary: Literal["macs", "params"] | None = None
+    max_macs: int | None = Field(default=None, gt=0, description="ceiling for compound scaling")
+    max_params: int | None = Field(default=None, gt=0)
+
+
+class JobSpec(BaseModel):
+    """A whole comparison job."""
+
+    model_config = _STRICT
+    name: str = Field(min_length=1, max_length=200)
+    dataset: DatasetRef
+    family: Family = "resnet"
+    base: str | None = Field(
+        default=None, description="preset name, block string or JSON; default per family"
+    )
+    space: SearchSpace = SearchSpace()
+    strategies: list[StrategyConfig] = Field(min_length=1, max_length=16)
+    budget: Budget
+    objectives: Objectives = Objectives()
+    train: TrainOptions = TrainOptions()
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategy_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        from nas import strategies
+
+        known = strategies.names()
+        keys: set[str] = set()
+        for i, config in enumerate(self.strategies):
+            if config.name not in known:
+                raise ValueError(
+                    f"strategies[{i}].name: unknown strategy {config.name!r}; "
+                    f"known: {', '.join(known)}"
+                )
+            if config.key in keys:
+                raise ValueError(
+                    f"strategies[{i}].label: {config.key!r} appears twice; give each a label"
+                )
+            keys.add(config.key)
+            try:
+                strategies.get(config.name).Options.model_validate(config.options)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"strategies[{i}].options.{where}: {first['msg']}") from None
+        try:
+            base = self.base_spec()
+        except SpecError as exc:
+            raise ValueError(f"base: {exc}") from None
+        if self.space.strides and len(self.space.strides) != len(base.stages):
+            raise ValueError(
+                f"space.strides: the base has {len(base.stages)} stages, "
+                f"got stride choices for {len(self.space.strides)}"
+            )
+        return self
+
+    def base_spec(self) -> ArchSpec:
+        """The base architecture (before it is fitted to the data's channels and classes)."""
+        return parse_spec(self.base or DEFAULT_BASES[self.family])
+
+    def strategy_keys(self) -> list[str]:
+        return [s.key for s in self.strategies]
+
+    # ---- loading with field-naming errors -------------------------------------------------
+
+    @classmethod
+    def parse(cls, data: Any) -> JobSpec:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise job_error_from(exc) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> JobSpec:
+        """Read a job from YAML (``.yaml``/``.yml``) or JSON."""
+        file = Path(path)
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise JobError(f"cannot read {file}: {exc.strerror}", field="file") from None
+        try:
+            data = yaml.safe_load(text) if file.suffix in {".yaml", ".yml"} else json.loads(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            raise JobError(f"{file} is not valid YAML/JSON: {exc}", field="file") from None
+        return cls.parse(data)
+
+
+def job_error_from(exc: ValidationError) -> JobError:
+    """One ``JobError`` naming the first bad field (dotted path)."""
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not loc:  # model-level checks put the field first: "space.strides: ..."
+        head, sep, rest = message.partition(": ")
+        if sep:
+            loc, message = head, rest
+    return JobError(message, field=loc or "job")

@@ -1,0 +1,160 @@
+"""Spectral (Fourier-domain) resampling shared by ``SpectralPool`` and ``DiffStride``.
+
+Both layers compute ``irfft2(mask * crop(rfft2(x)))``: keep the lowest frequencies of the
+spectrum, optionally weigh them with a separable real mask, and transform back at the cropped
+size. The whole map is linear and separable, so it is computed exactly as two small matrix
+products per image, ``Y = Re(Q_h X P_w^T)``, with
+
+    Q_h = G_h diag(m_h) F_h     (out_h x H: forward DFT rows kept, mask, inverse DFT)
+    P_w = G_w diag(m_w) F_w     (out_w x W: same on the half spectrum, with irfft's weights)
+
+instead of FFTs: on small feature maps (the 7..64 pixel maps of a CNN) dense matrix products
+are several times faster than ``torch.fft`` forward and backward, and identical up to float
+rounding (``tests/layers`` checks them against ``torch.fft``). Gradients reach the mask, hence
+DiffStride's strides, through ``Q_h`` and ``P_w``.
+
+Conventions (those of the reference ``google-research/diffstride`` ``pooling.py``):
+
+* Crop layout: an output of length ``m`` on the two-sided (height) axis keeps the frequencies
+  ``0 .. ceil(m/2)-1`` and ``-floor(m/2) .. -1``, i.e. the layout of a length-``m`` FFT; on the
+  half-spectrum (width) axis it keeps columns ``0 .. m//2``.
+* Normalization ``norm="forward"``: 1/(H W) on the forward transform, none on the inverse, so a
+  constant image keeps its value and a band-limited image is exactly subsampled (TensorFlow's
+  default puts 1/(h w) on the inverse, which scales the output by about ``S_h * S_w``).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+# Tolerance of the even rounding: 28 / 2.0000001 still gives 14.
+_EPS = 1e-6
+
+
+def max_stride(size: int) -> float:
+    """The largest stride that still leaves a target of 2 pixels on an axis of ``size``."""
+    return size / 2.0
+
+
+def spectral_output_size(size: int, stride: float) -> int:
+    """Output length of fixed spectral pooling: ``size / stride`` rounded up to even, >= 2.
+
+    ``min(2 * ceil(clamp(size / stride, 2, size) / 2), size)``: 28 at stride 2 gives 14,
+    32 at 3 gives 12, 7 at 1 stays 7.
+    """
+    if size < 2:
+        raise ValueError(f"spectral downsampling needs an axis of length >= 2, got {size}")
+    if not stride >= 1.0:  # also rejects NaN
+        raise ValueError(f"spectral stride must be >= 1, got {stride}")
+    target = min(max(size / stride, 2.0), float(size))
+    return min(2 * math.ceil(target / 2.0 - _EPS), size)
+
+
+def two_sided_frequencies(out: int) -> list[int]:
+    """Signed frequencies kept on a two-sided axis cropped to ``out``, in FFT order."""
+    return list(range((out + 1) // 2)) + list(range(-(out // 2), 0))
+
+
+def two_sided_positions(frequencies: list[int], size: int) -> list[float]:
+    """The reference's mask position ``p`` of each frequency of an axis of length ``size``.
+
+    Even ``size``: ``p = f`` for ``f >= 0`` and ``|f| - 1`` for ``f < 0``; odd: ``p = |f|``.
+    """
+    shift = 1 if size % 2 == 0 else 0
+    return [float(f) if f >= 0 else float(-f - shift) for f in frequencies]
+
+
+@lru_cache(maxsize=256)
+def _two_sided_basis(size: int, out: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """cos and sin parts (out, size, kept) of ``G diag(.) F`` for the two-sided axis."""
+    freqs = torch.tensor(two_sided_frequencies(out), dtype=torch.float64)  # (k,)
+    a = torch.arange(out, dtype=torch.float64)[:, None, None] / out  # (out, 1, 1)
+    n = torch.arange(size, dtype=torch.float64)[None, :, None] / size  # (1, size, 1)
+    phase = 2 * math.pi * freqs[None, None, :] * (a - n)  # (out, size, k)
+    return (
+        (torch.cos(phase) / size).float().to(device),
+        (torch.sin(phase) / size).float().to(device),
+    )
+
+
+@lru_cache(maxsize=256)
+def _half_spectrum_basis(size: int, out: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """cos and sin parts (out, size, out//2+1) of ``G diag(.) F`` with irfft's weights."""
+    cols = torch.arange(out // 2 + 1, dtype=torch.float64)  # (k,)
+    weight = torch.full_like(cols, 2.0)  # a column and its conjugate mirror
+    weight[0] = 1.0
+    if out % 2 == 0:
+        weight[-1] = 1.0  # the output's Nyquist column has no mirror
+    b = torch.arange(out, dtype=torch.float64)[:, None, None] / out  # (out, 1, 1)
+    n = torch.arange(size, dtype=torch.float64)[None, :, None] / size  # (1, size, 1)
+    phase = 2 * math.pi * cols[None, None, :] * (b - n)  # (out, size, k)
+    return (
+        (weight * torch.cos(phase) / size).float().to(device),
+        (weight * torch.sin(phase) / size).float().to(device),
+    )
+
+
+def height_operator(size: int, out: int, mask: Tensor | None, device: torch.device) -> Tensor:
+    """(2, out, size): real and imaginary parts of ``Q_h`` (mask over the kept frequencies)."""
+    cos, sin = _two_sided_basis(size, out, device)
+    if mask is None:
+        return torch.stack([cos.sum(-1), sin.sum(-1)])
+    return torch.stack([cos @ mask, sin @ mask])
+
+
+def width_operator(size: int, out: int, mask: Tensor | None, device: torch.device) -> Tensor:
+    """(2, out, size): real and imaginary parts of ``P_w`` (mask over the kept columns)."""
+    cos, sin = _half_spectrum_basis(size, out, device)
+    if mask is None:
+        return torch.stack([cos.sum(-1), sin.sum(-1)])
+    return torch.stack([cos @ mask, sin @ mask])
+
+
+def apply_operators(x: Tensor, q: Tensor, p: Tensor) -> Tensor:
+    """``Re(Q X P^T)`` for every (N, C) image: (N, C, H, W) -> (N, C, out_h, out_w)."""
+    q_re, q_im = q[0].to(x.dtype), q[1].to(x.dtype)  # (out_h, H)
+    p_re, p_im = p[0].to(x.dtype), p[1].to(x.dtype)  # (out_w, W)
+    z_re = x @ p_re.T  # (N, C, H, out_w)
+    z_im = x @ p_im.T  # (N, C, H, out_w)
+    return q_re @ z_re - q_im @ z_im  # (N, C, out_h, out_w)
+
+
+def spectral_resample(
+    x: Tensor,
+    out_h: int,
+    out_w: int,
+    mask_h: Tensor | None = None,
+    mask_w: Tensor | None = None,
+) -> Tensor:
+    """``irfft2(mask * crop(rfft2(x)))`` at (out_h, out_w), by separable matrix products.
+
+    ``mask_h`` weighs the ``out_h`` kept rows (FFT order), ``mask_w`` the ``out_w//2+1`` kept
+    columns; None means 1.
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    q = height_operator(h, out_h, mask_h, x.device)  # (2, out_h, H)
+    p = width_operator(w, out_w, mask_w, x.device)  # (2, out_w, W)
+    return apply_operators(x, q, p)  # (N, C, out_h, out_w)
+
+
+def spectral_resample_fft(
+    x: Tensor,
+    out_h: int,
+    out_w: int,
+    mask_h: Tensor | None = None,
+    mask_w: Tensor | None = None,
+) -> Tensor:
+    """The same map computed with ``torch.fft`` (the definition; used to check the fast path)."""
+    spec = torch.fft.rfft2(x.double(), norm="forward")  # (N, C, H, W//2+1)
+    rows = torch.tensor([f % x.shape[-2] for f in two_sided_frequencies(out_h)], device=x.device)
+    spec = spec[..., : out_w // 2 + 1].index_select(-2, rows)  # (N, C, out_h, out_w//2+1)
+    if mask_h is not None:
+        spec = spec * mask_h.double()[:, None]
+    if mask_w is not None:
+        spec = spec * mask_w.double()[None, :]
+    y: Tensor = torch.fft.irfft2(spec, s=(out_h, out_w), norm="forward")  # (N, C, out_h, out_w)
+    return y.to(x.dtype)

@@ -1,0 +1,204 @@
+"""Grid search over fixed integer strides, widths, depths and resolutions.
+
+Also home of ``Space``, the discrete search space shared by the fixed-stride strategies (grid,
+random, Optuna): the cartesian product of ``SearchSpace.strides`` (per stage; empty means the
+base's strides), ``widths``, ``depths`` and ``resolutions`` (empty means the base's), indexed in
+``itertools.product`` order, with impossible points (``apply_choice`` raising ``SpecError``)
+recognised and skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from nas.errors import SpecError
+from nas.job import SearchSpace
+from nas.spec import ArchSpec
+from nas.strategies import register
+from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
+from nas.strategies.space import apply_choice
+from nas.trial import TrialRequest
+
+PointKey = tuple[tuple[float, ...], float, float, int]
+"""A point as (per-stage strides, width, depth, resolution), all explicit."""
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the space; ``strides``/``resolution`` None means the base's."""
+
+    strides: tuple[int, ...] | None
+    width: float
+    depth: float
+    resolution: int | None
+
+
+class Space:
+    """The discrete space of a job's ``SearchSpace`` around ``base``; specs are cached."""
+
+    def __init__(self, base: ArchSpec, space: SearchSpace) -> None:
+        self.base = base
+        self.space = space
+        self.stride_choices: list[list[int]] = [list(c) for c in space.strides]
+        self.dims: list[list[Any]] = [
+            *self.stride_choices,
+            list(space.widths),
+            list(space.depths),
+            list(space.resolutions) or [None],
+        ]
+        self.size = math.prod(len(d) for d in self.dims)
+        self._specs: dict[int, ArchSpec | None] = {}
+
+    def point(self, index: int) -> Point:
+        """The point at ``index`` (0 <= index < size) in product order (last dim fastest)."""
+        values = [dim[i] for dim, i in zip(self.dims, self.coords(index), strict=True)]
+        n = len(self.stride_choices)
+        strides = tuple(values[:n]) if n else None
+        return Point(strides, float(values[n]), float(values[n + 1]), values[n + 2])
+
+    def coords(self, index: int) -> list[int]:
+        """Per dimension, the position of ``index``'s choice (mixed radix, last fastest)."""
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        coords: list[int] = []
+        for dim in reversed(self.dims):
+            index, i = divmod(index, len(dim))
+            coords.append(i)
+        return coords[::-1]
+
+    def index_from_coords(self, coords: list[int]) -> int:
+        index = 0
+        for dim, i in zip(self.dims, coords, strict=True):
+            if not 0 <= i < len(dim):
+                raise IndexError(coords)
+            index = index * len(dim) + i
+        return index
+
+    def spec(self, index: int) -> ArchSpec | None:
+        """The architecture at ``index``, or None when the point is impossible."""
+        if index not in self._specs:
+            p = self.point(index)
+            try:
+                self._specs[index] = apply_choice(
+                    self.base,
+                    strides=p.strides,
+                    width=p.width,
+                    depth=p.depth,
+                    resolution=p.resolution,
+                )
+            except SpecError:
+                self._specs[index] = None
+        return self._specs[index]
+
+    def is_valid(self, index: int) -> bool:
+        return self.spec(index) is not None
+
+    def valid_indices(self) -> Iterator[int]:
+        return (i for i in range(self.size) if self.is_valid(i))
+
+    def key(self, index: int) -> PointKey:
+        """The explicit key of ``index`` (base strides/resolution filled in)."""
+        p = self.point(index)
+        strides = (
+            tuple(float(s) for s in p.strides)
+            if p.strides is not None
+            else tuple(float(s[0]) for s in self.base.strides)
+        )
+        resolution = p.resolution if p.resolution is not None else self.base.resolution
+        return (strides, p.width, p.depth, resolution)
+
+    def params(self, index: int) -> dict[str, Any]:
+        """The JSON-able ``params`` of a request for ``index`` (see ``key_of_params``)."""
+        strides, width, depth, resolution = self.key(index)
+        return {
+            "strides": [_number(s) for s in strides],
+            "width": width,
+            "depth": depth,
+            "resolution": resolution,
+        }
+
+    def index_of(self, key: PointKey) -> int | None:
+        """The index of ``key``, or None if it is not a point of this space."""
+        strides, width, depth, resolution = key
+        values: list[Any]
+        if self.stride_choices:
+            values = list(strides)
+        elif strides != tuple(float(s[0]) for s in self.base.strides):
+            return None
+        else:
+            values = []
+        values += [width, depth, resolution if self.space.resolutions else None]
+        if not self.space.resolutions and resolution != self.base.resolution:
+            return None
+        try:
+            coords = [dim.index(v) for dim, v in zip(self.dims, values, strict=True)]
+        except ValueError:
+            return None
+        return self.index_from_coords(coords)
+
+
+def key_of_params(params: Mapping[str, Any]) -> PointKey | None:
+    """The key of a request's ``params`` as written by ``Space.params``; None if malformed."""
+    try:
+        return (
+            tuple(float(s) for s in params["strides"]),
+            float(params["width"]),
+            float(params["depth"]),
+            int(params["resolution"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def asked_keys(records: list[TrialRecord]) -> set[PointKey]:
+    """Keys of every point already asked (pending or finished)."""
+    keys = (key_of_params(r.request.params) for r in records)
+    return {k for k in keys if k is not None}
+
+
+@register
+class GridSearch(SearchStrategy):
+    """Every valid point of the space once, in a fixed order."""
+
+    name = "grid"
+    description = (
+        "Exhaustive grid over the job's stride choices per stage, widths, depths and "
+        "resolutions (cartesian product, fixed order; impossible points skipped)."
+    )
+
+    def __init__(
+        self, context: StrategyContext, options: BaseModel | dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(context, options)
+        self.space = Space(context.base, context.space)
+
+    def _next_index(self) -> int | None:
+        start = 0
+        if self.records:
+            key = key_of_params(self.records[-1].request.params)
+            last = self.space.index_of(key) if key is not None else None
+            start = 0 if last is None else last + 1
+        for index in range(start, self.space.size):
+            if self.space.is_valid(index):
+                return index
+        return None
+
+    def is_finished(self) -> bool:
+        return self._next_index() is None
+
+    def propose(self) -> TrialRequest | None:
+        index = self._next_index()
+        if index is None:
+            return None
+        spec = self.space.spec(index)
+        assert spec is not None
+        return self.request(spec, self.space.params(index))

@@ -1,0 +1,91 @@
+"""A cheap, known objective of the spec: for testing strategies without training anything.
+
+Accuracy peaks at a target stride schedule and width and falls off smoothly with the distance to
+it; cost is proportional to the spec's (analytic) compute, so budget logic sees realistic
+differences between cheap and expensive architectures. Optional seeded noise.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nas.spec import ArchSpec
+from nas.trial import EpochReport, TrialRequest, TrialResult
+
+
+def relative_compute(spec: ArchSpec, base: ArchSpec) -> float:
+    """Compute of ``spec`` relative to ``base``: width^2 x depth x pixels, stage by stage."""
+
+    def compute(s: ArchSpec) -> float:
+        total, side = 0.0, s.resolution / s.stem.reduction
+        for stage in s.stages:
+            side /= stage.stride[0]
+            total += stage.out_channels**2 * stage.repeats * max(side, 1.0) ** 2
+        return total
+
+    return compute(spec) / compute(base)
+
+
+@dataclass(frozen=True)
+class SyntheticObjective:
+    """accuracy = peak - distance penalty (+ noise); cost = base_cost x relative compute."""
+
+    base: ArchSpec
+    target_strides: tuple[float, ...]
+    target_width: float = 1.0
+    peak: float = 0.95
+    noise: float = 0.0
+    base_epoch_cost: float = 1e12
+    cost_of_epoch: Callable[[ArchSpec], float] | None = None
+    """Charge this per epoch instead of ``base_epoch_cost x relative compute`` (e.g. the
+    runner's own estimator, so charged and estimated costs agree)."""
+
+    def accuracy(self, spec: ArchSpec, seed: int = 0) -> float:
+        strides = [s.stride[0] for s in spec.stages]
+        distance = sum(
+            (math.log2(a) - math.log2(b)) ** 2
+            for a, b in zip(strides, self.target_strides, strict=True)
+        )
+        width = spec.stages[-1].out_channels / self.base.stages[-1].out_channels
+        distance += (math.log2(width) - math.log2(self.target_width)) ** 2
+        value = self.peak - 0.08 * distance
+        if self.noise:
+            value += random.Random(f"{spec.to_string()}:{seed}").gauss(0.0, self.noise)
+        return min(1.0, max(0.0, value))
+
+    def epoch_cost(self, spec: ArchSpec) -> float:
+        if self.cost_of_epoch is not None:
+            return self.cost_of_epoch(spec)
+        return self.base_epoch_cost * relative_compute(spec, self.base)
+
+    def evaluate(self, request: TrialRequest) -> TrialResult:
+        """A TrialResult as if ``request`` had been trained (one report per epoch)."""
+        final = self.accuracy(request.spec, request.options.seed)
+        history = [
+            EpochReport(
+                epoch=e + 1,
+                train_loss=1.0 / (e + 1),
+                train_accuracy=final * (e + 1) / request.epochs,
+                val_loss=1.0 / (e + 1),
+                val_accuracy=final * (0.8 + 0.2 * (e + 1) / request.epochs),
+                lr=0.1,
+                seconds=0.0,
+                strides=[None] * len(request.spec.stages),
+            )
+            for e in range(request.epochs)
+        ]
+        relative = relative_compute(request.spec, self.base)
+        return TrialResult(
+            accuracy=history[-1].val_accuracy,
+            best_accuracy=max(h.val_accuracy for h in history),
+            val_loss=history[-1].val_loss,
+            params=int(1e6 * relative),
+            macs=int(1e8 * relative),
+            wall_seconds=0.0,
+            cost_flops=self.epoch_cost(request.spec) * request.epochs,
+            epochs_run=request.epochs,
+            history=history,
+        )

@@ -1,0 +1,71 @@
+"""Grid search enumerates exactly its space, in a fixed order, skipping impossible points."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from harness import drive, replayed
+
+from nas import strategies
+from nas.job import SearchSpace
+from nas.strategies.grid import GridSearch, key_of_params
+from nas.strategies.space import is_valid_choice
+
+
+def expected_points(base, space: SearchSpace) -> list[tuple]:  # type: ignore[no-untyped-def]
+    stride_choices = itertools.product(*space.strides)
+    points = []
+    for strides, width, depth, resolution in itertools.product(
+        stride_choices, space.widths, space.depths, space.resolutions or [base.resolution]
+    ):
+        if is_valid_choice(base, strides=strides, width=width, depth=depth, resolution=resolution):
+            points.append((tuple(float(s) for s in strides), width, depth, resolution))
+    return points
+
+
+def test_registered() -> None:
+    assert strategies.get("grid") is GridSearch
+
+
+def test_enumerates_exactly_its_space_in_order(make_context, objective, base_spec) -> None:
+    space = SearchSpace(
+        strides=[[1, 2], [1, 2, 3], [2], [1, 2]], widths=[0.5, 1.0], depths=[1.0, 2.0]
+    )
+    grid = GridSearch(make_context(space=space))
+    records = drive(grid, objective, 1000)
+    keys = [key_of_params(r.request.params) for r in records]
+    expected = expected_points(base_spec, space)
+    assert len(keys) == len(expected) == 2 * 3 * 2 * 2 * 2
+    assert keys == expected  # the product order, strides outermost
+    assert grid.is_finished() and grid.ask() is None
+    for record in records:  # each request's spec is what its params say
+        assert [s[0] for s in record.request.spec.strides] == record.request.params["strides"]
+
+
+def test_skips_impossible_points(make_context, objective, base_spec) -> None:
+    # 28 px input: four stride-4 stages (or 3, 4, 4, ...) cannot leave a pixel.
+    space = SearchSpace(strides=[[1, 4]] * 4, resolutions=[16, 28])
+    records = drive(GridSearch(make_context(space=space)), objective, 1000)
+    expected = expected_points(base_spec, space)
+    assert 0 < len(expected) < 2**4 * 2
+    assert sorted(key_of_params(r.request.params) for r in records) == sorted(expected)
+    assert all(r.request.spec.output_resolution() >= 1 for r in records)
+
+
+def test_empty_strides_and_resolutions_mean_the_base(make_context, objective, base_spec) -> None:
+    space = SearchSpace(widths=[0.5, 1.0, 2.0])
+    records = drive(GridSearch(make_context(space=space)), objective, 100)
+    assert [r.request.params["width"] for r in records] == [0.5, 1.0, 2.0]
+    assert all(r.request.params["strides"] == [1, 2, 2, 2] for r in records)
+    assert all(r.request.spec.resolution == base_spec.resolution for r in records)
+    assert records[1].request.spec == base_spec
+
+
+@pytest.mark.parametrize("k", [0, 3, 7])
+def test_replay_asks_the_same_next_trial(make_context, objective, k: int) -> None:
+    grid = GridSearch(make_context())
+    drive(grid, objective, k)
+    grid.ask()  # one pending trial in flight
+    fresh = replayed(grid, GridSearch(make_context()))
+    assert fresh.ask() == grid.ask()

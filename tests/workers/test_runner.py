@@ -1,0 +1,147 @@
+"""The job runner: budget split and honoured, replay after interruption, real end-to-end run."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import pytest
+
+from nas.data import load
+from nas.job import DatasetRef, JobSpec
+from nas.strategies.synthetic import SyntheticObjective
+from nas.trial import TrialRequest
+from workers.executor import Completion, InlineExecutor, ProgressCallback
+from workers.runner import JobRunner, fit_base
+from workers.store import MemoryTrialStore
+
+
+class SyntheticExecutor:
+    """Evaluates requests with a known objective instead of training; can crash after n."""
+
+    capacity = 2
+
+    def __init__(self, objective: SyntheticObjective, crash_after: int | None = None) -> None:
+        self.objective = objective
+        self.crash_after = crash_after
+        self.completed = 0
+        self.queue: deque[tuple[int, TrialRequest, ProgressCallback]] = deque()
+        self.submitted: list[int] = []
+
+    def submit(
+        self,
+        trial_id: int,
+        request: TrialRequest,
+        dataset: DatasetRef,
+        on_progress: ProgressCallback,
+    ) -> None:
+        self.submitted.append(trial_id)
+        self.queue.append((trial_id, request, on_progress))
+
+    def in_flight(self) -> int:
+        return len(self.queue)
+
+    def cancel(self, trial_id: int) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> list[Completion]:
+        if self.crash_after is not None and self.completed >= self.crash_after:
+            raise KeyboardInterrupt("simulated crash")
+        trial_id, request, on_progress = self.queue.popleft()
+        result = self.objective.evaluate(request)
+        for report in result.history:
+            if on_progress(report):
+                result = result.model_copy(update={"pruned": True})
+                break
+        self.completed += 1
+        return [Completion(trial_id, result)]
+
+
+def make_job(**overrides: Any) -> JobSpec:
+    spec: dict[str, Any] = {
+        "name": "test",
+        "dataset": {"name": "synthetic", "subset": 200},
+        "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2]]},
+        "strategies": ["grid", "random", "optuna", "diffstride", "compound"],
+        "budget": {"unit": "base_epochs", "total": 400, "epochs_per_trial": 2},
+        "seed": 0,
+    }
+    spec.update(overrides)
+    return JobSpec.parse(spec)
+
+
+@pytest.fixture(scope="module")
+def data() -> Any:
+    return load("synthetic", subset=200)
+
+
+def objective_for(job: JobSpec, data: Any, runner_cost: Any) -> SyntheticObjective:
+    base = fit_base(job, data)
+    return SyntheticObjective(
+        base=base, target_strides=(1, 2, 2, 1), noise=0.01, cost_of_epoch=runner_cost
+    )
+
+
+def test_budget_is_split_evenly_and_honoured(data: Any) -> None:
+    job = make_job()
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    runner = JobRunner(job, data, SyntheticExecutor(objective), MemoryTrialStore())
+    trials = runner.run()
+    share = 400 / 5 * probe.epoch_cost(runner.base)
+    assert [s.budget for s in runner.states.values()] == [pytest.approx(share)] * 5
+    for key, state in runner.states.items():
+        charged = sum(t.result.cost_flops for t in trials if t.strategy == key and t.result)
+        assert charged <= share * 1.0001, key
+        assert state.stopped is not None
+    assert {t.strategy for t in trials} == set(job.strategy_keys())
+
+
+def test_interrupted_run_resumes_without_losing_or_repeating_trials(data: Any) -> None:
+    job = make_job()
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+
+    reference = JobRunner(job, data, SyntheticExecutor(objective), MemoryTrialStore()).run()
+
+    store = MemoryTrialStore()
+    with pytest.raises(KeyboardInterrupt):
+        JobRunner(job, data, SyntheticExecutor(objective, crash_after=15), store).run()
+    finished_before = {t.id: t.result for t in store.trials() if t.finished}
+    assert len([r for r in finished_before.values() if r is not None]) == 15
+    resumed = JobRunner(job, data, SyntheticExecutor(objective), store).run()
+
+    def key(t: Any) -> tuple[str, str]:
+        return (t.strategy, t.request.model_dump_json())
+
+    assert sorted(map(key, resumed)) == sorted(map(key, reference))
+    for trial in resumed:
+        if trial.id in finished_before:
+            assert trial.result == finished_before[trial.id]  # kept, not rerun
+    assert len({(t.strategy, t.number) for t in resumed}) == len(resumed)
+
+
+def test_trials_unit_counts_trials_per_strategy(data: Any) -> None:
+    job = make_job(budget={"unit": "trials", "total": 10, "epochs_per_trial": 1})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    trials = JobRunner(job, data, SyntheticExecutor(objective), MemoryTrialStore()).run()
+    for key in job.strategy_keys():
+        assert len([t for t in trials if t.strategy == key]) <= 2
+
+
+def test_end_to_end_with_real_training(data: Any) -> None:
+    job = make_job(
+        strategies=["grid", "diffstride"],
+        space={"strides": [[1], [2], [1, 2], [2]]},
+        budget={"unit": "trials", "total": 4, "epochs_per_trial": 1},
+        train={"batch_size": 100},
+    )
+    trials = JobRunner(job, data, InlineExecutor(), MemoryTrialStore()).run()
+    assert len(trials) == 4
+    assert all(t.state == "completed" and t.result is not None for t in trials)
+    search = next(t for t in trials if t.request.params.get("phase") == "search")
+    assert search.result is not None
+    assert any(s is not None for s in search.result.learned_strides)
+    retrain = next(t for t in trials if t.request.params.get("phase") == "retrain")
+    assert all(s.downsample == "strided" for s in retrain.request.spec.stages)

@@ -1,0 +1,1 @@
+"""Execution: executors, the trial entry point, trial stores and the job runner (scheduler)."""

@@ -1,0 +1,90 @@
+"""Executors run trial requests somewhere and report their progress and completion.
+
+The runner calls ``submit`` with a progress callback (return True from it to stop the trial:
+pruning) and collects completions with ``wait``. ``InlineExecutor`` runs trials in the calling
+process, one per ``wait``: the embedded ``nas run`` path and tests.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from nas.job import DatasetRef
+from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.trial_entry import run_trial
+
+ProgressCallback = Callable[[EpochReport], bool]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A trial that ended: a result, or an error summary."""
+
+    trial_id: int
+    result: TrialResult | None
+    error: str | None = None
+
+
+class Executor(Protocol):
+    capacity: int
+
+    def submit(
+        self,
+        trial_id: int,
+        request: TrialRequest,
+        dataset: DatasetRef,
+        on_progress: ProgressCallback,
+    ) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> list[Completion]: ...
+
+    def cancel(self, trial_id: int) -> None: ...
+
+    def in_flight(self) -> int: ...
+
+
+def error_summary(exc: BaseException, limit: int = 4000) -> str:
+    """The last frames and the message of an exception, bounded in size."""
+    text = "".join(traceback.format_exception(exc, limit=-6))
+    return text[-limit:]
+
+
+class InlineExecutor:
+    """Runs each submitted trial synchronously inside ``wait``."""
+
+    capacity = 1
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[int, TrialRequest, DatasetRef, ProgressCallback]] = deque()
+        self._cancelled: set[int] = set()
+
+    def submit(
+        self,
+        trial_id: int,
+        request: TrialRequest,
+        dataset: DatasetRef,
+        on_progress: ProgressCallback,
+    ) -> None:
+        self._queue.append((trial_id, request, dataset, on_progress))
+
+    def in_flight(self) -> int:
+        return len(self._queue)
+
+    def cancel(self, trial_id: int) -> None:
+        self._cancelled.add(trial_id)
+
+    def wait(self, timeout: float | None = None) -> list[Completion]:
+        while self._queue:
+            trial_id, request, dataset, on_progress = self._queue.popleft()
+            if trial_id in self._cancelled:
+                continue
+            try:
+                result = run_trial(request, dataset, on_progress)
+            except Exception as exc:  # a failing trial is recorded, never fatal to the job
+                return [Completion(trial_id, None, error_summary(exc))]
+            return [Completion(trial_id, result)]
+        return []

@@ -1,0 +1,287 @@
+"""The job runner: drives a job's strategies against an executor and a trial store.
+
+One loop serves the embedded ``nas run`` path and the server's scheduler:
+
+1. Build every strategy of the job and replay the stored trials into it, so a restarted run
+   continues exactly where it stopped (the store is the only source of truth).
+2. Resubmit stored trials that never finished.
+3. Round-robin over strategies: ask, store the request, and submit it if its estimated cost
+   fits in what is left of the strategy's share; one that does not fit is stored as failed
+   ("over budget") without running, and the strategy is told so and may ask a cheaper one.
+4. Collect completions: store them and tell the strategy. Progress reports are stored and
+   passed to the strategy, which may prune.
+
+A strategy stops when it is finished, has nothing to ask and nothing running, or its share of
+the budget is spent (nothing left, or many proposals in a row do not fit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from nas.data import ImageData
+from nas.flops import complexity
+from nas.job import JobSpec
+from nas.spec import ArchSpec
+from nas.strategies import SearchStrategy, StrategyContext, get
+from nas.trial import EpochReport
+from workers.executor import Completion, Executor
+from workers.store import StoredTrial, TrialStore
+
+
+def fit_base(job: JobSpec, data: ImageData) -> ArchSpec:
+    """The job's base architecture with the data's channels and classes.
+
+    The default base also takes the data's resolution; an explicit base keeps its own (the
+    trainer resamples the images).
+    """
+    base = job.base_spec()
+    changes: dict[str, int] = {"in_channels": data.in_channels, "num_classes": data.num_classes}
+    if job.base is None:
+        changes["resolution"] = data.resolution
+    return base.replace(**changes)
+
+
+@lru_cache(maxsize=4096)
+def forward_flops(spec_text: str) -> int:
+    """FLOPs of one forward pass of one image (cached by block string)."""
+    return 2 * complexity(ArchSpec.from_string(spec_text)).macs
+
+
+def epoch_cost_estimator(num_train: int, num_val: int) -> Callable[[ArchSpec], float]:
+    """Estimated FLOPs of one epoch: forward + backward (3x forward) per training image, plus
+    one forward per validation image. The trainer charges the same formula with real strides."""
+
+    def estimate(spec: ArchSpec) -> float:
+        flops = forward_flops(spec.to_string())
+        return 3.0 * flops * num_train + flops * num_val
+
+    return estimate
+
+
+OVER_BUDGET = "over budget"
+MAX_CONSECUTIVE_SKIPS = 25  # a strategy whose next 25 trials do not fit is out of budget
+
+
+@dataclass
+class StrategyState:
+    """Bookkeeping of one strategy within a run."""
+
+    key: str
+    strategy: SearchStrategy
+    budget: float
+    spent: float = 0.0
+    reserved: dict[int, float] = field(default_factory=dict)  # trial id -> estimated cost
+    trials_done: int = 0
+    trials_asked: int = 0
+    consecutive_skips: int = 0
+    stopped: str | None = None  # why it asks no more
+
+    @property
+    def committed(self) -> float:
+        return self.spent + sum(self.reserved.values())
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """What the runner tells its observers (progress bars, logs)."""
+
+    kind: str  # "submitted" | "progress" | "finished" | "stopped"
+    strategy: str
+    trial: StoredTrial | None = None
+    report: EpochReport | None = None
+    message: str = ""
+
+
+Observer = Callable[[RunEvent, "JobRunner"], None]
+
+
+class JobRunner:
+    """Runs one job to completion against ``executor`` and ``store``."""
+
+    def __init__(
+        self,
+        job: JobSpec,
+        data: ImageData,
+        executor: Executor,
+        store: TrialStore,
+        observer: Observer | None = None,
+    ) -> None:
+        self.job = job
+        self.executor = executor
+        self.store = store
+        self.observer = observer
+        self.base = fit_base(job, data)
+        self.epoch_cost = epoch_cost_estimator(data.num_train, data.num_val)
+        self.states = self._build_states()
+        self._trial_owner: dict[int, StrategyState] = {}
+        self._number: dict[int, int] = {}
+
+    # ---- set-up ---------------------------------------------------------------------------
+
+    def strategy_budget(self) -> float:
+        """Each strategy's share of the job budget, in FLOPs (or trials for unit 'trials')."""
+        budget = self.job.budget
+        share = budget.total / len(self.job.strategies)
+        if budget.unit == "trials":
+            return math.floor(share)
+        if budget.unit == "flops":
+            return share
+        return share * self.epoch_cost(self.base)
+
+    def _build_states(self) -> dict[str, StrategyState]:
+        states: dict[str, StrategyState] = {}
+        budget = self.strategy_budget()
+        budget_flops = budget if self.job.budget.unit != "trials" else math.inf
+        for config in self.job.strategies:
+            context = StrategyContext(
+                key=config.key,
+                base=self.base,
+                space=self.job.space,
+                epochs=self.job.budget.epochs_per_trial,
+                train=self.job.train,
+                objectives=self.job.objectives,
+                seed=self.job.seed,
+                budget_flops=budget_flops,
+                epoch_cost=self.epoch_cost,
+            )
+            strategy = get(config.name)(context, config.options)
+            states[config.key] = StrategyState(config.key, strategy, budget)
+        return states
+
+    def _replay(self) -> list[StoredTrial]:
+        """Rebuild every strategy from the store; return the trials still to run."""
+        unfinished: list[StoredTrial] = []
+        by_strategy: dict[str, list[StoredTrial]] = {}
+        for trial in self.store.trials():
+            by_strategy.setdefault(trial.strategy, []).append(trial)
+        for key, trials in by_strategy.items():
+            state = self.states[key]
+            state.strategy.replay((t.request, t.result, t.finished) for t in trials)
+            for trial in trials:
+                state.trials_asked += 1
+                self._number[trial.id] = trial.number
+                self._trial_owner[trial.id] = state
+                skipped = trial.error is not None and trial.error.startswith(OVER_BUDGET)
+                state.consecutive_skips = state.consecutive_skips + 1 if skipped else 0
+                if trial.finished:
+                    state.trials_done += 1
+                    state.spent += self._charge(trial)
+                else:
+                    state.reserved[trial.id] = self._estimate(trial.request.spec)
+                    unfinished.append(trial)
+        return unfinished
+
+    # ---- accounting -----------------------------------------------------------------------
+
+    def _estimate(self, spec: ArchSpec) -> float:
+        if self.job.budget.unit == "trials":
+            return 1.0
+        return self.epoch_cost(spec) * self.job.budget.epochs_per_trial
+
+    def _charge(self, trial: StoredTrial) -> float:
+        if self.job.budget.unit == "trials":
+            return 1.0
+        return trial.result.cost_flops if trial.result is not None else 0.0
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def run(self) -> list[StoredTrial]:
+        """Run until every strategy has stopped and nothing is in flight; return all trials."""
+        for trial in self._replay():
+            self._submit(trial)
+        while True:
+            self._fill()
+            if self.executor.in_flight() == 0:
+                break
+            for completion in self.executor.wait(timeout=1.0):
+                self._complete(completion)
+        for state in self.states.values():
+            if state.stopped is None:
+                state.stopped = "finished"
+        return self.store.trials()
+
+    def _fill(self) -> None:
+        """Ask strategies round-robin until the executor is full or nobody asks."""
+        progressing = True
+        while progressing and self.executor.in_flight() < self.executor.capacity:
+            progressing = False
+            for state in self.states.values():
+                if self.executor.in_flight() >= self.executor.capacity:
+                    return
+                if state.stopped is not None:
+                    continue
+                if self._ask_one(state):
+                    progressing = True
+
+    def _ask_one(self, state: StrategyState) -> bool:
+        if state.trials_asked >= self.job.budget.max_trials_per_strategy:
+            self._stop(state, "trial limit reached")
+            return False
+        if state.committed >= state.budget:
+            if not state.reserved:
+                self._stop(state, "budget spent")
+            return False
+        request = state.strategy.ask()
+        if request is None:
+            if state.strategy.is_finished() or not state.reserved:
+                self._stop(state, "search space exhausted")
+            return False
+        cost = self._estimate(request.spec)
+        trial = self.store.add(request)
+        state.trials_asked += 1
+        self._number[trial.id] = trial.number
+        self._trial_owner[trial.id] = state
+        if state.committed + cost > state.budget:
+            # Recorded (so a replay asks the same next trial) but not run: it does not fit.
+            remaining = max(0.0, state.budget - state.committed)
+            self.store.finish(
+                trial.id, None, f"{OVER_BUDGET}: needs {cost:.3g}, {remaining:.3g} left"
+            )
+            state.trials_done += 1
+            state.consecutive_skips += 1
+            state.strategy.tell(trial.number, None)
+            if state.consecutive_skips >= MAX_CONSECUTIVE_SKIPS or remaining <= 0:
+                self._stop(state, "budget spent")
+            return True
+        state.consecutive_skips = 0
+        state.reserved[trial.id] = cost
+        self._submit(trial)
+        return True
+
+    def _stop(self, state: StrategyState, why: str) -> None:
+        state.stopped = why
+        self._emit(RunEvent("stopped", state.key, message=why))
+
+    def _submit(self, trial: StoredTrial) -> None:
+        state = self._trial_owner[trial.id]
+        self.store.mark_running(trial.id)
+
+        def on_progress(report: EpochReport) -> bool:
+            self.store.record_progress(trial.id, report)
+            self._emit(RunEvent("progress", state.key, trial=trial, report=report))
+            return state.strategy.report(trial.number, report)
+
+        self.executor.submit(trial.id, trial.request, self.job.dataset, on_progress)
+        self._emit(RunEvent("submitted", state.key, trial=trial))
+
+    def _complete(self, completion: Completion) -> None:
+        state = self._trial_owner[completion.trial_id]
+        number = self._number[completion.trial_id]
+        self.store.finish(completion.trial_id, completion.result, completion.error)
+        state.reserved.pop(completion.trial_id, None)
+        state.trials_done += 1
+        if self.job.budget.unit == "trials":
+            state.spent += 1.0
+        elif completion.result is not None:
+            state.spent += completion.result.cost_flops
+        state.strategy.tell(number, completion.result)
+        trial = self.store.get(completion.trial_id)
+        self._emit(RunEvent("finished", state.key, trial=trial))
+
+    def _emit(self, event: RunEvent) -> None:
+        if self.observer is not None:
+            self.observer(event, self)
