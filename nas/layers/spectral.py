@@ -8,10 +8,10 @@ products per image, ``Y = Re(Q_h X P_w^T)``, with
     Q_h = G_h diag(m_h) F_h     (out_h x H: forward DFT rows kept, mask, inverse DFT)
     P_w = G_w diag(m_w) F_w     (out_w x W: same on the half spectrum, with irfft's weights)
 
-instead of FFTs: on small feature maps (the 7..64 pixel maps of a CNN) dense matrix products
-are several times faster than ``torch.fft`` forward and backward, and identical up to float
-rounding (``tests/layers`` checks them against ``torch.fft``). Gradients reach the mask, hence
-DiffStride's strides, through ``Q_h`` and ``P_w``.
+instead of FFTs: on the small maps of a CNN these are dense GEMMs that cost about what
+``torch.fft`` does (``bench/layers.py``), need no complex dtypes (so they run under autocast),
+and equal the FFT form up to float rounding (``tests/layers`` checks both). Gradients reach the
+mask, hence DiffStride's strides, through ``Q_h`` and ``P_w``.
 
 Conventions (those of the reference ``google-research/diffstride`` ``pooling.py``):
 

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nas.errors import OptionsError, SpecError
+from nas.layers.downsample import DEFAULT_SMOOTHNESS
 from nas.spec import ArchSpec
 from nas.strategies import register
 from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
@@ -43,6 +44,9 @@ class DiffStrideOptions(BaseModel):
     regularizer: float = Field(default=0.0, ge=0, description="lambda of the complexity term")
     retrain: bool = True
     which_stages: list[int] | None = Field(default=None, min_length=1)
+    smoothness: float = Field(
+        default=4.0, gt=0, le=64, description="R of the spectral mask (the paper's 4)"
+    )
 
     @field_validator("inits")
     @classmethod
@@ -152,9 +156,13 @@ class DiffStrideSearch(SearchStrategy):
             for i, stage in enumerate(base.stages):
                 update: dict[str, object] = {}
                 if i in stages:
+                    extras = {**stage.extras}
+                    if self.options.smoothness != DEFAULT_SMOOTHNESS:
+                        extras["smoothness"] = self.options.smoothness
                     update = {
                         "stride": (float(full[i]), float(full[i])),
                         "downsample": "diffstride",
+                        "extras": extras,
                     }
                 elif float(full[i]) != stage.stride[0] or stage.stride[0] != stage.stride[1]:
                     update = {"stride": (float(full[i]), float(full[i]))}
@@ -186,7 +194,12 @@ class DiffStrideSearch(SearchStrategy):
         learned = self._learned(record)
         rounded = [(round_stride(h), round_stride(w)) for h, w in learned]
         staged = [
-            {**stage.model_dump(), "stride": (float(h), float(w)), "downsample": "strided"}
+            {
+                **stage.model_dump(),
+                "stride": (float(h), float(w)),
+                "downsample": "strided",
+                "extras": {k: v for k, v in stage.extras.items() if k != "smoothness"},
+            }
             for stage, (h, w) in zip(self.context.base.stages, rounded, strict=True)
         ]
         try:

@@ -239,3 +239,17 @@ def test_options_inconsistent_with_base(
     with pytest.raises(OptionsError) as info:
         DiffStrideSearch(make_context(), options)
     assert info.value.field == field
+
+
+def test_smoothness_option_reaches_the_search_spec_only(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    strategy = DiffStrideSearch(make_context(), {"inits": [[1, 2, 2, 2]], "smoothness": 1.5})
+    search = ask(strategy)
+    diffstride_stages = [s for s in search.spec.stages if s.downsample == "diffstride"]
+    assert diffstride_stages
+    assert all(s.extras["smoothness"] == 1.5 for s in diffstride_stages)
+    assert "smoothness=1.5" in search.spec.to_string()
+    strategy.tell(search.number, learned(objective, search, [None, 2.2, 1.8, 2.0]))
+    retrain = ask(strategy)
+    assert all("smoothness" not in s.extras for s in retrain.spec.stages)
