@@ -24,16 +24,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import machine, table, write_section  # noqa: E402
-from nas.data import load  # noqa: E402
-from nas.flops import complexity  # noqa: E402
-from nas.layers.diffstride import DiffStride  # noqa: E402
-from nas.layers.spectral import spectral_resample_fft  # noqa: E402
-from nas.layers.spectral_pool import SpectralPool  # noqa: E402
-from nas.models import build_model, preset  # noqa: E402
-from nas.spec import ArchSpec  # noqa: E402
-from nas.train import train  # noqa: E402
-from nas.trial import TrainOptions  # noqa: E402
+from bench.results import machine, table, write_section
+from nas.data import load
+from nas.flops import complexity
+from nas.layers.diffstride import DiffStride
+from nas.layers.spectral import spectral_resample_fft
+from nas.layers.spectral_pool import SpectralPool
+from nas.models import build_model, preset
+from nas.spec import ArchSpec
+from nas.train import train
+from nas.trial import TrainOptions
 
 
 def variant(kind: str, smoothness: float | None = None) -> ArchSpec:
@@ -107,8 +107,10 @@ def main() -> None:
     out_h, out_w = diffstride.output_size(28, 28)
     layers: list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = [
         ("DiffStride (matrix products)", diffstride),
-        ("DiffStride crop by torch.fft, same masks", lambda t: spectral_resample_fft(
-            t, out_h, out_w, None, None)),
+        (
+            "same crop by torch.fft (no mask, no stride grad)",
+            lambda t: spectral_resample_fft(t, out_h, out_w, None, None),
+        ),
         ("SpectralPool (2, 2)", SpectralPool((2, 2))),
         ("AvgPool2d 2x2", lambda t: F.avg_pool2d(t, 2)),
     ]

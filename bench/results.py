@@ -11,7 +11,10 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
-HEADER = "# Measured results\n\nEvery table here is written by a script under `bench/`; rerun it to refresh.\n"
+HEADER = (
+    "# Measured results\n\n"
+    "Every table here is written by a script under `bench/`; rerun it to refresh.\n"
+)
 
 
 def machine() -> str:
