@@ -46,7 +46,7 @@ test-all: install data
 	$(PY) -m pytest -m ''
 
 run: install data
-	$(VENV)/bin/nas train --spec resnet_narrow_fmnist --data fashion-mnist --subset 12000 --epochs 1
+	$(VENV)/bin/nas train --spec resnet_narrow_fmnist --data fashion-mnist --subset 12000 --epochs 2
 
 bench: install data
 	$(PY) bench/layers.py

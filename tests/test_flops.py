@@ -30,3 +30,15 @@ def test_spectral_downsampling_is_not_free() -> None:
     spectral_macs = complexity(spectral).macs
     # Unstrided convolutions before the crop plus the FFTs cost more than strided convolutions.
     assert spectral_macs > strided_macs
+
+
+def test_latency_is_measured_and_grows_with_the_work() -> None:
+    small = preset("resnet_narrow_fmnist")
+    wide = small.replace(
+        stages=[{**s.model_dump(), "out_channels": s.out_channels * 4} for s in small.stages]
+    )
+    fast = complexity(small, latency=True)
+    slow = complexity(wide, latency=True)
+    assert fast.latency_ms is not None and slow.latency_ms is not None
+    assert 0 < fast.latency_ms < slow.latency_ms  # 16x the MACs in the stages
+    assert complexity(small).latency_ms is None
