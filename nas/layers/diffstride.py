@@ -27,12 +27,10 @@ import torch
 from torch import Tensor, nn
 
 from nas.layers.spectral import (
-    apply_operators,
-    height_operator,
     max_stride,
+    spectral_resample,
     two_sided_frequencies,
     two_sided_positions,
-    width_operator,
 )
 
 
@@ -148,9 +146,7 @@ class DiffStride(nn.Module):
         pos_w = torch.arange(columns, device=x.device, dtype=torch.float32)  # (out_w//2+1,)
         mask_h = ramp(pos_h, h / stride[0] / 2.0, r)  # (out_h,)
         mask_w = ramp(pos_w, w / stride[1] / 2.0 + 1.0, r)  # (out_w//2+1,)
-        q = height_operator(h, out_h, mask_h, x.device)  # (2, out_h, H)
-        p = width_operator(w, out_w, mask_w, x.device)  # (2, out_w, W)
-        return apply_operators(x, q, p)  # (N, C, out_h, out_w)
+        return spectral_resample(x, out_h, out_w, mask_h, mask_w)  # (N, C, out_h, out_w)
 
     def extra_repr(self) -> str:
         sh, sw = self.stride

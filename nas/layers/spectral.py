@@ -60,9 +60,11 @@ def two_sided_frequencies(out: int) -> list[int]:
 
 
 def two_sided_positions(frequencies: list[int], size: int) -> list[float]:
-    """The reference's mask position ``p`` of each frequency of an axis of length ``size``.
+    """Mask position ``p`` of each frequency of a two-sided axis of length ``size``.
 
-    Even ``size``: ``p = f`` for ``f >= 0`` and ``|f| - 1`` for ``f < 0``; odd: ``p = |f|``.
+    Even ``size`` (the reference's): ``p = f`` for ``f >= 0`` and ``|f| - 1`` for ``f < 0``.
+    Odd ``size``: ``p = |f|``. (The reference's ``fftshift`` of its position vector puts the DC
+    bin at ``p = 1`` on odd axes, an off-by-one; here the mask stays symmetric with DC at 0.)
     """
     shift = 1 if size % 2 == 0 else 0
     return [float(f) if f >= 0 else float(-f - shift) for f in frequencies]
