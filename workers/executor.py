@@ -27,6 +27,8 @@ class Completion:
     trial_id: int
     result: TrialResult | None
     error: str | None = None
+    retryable: bool = False
+    """The worker died or went silent: the trial may run again (bounded attempts)."""
 
 
 class Executor(Protocol):

@@ -89,7 +89,7 @@ class StrategyState:
 class RunEvent:
     """What the runner tells its observers (progress bars, logs)."""
 
-    kind: str  # "submitted" | "progress" | "finished" | "stopped"
+    kind: str  # "submitted" | "progress" | "finished" | "requeued" | "stopped"
     strategy: str
     trial: StoredTrial | None = None
     report: EpochReport | None = None
@@ -109,8 +109,10 @@ class JobRunner:
         executor: Executor,
         store: TrialStore,
         observer: Observer | None = None,
+        max_attempts: int = 3,
     ) -> None:
         self.job = job
+        self.max_attempts = max_attempts
         self.executor = executor
         self.store = store
         self.observer = observer
@@ -189,11 +191,20 @@ class JobRunner:
 
     # ---- the loop -------------------------------------------------------------------------
 
-    def run(self) -> list[StoredTrial]:
-        """Run until every strategy has stopped and nothing is in flight; return all trials."""
+    def run(self, should_stop: Callable[[], bool] | None = None) -> list[StoredTrial]:
+        """Run until every strategy has stopped and nothing is in flight; return all trials.
+
+        ``should_stop`` is polled between completions: when it says so, the in-flight trials
+        are cancelled in the executor and left unfinished in the store (the caller marks them
+        cancelled, or a later run resumes them).
+        """
         for trial in self._replay():
             self._submit(trial)
         while True:
+            if should_stop is not None and should_stop():
+                for trial_id in self._in_flight():
+                    self.executor.cancel(trial_id)
+                return self.store.trials()
             self._fill()
             if self.executor.in_flight() == 0:
                 break
@@ -203,6 +214,9 @@ class JobRunner:
             if state.stopped is None:
                 state.stopped = "finished"
         return self.store.trials()
+
+    def _in_flight(self) -> list[int]:
+        return [i for state in self.states.values() for i in state.reserved]
 
     def _fill(self) -> None:
         """Ask strategies round-robin until the executor is full or nobody asks."""
@@ -271,7 +285,15 @@ class JobRunner:
     def _complete(self, completion: Completion) -> None:
         state = self._trial_owner[completion.trial_id]
         number = self._number[completion.trial_id]
-        self.store.finish(completion.trial_id, completion.result, completion.error)
+        error = completion.error
+        if completion.retryable:
+            trial = self.store.get(completion.trial_id)
+            if trial.attempts < self.max_attempts:
+                self._emit(RunEvent("requeued", state.key, trial=trial, message=error or ""))
+                self._submit(trial)
+                return
+            error = f"gave up after {trial.attempts} attempts; last: {error}"
+        self.store.finish(completion.trial_id, completion.result, error)
         state.reserved.pop(completion.trial_id, None)
         state.trials_done += 1
         if self.job.budget.unit == "trials":

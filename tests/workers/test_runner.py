@@ -145,3 +145,56 @@ def test_end_to_end_with_real_training(data: Any) -> None:
     assert any(s is not None for s in search.result.learned_strides)
     retrain = next(t for t in trials if t.request.params.get("phase") == "retrain")
     assert all(s.downsample == "strided" for s in retrain.request.spec.stages)
+
+
+class FlakyExecutor(SyntheticExecutor):
+    """Loses the worker of chosen trials ``losses`` times before letting them finish."""
+
+    def __init__(self, objective: SyntheticObjective, losses: int) -> None:
+        super().__init__(objective)
+        self.losses = losses
+        self.lost: dict[int, int] = {}
+
+    def wait(self, timeout: float | None = None) -> list[Completion]:
+        trial_id = self.queue[0][0]
+        if trial_id == 1 and self.lost.get(trial_id, 0) < self.losses:
+            self.queue.popleft()
+            self.lost[trial_id] = self.lost.get(trial_id, 0) + 1
+            return [Completion(trial_id, None, "worker died (exit -9)", retryable=True)]
+        return super().wait(timeout)
+
+
+def test_a_lost_worker_requeues_its_trial(data: Any) -> None:
+    job = make_job(budget={"unit": "trials", "total": 10, "epochs_per_trial": 1})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    JobRunner(job, data, FlakyExecutor(objective, losses=2), store, max_attempts=3).run()
+    trial = store.get(1)
+    assert trial.state == "completed" and trial.attempts == 3
+
+
+def test_a_trial_whose_worker_keeps_dying_fails_with_the_reason(data: Any) -> None:
+    job = make_job(budget={"unit": "trials", "total": 10, "epochs_per_trial": 1})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    JobRunner(job, data, FlakyExecutor(objective, losses=5), store, max_attempts=3).run()
+    trial = store.get(1)
+    assert trial.state == "failed" and trial.attempts == 3
+    assert trial.error is not None and "gave up after 3 attempts" in trial.error
+    assert "exit -9" in trial.error
+
+
+def test_should_stop_leaves_unfinished_trials_for_a_later_run(data: Any) -> None:
+    job = make_job()
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    executor = SyntheticExecutor(objective)
+    polls = iter(range(1000))
+    JobRunner(job, data, executor, store).run(should_stop=lambda: next(polls) >= 3)
+    unfinished = [t for t in store.trials() if not t.finished]
+    assert unfinished and all(t.state == "running" for t in unfinished)
+    resumed = JobRunner(job, data, SyntheticExecutor(objective), store).run()
+    assert all(t.finished for t in resumed)
