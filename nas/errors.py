@@ -29,3 +29,7 @@ class OptionsError(NasError, ValueError):
 
 class NotFoundError(NasError, LookupError):
     """A named thing (preset, block, strategy, dataset) does not exist."""
+
+
+class ConflictError(NasError):
+    """The request is valid but illegal in the current state (e.g. cancelling a finished job)."""
