@@ -1,0 +1,179 @@
+"""LocalExecutor: real subprocess trials, pruning, failures, crashes, silence, cancel, capacity."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nas.data import load
+from nas.job import DatasetRef, JobSpec
+from nas.models import preset
+from nas.trial import EpochReport, TrainOptions, TrialRequest
+from workers.executor import Completion, ProgressCallback
+from workers.local_executor import LocalExecutor
+from workers.runner import JobRunner
+from workers.store import MemoryTrialStore
+
+DATA = DatasetRef(name="synthetic", subset=200)
+
+
+def request(epochs: int, **spec_changes: Any) -> TrialRequest:
+    spec = preset("resnet_narrow_fmnist")
+    if spec_changes:
+        spec = spec.replace(**spec_changes)
+    return TrialRequest(spec=spec, epochs=epochs, options=TrainOptions(batch_size=100))
+
+
+def record(reports: list[EpochReport]) -> ProgressCallback:
+    """An ``on_progress`` that keeps the reports and never prunes."""
+
+    def on_progress(report: EpochReport) -> bool:
+        reports.append(report)
+        return False
+
+    return on_progress
+
+
+def collect(executor: LocalExecutor, count: int, timeout: float = 60.0) -> list[Completion]:
+    """Wait until ``count`` completions arrived (fails after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    done: list[Completion] = []
+    while len(done) < count:
+        assert time.monotonic() < deadline, f"only {len(done)} of {count} completions"
+        done.extend(executor.wait(timeout=1.0))
+    return done
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """Whether process ``pid`` no longer exists (reaped) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def executor() -> Iterator[LocalExecutor]:
+    ex = LocalExecutor(capacity=1, heartbeat_interval=0.5)
+    yield ex
+    ex.shutdown()
+
+
+def test_a_trial_completes_with_progress(executor: LocalExecutor) -> None:
+    reports: list[EpochReport] = []
+    executor.submit(1, request(2), DATA, record(reports))
+    assert executor.in_flight() == 1
+    [done] = collect(executor, 1)
+    assert done.trial_id == 1 and done.error is None and not done.retryable
+    assert done.result is not None and done.result.epochs_run == 2 and not done.result.pruned
+    assert [r.epoch for r in reports] == [1, 2]
+    assert reports == done.result.history
+    assert executor.in_flight() == 0
+
+
+def test_on_progress_returning_true_prunes_at_that_epoch(executor: LocalExecutor) -> None:
+    executor.submit(1, request(3), DATA, lambda r: r.epoch == 1)
+    [done] = collect(executor, 1)
+    assert done.result is not None
+    assert done.result.pruned and done.result.epochs_run == 1
+
+
+def test_a_failing_trial_is_not_retryable_and_keeps_its_error(executor: LocalExecutor) -> None:
+    executor.submit(1, request(1, in_channels=3), DATA, lambda r: False)
+    [done] = collect(executor, 1)
+    assert done.result is None and not done.retryable
+    assert done.error is not None and "channel" in done.error.lower()
+
+
+def test_a_killed_worker_is_retryable(executor: LocalExecutor) -> None:
+    def kill_at_first_epoch(report: EpochReport) -> bool:
+        pid = executor.pid(1)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        return False
+
+    executor.submit(1, request(3), DATA, kill_at_first_epoch)
+    [done] = collect(executor, 1)
+    assert done.retryable and done.result is None
+    assert done.error is not None and done.error.startswith("worker exited with code -9")
+
+
+def test_a_worker_that_dies_before_reading_its_job_is_retryable() -> None:
+    with LocalExecutor(python="/bin/false") as executor:
+        executor.submit(1, request(1), DATA, lambda r: False)  # no BrokenPipeError escapes
+        [done] = collect(executor, 1, timeout=10.0)
+    assert done.retryable and done.error == "worker exited with code 1"
+
+
+def test_a_silent_worker_is_killed_and_retryable() -> None:
+    executor = LocalExecutor(heartbeat_interval=60.0, heartbeat_timeout=1.0)
+    try:
+        executor.submit(1, request(3), DATA, lambda r: False)
+        pid = executor.pid(1)
+        assert pid is not None
+        [done] = collect(executor, 1, timeout=20.0)
+        assert done.retryable and done.error == "worker silent for 1s"
+        assert gone(pid)
+    finally:
+        executor.shutdown()
+
+
+def test_cancel_kills_the_worker_and_completes_nothing(executor: LocalExecutor) -> None:
+    executor.submit(1, request(3), DATA, lambda r: False)
+    pid = executor.pid(1)
+    assert pid is not None
+    assert executor.wait(timeout=0.5) == []
+    executor.cancel(1)
+    assert executor.in_flight() == 0
+    assert gone(pid)
+    assert executor.wait(timeout=0.2) == []
+
+
+def test_capacity_two_runs_two_trials_at_once() -> None:
+    executor = LocalExecutor(capacity=2, heartbeat_interval=0.5)
+    running_at_report: list[int] = []
+    pids: set[int] = set()
+
+    def on_progress(report: EpochReport) -> bool:
+        running_at_report.append(executor.in_flight())
+        pids.update(pid for pid in (executor.pid(1), executor.pid(2)) if pid is not None)
+        return False
+
+    try:
+        for trial_id in (1, 2):
+            executor.submit(trial_id, request(3), DATA, on_progress)
+        assert executor.in_flight() == 2
+        done = collect(executor, 2)
+    finally:
+        executor.shutdown()
+    assert sorted(c.trial_id for c in done) == [1, 2]
+    assert all(c.result is not None and c.result.epochs_run == 3 for c in done)
+    assert running_at_report[0] == 2 and len(pids) == 2  # both children trained side by side
+
+
+def test_job_runner_end_to_end_with_local_executor() -> None:
+    job = JobSpec.parse(
+        {
+            "name": "local",
+            "dataset": {"name": "synthetic", "subset": 200},
+            "space": {"strides": [[1], [2], [1, 2], [2]]},
+            "strategies": ["grid"],
+            "budget": {"unit": "trials", "total": 2, "epochs_per_trial": 1},
+            "train": {"batch_size": 100},
+        }
+    )
+    data = load("synthetic", subset=200)
+    with LocalExecutor(capacity=2, heartbeat_interval=0.5) as executor:
+        trials = JobRunner(job, data, executor, MemoryTrialStore()).run()
+    assert len(trials) == 2
+    assert all(t.state == "completed" and t.result is not None for t in trials)
+    assert all(t.result is not None and t.result.epochs_run == 1 for t in trials)

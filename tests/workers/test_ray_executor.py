@@ -1,0 +1,94 @@
+"""RayExecutor on a local Ray instance (started once for the module, 2 CPUs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from nas.job import DatasetRef
+from nas.models import preset
+from nas.trial import EpochReport, TrainOptions, TrialRequest
+from workers.executor import Completion, ProgressCallback
+
+ray = pytest.importorskip("ray")
+
+from workers.ray_executor import RayExecutor  # noqa: E402
+
+DATA = DatasetRef(name="synthetic", subset=200)
+
+
+def request(epochs: int, in_channels: int = 1) -> TrialRequest:
+    spec = preset("resnet_narrow_fmnist").replace(in_channels=in_channels)
+    return TrialRequest(spec=spec, epochs=epochs, options=TrainOptions(batch_size=100))
+
+
+def record(reports: list[EpochReport]) -> ProgressCallback:
+    """An ``on_progress`` that keeps the reports and never prunes."""
+
+    def on_progress(report: EpochReport) -> bool:
+        reports.append(report)
+        return False
+
+    return on_progress
+
+
+def collect(executor: RayExecutor, count: int, timeout: float = 60.0) -> dict[int, Completion]:
+    deadline = time.monotonic() + timeout
+    done: dict[int, Completion] = {}
+    while len(done) < count:
+        assert time.monotonic() < deadline, f"only {len(done)} of {count} completions"
+        done.update((c.trial_id, c) for c in executor.wait(timeout=1.0))
+    return done
+
+
+@pytest.fixture(scope="module")
+def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayExecutor]:
+    saved = {
+        k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_USAGE_STATS_ENABLED", "NAS_RAY_ADDRESS")
+    }
+    os.environ.pop("NAS_RAY_ADDRESS", None)  # a local instance, not a configured cluster
+    os.environ["RAY_TMPDIR"] = str(tmp_path_factory.mktemp("ray"))
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    if ray.is_initialized():
+        pytest.skip("Ray is already initialised in this process")
+    ex = RayExecutor(num_cpus=2)
+    try:
+        yield ex
+    finally:
+        ex.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert not ray.is_initialized()
+
+
+def test_trials_complete_with_progress_and_pruning(executor: RayExecutor) -> None:
+    assert executor.capacity == 2
+    reports: list[EpochReport] = []
+    executor.submit(1, request(2), DATA, record(reports))
+    executor.submit(2, request(3), DATA, lambda r: r.epoch == 1)
+    done = collect(executor, 2)
+    full, pruned = done[1], done[2]
+    assert full.error is None and full.result is not None and full.result.epochs_run == 2
+    assert [r.epoch for r in reports] == [1, 2] and reports == full.result.history
+    assert pruned.result is not None and pruned.result.pruned and pruned.result.epochs_run == 1
+    assert executor.in_flight() == 0
+
+
+def test_a_killed_actor_is_retryable_a_failing_trial_is_not(executor: RayExecutor) -> None:
+    def kill_at_first_epoch(report: EpochReport) -> bool:
+        ray.kill(executor.actor(1))
+        return False
+
+    executor.submit(1, request(3), DATA, kill_at_first_epoch)
+    executor.submit(2, request(1, in_channels=3), DATA, lambda r: False)
+    done = collect(executor, 2)
+    assert done[1].retryable and done[1].result is None and done[1].error
+    assert not done[2].retryable and done[2].result is None
+    assert done[2].error is not None and "channel" in done[2].error.lower()
+    assert executor.in_flight() == 0
