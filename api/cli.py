@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -182,3 +182,77 @@ def run(
             f"{100 * state.spent / state.budget:.0f}%" if state.budget else "-",
         )
     console.print(best)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default NAS_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default NAS_PORT)")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL")] = None,
+    executor: Annotated[str | None, typer.Option(help="local | ray | inline")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="existing Ray cluster")] = None,
+    demo: Annotated[
+        Path | None, typer.Option(help="submit this job file once the database is ready")
+    ] = None,
+) -> None:
+    """Run the server: migrate the database, then serve the API and run the scheduler."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api.app import create_app
+    from api.db.session import upgrade_database
+    from api.settings import LOOPBACK_HOSTS, Settings
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "host": host,
+            "port": port,
+            "database_url": database_url,
+            "executor": executor,
+            "ray_address": ray_address,
+        }.items()
+        if value is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if not settings.auth_enabled and settings.host not in LOOPBACK_HOSTS:
+        err_console.print(
+            f"[yellow]no API keys set (NAS_API_KEYS): binding to 127.0.0.1 instead of "
+            f"{settings.host}[/]"
+        )
+        settings = settings.model_copy(update={"host": "127.0.0.1"})
+    elif not settings.auth_enabled:
+        err_console.print("[yellow]no API keys set: open to this machine only (127.0.0.1)[/]")
+    try:
+        upgrade_database(settings.database_url)
+    except Exception as exc:
+        raise fail(f"cannot migrate the database: {type(exc).__name__}: {exc}") from None
+    from sqlalchemy.engine import make_url
+
+    shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
+    err_console.print(
+        f"serving on {settings.base_url()} (database {shown_url}, executor {settings.executor})"
+    )
+    if demo is not None:
+        from api.db.session import make_engine, session_factory
+        from api.store import JobRepository
+        from nas.job import JobSpec
+
+        try:
+            job = JobRepository(session_factory(make_engine(settings.database_url))).create(
+                JobSpec.from_file(demo)
+            )
+        except NasError as exc:
+            raise fail(exc) from None
+        base = settings.base_url()
+        err_console.print(
+            f"[bold green]demo job {job.id} submitted[/]\n"
+            f"  leaderboard: {base}/api/v1/jobs/{job.id}/trials\n"
+            f"  job:         {base}/api/v1/jobs/{job.id}\n"
+            f"  API docs:    {base}/docs"
+        )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

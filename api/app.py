@@ -1,0 +1,59 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import nas
+from api.auth import KeyChecker
+from api.db.session import make_engine, session_factory
+from api.deps import Services
+from api.errors import install_error_handlers
+from api.routers import health, jobs
+from api.scheduler import Scheduler, executor_factory
+from api.settings import Settings
+from api.store import JobRepository
+
+log = logging.getLogger("nas.api")
+
+
+def create_app(settings: Settings | None = None, *, scheduler: bool | None = None) -> FastAPI:
+    """The app over ``settings.database_url`` (migrated already: see ``nas serve``)."""
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    repo = JobRepository(session_factory(engine))
+    run_scheduler = settings.scheduler if scheduler is None else scheduler
+    sched = (
+        Scheduler(repo, executor_factory(settings), max_attempts=settings.max_attempts)
+        if run_scheduler
+        else None
+    )
+    services = Services(settings=settings, repo=repo, keys=KeyChecker(settings), scheduler=sched)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if sched is not None:
+            sched.start()
+        try:
+            yield
+        finally:
+            if sched is not None:
+                sched.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="stride-nas",
+        version=nas.__version__,
+        description="Compare fixed-stride search, DiffStride and compound scaling at equal "
+        "compute.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app

@@ -1,0 +1,149 @@
+"""SQLAlchemy 2 typed ORM: jobs, their trials, the trials' progress events, API keys.
+
+Portable types only (``sa.JSON``, timezone-aware ``DateTime``), so the same models serve the
+embedded SQLite file and PostgreSQL. Constraint names follow ``NAMING_CONVENTION`` so Alembic
+autogenerate is stable across backends. Datetimes are always timezone-aware UTC in Python.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JOB_STATES: tuple[str, ...] = ("queued", "running", "completed", "cancelled", "failed")
+TRIAL_STATES: tuple[str, ...] = ("queued", "running", "completed", "pruned", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always returns aware UTC datetimes.
+
+    SQLite has no time zones: values are stored as naive UTC and made aware again on the way
+    out; PostgreSQL stores ``timestamptz`` and its values are converted to UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: use an aware (UTC) datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: sa.JSON(none_as_null=True),
+    }
+
+
+class Job(Base):
+    """A comparison job: its validated spec (``JobSpec`` as JSON) and its lifecycle."""
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    state: Mapped[str] = mapped_column(sa.String(16), index=True)
+    spec: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+    """Bumped on every change to the job or any of its trials (for incremental clients)."""
+
+    trials: Mapped[list[Trial]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Trial(Base):
+    """One trial of one strategy of a job: request, state, result and denormalized metrics."""
+
+    __tablename__ = "trial"
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "strategy", "number"),
+        sa.Index("ix_trial_job_id_state", "job_id", "state"),
+        sa.Index("ix_trial_job_id_accuracy", "job_id", "accuracy"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # Indexed through the leading column of the unique constraint and of the indexes above.
+    job_id: Mapped[int] = mapped_column(sa.ForeignKey("job.id", ondelete="CASCADE"))
+    strategy: Mapped[str] = mapped_column(sa.String(64))
+    number: Mapped[int]
+    state: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    request: Mapped[dict[str, Any]]
+    spec: Mapped[str] = mapped_column(sa.Text)
+    params: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+    accuracy: Mapped[float | None]
+    n_params: Mapped[int | None] = mapped_column(sa.BigInteger)
+    macs: Mapped[int | None] = mapped_column(sa.BigInteger)
+    cost_flops: Mapped[float | None]
+    wall_seconds: Mapped[float | None]
+    epochs_run: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    worker: Mapped[str | None] = mapped_column(sa.String(200))
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    job: Mapped[Job] = relationship(back_populates="trials")
+
+
+class TrialEvent(Base):
+    """One progress report (``EpochReport`` as JSON) of one attempt of a trial."""
+
+    __tablename__ = "trial_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    trial_id: Mapped[int] = mapped_column(sa.ForeignKey("trial.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(index=True)
+    attempt: Mapped[int] = mapped_column(default=1)
+    epoch: Mapped[int]
+    report: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A named API key, stored only as the SHA-256 hex digest of the key."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep
+from api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+def healthz(svc: ServicesDep) -> JSONResponse:
+    """200 when the database answers; 503 (with the same body) when it does not."""
+    database = "ok"
+    try:
+        svc.repo.list(None, 0, 1)
+    except Exception as exc:
+        database = f"unreachable: {type(exc).__name__}"
+    scheduler = "off"
+    if svc.scheduler is not None:
+        scheduler = "running" if svc.scheduler.running else "stopped"
+    body = Health(
+        status="ok" if database == "ok" else "degraded",
+        database=database,
+        scheduler=scheduler,
+        executor=svc.settings.executor,
+        auth=svc.keys.enabled,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)

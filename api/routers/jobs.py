@@ -1,0 +1,156 @@
+"""Jobs and their trials: submit, list, inspect, rank, cancel, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.deps import Services, ServicesDep, require_read, require_write
+from api.schemas import MAX_PAGE, BestOut, JobOut, Page, TrialOut
+from api.store import JobRecord
+from nas.data import names as dataset_names
+from nas.errors import NasError
+from nas.job import JobSpec
+from workers.store import StoredTrial
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+JOB_STATES = Literal["queued", "running", "completed", "cancelled", "failed"]
+TRIAL_STATES = Literal["queued", "running", "completed", "pruned", "failed"]
+SORT_KEYS = Literal[
+    "accuracy", "n_params", "macs", "cost_flops", "wall_seconds", "number", "id", "created_at"
+]
+
+
+def job_out(job: JobRecord, svc: Services) -> JobOut:
+    return JobOut(
+        **job.model_dump(),
+        leaderboard_url=f"{svc.settings.base_url()}/api/v1/jobs/{job.id}/trials",
+    )
+
+
+def check_dataset(spec: JobSpec, svc: Services) -> None:
+    """A registered name, or a path below the configured data root."""
+    name = spec.dataset.name
+    if name in dataset_names():
+        return
+    root = svc.settings.data_root
+    if root is None:
+        raise NasError(
+            f"unknown dataset {name!r}; known: {', '.join(dataset_names())} "
+            "(paths need NAS_DATA_ROOT on the server)",
+            field="dataset.name",
+        )
+    path = (root / name).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise NasError("dataset paths must stay inside the data root", field="dataset.name")
+    if not Path(path).exists():
+        raise NasError(f"no dataset at {name!r} under the data root", field="dataset.name")
+
+
+@router.post("", status_code=201, response_model=JobOut, dependencies=[Depends(require_write)])
+def submit_job(spec: JobSpec, svc: ServicesDep) -> JobOut:
+    """Store a validated job (state ``queued``); the scheduler picks it up."""
+    check_dataset(spec, svc)
+    job = svc.repo.create(spec)
+    if svc.scheduler is not None:
+        svc.scheduler.notify()
+    return job_out(job, svc)
+
+
+@router.get("", response_model=Page[JobOut], dependencies=[Depends(require_read)])
+def list_jobs(
+    svc: ServicesDep,
+    state: JOB_STATES | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> Page[JobOut]:
+    jobs, total = svc.repo.list(state, offset, limit)
+    return Page(items=[job_out(j, svc) for j in jobs], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)])
+def get_job(job_id: int, svc: ServicesDep) -> JobOut:
+    return job_out(svc.repo.get(job_id), svc)
+
+
+@router.get("/{job_id}/trials", response_model=Page[TrialOut], dependencies=[Depends(require_read)])
+def list_trials(
+    svc: ServicesDep,
+    job_id: int,
+    strategy: Annotated[str | None, Query(max_length=64)] = None,
+    state: TRIAL_STATES | None = None,
+    sort: SORT_KEYS = "accuracy",
+    order: Literal["asc", "desc"] = "desc",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> Page[TrialOut]:
+    svc.repo.get(job_id)  # 404 for unknown jobs
+    trials, total = svc.repo.trials_page(
+        job_id,
+        strategy=strategy,
+        state=state,
+        sort=sort,
+        descending=order == "desc",
+        offset=offset,
+        limit=limit,
+    )
+    return Page(items=[TrialOut.of(t) for t in trials], total=total, offset=offset, limit=limit)
+
+
+def pareto_front(trials: list[StoredTrial], cost: str) -> list[StoredTrial]:
+    """Trials no other trial beats on accuracy (higher) and ``cost`` (lower) at once."""
+    scored = [
+        (t, t.result.accuracy, float(getattr(t.result, cost)))
+        for t in trials
+        if t.result is not None and not t.result.pruned
+    ]
+    front = []
+    for trial, accuracy, price in scored:
+        dominated = any(
+            a >= accuracy and p <= price and (a > accuracy or p < price) for _, a, p in scored
+        )
+        if not dominated:
+            front.append(trial)
+    return sorted(front, key=lambda t: float(getattr(t.result, cost)))
+
+
+@router.get("/{job_id}/best", response_model=BestOut, dependencies=[Depends(require_read)])
+def best(
+    svc: ServicesDep,
+    job_id: int,
+    objective: Literal["accuracy", "pareto"] | None = None,
+) -> BestOut:
+    """The most accurate finished trial; with two objectives also the Pareto set."""
+    job = svc.repo.get(job_id)
+    top, _ = svc.repo.trials_page(job_id, state="completed", sort="accuracy", limit=1)
+    secondary = job.spec.objectives.secondary
+    want_pareto = objective == "pareto" or (objective is None and secondary is not None)
+    front: list[StoredTrial] = []
+    if want_pareto:
+        done, _ = svc.repo.trials_page(job_id, state="completed", limit=100_000)
+        front = pareto_front(done, "params" if secondary == "params" else "macs")
+    return BestOut(
+        objective="pareto" if want_pareto else "accuracy",
+        best=TrialOut.of(top[0]) if top else None,
+        pareto=[TrialOut.of(t) for t in front],
+    )
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, dependencies=[Depends(require_write)])
+def cancel_job(job_id: int, svc: ServicesDep) -> JobOut:
+    """Stop a queued or running job (409 when it already ended)."""
+    job = svc.repo.set_state(job_id, "cancelled")
+    if svc.scheduler is not None:
+        svc.scheduler.cancel(job_id)
+    return job_out(job, svc)
+
+
+@router.delete(
+    "/{job_id}", status_code=204, response_class=Response, dependencies=[Depends(require_write)]
+)
+def delete_job(job_id: int, svc: ServicesDep) -> Response:
+    """Delete a job and its trials (409 while it runs: cancel it first)."""
+    svc.repo.delete(job_id)
+    return Response(status_code=204)

@@ -1,0 +1,103 @@
+"""Response bodies of the REST API (requests are ``nas.job.JobSpec``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from nas.job import JobSpec
+from nas.trial import EpochReport
+from workers.store import StoredTrial
+
+T = TypeVar("T")
+MAX_PAGE = 200
+
+
+class Page(BaseModel, Generic[T]):
+    """A bounded slice of a list endpoint."""
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class JobOut(BaseModel):
+    id: int
+    name: str
+    state: str
+    spec: JobSpec
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    version: int
+    trial_counts: dict[str, int] = Field(default_factory=dict)
+    leaderboard_url: str | None = None
+
+
+class TrialOut(BaseModel):
+    id: int
+    strategy: str
+    number: int
+    state: str
+    spec: str
+    params: dict[str, Any]
+    phase: str | None = None
+    accuracy: float | None = None
+    n_params: int | None = None
+    macs: int | None = None
+    cost_flops: float | None = None
+    wall_seconds: float | None = None
+    epochs_run: int | None = None
+    attempts: int
+    error: str | None = None
+    learned_strides: list[tuple[float, float] | None] | None = None
+    last_epoch: EpochReport | None = None
+
+    @classmethod
+    def of(cls, trial: StoredTrial) -> TrialOut:
+        result = trial.result
+        phase = trial.request.params.get("phase")
+        return cls(
+            id=trial.id,
+            strategy=trial.strategy,
+            number=trial.number,
+            state=trial.state,
+            spec=trial.request.spec.to_string(),
+            params=trial.request.params,
+            phase=str(phase) if phase is not None else None,
+            accuracy=result.accuracy if result else None,
+            n_params=result.params if result else None,
+            macs=result.macs if result else None,
+            cost_flops=result.cost_flops if result else None,
+            wall_seconds=result.wall_seconds if result else None,
+            epochs_run=result.epochs_run if result else None,
+            attempts=trial.attempts,
+            error=trial.error,
+            learned_strides=(
+                result.learned_strides
+                if result and any(s is not None for s in result.learned_strides)
+                else None
+            ),
+            last_epoch=trial.progress[-1] if trial.progress else None,
+        )
+
+
+class BestOut(BaseModel):
+    """The best trial by the primary objective, and the Pareto set when there are two."""
+
+    objective: str
+    best: TrialOut | None
+    pareto: list[TrialOut] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    scheduler: str
+    executor: str
+    auth: bool

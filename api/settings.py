@@ -1,0 +1,52 @@
+"""Server settings from the environment (``NAS_*``) via pydantic-settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment; defaults run on one laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore")
+
+    database_url: str = "sqlite:///./nas.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    executor: Literal["local", "ray", "inline"] = "local"
+    ray_address: str | None = None
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys; when set, writes need one"
+    )
+    reads_require_key: bool = False
+    max_parallel_trials: int = Field(default=1, ge=1, le=256)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    heartbeat_timeout: float = Field(default=300.0, gt=0)
+    data_root: Path | None = Field(
+        default=None, description="jobs may reference dataset paths only below this folder"
+    )
+    public_url: str | None = Field(default=None, description="base URL printed for humans")
+    scheduler: bool = Field(default=True, description="run jobs in this server process")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        return f"http://{host}:{self.port}"

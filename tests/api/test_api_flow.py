@@ -1,0 +1,162 @@
+"""The REST API end to end (TestClient, in-process scheduler) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+
+JOB: dict[str, Any] = {
+    "name": "api-test",
+    "dataset": {"name": "synthetic", "subset": 200},
+    "space": {"strides": [[1], [1, 2], [2], [2]]},
+    "strategies": ["grid", "random"],
+    "budget": {"unit": "trials", "total": 4, "epochs_per_trial": 1},
+    "train": {"batch_size": 100},
+}
+
+
+def make_client(url: str, **settings: Any) -> TestClient:
+    app = create_app(Settings(database_url=url, executor="inline", **settings))
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(migrated_url: str) -> Iterator[TestClient]:
+    with make_client(migrated_url) as c:
+        yield c
+
+
+def wait_for(
+    client: TestClient, job_id: int, states: set[str], timeout: float = 180
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not reach {states}: {job.get('state')}")
+
+
+def test_submit_run_rank_and_delete(client: TestClient) -> None:
+    response = client.post("/api/v1/jobs", json=JOB)
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert job["state"] == "queued" and job["leaderboard_url"].endswith(f"/jobs/{job['id']}/trials")
+
+    done = wait_for(client, job["id"], {"completed", "failed"})
+    assert done["state"] == "completed", done
+
+    page = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"limit": 10}).json()
+    assert page["total"] == 4 and len(page["items"]) == 4
+    accuracies = [t["accuracy"] for t in page["items"]]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert {t["strategy"] for t in page["items"]} == {"grid", "random"}
+
+    only_grid = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"strategy": "grid"})
+    assert only_grid.json()["total"] == 2
+
+    best = client.get(f"/api/v1/jobs/{job['id']}/best").json()
+    assert best["best"]["accuracy"] == accuracies[0]
+
+    listing = client.get("/api/v1/jobs", params={"state": "completed"}).json()
+    assert job["id"] in [j["id"] for j in listing["items"]]
+
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 409
+    assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 204
+    assert client.get(f"/api/v1/jobs/{job['id']}").status_code == 404
+    assert client.get(f"/api/v1/jobs/{job['id']}/trials").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"strategies": ["nope"]}, "strategies[0].name"),
+        ({"budget": {"total": 0}}, "budget.total"),
+        ({"space": {"strides": [[1], [0]]}}, "space.strides"),
+        ({"dataset": {"name": "/etc/passwd"}}, "dataset.name"),
+        ({"name": ""}, "name"),
+        ({"strategies": "grid"}, "strategies"),
+    ],
+)
+def test_bad_jobs_get_422_naming_the_field_and_store_nothing(
+    client: TestClient, change: dict[str, Any], field: str
+) -> None:
+    before = client.get("/api/v1/jobs").json()["total"]
+    response = client.post("/api/v1/jobs", json={**JOB, **change})
+    assert response.status_code == 422, response.text
+    fields = [d["field"] for d in response.json()["detail"]]
+    assert any(f.startswith(field) for f in fields), fields
+    assert client.get("/api/v1/jobs").json()["total"] == before
+
+
+def test_malformed_requests_are_4xx_not_500(client: TestClient) -> None:
+    assert client.post("/api/v1/jobs", content=b"{not json").status_code == 422
+    assert client.get("/api/v1/jobs/abc").status_code == 422
+    assert client.get("/api/v1/jobs/999999").status_code == 404
+    assert client.get("/api/v1/jobs", params={"limit": 100000}).status_code == 422
+    sorted_badly = client.get("/api/v1/jobs/1/trials", params={"sort": "drop table"})
+    assert sorted_badly.status_code == 422
+    assert client.post("/api/v1/jobs/999999/cancel").status_code == 404
+    assert client.delete("/api/v1/jobs/999999").status_code == 404
+
+
+def test_cancel_stops_a_running_job(client: TestClient) -> None:
+    bigger = {
+        **JOB,
+        "budget": {"unit": "trials", "total": 40, "epochs_per_trial": 2},
+        "space": {"strides": [[1, 2], [1, 2], [1, 2], [1, 2]]},
+    }
+    job = client.post("/api/v1/jobs", json=bigger).json()
+    wait_for(client, job["id"], {"running"})
+    response = client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 200 and response.json()["state"] == "cancelled"
+    deadline = time.monotonic() + 60
+    trials: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        trials = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"limit": 200}).json()
+        if all(t["state"] not in {"running", "queued"} for t in trials["items"]):
+            break
+        time.sleep(0.5)
+    assert all(t["state"] not in {"running", "queued"} for t in trials["items"]), trials
+    time.sleep(1.5)
+    again = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"limit": 200}).json()
+    assert again["total"] == trials["total"] < 40  # nothing new after the cancel
+
+
+def test_api_keys_guard_writes(migrated_url: str) -> None:
+    with make_client(migrated_url, api_keys="k1,k2") as client:
+        assert client.post("/api/v1/jobs", json=JOB).status_code == 401
+        wrong = client.post("/api/v1/jobs", json=JOB, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403 and "not recognised" in wrong.json()["detail"]
+        ok = client.post("/api/v1/jobs", json=JOB, headers={"Authorization": "Bearer k2"})
+        assert ok.status_code == 201
+        assert client.get("/api/v1/jobs").status_code == 200  # reads open by default
+    with make_client(migrated_url, api_keys="k1", reads_require_key=True) as client:
+        assert client.get("/api/v1/jobs").status_code == 401
+        authorized = client.get("/api/v1/jobs", headers={"Authorization": "Bearer k1"})
+        assert authorized.status_code == 200
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    schema = client.get("/openapi.json").json()
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/trials",
+        "/api/v1/jobs/{job_id}/best",
+        "/api/v1/jobs/{job_id}/cancel",
+        "/healthz",
+    ]:
+        assert path in schema["paths"], path
+    assert "JobSpec" in schema["components"]["schemas"]
