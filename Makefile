@@ -45,8 +45,10 @@ test: install data lint
 test-all: install data
 	$(PY) -m pytest -m ''
 
+# The server on the embedded defaults (SQLite file, local Ray) with the demo comparison job.
 run: install data
-	$(VENV)/bin/nas train --spec resnet_narrow_fmnist --data fashion-mnist --subset 12000 --epochs 2
+	@mkdir -p tmp/ray
+	RAY_TMPDIR=$(CURDIR)/tmp/ray $(VENV)/bin/nas serve --executor ray --demo examples/demo.yaml
 
 bench: install data
 	$(PY) bench/layers.py

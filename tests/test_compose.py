@@ -1,0 +1,66 @@
+"""docker-compose.yml agrees with the settings and the CLI (parsed, not run: no engine here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.engine import make_url
+
+from api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_services_are_the_documented_ones() -> None:
+    assert set(compose()["services"]) == {"postgres", "ray-head", "ray-worker", "api"}
+
+
+def test_api_environment_names_real_settings() -> None:
+    env = compose()["services"]["api"]["environment"]
+    fields = {f"NAS_{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= fields, set(env) - fields
+    assert env["NAS_EXECUTOR"] in {"ray", "local", "inline"}
+    assert "${NAS_API_KEYS:?" in env["NAS_API_KEYS"]  # a public bind must have keys
+    assert env["NAS_HOST"] == "0.0.0.0"
+
+
+def test_api_database_matches_the_postgres_service() -> None:
+    services = compose()["services"]
+    url = make_url(services["api"]["environment"]["NAS_DATABASE_URL"])
+    pg = services["postgres"]["environment"]
+    assert url.drivername == "postgresql+psycopg"
+    assert url.host == "postgres"
+    assert (url.username, url.password, url.database) == (
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+        pg["POSTGRES_DB"],
+    )
+    assert services["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_ray_addresses_agree() -> None:
+    services = compose()["services"]
+    head = " ".join(services["ray-head"]["command"])
+    port = re.search(r"--port=(\d+)", head)
+    assert port is not None and "--head" in head
+    address = f"ray-head:{port.group(1)}"
+    assert services["api"]["environment"]["NAS_RAY_ADDRESS"] == address
+    assert f"--address={address}" in services["ray-worker"]["command"]
+
+
+def test_workers_reserve_gpus_and_api_runs_the_cli() -> None:
+    services = compose()["services"]
+    devices = services["ray-worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    assert services["api"]["command"][:2] == ["nas", "serve"]
+    port = services["api"]["environment"]["NAS_PORT"]
+    assert services["api"]["ports"] == [f"{port}:{port}"]
+    assert int(port) == Settings.model_fields["port"].default
