@@ -4,7 +4,8 @@
 a server job exactly as it drives an embedded one. Both hand out plain values (``JobRecord``,
 ``StoredTrial``, ``EpochReport``), never ORM objects, and every method is one short transaction.
 
-Every change to a job or any of its trials bumps the job's ``version`` (for incremental clients).
+Every change to a job or any of its trials bumps the job's ``version`` (for incremental clients);
+a changed trial is stamped with that version (``trial.version``).
 Queries stay cheap with 10,000+ trials per job: per-job indexes, ``COUNT(*)`` for counts, and
 pages instead of whole tables.
 """
@@ -99,12 +100,19 @@ def _number(value: float) -> float | None:
 # ---- shared helpers ---------------------------------------------------------------------------
 
 
-def _touch(session: Session, job_id: int) -> bool:
-    """Bump the job's version; False when there is no such job."""
-    result = session.execute(
-        sa.update(Job).where(Job.id == job_id).values(version=Job.version + 1, updated_at=utcnow())
+def _touch(session: Session, job_id: int, trial_ids: Iterable[int] = ()) -> int | None:
+    """Bump the job's version and stamp ``trial_ids`` with it (``trial.version``, what
+    incremental clients ask for); the new version, None when there is no such job."""
+    version: int | None = session.scalar(
+        sa.update(Job)
+        .where(Job.id == job_id)
+        .values(version=Job.version + 1, updated_at=utcnow())
+        .returning(Job.version)
     )
-    return bool(getattr(result, "rowcount", 0))
+    ids = list(trial_ids)
+    if version is not None and ids:
+        session.execute(sa.update(Trial).where(Trial.id.in_(ids)).values(version=version))
+    return version
 
 
 def _job_not_found(job_id: int) -> NotFoundError:
@@ -221,8 +229,10 @@ class SqlTrialStore:
         )
         try:
             with session_scope(self.factory) as session:
-                if not _touch(session, self.job_id):
+                version = _touch(session, self.job_id)
+                if version is None:
                     raise _job_not_found(self.job_id)
+                row.version = version
                 session.add(row)
                 session.flush()
         except IntegrityError:
@@ -248,7 +258,7 @@ class SqlTrialStore:
                 if not self._exists(session, trial_id):
                     raise _trial_not_found(trial_id)
                 raise ConflictError(f"trial {trial_id} already finished", field="trial_id")
-            _touch(session, self.job_id)
+            _touch(session, self.job_id, [trial_id])
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         """Store one epoch's report (a ``trial_event`` row) and refresh the heartbeat."""
@@ -270,7 +280,7 @@ class SqlTrialStore:
                     created_at=now,
                 )
             )
-            _touch(session, self.job_id)
+            _touch(session, self.job_id, [trial_id])
 
     def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None:
         """Store the outcome; a finished trial is never overwritten (idempotent)."""
@@ -297,7 +307,7 @@ class SqlTrialStore:
                 .values(**values)
             )
             if getattr(updated, "rowcount", 0):
-                _touch(session, self.job_id)
+                _touch(session, self.job_id, [trial_id])
             elif not self._exists(session, trial_id):
                 raise _trial_not_found(trial_id)
 
@@ -350,7 +360,7 @@ class SqlTrialStore:
                     .where(stale, Trial.id.in_(ids))
                     .values(state="queued", worker=None)
                 )
-                _touch(session, self.job_id)
+                _touch(session, self.job_id, ids)
         return ids
 
 

@@ -94,6 +94,7 @@ class Trial(Base):
         sa.UniqueConstraint("job_id", "strategy", "number"),
         sa.Index("ix_trial_job_id_state", "job_id", "state"),
         sa.Index("ix_trial_job_id_accuracy", "job_id", "accuracy"),
+        sa.Index("ix_trial_job_id_version", "job_id", "version"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -119,6 +120,8 @@ class Trial(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """The job's ``version`` at this trial's last change (what changed since a client's last look)."""
 
     job: Mapped[Job] = relationship(back_populates="trials")
 
