@@ -1,10 +1,14 @@
-"""Trials in local subprocesses (``python -m workers.trial_process``): tests and small machines.
+"""Trials in a pool of local worker processes (``python -m workers.trial_process``).
 
-Each submission spawns one child in its own session; a reader thread per child parses its
-stdout (``workers.protocol``) into one queue, and ``wait`` handles the messages in the caller's
-thread: progress goes to ``on_progress`` (whose answer is written back to the child), a result
-or a reported error completes the trial, and a child that exits without reporting or goes
-silent for ``heartbeat_timeout`` seconds completes it as retryable.
+Up to ``capacity`` workers, each in its own session, started on demand and reused: a worker
+imports torch and loads the job's data once, then serves trial after trial, so the scheduling
+overhead of a trial is a few milliseconds, not a process start. A reader thread per worker
+parses its stdout (``workers.protocol``) into one queue, and ``wait`` handles the messages in
+the caller's thread: progress goes to ``on_progress`` (whose answer is written back), a result
+or a reported error completes the trial and frees the worker, and a worker that exits or goes
+silent for ``heartbeat_timeout`` seconds while it runs a trial completes that trial as
+retryable. Submissions beyond ``capacity`` wait in order for a free worker. A worker is retired
+(stdin closed, it exits) after ``max_trials_per_worker`` trials, bounding what it can leak.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,30 +35,38 @@ from workers.protocol import Message, ProtocolError, TrialJob, decision_line
 from workers.trial_process import THREADS_ENV
 
 _ROOT = Path(__file__).resolve().parents[1]
-STDERR_TAIL = 2000  # characters of the child's stderr quoted when it dies
+STDERR_TAIL = 2000  # characters of the worker's stderr quoted when it dies
 
 
 @dataclass(frozen=True)
 class _Exited:
-    """The child's stdout closed and it exited with ``code``; ``stderr`` is its tail."""
+    """The worker's stdout closed and it exited with ``code``; ``stderr`` is its tail."""
 
     code: int
     stderr: str
 
 
-@dataclass(eq=False)
-class _Child:
+@dataclass(frozen=True)
+class _Assignment:
+    """A trial given to the executor: what it runs and whom to tell."""
+
     trial_id: int
-    process: subprocess.Popen[bytes]
+    request: TrialRequest
+    dataset: DatasetRef
     on_progress: ProgressCallback
-    epochs: int
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: subprocess.Popen[bytes]
     stderr: IO[bytes]
     last_seen: float = field(default_factory=time.monotonic)
-    pid: int | None = None
+    current: _Assignment | None = None
+    served: int = 0
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the child's process group (it leads its own session)."""
+    """SIGKILL the worker's process group (it leads its own session)."""
     if process.poll() is not None:
         return
     try:
@@ -74,15 +87,15 @@ def _tail(stream: IO[bytes], limit: int = STDERR_TAIL) -> str:
 
 
 class LocalExecutor:
-    """Runs up to ``capacity`` trials at once, each in its own Python subprocess.
+    """Runs up to ``capacity`` trials at once in reused worker processes.
 
-    ``env`` is added to the children's environment. Unless it (or this process) sets
-    ``NAS_TORCH_THREADS``, each child gets ``cores // capacity`` torch threads. ``log_dir``:
-    append each child's stderr to ``log_dir/trial-<id>.log`` (default: a temporary file, quoted
-    in the error of a child that dies).
+    ``env`` is added to the workers' environment. Unless it (or this process) sets
+    ``NAS_TORCH_THREADS``, each worker gets ``cores // capacity`` torch threads. ``log_dir``:
+    append each worker's stderr to ``log_dir/worker-<pid>.log`` (default: a temporary file,
+    quoted in the error of a worker that dies).
     """
 
-    decision_timeout = 30.0  # longest a child waits for the answer to a progress report
+    decision_timeout = 30.0  # longest a worker waits for the answer to a progress report
 
     def __init__(
         self,
@@ -92,17 +105,22 @@ class LocalExecutor:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         log_dir: str | os.PathLike[str] | None = None,
+        max_trials_per_worker: int = 50,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
+        if max_trials_per_worker < 1:
+            raise ValueError(f"max_trials_per_worker must be >= 1, got {max_trials_per_worker}")
         self.capacity = capacity
         self.heartbeat_timeout = heartbeat_timeout
         self.heartbeat_interval = heartbeat_interval
         self.python = python
         self.env = dict(env or {})
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self._children: dict[int, _Child] = {}
-        self._queue: queue.Queue[tuple[_Child, Message | _Exited]] = queue.Queue()
+        self.max_trials_per_worker = max_trials_per_worker
+        self._workers: list[_Worker] = []
+        self._pending: deque[_Assignment] = deque()
+        self._queue: queue.Queue[tuple[_Worker, Message | _Exited]] = queue.Queue()
 
     # ---- Executor protocol ----------------------------------------------------------------
 
@@ -113,29 +131,16 @@ class LocalExecutor:
         dataset: DatasetRef,
         on_progress: ProgressCallback,
     ) -> None:
-        """Start a child for the trial (a running one with the same id is killed first)."""
+        """Give the trial to a free worker, or queue it (a running one with its id is killed)."""
         self.cancel(trial_id)
-        stderr = self._stderr_file(trial_id)
-        process = subprocess.Popen(
-            self._command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=self._child_env(),
-            start_new_session=True,
-        )
-        child = _Child(trial_id, process, on_progress, request.epochs, stderr)
-        self._children[trial_id] = child
-        threading.Thread(
-            target=self._read, args=(child,), daemon=True, name=f"trial-{trial_id}-reader"
-        ).start()
-        self._send(child, TrialJob(trial_id, request, dataset).to_line())
+        self._pending.append(_Assignment(trial_id, request, dataset, on_progress))
+        self._dispatch()
 
     def wait(self, timeout: float | None = None) -> list[Completion]:
-        """Handle the children's messages until one or more trials complete or ``timeout``."""
+        """Handle the workers' messages until one or more trials complete or ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         completions: list[Completion] = []
-        while self._children:
+        while self.in_flight():
             completions.extend(self._reap_silent())
             if completions:
                 block_for = 0.0
@@ -145,39 +150,46 @@ class LocalExecutor:
                     block_for = min(block_for, deadline - time.monotonic())
             try:
                 if block_for > 0:
-                    child, item = self._queue.get(timeout=block_for)
+                    worker, item = self._queue.get(timeout=block_for)
                 else:
-                    child, item = self._queue.get_nowait()
+                    worker, item = self._queue.get_nowait()
             except queue.Empty:
                 if completions or (deadline is not None and time.monotonic() >= deadline):
                     break
                 continue
-            completion = self._handle(child, item)
+            completion = self._handle(worker, item)
             if completion is not None:
                 completions.append(completion)
+                self._dispatch()
         return completions
 
     def cancel(self, trial_id: int) -> None:
-        """Kill the trial's child and forget it: no completion follows."""
-        child = self._children.pop(trial_id, None)
-        if child is not None:
-            _kill_group(child.process)
-            self._close_stdin(child)
+        """Drop the trial (queued) or kill its worker (running): no completion follows."""
+        self._pending = deque(a for a in self._pending if a.trial_id != trial_id)
+        worker = self._worker_of(trial_id)
+        if worker is not None:
+            self._discard(worker)
+            self._dispatch()
 
     def in_flight(self) -> int:
-        return len(self._children)
+        return len(self._pending) + sum(w.current is not None for w in self._workers)
 
     # ---- extras ---------------------------------------------------------------------------
 
     def pid(self, trial_id: int) -> int | None:
-        """The child's pid of a running trial (None when not running here)."""
-        child = self._children.get(trial_id)
-        return child.process.pid if child is not None else None
+        """The pid of the worker running ``trial_id`` (None when it is not running here)."""
+        worker = self._worker_of(trial_id)
+        return worker.process.pid if worker is not None else None
+
+    def workers(self) -> int:
+        """Worker processes alive now (busy or idle)."""
+        return len(self._workers)
 
     def shutdown(self) -> None:
-        """Kill every child; nothing completes."""
-        for trial_id in list(self._children):
-            self.cancel(trial_id)
+        """Kill every worker; nothing completes."""
+        self._pending.clear()
+        for worker in list(self._workers):
+            self._discard(worker)
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -186,6 +198,56 @@ class LocalExecutor:
         self.shutdown()
 
     # ---- internals ------------------------------------------------------------------------
+
+    def _worker_of(self, trial_id: int) -> _Worker | None:
+        return next(
+            (w for w in self._workers if w.current is not None and w.current.trial_id == trial_id),
+            None,
+        )
+
+    def _dispatch(self) -> None:
+        """Hand queued trials to idle workers, starting workers up to ``capacity``."""
+        while self._pending:
+            worker = next((w for w in self._workers if w.current is None), None)
+            if worker is None:
+                if len(self._workers) >= self.capacity:
+                    return
+                worker = self._spawn()
+            assignment = self._pending.popleft()
+            worker.current = assignment
+            worker.served += 1
+            worker.last_seen = time.monotonic()
+            job = TrialJob(assignment.trial_id, assignment.request, assignment.dataset)
+            self._send(worker, job.to_line())
+
+    def _spawn(self) -> _Worker:
+        stderr = self._stderr_file()
+        process = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=self._worker_env(),
+            start_new_session=True,
+        )
+        worker = _Worker(process, stderr)
+        self._workers.append(worker)
+        threading.Thread(
+            target=self._read, args=(worker,), daemon=True, name=f"worker-{process.pid}-reader"
+        ).start()
+        return worker
+
+    def _discard(self, worker: _Worker) -> None:
+        """Kill a worker and forget it (its pending messages are ignored)."""
+        if worker in self._workers:
+            self._workers.remove(worker)
+        _kill_group(worker.process)
+        self._close_stdin(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        """An idle worker that has served its share: closing stdin makes it exit."""
+        self._workers.remove(worker)
+        self._close_stdin(worker)
 
     def _command(self) -> list[str]:
         return [
@@ -198,7 +260,7 @@ class LocalExecutor:
             str(self.decision_timeout),
         ]
 
-    def _child_env(self) -> dict[str, str]:
+    def _worker_env(self) -> dict[str, str]:
         env = {**os.environ, **self.env}
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = str(_ROOT) if not path else f"{_ROOT}{os.pathsep}{path}"
@@ -207,81 +269,88 @@ class LocalExecutor:
             env[THREADS_ENV] = str(max(1, cores // self.capacity))
         return env
 
-    def _stderr_file(self, trial_id: int) -> IO[bytes]:
+    def _stderr_file(self) -> IO[bytes]:
         if self.log_dir is None:
             return tempfile.TemporaryFile()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(self.log_dir / f"trial-{trial_id}.log", "a+b")
+        return open(self.log_dir / f"worker-{time.time_ns()}.log", "a+b")
 
-    def _read(self, child: _Child) -> None:
+    def _read(self, worker: _Worker) -> None:
         """Reader thread: parse stdout lines into the queue; then the exit code."""
-        stdout = child.process.stdout
+        stdout = worker.process.stdout
         assert stdout is not None
         with stdout:
             for line in stdout:
-                child.last_seen = time.monotonic()
+                worker.last_seen = time.monotonic()
                 try:
                     message = Message.from_line(line)
                 except ProtocolError:
                     continue  # a stray line is a sign of life, nothing more
-                self._queue.put((child, message))
-        code = child.process.wait()
-        with child.stderr:
-            tail = _tail(child.stderr)
-        self._queue.put((child, _Exited(code, tail)))
+                self._queue.put((worker, message))
+        code = worker.process.wait()
+        with worker.stderr:
+            tail = _tail(worker.stderr)
+        self._queue.put((worker, _Exited(code, tail)))
 
-    def _handle(self, child: _Child, item: Message | _Exited) -> Completion | None:
-        if self._children.get(child.trial_id) is not child:
-            return None  # cancelled, already completed or superseded by a resubmission
+    def _handle(self, worker: _Worker, item: Message | _Exited) -> Completion | None:
+        if worker not in self._workers:
+            return None  # killed or retired: whatever it said no longer counts
+        current = worker.current
         if isinstance(item, _Exited):
-            del self._children[child.trial_id]
+            self._workers.remove(worker)
+            if current is None:
+                return None
             error = f"worker exited with code {item.code}"
             if item.stderr:
                 error += f"; stderr:\n{item.stderr}"
-            return Completion(child.trial_id, None, error, retryable=True)
-        if item.type == "started":
-            child.pid = item.pid
-        elif item.type == "progress" and item.report is not None:
-            stop = bool(child.on_progress(item.report))
-            if item.report.epoch < child.epochs or stop:
-                self._send(child, decision_line(stop, item.report.epoch))
+            return Completion(current.trial_id, None, error, retryable=True)
+        if current is None or item.trial_id not in (None, current.trial_id):
+            return None  # heartbeats, and nothing else arrives between trials
+        if item.type == "progress" and item.report is not None:
+            stop = bool(current.on_progress(item.report))
+            if item.report.epoch < current.request.epochs:
+                self._send(worker, decision_line(current.trial_id, stop, item.report.epoch))
         elif item.type in ("result", "error"):
-            del self._children[child.trial_id]
-            self._close_stdin(child)
-            return Completion(child.trial_id, item.result, item.error)
+            worker.current = None
+            if worker.served >= self.max_trials_per_worker:
+                self._retire(worker)
+            return Completion(current.trial_id, item.result, item.error)
         return None
 
     def _reap_silent(self) -> list[Completion]:
         now = time.monotonic()
         completions = []
-        for child in list(self._children.values()):
-            if now - child.last_seen > self.heartbeat_timeout:
-                self.cancel(child.trial_id)
+        for worker in list(self._workers):
+            if now - worker.last_seen <= self.heartbeat_timeout:
+                continue
+            current = worker.current
+            self._discard(worker)
+            if current is not None:
                 error = f"worker silent for {self.heartbeat_timeout:g}s"
-                completions.append(Completion(child.trial_id, None, error, retryable=True))
+                completions.append(Completion(current.trial_id, None, error, retryable=True))
         return completions
 
     def _next_silence_in(self) -> float:
-        """Seconds until the first child would count as silent (at least a little)."""
-        if not self._children:
-            return 0.0
-        first = min(child.last_seen for child in self._children.values())
+        """Seconds until the first worker would count as silent (at least a little)."""
+        if not self._workers:
+            return 0.05  # only queued trials: look again soon
+        first = min(worker.last_seen for worker in self._workers)
         return max(0.01, first + self.heartbeat_timeout - time.monotonic() + 0.01)
 
     @staticmethod
-    def _send(child: _Child, line: str) -> None:
-        stdin = child.process.stdin
+    def _send(worker: _Worker, line: str) -> None:
+        stdin = worker.process.stdin
         if stdin is None:
             return
         try:
             stdin.write(line.encode("utf-8"))
             stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
-            pass  # the child is gone: its exit is reported by the reader thread
+            pass  # the worker is gone: its exit is reported by the reader thread
 
     @staticmethod
-    def _close_stdin(child: _Child) -> None:
-        stdin = child.process.stdin
+    def _close_stdin(worker: _Worker) -> None:
+        stdin = worker.process.stdin
         if stdin is not None:
             with contextlib.suppress(OSError):
                 stdin.close()

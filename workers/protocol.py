@@ -1,11 +1,15 @@
-"""The JSON-lines protocol between ``LocalExecutor`` and ``python -m workers.trial_process``.
+"""The JSON-lines protocol between ``LocalExecutor`` and its ``python -m workers.trial_process``
+workers.
 
-stdin, parent -> child: first line a ``TrialJob``; then decision lines ``continue N`` or
-``stop N`` (``N``: the epoch they answer) or a bare ``stop``.
+A worker serves many trials, one at a time, and keeps its data cache warm between them.
 
-stdout, child -> parent: one ``Message`` per line: ``started`` (pid), ``progress`` (an
-``EpochReport``), ``heartbeat``, and last ``result`` (a ``TrialResult``) or ``error`` (a
-traceback summary).
+stdin, parent -> worker: ``TrialJob`` lines (JSON objects), one whenever the worker is idle;
+while a trial runs, decision lines ``continue T N`` or ``stop T N`` (``T``: the trial, ``N``: the
+epoch they answer) or ``stop T``. Closing stdin tells an idle worker to exit.
+
+stdout, worker -> parent: one ``Message`` per line: ``started`` (pid) once, ``heartbeat`` every
+few seconds, and per trial ``progress`` (an ``EpochReport``) lines then ``result`` (a
+``TrialResult``) or ``error`` (a traceback summary), each naming its trial.
 
 Only plain values cross: requests, reports and results are pydantic models dumped to JSON.
 """
@@ -62,6 +66,7 @@ class Message:
     """One line of the child's stdout."""
 
     type: MessageType
+    trial_id: int | None = None
     pid: int | None = None
     report: EpochReport | None = None
     result: TrialResult | None = None
@@ -69,6 +74,8 @@ class Message:
 
     def to_line(self) -> str:
         payload: dict[str, Any] = {"type": self.type}
+        if self.trial_id is not None:
+            payload["trial_id"] = self.trial_id
         if self.pid is not None:
             payload["pid"] = self.pid
         if self.report is not None:
@@ -84,36 +91,44 @@ class Message:
         try:
             payload = json.loads(line)
             kind = payload["type"]
+            raw_trial = payload.get("trial_id")
+            trial_id = int(raw_trial) if raw_trial is not None else None
             if kind == "started":
                 return cls("started", pid=int(payload["pid"]))
             if kind == "progress":
-                return cls("progress", report=EpochReport.model_validate(payload["report"]))
+                report = EpochReport.model_validate(payload["report"])
+                return cls("progress", trial_id, report=report)
             if kind == "heartbeat":
                 return cls("heartbeat")
             if kind == "result":
-                return cls("result", result=TrialResult.model_validate(payload["result"]))
+                result = TrialResult.model_validate(payload["result"])
+                return cls("result", trial_id, result=result)
             if kind == "error":
-                return cls("error", error=str(payload["error"]))
+                return cls("error", trial_id, error=str(payload["error"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"bad message: {exc}") from exc
         raise ProtocolError(f"unknown message type {kind!r}")
 
 
-def decision_line(stop: bool, epoch: int | None = None) -> str:
-    """The parent's answer to a progress report (``epoch`` omitted: applies to any epoch)."""
+def decision_line(trial_id: int, stop: bool, epoch: int | None = None) -> str:
+    """The parent's answer to a progress report of ``trial_id`` (``epoch`` omitted: any)."""
     word = STOP if stop else CONTINUE
-    return f"{word}\n" if epoch is None else f"{word} {epoch}\n"
+    return f"{word} {trial_id}\n" if epoch is None else f"{word} {trial_id} {epoch}\n"
 
 
-def parse_decision(line: str) -> tuple[bool, int | None] | None:
-    """``(stop, epoch)`` of a decision line; None for anything else."""
+def parse_decision(line: str) -> tuple[int, bool, int | None] | None:
+    """``(trial_id, stop, epoch)`` of a decision line; None for anything else."""
     parts = line.split()
-    if not parts or parts[0] not in (STOP, CONTINUE):
+    if len(parts) not in (2, 3) or parts[0] not in (STOP, CONTINUE):
         return None
-    epoch: int | None = None
-    if len(parts) > 1:
-        try:
-            epoch = int(parts[1])
-        except ValueError:
-            return None
-    return parts[0] == STOP, epoch
+    try:
+        numbers = [int(p) for p in parts[1:]]
+    except ValueError:
+        return None
+    epoch = numbers[1] if len(numbers) > 1 else None
+    return numbers[0], parts[0] == STOP, epoch
+
+
+def is_job_line(line: str) -> bool:
+    """Whether a stdin line is a ``TrialJob`` (JSON object) rather than a decision."""
+    return line.lstrip().startswith("{")

@@ -1,12 +1,14 @@
 """Trials in Ray actors: an existing cluster (``NAS_RAY_ADDRESS``) or a local Ray instance.
 
-Each trial runs in its own actor (``max_concurrency=2``: ``run`` trains on one thread while
-``drain_progress`` / ``decide`` answer on the other). The actor asks for one GPU when the cluster
-has any, else one CPU; the trainer picks the device itself. ``wait`` polls the actors for
+Trials run in a pool of up to ``capacity`` actors, reused trial after trial (torch imported
+and the job's data loaded once per actor); submissions beyond ``capacity`` wait for a free one.
+An actor has ``max_concurrency=2``: ``run`` trains on one thread while ``drain_progress`` /
+``decide`` answer on the other. It asks for one GPU when the cluster has any, else one CPU; the
+trainer picks the device itself. ``wait`` polls the actors for
 progress, calls ``on_progress`` in the caller's thread and sends its answer back before the
 actor's next epoch, so pruning stops the trial exactly where it was decided (the actor waits at
 most ``decision_timeout`` seconds for an answer). A lost actor or worker is a retryable
-completion; an exception of the trial itself is not.
+completion (the actor is replaced); an exception of the trial itself is not.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +44,13 @@ _FATAL_RAY_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class TrialActor:
-    """Runs one trial; ``run`` on one thread, progress and decisions on the other."""
+    """Runs trials one at a time; ``run`` on one thread, progress and decisions on the other."""
 
     def __init__(self, decision_timeout: float = 30.0) -> None:
-        self._gate = DecisionGate(decision_timeout)
+        self._decision_timeout = decision_timeout
         self._lock = threading.Lock()
+        self._trial_id: int | None = None
+        self._gate = DecisionGate(decision_timeout)
         self._reports: list[str] = []
 
     def run(self, job_line: str) -> str:
@@ -54,31 +59,40 @@ class TrialActor:
             from workers.trial_entry import run_trial
 
             job = TrialJob.from_line(job_line)
+            with self._lock:
+                self._trial_id = job.trial_id
+                self._gate = gate = DecisionGate(self._decision_timeout)
+                self._reports = []
             request = self._threads(with_env_threads(job.request))
 
             def on_epoch(report: EpochReport) -> bool:
                 with self._lock:
                     self._reports.append(report.model_dump_json())
-                return self._gate.wait(report.epoch, last=report.epoch >= request.epochs)
+                return gate.wait(report.epoch, last=report.epoch >= request.epochs)
 
             result = run_trial(request, job.dataset, on_epoch)
         except Exception as exc:  # the trial failed: report it, the actor did its job
             return Message("error", error=summarize(exc)).to_line()
         return Message("result", result=result).to_line()
 
-    def drain_progress(self) -> list[str]:
-        """The epoch reports (JSON) since the last call."""
+    def drain_progress(self, trial_id: int) -> list[str]:
+        """The epoch reports (JSON) of ``trial_id`` since the last call (none once it ended)."""
         with self._lock:
+            if trial_id != self._trial_id:
+                return []
             reports, self._reports = self._reports, []
         return reports
 
-    def decide(self, epoch: int, stop: bool) -> None:
-        """The answer to epoch ``epoch``'s report: stop there, or go on."""
-        self._gate.answer(stop, epoch)
+    def decide(self, trial_id: int, epoch: int, stop: bool) -> None:
+        """The answer to epoch ``epoch``'s report of ``trial_id``: stop there, or go on."""
+        with self._lock:
+            if trial_id == self._trial_id:
+                self._gate.answer(stop, epoch)
 
     def stop(self) -> None:
-        """Stop after the current epoch."""
-        self._gate.answer(True)
+        """Stop the running trial after its current epoch."""
+        with self._lock:
+            self._gate.answer(True)
 
     @staticmethod
     def _threads(request: TrialRequest) -> TrialRequest:
@@ -143,6 +157,8 @@ class RayExecutor:
         need = {"num_gpus": 1} if self.gpus > 0 else {"num_cpus": 1}
         self._actor_class: Any = ray.remote(TrialActor).options(max_concurrency=2, **need)
         self._running: dict[int, _Running] = {}
+        self._idle: list[Any] = []  # actors that finished a trial and can take the next
+        self._pending: deque[tuple[int, TrialRequest, DatasetRef, ProgressCallback]] = deque()
 
     # ---- Executor protocol ----------------------------------------------------------------
 
@@ -153,13 +169,10 @@ class RayExecutor:
         dataset: DatasetRef,
         on_progress: ProgressCallback,
     ) -> None:
-        """Start an actor for the trial (a running one with the same id is killed first)."""
+        """Give the trial to a free actor, or queue it (a running one with its id is killed)."""
         self.cancel(trial_id)
-        actor = self._actor_class.remote(self.decision_timeout)
-        run_ref = actor.run.remote(TrialJob(trial_id, request, dataset).to_line())
-        running = _Running(trial_id, actor, run_ref, on_progress, request.epochs)
-        self._ask_progress(running)
-        self._running[trial_id] = running
+        self._pending.append((trial_id, request, dataset, on_progress))
+        self._dispatch()
 
     def wait(self, timeout: float | None = None) -> list[Completion]:
         """Deliver progress until one or more trials complete or ``timeout`` passes."""
@@ -167,6 +180,7 @@ class RayExecutor:
         completions: list[Completion] = []
         while self._running:
             completions.extend(self._poll_progress())
+            self._dispatch()
             refs = {r.run_ref: r for r in self._running.values()}
             if refs:
                 block = 0.0 if completions else POLL_SECONDS
@@ -179,18 +193,21 @@ class RayExecutor:
                     running = refs[ref]
                     if self._running.get(running.trial_id) is running:  # not cancelled meanwhile
                         completions.append(self._finish(running))
+                self._dispatch()
             if completions or (deadline is not None and time.monotonic() >= deadline):
                 break
         return completions
 
     def cancel(self, trial_id: int) -> None:
-        """Kill the trial's actor and forget it: no completion follows."""
+        """Drop the trial (queued) or kill its actor (running): no completion follows."""
+        self._pending = deque(p for p in self._pending if p[0] != trial_id)
         running = self._running.pop(trial_id, None)
         if running is not None:
-            self._kill(running)
+            self._kill(running.actor)
+            self._dispatch()
 
     def in_flight(self) -> int:
-        return len(self._running)
+        return len(self._running) + len(self._pending)
 
     # ---- extras ---------------------------------------------------------------------------
 
@@ -201,8 +218,12 @@ class RayExecutor:
 
     def shutdown(self) -> None:
         """Kill every actor; shut Ray down if this executor started it."""
+        self._pending.clear()
         for trial_id in list(self._running):
             self.cancel(trial_id)
+        for actor in self._idle:
+            self._kill(actor)
+        self._idle.clear()
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
         self._owns_ray = False
@@ -215,8 +236,24 @@ class RayExecutor:
 
     # ---- internals ------------------------------------------------------------------------
 
+    def actors(self) -> int:
+        """Actors alive now (busy or idle)."""
+        return len(self._running) + len(self._idle)
+
+    def _dispatch(self) -> None:
+        """Start queued trials on idle actors, creating actors up to ``capacity``."""
+        while self._pending and len(self._running) < self.capacity:
+            trial_id, request, dataset, on_progress = self._pending.popleft()
+            actor = (
+                self._idle.pop() if self._idle else self._actor_class.remote(self.decision_timeout)
+            )
+            run_ref = actor.run.remote(TrialJob(trial_id, request, dataset).to_line())
+            running = _Running(trial_id, actor, run_ref, on_progress, request.epochs)
+            self._ask_progress(running)
+            self._running[trial_id] = running
+
     def _ask_progress(self, running: _Running) -> None:
-        running.drain_ref = running.actor.drain_progress.remote()
+        running.drain_ref = running.actor.drain_progress.remote(running.trial_id)
         running.drain_sent = time.monotonic()
 
     def _poll_progress(self) -> list[Completion]:
@@ -251,38 +288,39 @@ class RayExecutor:
             report = EpochReport.model_validate_json(line)
             stop = bool(running.on_progress(report))
             if decide and (stop or report.epoch < running.epochs):
-                running.actor.decide.remote(report.epoch, stop)
+                running.actor.decide.remote(running.trial_id, report.epoch, stop)
 
     def _finish(self, running: _Running) -> Completion:
-        """The completion of a trial whose ``run`` returned (or failed); the actor goes."""
+        """The completion of a trial whose ``run`` returned (the actor is reused) or failed
+        in Ray (the actor is replaced)."""
         self._running.pop(running.trial_id, None)
         trial_id = running.trial_id
         try:
             line: str = ray.get(running.run_ref)
         except _FATAL_RAY_ERRORS as exc:
-            completion = Completion(trial_id, None, _ray_error(exc))
+            self._kill(running.actor)
+            return Completion(trial_id, None, _ray_error(exc))
         except ray.exceptions.RayError as exc:
-            completion = Completion(trial_id, None, _ray_error(exc), retryable=True)
-        else:
-            self._drain_rest(running)
-            try:
-                message = Message.from_line(line)
-                completion = Completion(trial_id, message.result, message.error)
-            except ProtocolError as exc:
-                completion = Completion(trial_id, None, str(exc))
-        self._kill(running)
-        return completion
+            self._kill(running.actor)
+            return Completion(trial_id, None, _ray_error(exc), retryable=True)
+        self._drain_rest(running)
+        self._idle.append(running.actor)
+        try:
+            message = Message.from_line(line)
+        except ProtocolError as exc:
+            return Completion(trial_id, None, str(exc))
+        return Completion(trial_id, message.result, message.error)
 
     def _drain_rest(self, running: _Running) -> None:
         """The reports not delivered yet: the outstanding drain's first, then the rest."""
         try:
             self._deliver(running, ray.get(running.drain_ref, timeout=30), decide=False)
-            final = running.actor.drain_progress.remote()
+            final = running.actor.drain_progress.remote(running.trial_id)
             self._deliver(running, ray.get(final, timeout=30), decide=False)
         except ray.exceptions.RayError:
             pass  # the reports are also in the result's history
 
     @staticmethod
-    def _kill(running: _Running) -> None:
+    def _kill(actor: Any) -> None:
         with contextlib.suppress(ray.exceptions.RayError, ValueError):
-            ray.kill(running.actor, no_restart=True)
+            ray.kill(actor, no_restart=True)

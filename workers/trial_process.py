@@ -1,11 +1,13 @@
-"""One trial in a subprocess: ``python -m workers.trial_process [--heartbeat S]``.
+"""A trial worker process: ``python -m workers.trial_process [--heartbeat S] [--max-trials N]``.
 
-Reads a ``TrialJob`` from stdin's first line, trains it with ``run_trial`` and writes JSON lines
-(``workers.protocol``) to stdout: ``started``, ``progress`` per epoch, ``heartbeat`` every
-``--heartbeat`` seconds, then ``result`` or ``error``. Exits 0 once it has reported, also a
-failed trial. After each epoch but the last it waits (at most ``--decision-timeout`` seconds)
-for the parent's ``continue N`` / ``stop N`` line, so a pruning decision applies to the epoch it
-was made on. Anything else the trainer prints goes to stderr: stdout carries only the protocol.
+Serves trials one after another (``workers.protocol``): reads a ``TrialJob`` line from stdin,
+trains it with ``run_trial`` and writes ``progress`` per epoch then ``result`` or ``error`` to
+stdout, and ``heartbeat`` every ``--heartbeat`` seconds, busy or idle. The data loaded for one
+trial stays cached for the next, and torch is imported once: a warm worker starts a trial in
+milliseconds. After each epoch but the last it waits (at most ``--decision-timeout`` seconds)
+for the parent's ``continue T N`` / ``stop T N`` line, so a pruning decision applies to the
+epoch it was made on. It exits when stdin closes (or after ``--max-trials`` trials). Anything
+else the trainer prints goes to stderr: stdout carries only the protocol.
 
 ``NAS_TORCH_THREADS`` sets torch's CPU threads unless the request names its own.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import sys
 import threading
 import time
@@ -21,7 +24,7 @@ import traceback
 from typing import IO
 
 from nas.trial import EpochReport, TrialRequest
-from workers.protocol import Message, ProtocolError, TrialJob, parse_decision
+from workers.protocol import Message, ProtocolError, TrialJob, is_job_line, parse_decision
 
 THREADS_ENV = "NAS_TORCH_THREADS"
 BROKEN_PIPE_EXIT = 3  # the parent went away: nobody to report to
@@ -120,12 +123,69 @@ def _heartbeat(channel: _Channel, interval: float) -> None:
         channel.send(Message("heartbeat"))
 
 
-def _read_decisions(stdin: IO[str], gate: DecisionGate) -> None:
-    for line in stdin:
-        decision = parse_decision(line)
-        if decision is not None:
-            gate.answer(*decision)
-    gate.close()
+class TrialInbox:
+    """What the parent sends a worker: trial jobs (queued) and decisions (for the running trial).
+
+    ``read(stdin)`` runs on a thread of its own; decisions naming another trial than the one
+    running (late answers to a finished trial) are dropped.
+    """
+
+    def __init__(self, decision_timeout: float) -> None:
+        self.decision_timeout = decision_timeout
+        self.jobs: queue.Queue[str | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._current: tuple[int, DecisionGate] | None = None
+        self._closed = False
+
+    def begin(self, trial_id: int) -> DecisionGate:
+        """A fresh gate for the trial about to run."""
+        gate = DecisionGate(self.decision_timeout)
+        with self._lock:
+            self._current = (trial_id, gate)
+            if self._closed:
+                gate.close()
+        return gate
+
+    def decide(self, trial_id: int, stop: bool, epoch: int | None) -> None:
+        with self._lock:
+            if self._current is not None and self._current[0] == trial_id:
+                self._current[1].answer(stop, epoch)
+
+    def read(self, stdin: IO[str]) -> None:
+        for line in stdin:
+            if is_job_line(line):
+                self.jobs.put(line)
+            elif (decision := parse_decision(line)) is not None:
+                self.decide(*decision)
+        with self._lock:  # stdin closed: no more jobs or answers
+            self._closed = True
+            if self._current is not None:
+                self._current[1].close()
+        self.jobs.put(None)
+
+
+def serve_one(line: str, channel: _Channel, inbox: TrialInbox) -> None:
+    """Run one ``TrialJob`` line and report its outcome (a failed trial is reported too)."""
+    try:
+        job = TrialJob.from_line(line)
+    except ProtocolError as exc:
+        channel.send(Message("error", error=str(exc)))
+        return
+    gate = inbox.begin(job.trial_id)
+    try:
+        from workers.trial_entry import run_trial  # torch: imported after "started"
+
+        request = with_env_threads(job.request)
+
+        def on_epoch(report: EpochReport) -> bool:
+            channel.send(Message("progress", job.trial_id, report=report))
+            return gate.wait(report.epoch, last=report.epoch >= request.epochs)
+
+        result = run_trial(request, job.dataset, on_epoch)
+    except Exception as exc:  # the trial failed: report it, this worker goes on
+        channel.send(Message("error", job.trial_id, error=summarize(exc)))
+        return
+    channel.send(Message("result", job.trial_id, result=result))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         help="longest wait for the parent's continue/stop after an epoch",
     )
+    parser.add_argument(
+        "--max-trials", type=int, default=0, help="exit after this many trials (0: no limit)"
+    )
     args = parser.parse_args(argv)
 
     channel = _Channel(_protocol_stream())
@@ -145,34 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(
             target=_heartbeat, args=(channel, args.heartbeat), daemon=True, name="heartbeat"
         ).start()
-
-    line = sys.stdin.readline()
-    if not line:
-        return 2  # no job: the parent closed stdin before writing
-    try:
-        job = TrialJob.from_line(line)
-    except ProtocolError as exc:
-        channel.send(Message("error", error=str(exc)))
-        return 0
-    gate = DecisionGate(args.decision_timeout)
-    threading.Thread(
-        target=_read_decisions, args=(sys.stdin, gate), daemon=True, name="decisions"
-    ).start()
-
-    try:
-        from workers.trial_entry import run_trial  # torch: imported after "started"
-
-        request = with_env_threads(job.request)
-
-        def on_epoch(report: EpochReport) -> bool:
-            channel.send(Message("progress", report=report))
-            return gate.wait(report.epoch, last=report.epoch >= request.epochs)
-
-        result = run_trial(request, job.dataset, on_epoch)
-    except Exception as exc:  # the trial failed: report it, this process did its job
-        channel.send(Message("error", error=summarize(exc)))
-        return 0
-    channel.send(Message("result", result=result))
+    inbox = TrialInbox(args.decision_timeout)
+    threading.Thread(target=inbox.read, args=(sys.stdin,), daemon=True, name="inbox").start()
+    served = 0
+    while (line := inbox.jobs.get()) is not None:
+        serve_one(line, channel, inbox)
+        served += 1
+        if args.max_trials and served >= args.max_trials:
+            break
     return 0
 
 

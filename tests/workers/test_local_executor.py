@@ -177,3 +177,47 @@ def test_job_runner_end_to_end_with_local_executor() -> None:
     assert len(trials) == 2
     assert all(t.state == "completed" and t.result is not None for t in trials)
     assert all(t.result is not None and t.result.epochs_run == 1 for t in trials)
+
+
+def test_a_worker_serves_trial_after_trial_and_is_retired_after_its_share() -> None:
+    executor = LocalExecutor(capacity=1, heartbeat_interval=0.5, max_trials_per_worker=2)
+    pids: list[int | None] = []
+    try:
+        for trial_id in (1, 2, 3):
+            executor.submit(trial_id, request(1), DATA, lambda r: False)
+            pids.append(executor.pid(trial_id))
+            [done] = collect(executor, 1)
+            assert done.trial_id == trial_id and done.result is not None, done.error
+    finally:
+        executor.shutdown()
+    first, second, third = pids
+    assert first is not None and first == second  # reused: the same process ran both
+    assert third is not None and third != first  # retired after 2 trials, a new one started
+    assert gone(first)
+
+
+def test_submissions_beyond_capacity_wait_for_a_free_worker() -> None:
+    executor = LocalExecutor(capacity=1, heartbeat_interval=0.5)
+    try:
+        for trial_id in (1, 2, 3):
+            executor.submit(trial_id, request(1), DATA, lambda r: False)
+        assert executor.in_flight() == 3 and executor.workers() == 1
+        assert executor.pid(1) is not None and executor.pid(2) is None
+        executor.cancel(2)  # a queued trial is dropped without running
+        assert executor.in_flight() == 2
+        done = collect(executor, 2)
+    finally:
+        executor.shutdown()
+    assert [c.trial_id for c in done] == [1, 3]
+    assert all(c.result is not None for c in done)
+
+
+def test_a_pruning_answer_reaches_only_the_trial_it_was_given_to(
+    executor: LocalExecutor,
+) -> None:
+    executor.submit(1, request(2), DATA, lambda r: r.epoch == 1)
+    [pruned] = collect(executor, 1)
+    executor.submit(2, request(2), DATA, lambda r: False)
+    [full] = collect(executor, 1)
+    assert pruned.result is not None and pruned.result.pruned
+    assert full.result is not None and not full.result.pruned and full.result.epochs_run == 2

@@ -92,3 +92,13 @@ def test_a_killed_actor_is_retryable_a_failing_trial_is_not(executor: RayExecuto
     assert not done[2].retryable and done[2].result is None
     assert done[2].error is not None and "channel" in done[2].error.lower()
     assert executor.in_flight() == 0
+
+
+def test_actors_are_reused_and_extra_trials_wait(executor: RayExecutor) -> None:
+    for trial_id in (11, 12, 13):
+        executor.submit(trial_id, request(1), DATA, lambda r: False)
+    assert executor.in_flight() == 3 and executor.actors() <= executor.capacity == 2
+    done = collect(executor, 3)
+    assert all(c.result is not None and c.error is None for c in done.values())
+    assert executor.actors() <= 2  # the third trial ran on an actor that finished one
+    assert executor.in_flight() == 0

@@ -1,0 +1,105 @@
+"""A server killed with SIGKILL mid-job and restarted finishes the job from the database.
+
+Every trial finished before a crash is kept unchanged (same result, same attempt count: it
+did not run again), no (strategy, number) is stored twice, and the job ends with exactly the
+trials an uninterrupted run asks for.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from api.db.models import Trial
+from api.db.session import make_engine
+from tests.live_server import LiveServer
+
+STRATEGIES = ["grid", "optuna"]
+TRIALS_PER_STRATEGY = 3
+JOB: dict[str, Any] = {
+    "name": "restart-test",
+    "dataset": {"name": "synthetic", "subset": 200},
+    "space": {"strides": [[1], [1, 2], [1, 2], [2]]},
+    "strategies": STRATEGIES,
+    "budget": {"unit": "trials", "total": len(STRATEGIES) * TRIALS_PER_STRATEGY},
+    "train": {"batch_size": 50, "augment": False},
+}
+
+
+def finished_trials(url: str) -> dict[tuple[str, int], tuple[str, Any, int]]:
+    """(strategy, number) -> (state, result, attempts) of every finished trial, read from SQL."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(Trial.strategy, Trial.number, Trial.state, Trial.result, Trial.attempts)
+            ).all()
+    finally:
+        engine.dispose()
+    return {
+        (r.strategy, r.number): (r.state, r.result, r.attempts)
+        for r in rows
+        if r.state in {"completed", "pruned", "failed"}
+    }
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_killed_server_resumes_the_job_without_losing_or_repeating_trials(
+    backend: str, make_database: Any, tmp_path: Path
+) -> None:
+    url = make_database(backend)
+    log = tmp_path / "server.log"
+    server = LiveServer(url, log).start()
+    try:
+        created = server.post("/api/v1/jobs", json=JOB)
+        assert created.status_code == 201, created.text
+        job_id = created.json()["id"]
+        kept: dict[tuple[str, int], tuple[str, Any, int]] = {}
+        for crash, after in enumerate((1, 3)):
+            # Crash once `after` trials have finished, wherever the server is at that moment.
+            wait_until(lambda n=after: len(finished_trials(url)) >= n, 240, f"{after} trials")
+            server.kill()
+            before = finished_trials(url)
+            assert all(kept[key] == before[key] for key in kept), f"crash {crash} changed trials"
+            kept = before
+            server.start()
+        job = wait_until(
+            lambda: (
+                (j := server.get(f"/api/v1/jobs/{job_id}").json())["state"]
+                in {"completed", "failed"}
+                and j
+            ),
+            300,
+            "the job to end",
+        )
+        assert job["state"] == "completed", (job, server.log())
+    finally:
+        server.stop()
+
+    final = finished_trials(url)
+    for key, (state, result, attempts) in kept.items():
+        assert final[key] == (state, result, attempts), f"{key} changed after the restarts"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        keys = conn.execute(sa.select(Trial.strategy, Trial.number)).all()
+        states = set(conn.execute(sa.select(Trial.state)).scalars())
+    engine.dispose()
+    assert len(keys) == len(set(keys)), "a trial was stored twice"
+    assert sorted(keys) == sorted((s, n) for s in STRATEGIES for n in range(TRIALS_PER_STRATEGY)), (
+        keys
+    )
+    assert states <= {"completed", "pruned"}, states
