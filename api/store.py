@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from api.db.models import JOB_STATES, TRIAL_STATES, Job, Trial, TrialEvent, utcnow
 from api.db.session import session_scope
+from api.pareto import pareto_front
 from nas.errors import ConflictError, NotFoundError, OptionsError
 from nas.job import JobSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
@@ -532,6 +533,24 @@ class JobRepository:
             ).all()
             latest = _last_progress(session, [r.id for r in rows])
             return [_stored(r, latest.get(r.id, ())) for r in rows], total or 0
+
+    def pareto(self, job_id: int, cost: Literal["macs", "n_params"]) -> TrialList:
+        """The completed trials on the accuracy-vs-``cost`` Pareto front, cheapest first (a
+        sweep over three columns, then only the front's rows are read)."""
+        column = SORT_COLUMNS[cost]
+        with session_scope(self.factory) as session:
+            points = session.execute(
+                sa.select(Trial.id, Trial.accuracy, column).where(
+                    Trial.job_id == job_id,
+                    Trial.state == "completed",
+                    Trial.accuracy.is_not(None),
+                    column.is_not(None),
+                )
+            ).all()
+            ids = pareto_front((row[0], row[1], float(row[2])) for row in points)
+            rows = session.execute(sa.select(*_TRIAL_COLUMNS).where(Trial.id.in_(ids))).all()
+        by_id = {row.id: _stored(row) for row in rows}
+        return [by_id[i] for i in ids]
 
     def progress(self, job_id: int) -> dict[str, Any]:
         """Trial counts per state and per strategy (every strategy of the job, zeros too)::

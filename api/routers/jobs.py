@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read, require_write
-from api.schemas import MAX_PAGE, BestOut, JobOut, Page, TrialOut
+from api.schemas import MAX_PAGE, BestOut, JobOut, JobProgress, Page, TrialOut
 from api.store import JobRecord
 from nas.data import names as dataset_names
 from nas.errors import NasError
@@ -75,6 +76,13 @@ def get_job(job_id: int, svc: ServicesDep) -> JobOut:
     return job_out(svc.repo.get(job_id), svc)
 
 
+@router.get("/{job_id}/progress", response_model=JobProgress, dependencies=[Depends(require_read)])
+def job_progress(job_id: int, svc: ServicesDep) -> JobProgress:
+    """Trial counts per state and strategy; ``budget_used`` while this server runs the job."""
+    used = svc.scheduler.budget_used(job_id) if svc.scheduler is not None else None
+    return JobProgress(**svc.repo.progress(job_id), budget_used=used)
+
+
 @router.get("/{job_id}/trials", response_model=Page[TrialOut], dependencies=[Depends(require_read)])
 def list_trials(
     svc: ServicesDep,
@@ -99,23 +107,6 @@ def list_trials(
     return Page(items=[TrialOut.of(t) for t in trials], total=total, offset=offset, limit=limit)
 
 
-def pareto_front(trials: list[StoredTrial], cost: str) -> list[StoredTrial]:
-    """Trials no other trial beats on accuracy (higher) and ``cost`` (lower) at once."""
-    scored = [
-        (t, t.result.accuracy, float(getattr(t.result, cost)))
-        for t in trials
-        if t.result is not None and not t.result.pruned
-    ]
-    front = []
-    for trial, accuracy, price in scored:
-        dominated = any(
-            a >= accuracy and p <= price and (a > accuracy or p < price) for _, a, p in scored
-        )
-        if not dominated:
-            front.append(trial)
-    return sorted(front, key=lambda t: float(getattr(t.result, cost)))
-
-
 @router.get("/{job_id}/best", response_model=BestOut, dependencies=[Depends(require_read)])
 def best(
     svc: ServicesDep,
@@ -129,8 +120,7 @@ def best(
     want_pareto = objective == "pareto" or (objective is None and secondary is not None)
     front: list[StoredTrial] = []
     if want_pareto:
-        done, _ = svc.repo.trials_page(job_id, state="completed", limit=100_000)
-        front = pareto_front(done, "params" if secondary == "params" else "macs")
+        front = svc.repo.pareto(job_id, "n_params" if secondary == "params" else "macs")
     return BestOut(
         objective="pareto" if want_pareto else "accuracy",
         best=TrialOut.of(top[0]) if top else None,
@@ -151,6 +141,7 @@ def cancel_job(job_id: int, svc: ServicesDep) -> JobOut:
     "/{job_id}", status_code=204, response_class=Response, dependencies=[Depends(require_write)]
 )
 def delete_job(job_id: int, svc: ServicesDep) -> Response:
-    """Delete a job and its trials (409 while it runs: cancel it first)."""
+    """Delete a job, its trials and its saved weights (409 while it runs: cancel it first)."""
     svc.repo.delete(job_id)
+    Artifacts(svc.settings.artifact_dir).remove_job(job_id)
     return Response(status_code=204)
