@@ -4,7 +4,6 @@ interruption and a resume, and the JobRepository (transitions, pages, sorting, c
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -541,7 +540,9 @@ def test_db_delete_cascades(repo: JobRepository, factory: Factory) -> None:
         assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
 
 
-def test_db_counts_pages_and_listing_over_many_trials(repo: JobRepository, factory: Factory) -> None:
+def test_db_counts_pages_and_listing_over_many_trials(
+    repo: JobRepository, factory: Factory
+) -> None:
     job = repo.create(make_job())
     dumped = request().model_dump(mode="json")
     now = datetime.now(UTC)
