@@ -540,9 +540,7 @@ def test_db_delete_cascades(repo: JobRepository, factory: Factory) -> None:
         assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
 
 
-def test_db_counts_pages_and_listing_over_many_trials(
-    repo: JobRepository, factory: Factory
-) -> None:
+def test_db_pages_and_counts_of_many_trials(repo: JobRepository, factory: Factory) -> None:
     job = repo.create(make_job())
     dumped = request().model_dump(mode="json")
     now = datetime.now(UTC)
