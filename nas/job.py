@@ -139,6 +139,11 @@ class JobSpec(BaseModel):
     objectives: Objectives = Objectives()
     train: TrainOptions = TrainOptions()
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    keep_weights: Literal["best", "all", "none"] = Field(
+        default="best",
+        description="trained weights the server keeps: the current best trial's (superseded "
+        "ones are deleted), every trial's, or none (nothing to export)",
+    )
 
     @field_validator("dataset", mode="before")
     @classmethod

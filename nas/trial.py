@@ -56,6 +56,12 @@ class TrialRequest(BaseModel):
     params: dict[str, Any] = Field(
         default_factory=dict, description="what the strategy chose (for display and replay)"
     )
+    artifact: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="directory the worker saves the trained model to (nas.export layout); "
+        "None: keep nothing. Set by the scheduler at dispatch, not by strategies",
+    )
 
 
 class EpochReport(BaseModel):
@@ -91,6 +97,9 @@ class TrialResult(BaseModel):
     learned_strides: list[tuple[float, float] | None] = Field(default_factory=list)
     history: list[EpochReport] = Field(default_factory=list)
     device: str = "cpu"
+    artifact: str | None = Field(
+        default=None, description="where the worker saved the trained model (None: not saved)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrialResult:
