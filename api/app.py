@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import nas
+from api.artifacts import Artifacts
 from api.auth import KeyChecker
 from api.db.session import make_engine, session_factory
 from api.deps import Services
 from api.errors import install_error_handlers
-from api.routers import health, jobs
+from api.routers import export, health, jobs
 from api.scheduler import Scheduler, executor_factory
 from api.settings import Settings
 from api.store import JobRepository
@@ -28,7 +29,12 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
     repo = JobRepository(session_factory(engine))
     run_scheduler = settings.scheduler if scheduler is None else scheduler
     sched = (
-        Scheduler(repo, executor_factory(settings), max_attempts=settings.max_attempts)
+        Scheduler(
+            repo,
+            executor_factory(settings),
+            max_attempts=settings.max_attempts,
+            artifacts=Artifacts(settings.artifact_dir),
+        )
         if run_scheduler
         else None
     )
@@ -56,4 +62,5 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(export.router)
     return app

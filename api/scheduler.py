@@ -6,6 +6,11 @@ replays every stored trial into the strategies, so a restarted server continues 
 stopped. Cancel is cooperative: the runner polls, cancels in-flight trials in the executor, and
 the scheduler marks them failed ("cancelled"). On shutdown, in-flight trials stay ``running`` in
 the database and are resumed by the next server.
+
+Weights (``JobSpec.keep_weights``, with ``artifacts`` set): each dispatched request names its
+trial's directory under the artifact root (``SavingExecutor``); for ``best``, after every
+finished trial the saved weights of all finished trials but the current best are deleted
+(``PruningStore``), so a job keeps one model plus those of the trials in flight.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ import logging
 import threading
 from collections.abc import Callable
 
+from api.artifacts import Artifacts
 from api.settings import Settings
-from api.store import JobRepository
-from nas.errors import ConflictError, NasError
-from workers.executor import Executor, InlineExecutor
+from api.store import JobRepository, SqlTrialStore
+from nas.errors import ConflictError, NasError, NotFoundError
+from nas.job import DatasetRef
+from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.executor import Completion, Executor, InlineExecutor, ProgressCallback
 from workers.runner import JobRunner
+from workers.store import StoredTrial, TrialStore
 from workers.trial_entry import load_dataset
 
 log = logging.getLogger("nas.scheduler")
@@ -48,6 +57,86 @@ def executor_factory(settings: Settings) -> ExecutorFactory:
     return make
 
 
+class SavingExecutor:
+    """An executor whose requests name the directory their trial saves its model to."""
+
+    def __init__(self, inner: Executor, artifacts: Artifacts, job_id: int) -> None:
+        self.inner = inner
+        self.artifacts = artifacts
+        self.job_id = job_id
+        self.capacity = inner.capacity
+
+    def submit(
+        self,
+        trial_id: int,
+        request: TrialRequest,
+        dataset: DatasetRef,
+        on_progress: ProgressCallback,
+    ) -> None:
+        dest = str(self.artifacts.trial_dir(self.job_id, trial_id))
+        saving = request.model_copy(update={"artifact": dest})
+        self.inner.submit(trial_id, saving, dataset, on_progress)
+
+    def wait(self, timeout: float | None = None) -> list[Completion]:
+        return self.inner.wait(timeout)
+
+    def cancel(self, trial_id: int) -> None:
+        self.inner.cancel(trial_id)
+
+    def in_flight(self) -> int:
+        return self.inner.in_flight()
+
+
+class PruningStore:
+    """A job's ``SqlTrialStore`` that keeps only the best trial's weights (``keep_weights:
+    best``): after each finish, the directories of finished trials other than the best go."""
+
+    def __init__(self, inner: SqlTrialStore, repo: JobRepository, artifacts: Artifacts) -> None:
+        self.inner = inner
+        self.repo = repo
+        self.artifacts = artifacts
+        self.job_id = inner.job_id
+
+    def add(self, request: TrialRequest) -> StoredTrial:
+        return self.inner.add(request)
+
+    def mark_running(self, trial_id: int) -> None:
+        self.inner.mark_running(trial_id)
+
+    def record_progress(self, trial_id: int, report: EpochReport) -> None:
+        self.inner.record_progress(trial_id, report)
+
+    def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None:
+        self.inner.finish(trial_id, result, error)
+        self.prune()
+
+    def get(self, trial_id: int) -> StoredTrial:
+        return self.inner.get(trial_id)
+
+    def trials(self) -> list[StoredTrial]:
+        return self.inner.trials()
+
+    def prune(self) -> list[int]:
+        """Delete superseded weights; the trial ids whose directories went.
+
+        The best is the one ``GET /best`` names (most accurate completed, ties by id). Running
+        and queued trials keep theirs: they may still become the best.
+        """
+        top, _ = self.repo.trials_page(self.job_id, state="completed", sort="accuracy", limit=1)
+        best = top[0].id if top else None
+        removed = []
+        for trial_id, path in sorted(self.artifacts.saved(self.job_id).items()):
+            if trial_id == best:
+                continue
+            try:
+                finished = self.inner.get(trial_id).finished
+            except NotFoundError:
+                finished = True  # not a trial of this job (any more)
+            if finished and self.artifacts.remove(path):
+                removed.append(trial_id)
+        return removed
+
+
 class Scheduler:
     """Runs jobs one at a time in a daemon thread."""
 
@@ -58,8 +147,10 @@ class Scheduler:
         *,
         max_attempts: int = 3,
         poll_seconds: float = 0.5,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.repo = repo
+        self.artifacts = artifacts
         self.make_executor = make_executor
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
@@ -70,6 +161,7 @@ class Scheduler:
         self._executor: Executor | None = None
         self.current_job: int | None = None
         self.last_error: str | None = None
+        self._runner: tuple[int, JobRunner] | None = None
 
     @property
     def running(self) -> bool:
@@ -99,6 +191,20 @@ class Scheduler:
     def cancel(self, job_id: int) -> None:
         self._cancelled.add(job_id)
         self._wake.set()
+
+    def budget_used(self, job_id: int) -> dict[str, float] | None:
+        """Per strategy, the fraction of its budget spent (1.0 once it stopped and nothing of
+        it runs) while this scheduler runs ``job_id``; None otherwise."""
+        current = self._runner
+        if current is None or current[0] != job_id:
+            return None
+        used = {}
+        for key, state in current[1].states.items():
+            if state.stopped is not None and not state.reserved:
+                used[key] = 1.0
+            else:
+                used[key] = min(1.0, state.spent / state.budget) if state.budget > 0 else 0.0
+        return used
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -135,10 +241,9 @@ class Scheduler:
             data = load_dataset(job.spec.dataset)
             if self._executor is None:
                 self._executor = self.make_executor()
-            store = self.repo.trial_store(job_id)
-            runner = JobRunner(
-                job.spec, data, self._executor, store, max_attempts=self.max_attempts
-            )
+            executor, store = self._with_artifacts(job_id, job.spec.keep_weights, self._executor)
+            runner = JobRunner(job.spec, data, executor, store, max_attempts=self.max_attempts)
+            self._runner = (job_id, runner)
             runner.run(should_stop=lambda: self._should_stop(job_id))
             if self._stopping.is_set():
                 return  # shutdown: leave the job running for the next server
@@ -158,3 +263,18 @@ class Scheduler:
         finally:
             self._cancelled.discard(job_id)
             self.current_job = None
+            self._runner = None
+
+    def _with_artifacts(
+        self, job_id: int, keep: str, executor: Executor
+    ) -> tuple[Executor, TrialStore]:
+        """The executor and store of one job, saving and pruning weights as it asks."""
+        store = self.repo.trial_store(job_id)
+        if self.artifacts is None or keep == "none":
+            return executor, store
+        executor = SavingExecutor(executor, self.artifacts, job_id)
+        if keep != "best":
+            return executor, store
+        pruning = PruningStore(store, self.repo, self.artifacts)
+        pruning.prune()  # left over by a server that stopped between a finish and its prune
+        return executor, pruning

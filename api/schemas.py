@@ -95,6 +95,18 @@ class BestOut(BaseModel):
     pareto: list[TrialOut] = Field(default_factory=list)
 
 
+class JobProgress(BaseModel):
+    """Trial counts of a job per state and per strategy (each with its ``total``), and while
+    this server runs the job, the fraction of each strategy's budget spent (0..1)."""
+
+    job_id: int
+    state: str
+    total: int
+    states: dict[str, int]
+    strategies: dict[str, dict[str, int]]
+    budget_used: dict[str, float] | None = None
+
+
 class Health(BaseModel):
     status: str
     database: str

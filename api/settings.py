@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         default=None, description="jobs may reference dataset paths only below this folder"
     )
     public_url: str | None = Field(default=None, description="base URL printed for humans")
+    artifact_dir: Path = Field(
+        default=Path("artifacts"),
+        description="where workers save kept trial weights (job-<id>/trial-<id>/); Ray workers "
+        "on other machines need it at the same path (a shared volume)",
+    )
     scheduler: bool = Field(default=True, description="run jobs in this server process")
 
     @field_validator("api_keys", mode="before")

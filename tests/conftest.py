@@ -28,3 +28,11 @@ def require_fashion_mnist() -> Path:
 @pytest.fixture
 def fashion_mnist_dir() -> Path:
     return require_fashion_mnist()
+
+
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Servers started by tests keep trial weights in a temporary folder, not ./artifacts."""
+    monkeypatch.setenv("NAS_ARTIFACT_DIR", str(tmp_path_factory.mktemp("artifacts")))
