@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
+UPLOT_VERSION := 1.6.32
+UPLOT_DIR := api/static/vendor/uplot-$(UPLOT_VERSION)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install data lint test test-all run bench clean
+.PHONY: install data browser vendor lint test test-all run bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,16 +35,36 @@ data:
 	  fi; \
 	fi
 
+# Debian's Chromium for the browser tests (Playwright drives it and never downloads a browser);
+# installed when we are root and it is missing. Without it the browser tests skip (fail under CI).
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "Chromium is missing: run 'sudo apt-get install chromium chromium-driver'"; \
+	  fi; \
+	fi
+
+# Reproduces api/static/vendor/ (committed, so the pages work offline): the leaderboard's charting
+# library at its exact version from the npm registry (npm checks the tarball's integrity).
+vendor:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && tar xzf uplot-$(UPLOT_VERSION).tgz) && \
+	  rm -rf $(UPLOT_DIR) && mkdir -p $(UPLOT_DIR) && \
+	  cp "$$tmp"/package/dist/uPlot.iife.min.js "$$tmp"/package/dist/uPlot.min.css "$$tmp"/package/LICENSE $(UPLOT_DIR)/ && \
+	  echo "vendored uplot $(UPLOT_VERSION) into $(UPLOT_DIR)"
+
 lint: install
 	$(PY) -m ruff check nas api tests bench
 	$(PY) -m ruff format --check nas api tests bench
 	$(PY) -m mypy
 
-test: install data lint
+test: install data browser lint
 	$(PY) -m pytest
 
 # Includes the slow tests.
-test-all: install data
+test-all: install data browser
 	$(PY) -m pytest -m ''
 
 # The server on the embedded defaults (SQLite file, local Ray) with the demo comparison job.

@@ -14,7 +14,8 @@ from api.auth import KeyChecker
 from api.db.session import make_engine, session_factory
 from api.deps import Services
 from api.errors import install_error_handlers
-from api.routers import export, health, jobs
+from api.leaderboard import Leaderboards
+from api.routers import export, health, jobs, leaderboard, pages
 from api.scheduler import Scheduler, executor_factory
 from api.settings import Settings
 from api.store import JobRepository
@@ -63,4 +64,8 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(export.router)
+    app.state.leaderboards = Leaderboards(repo.factory)
+    app.include_router(leaderboard.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     return app

@@ -121,7 +121,7 @@ class Trial(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=0, server_default="0")
-    """The job's ``version`` at this trial's last change (what changed since a client's last look)."""
+    """The job's ``version`` at this trial's last change (for incremental clients)."""
 
     job: Mapped[Job] = relationship(back_populates="trials")
 

@@ -1,0 +1,610 @@
+"""The leaderboard's data: compact, incremental snapshots of one job's trials and aggregates.
+
+``Leaderboards`` keeps one ``Leaderboard`` per recently viewed job (LRU, keyed by job id and
+creation time). A ``Leaderboard`` holds the job's trials as columns (one Python list per field)
+built from the denormalized ``trial`` columns only, never the ``request``/``result`` blobs. On each
+request it reads the job's ``version``; when that moved, it loads only the trials whose
+``trial.version`` is newer (index ``ix_trial_job_id_version``) and merges them. The aggregates
+are folds over the finished trials in finish order (``finished_at``, then id), extended by the
+newly finished trials or, when a change falls before the end of that order, recomputed; either
+way once per job version, shared by every client:
+
+- best-so-far accuracy per strategy against the compute it spent: cumulative ``cost_flops`` of
+  its finished trials; only completed trials are candidates for the best (pruned and failed
+  ones add their cost);
+- the Pareto front of completed trials: no other is at least as accurate for at most as many
+  MACs (of equal points, the first to finish);
+- trial counts per state and strategy.
+
+A client sends the ``version`` of its last answer as ``since`` and gets the trials changed since
+then, as parallel arrays. The job's version is read before its trials, so a concurrent change is
+at worst sent twice, never lost. A DiffStride trial's learned strides per epoch are read on
+demand, one trial at a time (``stride_trajectory``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db.models import TRIAL_STATES, Job, Trial, TrialEvent
+from api.db.session import session_scope
+from nas.errors import NotFoundError
+
+MAX_ROWS = 100_000
+"""Most trials in one answer; more come through ``next`` (a cursor)."""
+MAX_ERROR_CHARS = 500
+"""Errors are cut to this many characters (the whole text is in ``/trials``)."""
+FINISHED = frozenset({"completed", "pruned", "failed"})
+_UNFINISHED = ("queued", "running")
+_STATE_CODES = {s: i for i, s in enumerate(TRIAL_STATES)}
+
+
+# ---- response bodies ---------------------------------------------------------------------
+
+
+class TrialColumns(BaseModel):
+    """Trials as parallel arrays: entry ``i`` of every list belongs to the same trial."""
+
+    id: list[int] = Field(default_factory=list)
+    strategy: list[int] = Field(default_factory=list, description="index into `strategies`")
+    number: list[int] = Field(default_factory=list)
+    state: list[int] = Field(default_factory=list, description="index into `states`")
+    spec: list[int] = Field(default_factory=list, description="index into `specs`")
+    specs: list[str] = Field(
+        default_factory=list, description="the distinct block strings of these trials"
+    )
+    accuracy: list[float | None] = Field(
+        default_factory=list, description="final validation accuracy"
+    )
+    n_params: list[int | None] = Field(default_factory=list)
+    macs: list[int | None] = Field(default_factory=list, description="forward MACs per image")
+    cost_flops: list[float | None] = Field(default_factory=list, description="FLOPs spent")
+    wall_seconds: list[float | None] = Field(default_factory=list)
+    epoch: list[int | None] = Field(
+        default_factory=list,
+        description="epochs done: the last reported epoch while running, else epochs_run",
+    )
+    epochs: list[int | None] = Field(
+        default_factory=list, description="epochs asked for (queued and running trials)"
+    )
+    error: list[str | None] = Field(
+        default_factory=list, description=f"why a trial failed (at most {MAX_ERROR_CHARS} chars)"
+    )
+
+
+class Curve(BaseModel):
+    """One strategy's best-so-far accuracy: a step at each completed trial that improved it."""
+
+    strategy: str
+    cost: list[float] = Field(description="cumulative FLOPs spent when the best improved")
+    accuracy: list[float]
+    trial: list[int] = Field(description="the trial that set each new best")
+    spent: float = Field(description="FLOPs spent by all finished trials of the strategy")
+    finished: int
+
+
+class Front(BaseModel):
+    """The Pareto front (accuracy up, MACs down) of completed trials, by increasing MACs."""
+
+    trial: list[int] = Field(default_factory=list)
+    macs: list[int] = Field(default_factory=list)
+    accuracy: list[float] = Field(default_factory=list)
+
+
+class StrideTrajectory(BaseModel):
+    """A trial's learned strides per epoch (finished: its history; else its epoch reports)."""
+
+    trial: int
+    state: str
+    epoch: list[int] = Field(default_factory=list)
+    stages: list[int] = Field(default_factory=list, description="the stages with a learned stride")
+    h: list[list[float | None]] = Field(
+        default_factory=list, description="h[k][j]: stride of stages[k] at epoch[j]"
+    )
+    w: list[list[float | None]] = Field(default_factory=list)
+
+
+class Progress(BaseModel):
+    total: int
+    states: dict[str, int]
+    strategies: dict[str, dict[str, int]]
+
+
+class JobSummary(BaseModel):
+    id: int
+    name: str
+    state: str
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    strategies: list[str] = Field(description="strategy keys of the job, in its order")
+    diffstride: list[str] = Field(description="the keys of its DiffStride strategies")
+    epochs_per_trial: int
+    secondary: str | None = None
+
+
+class Cursor(BaseModel):
+    since: int
+    after: int
+
+
+class LeaderboardOut(BaseModel):
+    """What changed in a job since the client's ``since`` version."""
+
+    version: int = Field(description="send this back as `since` next time")
+    full: bool = Field(description="true: `trials` replaces what the client has")
+    job: JobSummary
+    states: list[str]
+    strategies: list[str] = Field(description="the job's strategies, then any other seen")
+    progress: Progress
+    trials: TrialColumns
+    best_so_far: list[Curve] | None = Field(
+        default=None, description="null when nothing changed since `since`"
+    )
+    pareto: Front | None = None
+    next: Cursor | None = Field(
+        default=None,
+        description="more changed trials than `limit`: ask again with these `since` and "
+        "`after` before using `version`",
+    )
+
+
+# ---- the columns -------------------------------------------------------------------------
+
+# The cache's columns, in the order of the SELECT below.
+FIELDS = (
+    "id",
+    "strategy",
+    "number",
+    "state",
+    "spec",
+    "accuracy",
+    "n_params",
+    "macs",
+    "cost_flops",
+    "wall_seconds",
+    "epoch",
+    "error",
+    "finished",
+    "version",
+    "epochs",
+)
+_SELECT: tuple[Any, ...] = (
+    Trial.id,
+    Trial.strategy,
+    Trial.number,
+    Trial.state,
+    Trial.spec,
+    Trial.accuracy,
+    Trial.n_params,
+    Trial.macs,
+    Trial.cost_flops,
+    Trial.wall_seconds,
+    Trial.epochs_run,
+    Trial.error,
+    # Only ordered, never shown: as the database's text (ISO, one time zone per server), which
+    # sorts like the time and skips making thousands of datetimes in Python.
+    sa.cast(Trial.finished_at, sa.Text),
+    Trial.version,
+    # the epochs asked for, read out of the request in SQL, for unfinished trials only
+    sa.case((Trial.state.in_(_UNFINISHED), Trial.request["epochs"].as_integer()), else_=None),
+)
+_I = {name: i for i, name in enumerate(FIELDS)}
+_ID, _STRATEGY, _STATE, _ACCURACY = _I["id"], _I["strategy"], _I["state"], _I["accuracy"]
+_MACS, _COST, _EPOCH, _ERROR = _I["macs"], _I["cost_flops"], _I["epoch"], _I["error"]
+_FINISHED_AT = _I["finished"]
+
+
+def _short(error: str | None) -> str | None:
+    if error is None or len(error) <= MAX_ERROR_CHARS:
+        return error
+    return error[: MAX_ERROR_CHARS - 1] + "…"
+
+
+@dataclass(slots=True)
+class _Best:
+    """The best-so-far fold of one strategy (a plain object: cheap to update)."""
+
+    strategy: str
+    cost: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    trial: list[int] = field(default_factory=list)
+    spent: float = 0.0
+    finished: int = 0
+
+    def curve(self) -> Curve:
+        return Curve(
+            strategy=self.strategy,
+            cost=self.cost,
+            accuracy=self.accuracy,
+            trial=self.trial,
+            spent=self.spent,
+            finished=self.finished,
+        )
+
+
+# ---- one job -----------------------------------------------------------------------------
+
+
+_JOB: tuple[Any, ...] = (
+    Job.id,
+    Job.name,
+    Job.state,
+    Job.error,
+    Job.version,
+    Job.created_at,
+    Job.updated_at,
+    Job.started_at,
+    Job.finished_at,
+)
+
+
+class Leaderboard:
+    """One job's trials as columns at ``version``, and its aggregates (use under ``lock``)."""
+
+    def __init__(self, job_id: int, spec: dict[str, Any]) -> None:
+        """``spec``: the job's ``JobSpec`` as stored (JSON), validated when it was submitted."""
+        self.job_id = job_id
+        self.lock = threading.Lock()
+        self.version = 0
+        strategies = spec.get("strategies") or []
+        self.job_strategies: list[str] = [s.get("label") or s["name"] for s in strategies]
+        self.strategies = list(self.job_strategies)  # then any other key a trial has
+        self.diffstride = sorted(
+            {s.get("label") or s["name"] for s in strategies if s["name"] == "diffstride"}
+        )
+        self.epochs_per_trial = int((spec.get("budget") or {}).get("epochs_per_trial", 1))
+        self.secondary: str | None = (spec.get("objectives") or {}).get("secondary")
+        self.cols: list[list[Any]] = [[] for _ in FIELDS]
+        self.where: dict[int, int] = {}  # trial id -> position in the columns
+        self.counts: Counter[tuple[str, str]] = Counter()  # (strategy, state) -> trials
+        self.full_json: tuple[int, bytes] | None = None  # (version, body) of the last full answer
+        self._reset_folds()
+
+    # ---- loading ------------------------------------------------------------------------
+
+    def update(self, session: Session, version: int) -> None:
+        """Merge the trials changed since ``self.version``; bring the aggregates along."""
+        # Core, not ORM, execution: plain rows, no per-row ORM bookkeeping
+        rows = (
+            session.connection()
+            .execute(
+                sa.select(*_SELECT).where(Trial.job_id == self.job_id, Trial.version > self.version)
+            )
+            .all()
+        )
+        running = [r[_ID] for r in rows if r[_STATE] == "running"]
+        epochs: dict[int, int] = {}
+        if running:
+            epochs = dict(
+                session.execute(
+                    sa.select(TrialEvent.trial_id, sa.func.max(TrialEvent.epoch))
+                    .join(Trial, Trial.id == TrialEvent.trial_id)
+                    .where(TrialEvent.trial_id.in_(running), TrialEvent.attempt == Trial.attempts)
+                    .group_by(TrialEvent.trial_id)
+                ).all()
+            )
+        cols = self.cols
+        refold = False
+        fresh: list[int] = []  # positions of newly finished trials
+        if not self.where and rows:
+            self.cols = cols = [list(c) for c in zip(*rows, strict=True)]
+            self.where = {trial_id: i for i, trial_id in enumerate(cols[_ID])}
+            fresh = [i for i, s in enumerate(cols[_STATE]) if s in FINISHED]
+            self.counts = Counter(zip(cols[_STRATEGY], cols[_STATE], strict=True))
+        else:
+            for row in rows:
+                i = self.where.get(row[_ID])
+                if i is None:
+                    i = self.where[row[_ID]] = len(cols[_ID])
+                    for col, value in zip(cols, row, strict=True):
+                        col.append(value)
+                else:
+                    was = cols[_STATE][i]
+                    self.counts[cols[_STRATEGY][i], was] -= 1
+                    refold |= was in FINISHED  # finished trials never change: be safe
+                    for col, value in zip(cols, row, strict=True):
+                        col[i] = value
+                    self.counts[row[_STRATEGY], row[_STATE]] += 1
+                    if row[_STATE] in FINISHED:
+                        fresh.append(i)
+                    continue
+                self.counts[row[_STRATEGY], row[_STATE]] += 1
+                if row[_STATE] in FINISHED:
+                    fresh.append(i)
+        for trial_id in epochs.keys() | set(running):
+            cols[_EPOCH][self.where[trial_id]] = epochs.get(trial_id, 0)
+        errors = cols[_ERROR]
+        for row in rows:
+            if row[_ERROR] is not None:
+                i = self.where[row[_ID]]
+                errors[i] = _short(errors[i])
+        known = set(self.strategies)
+        for strategy in dict.fromkeys(r[_STRATEGY] for r in rows):
+            if strategy not in known:
+                self.strategies.append(strategy)
+                known.add(strategy)
+        self.version = version
+        self._fold(fresh, refold)
+
+    # ---- aggregates: folds over finished trials in finish order ---------------------------
+
+    def _reset_folds(self) -> None:
+        self.last_key: tuple[Any, int, int] | None = None
+        self.curves = {s: _Best(s) for s in self.strategies}
+        self.front = Front()
+
+    def _order(self, positions: Iterable[int]) -> list[tuple[Any, int, int]]:
+        """``(finished_at, id, position)`` of ``positions`` in finish order (a missing
+        ``finished_at``, which the store never leaves on a finished trial, sorts last)."""
+        finished, ids = self.cols[_FINISHED_AT], self.cols[_ID]
+        keyed = [(finished[i], ids[i], i) for i in positions]
+        known = sorted(k for k in keyed if k[0] is not None)
+        return known + sorted((k for k in keyed if k[0] is None), key=lambda k: k[1])
+
+    def _fold(self, fresh: list[int], refold: bool) -> None:
+        """Extend the folds by the newly finished trials at ``fresh``; start over when one of
+        them finished before the last one folded, or ``refold``."""
+        order = self._order(fresh)
+        if order and self.last_key is not None and not refold:
+            refold = order[0][0] is None or self.last_key[0] is None or order[0] <= self.last_key
+        if refold:
+            self._reset_folds()
+            order = self._order(i for i, s in enumerate(self.cols[_STATE]) if s in FINISHED)
+        for strategy in self.strategies:
+            if strategy not in self.curves:
+                self.curves[strategy] = _Best(strategy)
+        if not order:
+            return
+        cols, curves = self.cols, self.curves
+        strategies, states, costs = cols[_STRATEGY], cols[_STATE], cols[_COST]
+        accuracies, all_macs, ids = cols[_ACCURACY], cols[_MACS], cols[_ID]
+        front_macs, front_accuracy, front_trial = (
+            self.front.macs,
+            self.front.accuracy,
+            self.front.trial,
+        )
+        isfinite, bisect_left, bisect_right = math.isfinite, bisect.bisect_left, bisect.bisect_right
+        for _, _, i in order:
+            curve = curves[strategies[i]]
+            cost = costs[i]
+            if cost is not None and isfinite(cost):
+                curve.spent += cost
+            curve.finished += 1
+            accuracy = accuracies[i]
+            if states[i] != "completed" or accuracy is None or not isfinite(accuracy):
+                continue
+            if not curve.accuracy or accuracy > curve.accuracy[-1]:
+                curve.cost.append(curve.spent)
+                curve.accuracy.append(accuracy)
+                curve.trial.append(ids[i])
+            macs = all_macs[i]
+            if macs is None:
+                continue
+            below = bisect_right(front_macs, macs)
+            if below and front_accuracy[below - 1] >= accuracy:
+                continue  # dominated (or equalled) by a front point with at most as many MACs
+            start = bisect_left(front_macs, macs)
+            end = start
+            while end < len(front_macs) and front_accuracy[end] <= accuracy:
+                end += 1  # these have at least as many MACs and at most this accuracy
+            front_macs[start:end] = [macs]
+            front_accuracy[start:end] = [accuracy]
+            front_trial[start:end] = [ids[i]]
+        self.last_key = order[-1]
+
+    def progress(self) -> Progress:
+        states = dict.fromkeys(TRIAL_STATES, 0)
+        per = {s: {**dict.fromkeys(TRIAL_STATES, 0), "total": 0} for s in self.strategies}
+        for (strategy, state), n in self.counts.items():
+            if n:
+                states[state] = states.get(state, 0) + n
+                per[strategy][state] = per[strategy].get(state, 0) + n
+                per[strategy]["total"] += n
+        return Progress(total=sum(states.values()), states=states, strategies=per)
+
+    # ---- answers ------------------------------------------------------------------------
+
+    def _columns(self, positions: list[int] | None) -> TrialColumns:
+        """The trials at ``positions`` (None: all of them) as response columns."""
+        cols = self.cols
+        if positions is not None:
+            cols = [[c[i] for i in positions] for c in cols]
+        codes = {s: i for i, s in enumerate(self.strategies)}
+        specs: dict[str, int] = {}  # block strings repeat: each is sent once
+        spec_codes = [specs.setdefault(s, len(specs)) for s in cols[_I["spec"]]]
+        return TrialColumns.model_construct(
+            id=cols[_ID],
+            strategy=[codes[s] for s in cols[_STRATEGY]],
+            number=cols[_I["number"]],
+            state=[_STATE_CODES[s] for s in cols[_STATE]],
+            spec=spec_codes,
+            specs=list(specs),
+            accuracy=cols[_ACCURACY],
+            n_params=cols[_I["n_params"]],
+            macs=cols[_MACS],
+            cost_flops=cols[_COST],
+            wall_seconds=cols[_I["wall_seconds"]],
+            epoch=cols[_EPOCH],
+            epochs=cols[_I["epochs"]],
+            error=cols[_ERROR],
+        )
+
+    def answer(self, job: sa.Row[Any], since: int, after: int | None, limit: int) -> bytes:
+        """What changed since ``(since, after)``, as a ``LeaderboardOut`` JSON body (serialized
+        here, under the lock: it shares lists with the cache); full answers are cached."""
+        full = since == 0 or since > self.version
+        n = len(self.where)
+        positions: list[int] | None = None
+        cursor = None
+        if full:
+            if n <= limit:
+                if self.full_json is not None and self.full_json[0] == self.version:
+                    return self.full_json[1]
+            else:
+                positions = list(range(n))
+            since, after = 0, None
+        else:
+            versions, ids = self.cols[_I["version"]], self.cols[_ID]
+            positions = [
+                i
+                for i, v in enumerate(versions)
+                if v > since or (after is not None and v == since and ids[i] > after)
+            ]
+        if positions is not None and len(positions) > limit:
+            versions, ids = self.cols[_I["version"]], self.cols[_ID]
+            positions.sort(key=lambda i: (versions[i], ids[i]))
+            positions = positions[:limit]
+            last = positions[-1]
+            cursor = Cursor(since=versions[last], after=ids[last])
+        changed = full or since < self.version
+        out = LeaderboardOut(
+            version=self.version,
+            full=full,
+            job=JobSummary(
+                id=job.id,
+                name=job.name,
+                state=job.state,
+                error=job.error,
+                created_at=job.created_at,
+                updated_at=job.updated_at,
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+                strategies=self.job_strategies,
+                diffstride=self.diffstride,
+                epochs_per_trial=self.epochs_per_trial,
+                secondary=self.secondary,
+            ),
+            states=list(TRIAL_STATES),
+            strategies=list(self.strategies),
+            progress=self.progress(),
+            trials=self._columns(positions),
+            best_so_far=[self.curves[s].curve() for s in self.strategies] if changed else None,
+            pareto=self.front if changed else None,
+            next=cursor,
+        )
+        body = out.model_dump_json().encode()
+        if full and cursor is None:
+            self.full_json = (self.version, body)
+        return body
+
+
+class Leaderboards:
+    """The ``Leaderboard`` of recently viewed jobs (LRU, ``capacity`` jobs) over one database."""
+
+    def __init__(self, factory: sessionmaker[Session], capacity: int = 8) -> None:
+        self.factory = factory
+        self.capacity = capacity
+        self._boards: OrderedDict[tuple[int, datetime], Leaderboard] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _board(self, session: Session, job: sa.Row[Any]) -> Leaderboard:
+        key = (job.id, job.created_at)  # a reused id (SQLite) is another job
+        with self._lock:
+            board = self._boards.get(key)
+            if board is not None:
+                self._boards.move_to_end(key)
+                return board
+        spec = session.scalar(sa.select(Job.spec).where(Job.id == job.id)) or {}
+        with self._lock:
+            board = self._boards.setdefault(key, Leaderboard(job.id, spec))
+            self._boards.move_to_end(key)
+            while len(self._boards) > self.capacity:
+                self._boards.popitem(last=False)
+            return board
+
+    def answer(
+        self, job_id: int, since: int = 0, after: int | None = None, limit: int = MAX_ROWS
+    ) -> bytes:
+        """The changes of job ``job_id`` since version ``since`` (0: everything), at most
+        ``limit`` trials (then ``next`` says where to go on), as a ``LeaderboardOut`` JSON
+        body. NotFoundError for an unknown job."""
+        with session_scope(self.factory) as session:
+            job = session.execute(sa.select(*_JOB).where(Job.id == job_id)).one_or_none()
+            if job is None:
+                raise NotFoundError(f"no job {job_id}", field="job_id")
+            board = self._board(session, job)
+            with board.lock:
+                if job.version > board.version:
+                    board.update(session, job.version)
+                return board.answer(job, since, after, limit)
+
+
+# ---- learned strides ---------------------------------------------------------------------
+
+
+def _stride(value: Any, axis: int) -> float | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    item = value[axis]
+    if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+        return None
+    return float(item)
+
+
+def trajectory(trial_id: int, state: str, epochs: Sequence[tuple[int, Any]]) -> StrideTrajectory:
+    """From ``(epoch, strides)`` pairs, ``strides`` as stored (per stage ``[h, w]`` or null);
+    ``stages`` is empty when no stage learned its stride (a fixed-stride retrain, say)."""
+    per_epoch = [s if isinstance(s, list) else [] for _, s in epochs]
+    n_stages = max((len(s) for s in per_epoch), default=0)
+    stages = [
+        k
+        for k in range(n_stages)
+        if any(k < len(s) and _stride(s[k], 0) is not None for s in per_epoch)
+    ]
+    return StrideTrajectory(
+        trial=trial_id,
+        state=state,
+        epoch=[int(e) for e, _ in epochs] if stages else [],
+        stages=stages,
+        h=[[_stride(s[k], 0) if k < len(s) else None for s in per_epoch] for k in stages],
+        w=[[_stride(s[k], 1) if k < len(s) else None for s in per_epoch] for k in stages],
+    )
+
+
+def stride_trajectory(
+    factory: sessionmaker[Session], job_id: int, trial_id: int
+) -> StrideTrajectory:
+    """The learned strides per epoch of one trial: from its result's history once it has one,
+    else from the epoch reports of its current attempt. NotFoundError for an unknown job or a
+    trial of another job."""
+    with session_scope(factory) as session:
+        if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
+            raise NotFoundError(f"no job {job_id}", field="job_id")
+        trial = session.execute(
+            sa.select(Trial.state, Trial.result, Trial.attempts).where(
+                Trial.id == trial_id, Trial.job_id == job_id
+            )
+        ).one_or_none()
+        if trial is None:
+            raise NotFoundError(f"no trial {trial_id} in job {job_id}", field="trial_id")
+        history = (trial.result or {}).get("history") if isinstance(trial.result, dict) else None
+        if isinstance(history, list):
+            epochs = [
+                (h.get("epoch", k + 1), h.get("strides"))
+                for k, h in enumerate(history)
+                if isinstance(h, dict)
+            ]
+        else:
+            epochs = [
+                (epoch, (report or {}).get("strides") if isinstance(report, dict) else None)
+                for epoch, report in session.execute(
+                    sa.select(TrialEvent.epoch, TrialEvent.report)
+                    .where(TrialEvent.trial_id == trial_id, TrialEvent.attempt == trial.attempts)
+                    .order_by(TrialEvent.id)
+                )
+            ]
+    return trajectory(trial_id, trial.state, epochs)

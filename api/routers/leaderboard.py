@@ -1,0 +1,67 @@
+"""The leaderboard page's data: what changed in a job since the client's last version."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from api.deps import ServicesDep, require_read
+from api.leaderboard import (
+    MAX_ROWS,
+    LeaderboardOut,
+    Leaderboards,
+    StrideTrajectory,
+    stride_trajectory,
+)
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"])
+MAX_VERSION = 2**62
+
+
+def leaderboards(request: Request) -> Leaderboards:
+    found: Leaderboards = request.app.state.leaderboards
+    return found
+
+
+@router.get(
+    "/{job_id}/leaderboard",
+    response_model=LeaderboardOut,
+    dependencies=[Depends(require_read)],
+)
+def leaderboard(
+    job_id: int,
+    boards: Annotated[Leaderboards, Depends(leaderboards)],
+    since: Annotated[
+        int, Query(ge=0, le=MAX_VERSION, description="`version` of the last answer; 0: all")
+    ] = 0,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_VERSION, description="with `since`: from `next`")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = MAX_ROWS,
+) -> Response:
+    """Trials changed since version ``since`` (compact columns), the per-strategy best-so-far
+    curves, the Pareto front (accuracy vs MACs) and the trial counts.
+
+    Poll with ``since`` set to the last answer's ``version``: an unchanged job costs one small
+    query. ``Server-Timing`` says how long the server took."""
+    start = time.perf_counter()
+    body = boards.answer(job_id, since=since, after=after, limit=limit)
+    took = (time.perf_counter() - start) * 1000
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Server-Timing": f"app;dur={took:.1f}", "Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/{job_id}/trials/{trial_id}/strides",
+    response_model=StrideTrajectory,
+    dependencies=[Depends(require_read)],
+)
+def strides(job_id: int, trial_id: int, svc: ServicesDep) -> StrideTrajectory:
+    """A trial's learned (DiffStride) strides per stage and epoch: from its history once
+    finished, else from the epoch reports of its current attempt; no stages when none learned."""
+    return stride_trajectory(svc.repo.factory, job_id, trial_id)

@@ -1,0 +1,95 @@
+"""HTML pages: ``/`` lists the jobs, ``/jobs/{id}`` is one job's live leaderboard.
+
+Server-rendered with Jinja2 (autoescaped); the leaderboard's data comes from
+``GET /api/v1/jobs/{id}/leaderboard`` (polled by ``static/leaderboard.js``), its charts from the
+vendored uPlot (``static/vendor/``, see ``make vendor``), so the pages work offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+import nas
+from api.deps import ServicesDep, require_read
+from api.leaderboard import FINISHED
+from api.store import JobRecord
+from nas.errors import NotFoundError
+
+PACKAGE = Path(__file__).resolve().parent.parent
+TEMPLATES = PACKAGE / "templates"
+STATIC = PACKAGE / "static"
+UPLOT = "vendor/uplot-1.6.32"
+JOBS_PER_PAGE = 50
+
+templates = Jinja2Templates(
+    env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+)
+router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
+
+
+def static_files() -> StaticFiles:
+    """The pages' CSS, JavaScript and vendored libraries (mount at ``/static``)."""
+    return StaticFiles(directory=STATIC)
+
+
+def _context(request: Request, **values: Any) -> dict[str, Any]:
+    root = request.scope.get("root_path", "").rstrip("/")
+    static = f"{root}/static"
+    return {"root": root, "static": static, "uplot": UPLOT, "v": nas.__version__, **values}
+
+
+def job_row(job: JobRecord) -> dict[str, Any]:
+    """What the jobs table shows of one job."""
+    counts = job.trial_counts
+    total = sum(counts.values())
+    finished = sum(n for state, n in counts.items() if state in FINISHED)
+    return {
+        "id": job.id,
+        "name": job.name,
+        "state": job.state,
+        "strategies": ", ".join(s.key for s in job.spec.strategies),
+        "total": total,
+        "finished": finished,
+        "running": counts.get("running", 0),
+        "failed": counts.get("failed", 0),
+        "percent": round(100 * finished / total) if total else 0,
+        "created_at": job.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[Depends(require_read)])
+def jobs_page(
+    request: Request, svc: ServicesDep, offset: Annotated[int, Query(ge=0)] = 0
+) -> HTMLResponse:
+    """Every job, newest first, with its state and trial progress (refreshed live)."""
+    jobs, total = svc.repo.list(None, offset, JOBS_PER_PAGE)
+    return templates.TemplateResponse(
+        request,
+        "jobs.html",
+        _context(
+            request,
+            jobs=[job_row(j) for j in jobs],
+            total=total,
+            offset=offset,
+            limit=JOBS_PER_PAGE,
+        ),
+    )
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse, dependencies=[Depends(require_read)])
+def job_page(request: Request, job_id: int, svc: ServicesDep) -> HTMLResponse:
+    """One job's leaderboard: trials table, best-so-far, Pareto front, learned strides."""
+    try:
+        job = svc.repo.get(job_id)
+    except NotFoundError:
+        return templates.TemplateResponse(
+            request, "missing.html", _context(request, job_id=job_id), status_code=404
+        )
+    return templates.TemplateResponse(request, "job.html", _context(request, job=job_row(job)))

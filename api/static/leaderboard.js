@@ -1,0 +1,672 @@
+// The live leaderboard of one job: polls GET /api/v1/jobs/{id}/leaderboard?since=VERSION and
+// merges what changed into columnar arrays; the table renders only its visible rows.
+// Data only ever reaches the page through textContent, setAttribute and canvas: never innerHTML.
+"use strict";
+
+(() => {
+  const head = document.getElementById("job");
+  const API = head.dataset.api;
+  const POLL_MS = 1000;
+  const IDLE_POLL_MS = 10000;
+  const ROW_HEIGHT = 28;
+  const PALETTE = ["#2f6fde", "#e8743b", "#19a979", "#945ecf", "#d64545", "#13a4b4", "#c4a000",
+    "#6c8893", "#ee6868", "#4b9b3c", "#a66999", "#f2a900", "#5a6b87", "#b55d1f", "#2a9df4", "#7d8c2b"];
+  const TERMINAL = new Set(["completed", "cancelled", "failed"]);
+
+  // ---- the client's copy of the job ---------------------------------------------------------
+  const FIELDS = ["strategy", "number", "state", "spec", "accuracy", "n_params", "macs",
+    "cost_flops", "wall_seconds", "epoch", "epochs", "error"];
+  const store = {
+    version: 0, createdAt: null, job: null, progress: null, strategies: [], states: [],
+    curves: [], front: null, id: [], index: new Map(), cols: {}, rank: [], changed: new Set(),
+  };
+  for (const f of FIELDS) store.cols[f] = [];
+
+  function reset() {
+    store.id = [];
+    store.index = new Map();
+    for (const f of FIELDS) store.cols[f] = [];
+  }
+
+  function apply(d) {
+    if (d.full) reset();
+    store.createdAt = d.job.created_at;
+    store.job = d.job;
+    store.progress = d.progress;
+    store.strategies = d.strategies;
+    store.states = d.states;
+    const t = d.trials;
+    const cols = store.cols;
+    const plain = ["number", "spec", "accuracy", "n_params", "macs", "cost_flops", "wall_seconds",
+      "epoch", "epochs", "error"];
+    if (d.full || !store.id.length) {
+      // everything at once: take the columns as they came
+      store.id = t.id;
+      store.index = new Map(t.id.map((id, i) => [id, i]));
+      cols.strategy = t.strategy.map((code) => d.strategies[code]);
+      cols.state = t.state.map((code) => d.states[code]);
+      for (const f of plain) cols[f] = f === "spec" ? t.spec.map((code) => t.specs[code]) : t[f];
+      store.changed = new Set(t.id);
+      if (d.best_so_far !== null) store.curves = d.best_so_far;
+      if (d.pareto !== null) store.front = d.pareto;
+      return true;
+    }
+    for (let k = 0; k < t.id.length; k++) {
+      let i = store.index.get(t.id[k]);
+      if (i === undefined) {
+        i = store.id.length;
+        store.id.push(t.id[k]);
+        store.index.set(t.id[k], i);
+      }
+      store.changed.add(t.id[k]);
+      cols.strategy[i] = d.strategies[t.strategy[k]];
+      cols.state[i] = d.states[t.state[k]];
+      for (const f of plain) cols[f][i] = f === "spec" ? t.specs[t.spec[k]] : t[f][k];
+    }
+    if (d.best_so_far !== null) store.curves = d.best_so_far;
+    if (d.pareto !== null) store.front = d.pareto;
+    return t.id.length > 0 || d.full;
+  }
+
+  function computeRanks() {
+    const { accuracy, state } = store.cols;
+    const done = [];
+    for (let i = 0; i < store.id.length; i++) {
+      if (state[i] === "completed" && accuracy[i] !== null) done.push(i);
+    }
+    const ids = store.id;
+    done.sort((a, b) => accuracy[b] - accuracy[a] || ids[a] - ids[b]);
+    store.rank = new Array(ids.length).fill(null);
+    done.forEach((i, r) => { store.rank[i] = r + 1; });
+    store.ranked = done;
+  }
+
+  // ---- formatting ---------------------------------------------------------------------------
+  const SI = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+  function si(v) {
+    if (v === null || v === undefined) return "";
+    for (const [scale, unit] of SI) {
+      if (Math.abs(v) >= scale) return (v / scale).toPrecision(3) + " " + unit;
+    }
+    return String(Math.round(v * 100) / 100);
+  }
+  const pct = (v) => (v === null || v === undefined ? "" : (100 * v).toFixed(2) + "%");
+  const pct1 = (v) => (100 * v).toFixed(1) + "%";
+  function secs(v) {
+    if (v === null || v === undefined) return "";
+    if (v < 60) return v.toFixed(1) + " s";
+    const m = Math.floor(v / 60);
+    return m < 60 ? m + "m " + Math.round(v % 60) + "s" : Math.floor(m / 60) + "h " + (m % 60) + "m";
+  }
+  const colorOf = (strategy) => PALETTE[Math.max(0, store.strategies.indexOf(strategy)) % PALETTE.length];
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // ---- header -------------------------------------------------------------------------------
+  function renderHead() {
+    const job = store.job;
+    document.getElementById("job-name").textContent = job.name;
+    const badge = document.getElementById("job-state");
+    badge.textContent = job.state;
+    badge.className = "badge state-" + job.state.replace(/[^a-z]/g, "");
+    const p = store.progress;
+    const finished = p.states.completed + p.states.pruned + p.states.failed;
+    document.getElementById("progress-fill").style.width = (p.total ? (100 * finished) / p.total : 0) + "%";
+    const parts = [finished + " / " + p.total + " trials finished"];
+    if (p.states.running) parts.push(p.states.running + " running");
+    if (p.states.failed) parts.push(p.states.failed + " failed");
+    if (job.error) parts.push("error: " + job.error);
+    document.getElementById("progress-text").textContent = parts.join(" · ");
+    const chips = document.getElementById("strategy-chips");
+    const best = new Map(store.curves.map((c) => [c.strategy, c]));
+    chips.replaceChildren(...store.strategies.map((s) => {
+      const counts = p.strategies[s] || { total: 0 };
+      const curve = best.get(s);
+      const top = curve && curve.accuracy.length ? curve.accuracy[curve.accuracy.length - 1] : null;
+      const chip = el("li", "chip");
+      const sw = el("span", "swatch");
+      sw.style.background = colorOf(s);
+      const done = counts.total - (counts.queued || 0) - (counts.running || 0);
+      chip.append(sw, el("strong", null, s), el("span", "muted", done + "/" + counts.total));
+      if (top !== null) chip.append(el("span", null, "best " + pct(top)));
+      return chip;
+    }));
+  }
+
+  // ---- table --------------------------------------------------------------------------------
+  const COLUMNS = [
+    { key: "rank", label: "Rank", num: true, value: (i) => store.rank[i], text: (v) => v ?? "" },
+    { key: "strategy", label: "Strategy" },
+    { key: "number", label: "#", num: true },
+    { key: "spec", label: "Architecture (block string)", cls: "mono", text: (v) => shortSpec(v) },
+    { key: "accuracy", label: "Accuracy", num: true, text: pct },
+    { key: "n_params", label: "Params", num: true, text: si },
+    { key: "macs", label: "MACs", num: true, text: si },
+    { key: "wall_seconds", label: "Wall time", num: true, text: secs },
+    { key: "cost_flops", label: "Cost (FLOPs)", num: true, text: si },
+    { key: "state", label: "State" },
+  ];
+  // Block strings of one job share their head (family, resolution, stem): show what differs.
+  let specHead = "";
+  function updateSpecHead() {
+    const specs = store.cols.spec;
+    if (!specs.length) return;
+    let head = specs[0].slice(0, specs[0].lastIndexOf(":") + 1);
+    for (let i = 1; i < specs.length && head; i++) {
+      while (head && !specs[i].startsWith(head)) head = head.slice(0, head.lastIndexOf(":", head.length - 2) + 1);
+    }
+    specHead = head;
+    const th = document.querySelector('#trials-head th[data-key="spec"]');
+    if (th) {
+      th.textContent = head ? "Architecture (" + head + "…)" : "Architecture (block string)";
+      th.title = head ? "every block string here starts with " + head : "";
+    }
+  }
+  const shortSpec = (v) => (specHead && v.startsWith(specHead) ? "…" + v.slice(specHead.length - 1) : v);
+
+  const STATE_ORDER = { running: 0, queued: 1, completed: 2, pruned: 3, failed: 4 };
+  const view = { sort: "rank", dir: 1, order: [], strategy: "", state: "" };
+  const valueOf = (col, i) => (col.value ? col.value(i) : store.cols[col.key][i]);
+
+  function buildHead() {
+    const row = document.getElementById("trials-head");
+    row.replaceChildren(...COLUMNS.map((col) => {
+      const th = el("th", col.num ? "num" : "", col.label);
+      th.dataset.key = col.key;
+      th.setAttribute("role", "columnheader");
+      th.addEventListener("click", () => {
+        view.dir = view.sort === col.key ? -view.dir : (col.num && col.key !== "rank" && col.key !== "number" ? -1 : 1);
+        view.sort = col.key;
+        sortRows();
+        renderRows(true);
+      });
+      return th;
+    }));
+  }
+
+  function sortRows() {
+    const col = COLUMNS.find((c) => c.key === view.sort);
+    const ids = store.id;
+    const keep = (i) => (!view.strategy || store.cols.strategy[i] === view.strategy) &&
+      (!view.state || store.cols.state[i] === view.state);
+    const dir = view.dir;
+    let order;
+    if (col.key === "rank" && dir > 0) {
+      // the ranking already is this order; the unranked follow by id
+      const rest = [];
+      for (let i = 0; i < ids.length; i++) if (store.rank[i] === null && keep(i)) rest.push(i);
+      rest.sort((a, b) => ids[a] - ids[b]);
+      order = (view.strategy || view.state ? store.ranked.filter(keep) : store.ranked.slice()).concat(rest);
+    } else {
+      order = [];
+      for (let i = 0; i < ids.length; i++) if (keep(i)) order.push(i);
+      const keyOf = col.key === "state" ? (i) => STATE_ORDER[store.cols.state[i]] : (i) => valueOf(col, i);
+      const keys = new Array(ids.length);
+      for (const i of order) keys[i] = keyOf(i);
+      order.sort((a, b) => {
+        const x = keys[a];
+        const y = keys[b];
+        if (x === y) return ids[a] - ids[b];
+        if (x === null || x === undefined) return 1; // missing values last, either way
+        if (y === null || y === undefined) return -1;
+        return (x < y ? -1 : 1) * dir;
+      });
+    }
+    view.order = order;
+    for (const th of document.querySelectorAll("#trials-head th")) {
+      if (th.dataset.key === view.sort) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    }
+    const total = store.id.length;
+    document.getElementById("trial-count").textContent =
+      order.length === total ? total + " trials" : order.length + " of " + total + " trials";
+  }
+
+  function stateCell(i) {
+    const td = el("td");
+    const box = el("div", "state-cell");
+    const state = store.cols.state[i];
+    box.append(el("span", "badge state-" + state, state));
+    const epoch = store.cols.epoch[i];
+    const epochs = store.cols.epochs[i];
+    if (state === "running") {
+      const bar = el("span", "bar");
+      const fill = el("span", "fill");
+      fill.style.width = (epochs ? Math.min(100, (100 * (epoch || 0)) / epochs) : 0) + "%";
+      bar.append(fill);
+      box.append(bar, el("span", "detail", "epoch " + (epoch || 0) + (epochs ? "/" + epochs : "")));
+    } else if (state === "failed" && store.cols.error[i]) {
+      const err = el("span", "error", store.cols.error[i]);
+      err.title = store.cols.error[i];
+      box.append(err);
+    } else if (state === "pruned" && epoch !== null) {
+      box.append(el("span", "detail", "after epoch " + epoch));
+    }
+    td.append(box);
+    return td;
+  }
+
+  let lastWindow = "";
+  function renderRows(force) {
+    const scroller = document.getElementById("scroller");
+    const body = document.getElementById("trials-body");
+    const n = view.order.length;
+    const visible = Math.ceil(scroller.clientHeight / ROW_HEIGHT) + 1;
+    const first = Math.max(0, Math.min(n - visible, Math.floor(scroller.scrollTop / ROW_HEIGHT) - 4));
+    const start = Math.max(0, first);
+    const end = Math.min(n, start + visible + 8);
+    const key = start + ":" + end;
+    if (!force && key === lastWindow) return;
+    lastWindow = key;
+    const rows = [];
+    const spacer = (h) => {
+      const tr = el("tr", "spacer");
+      const td = el("td");
+      td.colSpan = COLUMNS.length;
+      td.style.height = h + "px";
+      tr.append(td);
+      return tr;
+    };
+    if (start > 0) rows.push(spacer(start * ROW_HEIGHT));
+    for (let k = start; k < end; k++) {
+      const i = view.order[k];
+      const tr = el("tr", store.rank[i] === 1 ? "trial best" : "trial");
+      tr.dataset.trialId = store.id[i];
+      for (const col of COLUMNS) {
+        if (col.key === "state") { tr.append(stateCell(i)); continue; }
+        const v = valueOf(col, i);
+        const td = el("td", [col.num ? "num" : "", col.cls || ""].join(" ").trim());
+        if (col.key === "strategy") {
+          const box = el("div", "strategy-cell");
+          const sw = el("span", "swatch");
+          sw.style.background = colorOf(v);
+          box.append(sw, el("span", null, v));
+          td.append(box);
+          td.title = v;
+        } else {
+          td.textContent = col.text ? col.text(v) : (v ?? "");
+          if (col.key === "spec") td.title = v;
+        }
+        tr.append(td);
+      }
+      rows.push(tr);
+    }
+    if (end < n) rows.push(spacer((n - end) * ROW_HEIGHT));
+    body.replaceChildren(...rows);
+  }
+
+  function renderFilters() {
+    const fill = (id, values) => {
+      const select = document.getElementById(id);
+      const have = [...select.options].slice(1).map((o) => o.value);
+      if (have.join("\u0000") === values.join("\u0000")) return;
+      const keep = select.value;
+      select.replaceChildren(el("option", null, "all"), ...values.map((v) => {
+        const o = el("option", null, v);
+        o.value = v;
+        return o;
+      }));
+      select.options[0].value = "";
+      select.value = values.includes(keep) ? keep : "";
+    };
+    fill("filter-strategy", store.strategies);
+    fill("filter-state", store.states);
+  }
+
+  // ---- charts (uPlot) -----------------------------------------------------------------------
+  const charts = { best: null, pareto: null, strides: null };
+  const chartKeys = { best: "", pareto: "", strides: "" };
+
+  // Chart boxes are measured while the page waits for data (and on resize), not after the
+  // table was drawn, when reading a size would force a layout of the whole page.
+  const boxSizes = new Map();
+  function measureBoxes() {
+    for (const name of Object.keys(charts)) {
+      const box = document.getElementById("chart-" + name);
+      boxSizes.set(box, { width: Math.max(200, box.clientWidth), height: Math.max(160, box.clientHeight) });
+    }
+  }
+  function sizeOf(box) {
+    if (!boxSizes.has(box)) measureBoxes();
+    return boxSizes.get(box);
+  }
+  const axisFont = "11px system-ui, sans-serif";
+  const axis = (label, fmt, size) => ({
+    label, font: axisFont, labelFont: "600 11px system-ui, sans-serif", labelSize: 16,
+    size: size || 52, stroke: "#6b7685", grid: { stroke: "#eef1f5", width: 1 }, ticks: { stroke: "#e3e7ee", width: 1 },
+    values: fmt ? (u, vals) => vals.map(fmt) : undefined,
+  });
+
+  function fit(name) {
+    // the legend sits below the plot: give the plot what the legend leaves of the box
+    const u = charts[name];
+    const box = document.getElementById("chart-" + name);
+    const legend = u.root.querySelector(".u-legend");
+    if (!legend) return;
+    const size = sizeOf(box);
+    u.setSize({ width: size.width, height: Math.max(140, size.height - legend.offsetHeight) });
+  }
+
+  function mount(name, opts, data) {
+    const box = document.getElementById("chart-" + name);
+    const empty = box.querySelector(".empty");
+    if (empty) empty.hidden = true;
+    if (charts[name]) charts[name].destroy();
+    const u = (charts[name] = new uPlot({ ...sizeOf(box), ...opts }, data, box));
+    fit(name);
+    requestAnimationFrame(() => { if (charts[name] === u) fit(name); });
+    return u;
+  }
+
+  function showEmpty(name, text) {
+    const box = document.getElementById("chart-" + name);
+    if (charts[name]) { charts[name].destroy(); charts[name] = null; chartKeys[name] = ""; }
+    let empty = box.querySelector(".empty");
+    if (!empty) { empty = el("p", "empty"); box.append(empty); }
+    empty.textContent = text;
+    empty.hidden = false;
+  }
+
+  function renderBest() {
+    const curves = store.curves.filter((c) => c.cost.length > 0);
+    if (!curves.length) return showEmpty("best", "no completed trials yet");
+    const data = [null];
+    for (const c of curves) {
+      const xs = c.cost.slice();
+      const ys = c.accuracy.slice();
+      if (c.spent > xs[xs.length - 1]) { xs.push(c.spent); ys.push(ys[ys.length - 1]); }
+      data.push([xs.map((x) => Math.max(x, 1)), ys]);
+    }
+    const key = curves.map((c) => c.strategy).join("\u0000");
+    if (charts.best && chartKeys.best === key) { charts.best.setData(data); return; }
+    chartKeys.best = key;
+    mount("best", {
+      mode: 2,
+      legend: { show: false },
+      cursor: { drag: { x: true, y: true, uni: 20 }, points: { show: false } },
+      scales: { x: { time: false, distr: 3 }, y: { auto: true } },
+      axes: [axis("FLOPs spent", si, 34), axis("best accuracy", pct1)],
+      series: [{}, ...curves.map((c) => ({
+        label: c.strategy, stroke: colorOf(c.strategy), width: 2,
+        paths: uPlot.paths.stepped({ align: 1 }),
+        points: { show: true, size: 5, fill: colorOf(c.strategy) },
+      }))],
+    }, data);
+  }
+
+  function paretoData() {
+    const { macs, accuracy, state, strategy } = store.cols;
+    const per = new Map(store.strategies.map((s) => [s, [[], [], []]]));
+    for (let i = 0; i < store.id.length; i++) {
+      if (state[i] !== "completed" || accuracy[i] === null || !(macs[i] > 0)) continue;
+      const xy = per.get(strategy[i]);
+      xy[0].push(macs[i]);
+      xy[1].push(accuracy[i]);
+      xy[2].push(i);
+    }
+    return [...per.entries()].filter(([, xy]) => xy[0].length > 0);
+  }
+
+  // 10,000s of points: filled squares straight onto the canvas (uPlot's own points draw arcs)
+  function squares(color, size) {
+    return (u, seriesIdx) => {
+      const [xs, ys] = u.data[seriesIdx];
+      const ctx = u.ctx;
+      const px = size * devicePixelRatio;
+      const { left, top, width, height } = u.bbox;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(left, top, width, height);
+      ctx.clip();
+      ctx.fillStyle = color;
+      for (let k = 0; k < xs.length; k++) {
+        const x = u.valToPos(xs[k], "x", true);
+        const y = u.valToPos(ys[k], "y", true);
+        ctx.fillRect(x - px / 2, y - px / 2, px, px);
+      }
+      ctx.restore();
+      return null;
+    };
+  }
+
+  let paretoSeries = [];
+  function renderPareto() {
+    const groups = paretoData();
+    const front = store.front || { macs: [], accuracy: [] };
+    if (!groups.length) return showEmpty("pareto", "no completed trials yet");
+    paretoSeries = groups;
+    const data = [null, ...groups.map(([, xy]) => [xy[0], xy[1]]), [front.macs, front.accuracy]];
+    const key = groups.map(([s]) => s).join("\u0000");
+    if (charts.pareto && chartKeys.pareto === key) { charts.pareto.setData(data); return; }
+    chartKeys.pareto = key;
+    const u = mount("pareto", {
+      mode: 2,
+      legend: { show: false },
+      cursor: { drag: { x: true, y: true, uni: 20 }, points: { show: false } },
+      scales: { x: { time: false, distr: 3 }, y: { auto: true } },
+      axes: [axis("MACs per image", si, 34), axis("accuracy", pct1)],
+      series: [{},
+        ...groups.map(([s]) => ({
+          label: s, stroke: colorOf(s), paths: squares(colorOf(s) + "b0", 4), points: { show: false },
+        })),
+        {
+          label: "Pareto front", stroke: "#18202c", width: 2,
+          paths: uPlot.paths.stepped({ align: 1 }),
+          points: { show: true, size: 7, stroke: "#18202c", fill: "#ffffff", width: 2 },
+        }],
+    }, data);
+    attachTooltip(u);
+  }
+
+  function attachTooltip(u) {
+    const tip = document.getElementById("pareto-tip");
+    u.over.addEventListener("mouseleave", () => { tip.hidden = true; });
+    u.over.addEventListener("mousemove", (e) => {
+      let best = null;
+      let bestD = 144; // 12 px
+      for (const [, xy] of paretoSeries) {
+        for (let k = 0; k < xy[0].length; k++) {
+          const dx = u.valToPos(xy[0][k], "x") - e.offsetX;
+          const dy = u.valToPos(xy[1][k], "y") - e.offsetY;
+          const d = dx * dx + dy * dy;
+          if (d < bestD) { bestD = d; best = xy[2][k]; }
+        }
+      }
+      if (best === null) { tip.hidden = true; return; }
+      const c = store.cols;
+      tip.replaceChildren(
+        el("div", "mono", c.spec[best]),
+        el("div", null, c.strategy[best] + " #" + c.number[best] + " · " + pct(c.accuracy[best]) +
+          " · " + si(c.macs[best]) + " MACs · " + si(c.n_params[best]) + " params"),
+      );
+      const card = u.root.closest(".chart-card").getBoundingClientRect();
+      const over = u.over.getBoundingClientRect();
+      tip.style.left = Math.min(card.width - 330, over.left - card.left + e.offsetX + 12) + "px";
+      tip.style.top = (over.top - card.top + e.offsetY + 12) + "px";
+      tip.hidden = false;
+    });
+  }
+
+  // Learned strides: one trial at a time, fetched when picked and whenever it changed.
+  const TRIALS = head.dataset.trials;
+  const LEARNED = /(^|[:_])diffstride([:_]|$)/;
+  const MAX_CHOICES = 40;
+  const strideSelect = document.getElementById("strides-trial");
+  const strides = { trial: null, data: null, loading: false };
+  strideSelect.addEventListener("change", () => loadStrides(Number(strideSelect.value)));
+
+  function strideChoices() {
+    const c = store.cols;
+    const picks = [];
+    for (let i = 0; i < store.id.length; i++) {
+      if (LEARNED.test(c.spec[i]) && c.state[i] !== "queued") picks.push(i);
+    }
+    const score = (i) => (c.state[i] === "running" ? 2 : c.accuracy[i] ?? -1);
+    picks.sort((a, b) => score(b) - score(a) || store.id[a] - store.id[b]);
+    const chosen = picks.slice(0, MAX_CHOICES);
+    const current = store.index.get(strides.trial);
+    if (current !== undefined && picks.includes(current) && !chosen.includes(current)) chosen.push(current);
+    return chosen;
+  }
+
+  function renderStrideChoices(changedIds) {
+    const c = store.cols;
+    const chosen = strideChoices();
+    if (!chosen.length) {
+      strideSelect.hidden = true;
+      strides.trial = null;
+      return showEmpty("strides", "no DiffStride trials yet");
+    }
+    const label = (i) => c.strategy[i] + " #" + c.number[i] + " · " + c.state[i] +
+      (c.accuracy[i] !== null ? " · " + pct(c.accuracy[i]) : "");
+    strideSelect.replaceChildren(...chosen.map((i) => {
+      const o = el("option", null, label(i));
+      o.value = String(store.id[i]);
+      return o;
+    }));
+    strideSelect.hidden = false;
+    let pick = strides.trial;
+    if (pick === null || !store.index.has(pick) || !chosen.includes(store.index.get(pick))) pick = store.id[chosen[0]];
+    strideSelect.value = String(pick);
+    if (pick !== strides.trial || changedIds.has(pick)) loadStrides(pick);
+  }
+
+  async function loadStrides(trialId) {
+    strides.trial = trialId;
+    try {
+      const res = await fetch(TRIALS + "/" + Number(trialId) + "/strides", { headers: { Accept: "application/json" } });
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const t = await res.json();
+      if (strides.trial !== trialId) return; // another trial was picked meanwhile
+      strides.data = t;
+      drawStrides(t);
+    } catch (err) {
+      showEmpty("strides", "could not load the strides of trial " + trialId);
+    }
+  }
+
+  function drawStrides(t) {
+    if (!t.stages.length) return showEmpty("strides", "no learned strides for this trial yet");
+    const data = [t.epoch];
+    const series = [{ label: "epoch" }];
+    t.stages.forEach((stage, k) => {
+      const color = PALETTE[k % PALETTE.length];
+      const same = t.h[k].every((h, j) => h === t.w[k][j]);
+      data.push(t.h[k]);
+      series.push({ label: same ? "stage " + stage : "stage " + stage + " h", stroke: color, width: 2, points: { show: true, size: 5 } });
+      if (!same) {
+        data.push(t.w[k]);
+        series.push({ label: "stage " + stage + " w", stroke: color, width: 2, dash: [5, 4], points: { show: true, size: 4 } });
+      }
+    });
+    const key = t.trial + ":" + series.map((s) => s.label).join(",");
+    if (charts.strides && chartKeys.strides === key) { charts.strides.setData(data); return; }
+    chartKeys.strides = key;
+    mount("strides", {
+      scales: { x: { time: false }, y: { auto: true, range: (u, lo, hi) => [Math.min(1, lo), Math.max(hi + 0.25, 2)] } },
+      axes: [axis("epoch", (v) => (Number.isInteger(v) ? String(v) : ""), 34), axis("stride", (v) => v.toFixed(2))],
+      legend: { live: false },
+      series,
+    }, data);
+  }
+
+  function resizeCharts() {
+    measureBoxes();
+    for (const name of Object.keys(charts)) {
+      const u = charts[name];
+      if (u) {
+        u.setSize(sizeOf(document.getElementById("chart-" + name)));
+        fit(name);
+      }
+    }
+  }
+
+  // ---- polling ------------------------------------------------------------------------------
+  const live = document.getElementById("live");
+  async function fetchChanges() {
+    let since = store.version;
+    let after = null;
+    let changed = false;
+    for (;;) {
+      const url = API + "?since=" + since + (after !== null ? "&after=" + after : "");
+      const first = since === 0 && after === null && pending !== null;
+      const res = first ? await pending : await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      pending = null;
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const d = await res.json();
+      if (!d.full && store.createdAt && d.job.created_at !== store.createdAt) {
+        // another job now has this id (the old one was deleted): start over from scratch
+        reset();
+        store.createdAt = null;
+        since = 0;
+        after = null;
+        continue;
+      }
+      changed = apply(d) || changed || d.best_so_far !== null;
+      if (!d.next) { store.version = d.version; return changed; }
+      since = d.next.since;
+      after = d.next.after;
+    }
+  }
+
+  function render() {
+    computeRanks();
+    updateSpecHead();
+    renderHead();
+    renderFilters();
+    sortRows();
+    renderRows(true);
+    renderBest();
+    renderPareto();
+    renderStrideChoices(store.changed);
+    store.changed = new Set();
+  }
+
+  async function poll() {
+    let wait = POLL_MS;
+    try {
+      const changed = await fetchChanges();
+      if (changed) render();
+      else renderHead();
+      live.className = "live on";
+      live.textContent = TERMINAL.has(store.job.state) ? "up to date" : "live";
+      if (TERMINAL.has(store.job.state)) wait = IDLE_POLL_MS;
+      document.body.dataset.version = String(store.version);
+      if (!document.body.dataset.ready) {
+        requestAnimationFrame(() => {
+          // milliseconds from navigation start until the first data is drawn
+          document.body.dataset.readyMs = String(Math.round(performance.now()));
+          document.body.dataset.ready = "true";
+        });
+      }
+    } catch (err) {
+      live.className = "live off";
+      live.textContent = "offline, retrying";
+      wait = 5000;
+    }
+    if (document.hidden) wait = Math.max(wait, IDLE_POLL_MS);
+    setTimeout(poll, wait);
+  }
+
+  // The first answer is asked for at once (the page preloads it), the page is built meanwhile.
+  let pending = fetch(API + "?since=0");
+  buildHead();
+  requestAnimationFrame(measureBoxes);
+  document.getElementById("scroller").addEventListener("scroll", () => requestAnimationFrame(() => renderRows(false)), { passive: true });
+  for (const [id, field] of [["filter-strategy", "strategy"], ["filter-state", "state"]]) {
+    document.getElementById(id).addEventListener("change", (e) => {
+      view[field] = e.target.value;
+      sortRows();
+      document.getElementById("scroller").scrollTop = 0;
+      renderRows(true);
+    });
+  }
+  window.addEventListener("resize", () => { resizeCharts(); renderRows(true); });
+  window.leaderboard = { store, charts, view };
+  poll();
+})();

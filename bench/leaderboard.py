@@ -1,0 +1,529 @@
+"""Leaderboard speed at scale: first data, live refresh and page open, on SQLite and PostgreSQL.
+
+For each backend and size, a scratch database (SQLite file, or a PostgreSQL database created on
+the local server and dropped afterwards) gets one job with N trials over five strategies
+(completed, pruned, failed, running with epoch reports, queued; full request and result JSON,
+DiffStride histories with learned strides), bulk-inserted. The service runs in a real uvicorn
+server on a loopback port (scheduler off) and is timed over HTTP, medians of ``--repeats``:
+
+- first data: ``GET /api/v1/jobs/{id}/leaderboard`` with an empty cache (a fresh process) and
+  again from the cache (another browser opening the page at the same version);
+- live refresh: the same with ``since`` = the last version when nothing changed, after one trial
+  finished and after one epoch report (written through ``SqlTrialStore``), server time from
+  the ``Server-Timing`` header and the round trip;
+- page open: Chromium (Debian's, through Playwright) loads ``/jobs/{id}`` in a fresh context
+  until the table and charts are drawn (``--no-browser`` or no chromium: skipped).
+
+    python bench/leaderboard.py [--sizes 10000 50000] [--backends sqlite postgresql]
+                                [--repeats 5] [--no-browser] [--quick] [--results docs/results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import random
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+import uvicorn
+from psycopg import sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+import bench.results as results_module
+from api.app import create_app
+from api.db.models import Job, Trial, TrialEvent
+from api.db.session import make_engine, session_factory, session_scope, upgrade_database
+from api.leaderboard import Leaderboards
+from api.settings import Settings
+from api.store import JobRepository, SqlTrialStore
+from bench.results import machine, table, write_section
+from nas.job import JobSpec
+from nas.models import preset
+from nas.spec import ArchSpec
+from nas.trial import EpochReport, TrialRequest, TrialResult
+
+Factory = sessionmaker[Session]
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+STRATEGIES = ["grid", "random", "optuna", "diffstride", "compound"]
+EPOCHS = 3
+RUNNING, QUEUED = 4, 2
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+# ---- a job with n trials -------------------------------------------------------------------
+
+
+def job_spec() -> JobSpec:
+    return JobSpec.parse(
+        {
+            "name": "bench-leaderboard",
+            "dataset": {"name": "synthetic", "subset": 200},
+            "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2, 3]], "widths": [0.5, 1, 2]},
+            "strategies": STRATEGIES,
+            "budget": {"unit": "trials", "total": 100_000, "epochs_per_trial": EPOCHS},
+        }
+    )
+
+
+def spec_pool() -> list[ArchSpec]:
+    """Distinct architectures: strides per stage x width."""
+    base = preset("resnet_narrow_fmnist")
+    pool = []
+    for s1 in (1, 2):
+        for s2 in (1, 2, 3):
+            for s3 in (1, 2, 3):
+                for width in (8, 12, 16, 24, 32):
+                    stages = [
+                        stage.model_copy(
+                            update={"stride": (float(s), float(s)), "out_channels": width * 2**i}
+                        )
+                        for i, (stage, s) in enumerate(
+                            zip(base.stages, (1, s1, s2, s3), strict=True)
+                        )
+                    ]
+                    pool.append(base.with_stages(stages))
+    return pool
+
+
+def diffstride_spec(init: tuple[int, int, int]) -> ArchSpec:
+    """The base with DiffStride downsampling in stages 1..3, starting from ``init``."""
+    base = preset("resnet_narrow_fmnist")
+    stages = [base.stages[0]] + [
+        stage.model_copy(update={"stride": (float(s), float(s)), "downsample": "diffstride"})
+        for stage, s in zip(base.stages[1:], init, strict=True)
+    ]
+    return base.with_stages(stages)
+
+
+def learned_path(
+    rng: random.Random, init: tuple[int, int, int], epochs: int
+) -> list[list[tuple[float, float] | None]]:
+    """Per epoch, per stage: strides drifting from ``init`` to a random end point."""
+    ends = [(s + rng.uniform(-0.6, 0.8), s + rng.uniform(-0.6, 0.8)) for s in init]
+    path: list[list[tuple[float, float] | None]] = []
+    for e in range(1, epochs + 1):
+        f = e / epochs
+        stages: list[tuple[float, float] | None] = [None]
+        for s, (h, w) in zip(init, ends, strict=True):
+            stages.append((max(1.0, s + f * (h - s)), max(1.0, s + f * (w - s))))
+        path.append(stages)
+    return path
+
+
+def report(epoch: int, accuracy: float, strides: list[tuple[float, float] | None]) -> EpochReport:
+    return EpochReport(
+        epoch=epoch,
+        train_loss=1.5 - accuracy,
+        train_accuracy=accuracy,
+        val_loss=1.6 - accuracy,
+        val_accuracy=accuracy,
+        lr=0.05,
+        seconds=3.2,
+        strides=strides,
+    )
+
+
+def populate(factory: Factory, n: int, seed: int = 0) -> int:
+    """A job with ``n`` trials, bulk-inserted with consistent versions; its id."""
+    rng = random.Random(seed)
+    job = JobRepository(factory).create(job_spec())
+    pool = spec_pool()
+    requests = [TrialRequest(spec=s, epochs=EPOCHS).model_dump(mode="json") for s in pool]
+    strings = [s.to_string() for s in pool]
+    inits = [(2, 2, 2), (1, 3, 1), (3, 1, 3), (2, 2, 3)]
+    searches = [diffstride_spec(init) for init in inits]
+    search_requests = [
+        TrialRequest(spec=s, epochs=EPOCHS).model_dump(mode="json") for s in searches
+    ]
+    numbers = dict.fromkeys(STRATEGIES, 0)
+    start = datetime.now(UTC) - timedelta(seconds=n)
+    rows: list[dict[str, Any]] = []
+    # (row index, epochs reported, strides per epoch) of the running trials
+    events: list[tuple[int, int, list[list[tuple[float, float] | None]]]] = []
+    for i in range(n):
+        strategy = STRATEGIES[i % len(STRATEGIES)]
+        number = numbers[strategy]
+        numbers[strategy] += 1
+        k = rng.randrange(len(pool))
+        request = {**requests[k], "strategy": strategy, "number": number}
+        spec_string = strings[k]
+        search = strategy == "diffstride" and number % 2 == 0  # else its fixed-stride retrain
+        if search:
+            init = number // 2 % len(inits)
+            request = {**search_requests[init], "strategy": strategy, "number": number}
+            spec_string = searches[init].to_string()
+            path = learned_path(rng, inits[init], EPOCHS)
+        macs = 2_000_000 + 400_000 * k + rng.randrange(100_000)
+        accuracy = min(0.95, 0.6 + 0.3 * (k / len(pool)) ** 0.3 + rng.gauss(0, 0.02))
+        unfinished = n - i <= RUNNING + QUEUED
+        state = "completed"
+        if unfinished:
+            state = "running" if n - i > QUEUED else "queued"
+        elif strategy == "optuna" and rng.random() < 0.2:
+            state = "pruned"
+        elif rng.random() < 0.03:
+            state = "failed"
+        if not search:
+            path = [[None] * 4 for _ in range(EPOCHS)]
+        row: dict[str, Any] = {
+            "job_id": job.id,
+            "strategy": strategy,
+            "number": number,
+            "state": state,
+            "request": request,
+            "spec": spec_string,
+            "params": {},
+            "attempts": 1 if state != "queued" else 0,
+            "created_at": start + timedelta(seconds=i),
+            "version": i + 2,
+        }
+        if state == "running":
+            events.append((i, 1 + i % EPOCHS, path))
+            row["started_at"] = start + timedelta(seconds=i)
+        elif state == "failed":
+            row["error"] = "over budget: needs 1.2e+15 FLOPs, 3.4e+14 left"
+            row["finished_at"] = start + timedelta(seconds=i + 1)
+        elif state != "queued":
+            epochs_run = EPOCHS if state == "completed" else 1
+            result = TrialResult(
+                accuracy=accuracy,
+                best_accuracy=accuracy,
+                val_loss=1.6 - accuracy,
+                params=macs // 40,
+                macs=macs,
+                wall_seconds=3.2 * epochs_run,
+                cost_flops=3.0 * macs * 2 * 54_000 * epochs_run,
+                epochs_run=epochs_run,
+                pruned=state == "pruned",
+                learned_strides=path[epochs_run - 1],
+                history=[report(e, accuracy, path[e - 1]) for e in range(1, epochs_run + 1)],
+            )
+            row.update(
+                result=result.model_dump(mode="json"),
+                accuracy=accuracy,
+                n_params=result.params,
+                macs=macs,
+                cost_flops=result.cost_flops,
+                wall_seconds=result.wall_seconds,
+                epochs_run=epochs_run,
+                started_at=start + timedelta(seconds=i),
+                finished_at=start + timedelta(seconds=i + 1),
+            )
+        rows.append(row)
+    with session_scope(factory) as session:
+        for chunk in range(0, n, 2000):
+            session.execute(sa.insert(Trial), rows[chunk : chunk + 2000])
+        ids = {
+            (strategy, number): trial_id
+            for strategy, number, trial_id in session.execute(
+                sa.select(Trial.strategy, Trial.number, Trial.id).where(
+                    Trial.job_id == job.id, Trial.state == "running"
+                )
+            )
+        }
+        for i, reported, path in events:
+            for epoch in range(1, reported + 1):
+                session.add(
+                    TrialEvent(
+                        trial_id=ids[rows[i]["strategy"], rows[i]["number"]],
+                        job_id=job.id,
+                        attempt=1,
+                        epoch=epoch,
+                        report=report(epoch, 0.5, path[epoch - 1]).model_dump(mode="json"),
+                    )
+                )
+        session.execute(sa.update(Job).where(Job.id == job.id).values(version=n + 2))
+    return job.id
+
+
+# ---- scratch databases and a real server ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def scratch_database(backend: str, postgres_url: str) -> Iterator[str]:
+    """A new, migrated database: a SQLite file in a temporary folder, or a PostgreSQL database
+    ``nas_bench_<random>`` on the local server, dropped (``WITH (FORCE)``) afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="nas-bench-") as folder:
+            url = f"sqlite:///{Path(folder) / 'nas.db'}"
+            upgrade_database(url)
+            yield url
+        return
+    admin = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+    name = f"nas_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        upgrade_database(url)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@contextlib.contextmanager
+def serve(url: str) -> Iterator[tuple[str, Any]]:
+    """The service over ``url`` (scheduler off) in uvicorn on a free loopback port: its base
+    URL and the app."""
+    app = create_app(Settings(database_url=url), scheduler=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+# ---- measurements --------------------------------------------------------------------------
+
+
+def server_ms(response: httpx.Response) -> float:
+    """The server's own time from ``Server-Timing: app;dur=MS``."""
+    timing = response.headers.get("server-timing", "")
+    return float(timing.split("dur=", 1)[1]) if "dur=" in timing else math.nan
+
+
+def timed_get(client: httpx.Client, url: str) -> tuple[httpx.Response, float]:
+    start = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - start) * 1000
+    response.raise_for_status()
+    return response, elapsed
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def finished_result(accuracy: float) -> TrialResult:
+    return TrialResult(
+        accuracy=accuracy,
+        best_accuracy=accuracy,
+        val_loss=0.5,
+        params=250_000,
+        macs=9_000_000,
+        wall_seconds=9.6,
+        cost_flops=3.0e13,
+        epochs_run=EPOCHS,
+        history=[report(e, accuracy, [None] * 4) for e in range(1, EPOCHS + 1)],
+    )
+
+
+def page_open_ms(base: str, job_id: int, app: Any, repeats: int) -> list[float]:
+    """Chromium opening ``/jobs/{id}`` (fresh context, empty server cache) until the table and
+    the charts are drawn; empty when there is no chromium."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        return []
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            for _ in range(repeats + 1):  # the first warms Chromium itself up
+                app.state.leaderboards = Leaderboards(app.state.services.repo.factory)
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                page = context.new_page()
+                start = time.perf_counter()
+                page.goto(f"{base}/jobs/{job_id}")
+                page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+                times.append((time.perf_counter() - start) * 1000)
+                context.close()
+        finally:
+            browser.close()
+    return times[1:]
+
+
+def measure(url: str, n: int, repeats: int, browser: bool) -> dict[str, float]:
+    """Populate a job with ``n`` trials over ``url`` and time the leaderboard against it."""
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    start = time.perf_counter()
+    job_id = populate(factory, n)
+    print(f"  {n} trials stored in {time.perf_counter() - start:.1f} s", flush=True)
+    warm_job = populate(factory, 5, seed=1)  # the process's first request pays imports
+    store = SqlTrialStore(factory, job_id)
+    out: dict[str, float] = {}
+    with serve(url) as (base, app), httpx.Client(timeout=120) as client:
+        api = f"{base}/api/v1/jobs/{job_id}/leaderboard"
+        client.get(f"{base}/api/v1/jobs/{warm_job}/leaderboard").raise_for_status()
+        client.get(f"{base}/jobs/{warm_job}").raise_for_status()
+        cold, cold_server = [], []
+        for _ in range(repeats):
+            app.state.leaderboards = Leaderboards(factory)  # a fresh process's empty cache
+            response, elapsed = timed_get(client, api)
+            cold.append(elapsed)
+            cold_server.append(server_ms(response))
+        body = response.content
+        version = response.json()["version"]
+        out["first data, cold (ms)"] = median(cold)
+        out["first data, cold, server (ms)"] = median(cold_server)
+        out["payload (MB)"] = len(body) / 1e6
+        cached = [timed_get(client, api)[1] for _ in range(repeats)]
+        out["first data, cached (ms)"] = median(cached)
+        idle, idle_server = [], []
+        for _ in range(repeats):
+            response, elapsed = timed_get(client, f"{api}?since={version}")
+            idle.append(elapsed)
+            idle_server.append(server_ms(response))
+        out["refresh, unchanged (ms)"] = median(idle)
+        out["refresh, unchanged, server (ms)"] = median(idle_server)
+        finish, finish_server, epoch, epoch_server = [], [], [], []
+        for k in range(repeats):
+            trial = store.add(
+                TrialRequest(
+                    spec=preset("resnet_narrow_fmnist"),
+                    epochs=EPOCHS,
+                    strategy="grid",
+                    number=10_000_000 + k,
+                )
+            )
+            store.mark_running(trial.id)
+            version = timed_get(client, f"{api}?since={version}")[0].json()["version"]
+            store.record_progress(trial.id, report(1, 0.5, [None] * 4))
+            response, elapsed = timed_get(client, f"{api}?since={version}")
+            epoch.append(elapsed)
+            epoch_server.append(server_ms(response))
+            version = response.json()["version"]
+            store.finish(trial.id, finished_result(0.5 + k / 1000), None)
+            response, elapsed = timed_get(client, f"{api}?since={version}")
+            finish.append(elapsed)
+            finish_server.append(server_ms(response))
+            assert response.json()["trials"]["id"] == [trial.id], "the refresh missed the trial"
+            version = response.json()["version"]
+        out["refresh, trial finished (ms)"] = median(finish)
+        out["refresh, trial finished, server (ms)"] = median(finish_server)
+        out["refresh, epoch report, server (ms)"] = median(epoch_server)
+        if browser:
+            pages = page_open_ms(base, job_id, app, repeats)
+            if pages:
+                out["page open in Chromium (ms)"] = median(pages)
+    engine.dispose()
+    return out
+
+
+# ---- the table -----------------------------------------------------------------------------
+
+COLUMNS = [
+    ("first data, cold (ms)", "first data, empty cache: round trip (server)"),
+    ("first data, cached (ms)", "first data, cached"),
+    ("payload (MB)", "payload MB"),
+    ("refresh, unchanged (ms)", "refresh, nothing new: round trip (server)"),
+    ("refresh, trial finished (ms)", "refresh after a trial finished: round trip (server)"),
+    ("refresh, epoch report, server (ms)", "refresh after an epoch report: server"),
+    ("page open in Chromium (ms)", "page open in Chromium"),
+]
+WITH_SERVER = {
+    "first data, cold (ms)": "first data, cold, server (ms)",
+    "refresh, unchanged (ms)": "refresh, unchanged, server (ms)",
+    "refresh, trial finished (ms)": "refresh, trial finished, server (ms)",
+}
+
+
+def cell(result: dict[str, float], key: str) -> str:
+    value = result.get(key)
+    if value is None or math.isnan(value):
+        return "-"
+    if key == "payload (MB)":
+        return f"{value:.2f}"
+    text = f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+    if key in WITH_SERVER:
+        text += f" ({result[WITH_SERVER[key]]:.1f})"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument(
+        "--backends", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium page open")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument("--quick", action="store_true", help="1,000 and 5,000 trials, 3 repeats")
+    parser.add_argument("--results", type=Path, default=results_module.RESULTS)
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats = [1_000, 5_000], 3
+    results: list[tuple[str, int, dict[str, float]]] = []
+    for backend in args.backends:
+        for n in args.sizes:
+            print(f"{backend}, {n} trials", flush=True)
+            with scratch_database(backend, args.postgres_url) as url:
+                result = measure(url, n, args.repeats, browser=not args.no_browser)
+            for key, value in result.items():
+                print(f"  {key}: {value:.2f}", flush=True)
+            results.append((backend, n, result))
+    rows = [
+        [backend, f"{n:,}", *(cell(result, key) for key, _ in COLUMNS)]
+        for backend, n, result in results
+    ]
+    body = "\n\n".join(
+        [
+            "## Leaderboard at scale",
+            f"Machine: {machine()}. `bench/leaderboard.py"
+            + (" --quick" if args.quick else "")
+            + f"`: one job with N trials over five strategies (full request and result JSON "
+            f"per trial), the service in uvicorn on loopback with its scheduler off, medians of "
+            f"{args.repeats} runs, round trips over HTTP with the server's own time "
+            "(`Server-Timing`) in parentheses. *First data* is `GET /api/v1/jobs/{id}/leaderboard`"
+            " (every trial as compact columns, best-so-far curves, Pareto front, counts); *empty "
+            "cache* is a process that has not served this job yet. A *refresh* sends `since` = "
+            "the last version and gets only what changed: after a trial finished (one trial and "
+            "the recomputed aggregates) or after an epoch report. *Page open* is Chromium "
+            "loading `/jobs/{id}` in a fresh context, with the server's cache emptied, until the "
+            "table and charts are drawn.",
+            table(["backend", "trials", *(label for _, label in COLUMNS)], rows),
+        ]
+    )
+    results_module.RESULTS = Path(args.results)
+    write_section("leaderboard", body)
+    print(f"wrote section 'leaderboard' to {results_module.RESULTS}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,514 @@
+"""The leaderboard data endpoint, the trial versions behind it and the HTML pages (TestClient,
+scheduler off, trials written through ``SqlTrialStore``), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import tomllib
+from collections.abc import Iterator
+from datetime import timedelta
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.db.models import Job, Trial, utcnow
+from api.db.session import session_scope
+from api.leaderboard import MAX_ERROR_CHARS
+from api.settings import Settings
+from api.store import JobRepository, SqlTrialStore
+from nas.job import JobSpec
+from nas.models import preset
+from nas.spec import ArchSpec
+from nas.trial import EpochReport, TrialRequest, TrialResult
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = preset("resnet_narrow_fmnist")
+
+
+def diffstride_spec() -> ArchSpec:
+    stages = [BASE.stages[0]] + [
+        s.model_copy(update={"stride": (2.0, 2.0), "downsample": "diffstride"})
+        for s in BASE.stages[1:]
+    ]
+    return BASE.with_stages(stages)
+
+
+def report(epoch: int, strides: list[tuple[float, float] | None] | None = None) -> EpochReport:
+    return EpochReport(
+        epoch=epoch,
+        train_loss=1.0,
+        train_accuracy=0.5,
+        val_loss=1.0,
+        val_accuracy=0.5,
+        lr=0.1,
+        seconds=0.5,
+        strides=strides if strides is not None else [None] * 4,
+    )
+
+
+def result(
+    accuracy: float, macs: int, cost: float, *, pruned: bool = False, strides: Any = None
+) -> TrialResult:
+    paths = strides or [[None] * 4, [None] * 4]
+    return TrialResult(
+        accuracy=accuracy,
+        best_accuracy=accuracy,
+        val_loss=0.5,
+        params=macs // 10,
+        macs=macs,
+        wall_seconds=1.5,
+        cost_flops=cost,
+        epochs_run=len(paths),
+        pruned=pruned,
+        learned_strides=paths[-1],
+        history=[report(e + 1, p) for e, p in enumerate(paths)],
+    )
+
+
+def job_spec(**overrides: Any) -> JobSpec:
+    spec: dict[str, Any] = {
+        "name": "leaderboard-test",
+        "dataset": {"name": "synthetic", "subset": 200},
+        "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
+        "strategies": ["grid", "random", {"name": "diffstride", "label": "ds"}],
+        "budget": {"unit": "trials", "total": 30, "epochs_per_trial": 2},
+    }
+    spec.update(overrides)
+    return JobSpec.parse(spec)
+
+
+class Harness:
+    """A TestClient over a migrated database and a store per job."""
+
+    def __init__(self, url: str, **settings: Any) -> None:
+        self.app = create_app(Settings(database_url=url, **settings), scheduler=False)
+        self.client = TestClient(self.app)
+        self.repo: JobRepository = self.app.state.services.repo
+        self.numbers: dict[tuple[int, str], int] = {}
+
+    def job(self, **overrides: Any) -> tuple[int, SqlTrialStore]:
+        job = self.repo.create(job_spec(**overrides))
+        return job.id, SqlTrialStore(self.repo.factory, job.id)
+
+    def add(
+        self, store: SqlTrialStore, strategy: str = "grid", spec: ArchSpec = BASE, epochs: int = 2
+    ) -> int:
+        key = (store.job_id, strategy)
+        number = self.numbers.get(key, 0)
+        self.numbers[key] = number + 1
+        request = TrialRequest(spec=spec, epochs=epochs, strategy=strategy, number=number)
+        return store.add(request).id
+
+    def board(self, job_id: int, **params: Any) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/jobs/{job_id}/leaderboard", params=params)
+        assert response.status_code == 200, response.text
+        assert response.headers["server-timing"].startswith("app;dur=")
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def h(migrated_url: str) -> Iterator[Harness]:
+    harness = Harness(migrated_url)
+    with harness.client:
+        yield harness
+
+
+def rows(board: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The columnar trials as {id: row}, codes decoded."""
+    t = board["trials"]
+    out = {}
+    for k, trial_id in enumerate(t["id"]):
+        row = {name: values[k] for name, values in t.items() if name != "specs"}
+        row["spec"] = t["specs"][row["spec"]]
+        row["strategy"] = board["strategies"][row["strategy"]]
+        row["state"] = board["states"][row["state"]]
+        out[trial_id] = row
+    return out
+
+
+def versions(h: Harness, job_id: int) -> tuple[int, dict[int, int]]:
+    with session_scope(h.repo.factory) as session:
+        job = session.scalar(sa.select(Job.version).where(Job.id == job_id))
+        trials = dict(
+            session.execute(sa.select(Trial.id, Trial.version).where(Trial.job_id == job_id)).all()
+        )
+    assert job is not None
+    return job, trials
+
+
+# ---- trial.version -------------------------------------------------------------------------
+
+
+def test_the_store_stamps_each_changed_trial_with_the_new_job_version(h: Harness) -> None:
+    job_id, store = h.job()
+    a = h.add(store)
+    job, trials = versions(h, job_id)
+    assert trials[a] == job
+    b = h.add(store)
+    steps = [
+        lambda: store.mark_running(b),
+        lambda: store.record_progress(b, report(1)),
+        lambda: store.finish(b, result(0.7, 1000, 1e9), None),
+    ]
+    for step in steps:
+        before_job, before = versions(h, job_id)
+        step()
+        job, trials = versions(h, job_id)
+        assert job == before_job + 1
+        assert trials[b] == job and trials[a] == before[a]  # only the changed trial moves
+    store.finish(b, None, "again")  # a finished trial is never overwritten: nothing moves
+    assert versions(h, job_id) == (job, trials)
+    store.mark_running(a)
+    with session_scope(h.repo.factory) as session:
+        old = utcnow() - timedelta(hours=1)
+        session.execute(sa.update(Trial).where(Trial.id == a).values(heartbeat_at=old))
+    assert store.requeue_stale(timedelta(minutes=1)) == [a]
+    job, trials = versions(h, job_id)
+    assert trials[a] == job
+
+
+# ---- the data endpoint ---------------------------------------------------------------------
+
+
+def test_a_full_answer_has_every_trial_as_columns(h: Harness) -> None:
+    job_id, store = h.job()
+    done = h.add(store, "grid")
+    store.mark_running(done)
+    store.finish(done, result(0.8, 5000, 2e9), None)
+    failed = h.add(store, "random")
+    store.mark_running(failed)
+    store.finish(failed, None, "RuntimeError: out of memory\n" + "x" * 2 * MAX_ERROR_CHARS)
+    running = h.add(store, "ds", diffstride_spec(), epochs=5)
+    store.mark_running(running)
+    store.record_progress(running, report(1))
+    store.record_progress(running, report(2))
+    queued = h.add(store, "grid")
+
+    board = h.board(job_id)
+    assert board["full"] and board["next"] is None
+    assert board["job"]["name"] == "leaderboard-test" and board["job"]["diffstride"] == ["ds"]
+    assert board["strategies"] == ["grid", "random", "ds"]
+    got = rows(board)
+    assert set(got) == {done, failed, running, queued}
+    assert got[done]["state"] == "completed" and got[done]["accuracy"] == 0.8
+    assert got[done]["macs"] == 5000 and got[done]["cost_flops"] == 2e9
+    assert got[done]["n_params"] == 500 and got[done]["epoch"] == 2
+    assert got[done]["spec"] == BASE.to_string()
+    assert got[failed]["state"] == "failed"
+    error = got[failed]["error"]
+    assert error.startswith("RuntimeError: out of memory") and len(error) == MAX_ERROR_CHARS
+    assert got[running]["state"] == "running"
+    assert (got[running]["epoch"], got[running]["epochs"]) == (2, 5)
+    assert got[queued]["state"] == "queued" and got[queued]["epochs"] == 2
+    assert board["progress"]["total"] == 4
+    assert board["progress"]["states"] == {
+        "queued": 1,
+        "running": 1,
+        "completed": 1,
+        "pruned": 0,
+        "failed": 1,
+    }
+    assert board["progress"]["strategies"]["ds"]["running"] == 1
+    assert board["version"] == versions(h, job_id)[0]
+
+
+def test_a_refresh_sends_only_what_changed(h: Harness) -> None:
+    job_id, store = h.job()
+    ids = [h.add(store) for _ in range(5)]
+    first = h.board(job_id)
+    version = first["version"]
+
+    idle = h.board(job_id, since=version)
+    assert not idle["full"] and idle["version"] == version
+    assert idle["trials"]["id"] == [] and idle["best_so_far"] is None and idle["pareto"] is None
+
+    store.mark_running(ids[2])
+    store.record_progress(ids[2], report(1))
+    step = h.board(job_id, since=version)
+    assert step["trials"]["id"] == [ids[2]] and step["trials"]["epoch"] == [1]
+    version = step["version"]
+
+    store.finish(ids[2], result(0.9, 1000, 1e9), None)
+    done = h.board(job_id, since=version)
+    assert rows(done)[ids[2]]["state"] == "completed"
+    assert list(rows(done)) == [ids[2]]
+    grid = next(c for c in done["best_so_far"] if c["strategy"] == "grid")
+    assert grid["accuracy"] == [0.9] and grid["trial"] == [ids[2]]
+    assert done["pareto"]["trial"] == [ids[2]]
+
+    # a client that is ahead (another incarnation of the job, a reset database) starts over
+    ahead = h.board(job_id, since=done["version"] + 100)
+    assert ahead["full"] and set(ahead["trials"]["id"]) == set(ids)
+
+
+def brute_force(h: Harness, job_id: int) -> tuple[dict[str, list[Any]], list[tuple[int, float]]]:
+    """Best-so-far points per strategy and the Pareto front from the stored trials."""
+    with session_scope(h.repo.factory) as session:
+        trials = session.execute(
+            sa.select(
+                Trial.id,
+                Trial.strategy,
+                Trial.state,
+                Trial.accuracy,
+                Trial.macs,
+                Trial.cost_flops,
+                Trial.finished_at,
+            )
+            .where(Trial.job_id == job_id, Trial.state.in_(["completed", "pruned", "failed"]))
+            .order_by(Trial.finished_at, Trial.id)
+        ).all()
+    curves: dict[str, list[Any]] = {}
+    spent: dict[str, float] = {}
+    for t in trials:
+        spent[t.strategy] = spent.get(t.strategy, 0.0) + (t.cost_flops or 0.0)
+        points = curves.setdefault(t.strategy, [])
+        if t.state == "completed" and (not points or t.accuracy > points[-1][1]):
+            points.append((spent[t.strategy], t.accuracy, t.id))
+    done = [t for t in trials if t.state == "completed"]
+    front = {
+        (t.macs, t.accuracy)
+        for t in done
+        if not any(
+            o.accuracy >= t.accuracy
+            and o.macs <= t.macs
+            and (o.accuracy > t.accuracy or o.macs < t.macs)
+            for o in done
+        )
+    }
+    return curves, sorted(front)
+
+
+def check_aggregates(h: Harness, job_id: int, board: dict[str, Any]) -> None:
+    curves, front = brute_force(h, job_id)
+    for curve in board["best_so_far"]:
+        expected = curves.get(curve["strategy"], [])
+        got = list(zip(curve["cost"], curve["accuracy"], curve["trial"], strict=True))
+        assert [(pytest.approx(c), a, i) for c, a, i in expected] == got, curve["strategy"]
+    got_front = list(zip(board["pareto"]["macs"], board["pareto"]["accuracy"], strict=True))
+    assert got_front == front
+
+
+def test_incremental_aggregates_equal_a_recomputation(h: Harness) -> None:
+    rng = random.Random(7)
+    job_id, store = h.job()
+    board = h.board(job_id)
+    pending: list[int] = []
+    for step in range(60):
+        if not pending or rng.random() < 0.5:
+            trial = h.add(store, rng.choice(["grid", "random", "ds"]))
+            store.mark_running(trial)
+            pending.append(trial)
+        else:
+            trial = pending.pop(rng.randrange(len(pending)))
+            kind = rng.random()
+            accuracy = round(rng.uniform(0.5, 0.95), 2)  # ties happen
+            macs = rng.choice([1000, 2000, 3000, 4000, 5000])
+            if kind < 0.15:
+                store.finish(trial, None, "boom")
+            else:
+                store.finish(trial, result(accuracy, macs, 1e9, pruned=kind < 0.3), None)
+            if step % 9 == 0:  # a finish that sorts before the ones already folded
+                with session_scope(h.repo.factory) as session:
+                    first = session.scalar(
+                        sa.select(sa.func.min(Trial.finished_at)).where(Trial.job_id == job_id)
+                    )
+                    assert first is not None
+                    session.execute(
+                        sa.update(Trial)
+                        .where(Trial.id == trial)
+                        .values(finished_at=first - timedelta(seconds=1))
+                    )
+        if step % 3 == 0:
+            board = h.board(job_id, since=board["version"])
+            check_aggregates(h, job_id, board)
+    incremental = h.board(job_id, since=1)
+    fresh = Harness(str(h.app.state.services.settings.database_url))
+    recomputed = fresh.board(job_id)
+    fresh.client.close()
+    assert incremental["best_so_far"] == recomputed["best_so_far"]
+    assert incremental["pareto"] == recomputed["pareto"]
+    assert incremental["progress"] == recomputed["progress"]
+    check_aggregates(h, job_id, recomputed)
+
+
+def test_a_cursor_pages_through_more_trials_than_the_limit(h: Harness) -> None:
+    job_id, store = h.job()
+    ids = [h.add(store) for _ in range(10)]
+    seen: list[int] = []
+    board = h.board(job_id, limit=3)
+    assert board["full"]
+    pages = 1
+    while True:
+        seen += board["trials"]["id"]
+        if board["next"] is None:
+            break
+        board = h.board(job_id, limit=3, **board["next"])
+        pages += 1
+    assert pages == 4 and sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+
+
+def test_bad_requests_are_4xx(h: Harness) -> None:
+    job_id, _ = h.job()
+    other_id, other = h.job()
+    trial = h.add(other)
+    c = h.client
+    assert c.get("/api/v1/jobs/999999/leaderboard").status_code == 404
+    for params in (
+        {"since": -1},
+        {"since": "x"},
+        {"limit": 0},
+        {"limit": 10**7},
+        {"after": -1},
+        {"since": 2**70},
+    ):
+        response = c.get(f"/api/v1/jobs/{job_id}/leaderboard", params=params)
+        assert response.status_code == 422, (params, response.text)
+    assert c.get("/api/v1/jobs/abc/leaderboard").status_code == 422
+    assert c.get(f"/api/v1/jobs/{job_id}/trials/{trial}/strides").status_code == 404
+    assert c.get(f"/api/v1/jobs/999999/trials/{trial}/strides").status_code == 404
+    assert c.get(f"/api/v1/jobs/{other_id}/trials/{trial}/strides").status_code == 200
+
+
+def test_a_reused_job_id_is_another_job(h: Harness) -> None:
+    job_id, store = h.job()
+    h.add(store)
+    h.add(store)
+    old = h.board(job_id)
+    h.repo.delete(job_id)
+    new_id, new_store = h.job(name="second")
+    new_trial = h.add(new_store)
+    board = h.board(new_id)
+    assert rows(board).keys() == {new_trial} and board["job"]["name"] == "second"
+    assert old["job"]["created_at"] != board["job"]["created_at"]
+
+
+def test_learned_strides_from_history_and_from_epoch_reports(h: Harness) -> None:
+    job_id, store = h.job()
+    path = [[None, (2.0, 2.0), (2.0, 2.0), (2.0, 2.0)], [None, (1.5, 2.5), (2.2, 2.2), (3.0, 3.0)]]
+    done = h.add(store, "ds", diffstride_spec())
+    store.mark_running(done)
+    store.finish(done, result(0.8, 1000, 1e9, strides=path), None)
+    running = h.add(store, "ds", diffstride_spec())
+    store.mark_running(running)
+    store.record_progress(running, report(1, path[0]))
+    fixed = h.add(store, "ds")
+    store.mark_running(fixed)
+    store.finish(fixed, result(0.7, 1000, 1e9), None)
+
+    got = h.client.get(f"/api/v1/jobs/{job_id}/trials/{done}/strides").json()
+    assert got["state"] == "completed" and got["epoch"] == [1, 2] and got["stages"] == [1, 2, 3]
+    assert got["h"] == [[2.0, 1.5], [2.0, 2.2], [2.0, 3.0]]
+    assert got["w"] == [[2.0, 2.5], [2.0, 2.2], [2.0, 3.0]]
+    live = h.client.get(f"/api/v1/jobs/{job_id}/trials/{running}/strides").json()
+    assert live["state"] == "running" and live["epoch"] == [1] and live["h"][0] == [2.0]
+    store.record_progress(running, report(2, path[1]))
+    live = h.client.get(f"/api/v1/jobs/{job_id}/trials/{running}/strides").json()
+    assert live["epoch"] == [1, 2] and live["w"][0] == [2.0, 2.5]
+    none = h.client.get(f"/api/v1/jobs/{job_id}/trials/{fixed}/strides").json()
+    assert none["stages"] == [] and none["epoch"] == []
+
+
+def test_openapi_documents_the_leaderboard(h: Harness) -> None:
+    schema = h.client.get("/openapi.json").json()
+    for path, model in [
+        ("/api/v1/jobs/{job_id}/leaderboard", "LeaderboardOut"),
+        ("/api/v1/jobs/{job_id}/trials/{trial_id}/strides", "StrideTrajectory"),
+    ]:
+        ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"]["$ref"].endswith(f"/{model}")
+    assert "TrialColumns" in schema["components"]["schemas"]
+
+
+def test_reads_can_require_a_key(migrated_url: str) -> None:
+    harness = Harness(migrated_url, api_keys="k1", reads_require_key=True)
+    with harness.client as c:
+        job_id, _ = harness.job()
+        for path in (f"/api/v1/jobs/{job_id}/leaderboard", f"/jobs/{job_id}", "/"):
+            assert c.get(path).status_code == 401, path
+            assert c.get(path, headers={"Authorization": "Bearer k1"}).status_code == 200, path
+        assert c.get("/static/app.css").status_code == 200  # assets hold no data
+
+
+# ---- the pages -----------------------------------------------------------------------------
+
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_pages_escape_what_users_named(h: Harness) -> None:
+    job_id, store = h.job(name=EVIL, strategies=[{"name": "grid", "label": "<b>grid</b>"}])
+    h.add(store, "<b>grid</b>")
+    listing = h.client.get("/")
+    assert listing.status_code == 200 and listing.headers["content-type"].startswith("text/html")
+    page = h.client.get(f"/jobs/{job_id}")
+    assert page.status_code == 200
+    for html in (listing.text, page.text):
+        assert EVIL not in html and "<b>grid</b>" not in html
+        assert "&lt;script&gt;alert(" in html
+        assert not re.search(r"<script>(?!</script>)[^<]*alert", html)
+    assert f'data-api="/api/v1/jobs/{job_id}/leaderboard"' in page.text
+    assert "/static/vendor/uplot-1.6.32/uPlot.iife.min.js" in page.text
+
+
+def test_job_page_for_an_unknown_job_is_a_404_page(h: Harness) -> None:
+    response = h.client.get("/jobs/424242")
+    assert response.status_code == 404 and "No job 424242" in response.text
+    assert h.client.get("/?offset=-1").status_code == 422
+
+
+def test_the_jobs_page_shows_state_and_progress(h: Harness) -> None:
+    job_id, store = h.job(name="progressing")
+    ids = [h.add(store) for _ in range(4)]
+    store.mark_running(ids[0])
+    store.finish(ids[0], result(0.8, 1000, 1e9), None)
+    store.mark_running(ids[1])
+    html = h.client.get("/").text
+    row = html[html.index(f'data-job-id="{job_id}"') :]
+    row = row[: row.index("</tr>")]
+    assert "progressing" in row and "queued" in row
+    assert "1 / 4 finished" in row and "1 running" in row
+
+
+# ---- the vendored library is served and packaged ---------------------------------------------
+
+VENDOR = ROOT / "api" / "static" / "vendor" / "uplot-1.6.32"
+
+
+def test_the_vendored_charting_library_is_served(h: Harness) -> None:
+    for name in ("uPlot.iife.min.js", "uPlot.min.css", "LICENSE"):
+        assert (VENDOR / name).is_file(), name
+    response = h.client.get("/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
+    assert response.status_code == 200 and "javascript" in response.headers["content-type"]
+    assert response.content == (VENDOR / "uPlot.iife.min.js").read_bytes()
+    assert "MIT License" in (VENDOR / "LICENSE").read_text()
+    assert "uplot@$(UPLOT_VERSION)" in (ROOT / "Makefile").read_text()
+
+
+def test_package_data_covers_templates_and_static_files() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["api"]
+    files = [
+        p.relative_to(ROOT / "api").as_posix()
+        for folder in ("templates", "static")
+        for p in (ROOT / "api" / folder).rglob("*")
+        if p.is_file()
+    ]
+    assert files
+    missing = [f for f in files if not any(fnmatch(f, pattern) for pattern in patterns)]
+    assert not missing, f"not packaged: {missing}"
+
+
+def test_non_finite_values_never_reach_the_json(h: Harness) -> None:
+    job_id, store = h.job()
+    trial = h.add(store)
+    store.mark_running(trial)
+    store.finish(trial, result(math.nan, 1000, math.inf), None)
+    board = h.board(job_id)
+    assert rows(board)[trial]["accuracy"] is None and rows(board)[trial]["cost_flops"] is None
