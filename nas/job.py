@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nas.errors import NasError, SpecError
-from nas.spec import ArchSpec, parse_spec
+from nas.spec import ArchSpec, DownsampleKind, parse_spec
 from nas.trial import TrainOptions
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
@@ -46,15 +46,51 @@ class SearchSpace(BaseModel):
     """What the fixed-stride strategies may choose; DiffStride and compound read parts of it.
 
     ``strides[i]`` lists the integer strides stage ``i`` may take (one list per stage of the
-    base; a single-element list fixes it). ``widths`` and ``depths`` are multipliers of the base,
-    ``resolutions`` input sizes (empty: the base's).
+    base; a single-element list fixes it). ``blocks[i]`` lists the block types stage ``i`` may
+    take (``nas.layers.registry.block_names()``; one list per stage, or a single list for every
+    stage; empty: the base's). ``downsamples`` lists downsampling kinds for all stages at once
+    (e.g. ``["strided", "gridreduce"]``; empty: the base's). ``widths`` and ``depths`` are
+    multipliers of the base, ``resolutions`` input sizes (empty: the base's).
     """
 
     model_config = _STRICT
     strides: list[list[int]] = Field(default_factory=list)
+    blocks: list[list[str]] = Field(default_factory=list)
+    downsamples: list[DownsampleKind] = Field(default_factory=list)
     widths: list[float] = Field(default_factory=lambda: [1.0])
     depths: list[float] = Field(default_factory=lambda: [1.0])
     resolutions: list[int] = Field(default_factory=list)
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks_known(cls, value: list[list[str]]) -> list[list[str]]:
+        from nas.layers.registry import block_names  # imports torch: keep it lazy
+
+        known = block_names()
+        for i, choices in enumerate(value):
+            if not choices:
+                raise ValueError(f"stage {i} has no block choices")
+            if len(set(choices)) != len(choices):
+                raise ValueError(f"stage {i} lists a block twice: {choices}")
+            unknown = [b for b in choices if b not in known]
+            if unknown:
+                raise ValueError(
+                    f"stage {i}: unknown block {unknown[0]!r}; known: {', '.join(known)}"
+                )
+        return value
+
+    @field_validator("downsamples")
+    @classmethod
+    def _downsamples_distinct(cls, value: list[DownsampleKind]) -> list[DownsampleKind]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a downsampling kind is listed twice: {value}")
+        return value
+
+    def stage_blocks(self, stages: int) -> list[list[str]]:
+        """Block choices per stage (a single list applies to every stage; empty: none)."""
+        if len(self.blocks) == 1 and stages != 1:
+            return [list(self.blocks[0]) for _ in range(stages)]
+        return [list(c) for c in self.blocks]
 
     @field_validator("strides")
     @classmethod
@@ -188,6 +224,12 @@ class JobSpec(BaseModel):
             raise ValueError(
                 f"space.strides: the base has {len(base.stages)} stages, "
                 f"got stride choices for {len(self.space.strides)}"
+            )
+        if len(self.space.blocks) > 1 and len(self.space.blocks) != len(base.stages):
+            raise ValueError(
+                f"space.blocks: the base has {len(base.stages)} stages, "
+                f"got block choices for {len(self.space.blocks)} (give one list per stage, "
+                "or a single list for all)"
             )
         return self
 

@@ -5,12 +5,34 @@ The block string reads left to right like the network itself, tokens joined by `
     resnet:r224:c3:n1000:relu:stem_c64_k7_s2_mp:basic_r2_c64:basic_r2_c128_s2:...:head_d0
 
 - header: family, ``r`` input resolution, ``c`` input channels, ``n`` classes, activation;
-- ``stem_*``: the stem convolution (``mp`` adds the 3x3/2 max pool of ResNet);
+- ``stem_*``: the stem convolution (``mp`` adds the 3x3/2 max pool of ResNet, ``nobn`` makes it a
+  biased convolution without batch norm, as in SqueezeNet);
 - one token per stage, in the style of timm's ``ir_r2_k3_s2_e6_c24_se0.25``: block type, then
   ``r`` repeats, ``k`` kernel, ``s`` stride (``s2`` or ``s2x1`` for height x width), ``e`` expand
   ratio, ``c`` out channels, ``se`` squeeze-excitation ratio, ``g`` groups, a downsampling kind
-  (``spectral``, ``diffstride``; ``strided`` is the default and omitted) and ``key=value`` extras;
-- ``head_*``: ``c`` channels of the 1x1 conv before pooling (0 = none), ``d`` dropout.
+  (``spectral``, ``diffstride``, ``maxpool``, ``gridreduce``; ``strided`` is the default and
+  omitted) and ``key=value`` extras;
+- ``head_*``: ``c`` channels of the 1x1 conv before pooling (0 = none), ``bn`` batch norm and
+  activation on the last features (DenseNet), ``conv`` a 1x1-conv classifier before the pooling
+  (SqueezeNet), ``d`` dropout, ``aux<i>`` an auxiliary classifier on the output of stage ``i``
+  (Inception-v3) and ``auxw<w>`` its loss weight in training (default 0.4).
+
+Block types (``nas.layers.registry.block_names()``; the fields each one reads):
+
+- ``basic``, ``bottleneck``: ResNet blocks, ``k``, ``se``; the bottleneck's middle width is
+  ``c/4 * e`` split into ``g`` groups: ResNeXt's cardinality is ``g`` and its bottleneck width
+  per group ``d = c/4 * e / g``, so ResNeXt-50 32x4d's first stage is ``bottleneck_r3_e2_c256_g32``
+  (128 channels = 32 groups x 4);
+- ``ir``, ``ds``: MBConv / MobileNetV2 inverted residual, ``k``, ``e``, ``se``;
+- ``conv``: plain conv-BN-activation layers (``k``), e.g. Inception's stem;
+- ``dense``: a DenseNet(-BC) dense block of ``r`` layers, ``growth=<k>``, ``bn=<4>`` (DenseNet-B
+  bottleneck to ``bn * k``; 0 = none), ``theta=<compression>``, see ``nas.layers.dense``;
+- ``fire``: SqueezeNet's Fire module, ``squeeze=<channels>``, ``pct3=<fraction of 3x3 expand>``;
+- ``dynamic``: a ResNet basic block of dynamic convolutions, ``kernels=<K>``, ``t0=<30>``,
+  ``tepochs=<10>`` (temperature schedule), see ``nas.layers.dynamic_conv``;
+- ``inceptiona``/``inceptionc``/``inceptione``: Inception-v3's modules for the 35/17/8-pixel
+  grids (``k`` is the factorized kernel size; ``pool=``, ``mid=``), ``inceptionb``/``inceptiond``
+  its two grid-reduction modules, see ``nas.layers.inception``.
 
 Only values that differ from the defaults are written, so ``from_string(s).to_string() == s`` for
 every canonical string and ``ArchSpec.model_validate_json(spec.model_dump_json()) == spec``.
@@ -26,9 +48,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nas.errors import SpecError
 
-DownsampleKind = Literal["strided", "spectral", "diffstride"]
-DOWNSAMPLE_KINDS: tuple[str, ...] = ("strided", "spectral", "diffstride")
-Activation = Literal["relu", "silu"]
+DownsampleKind = Literal["strided", "spectral", "diffstride", "maxpool", "gridreduce"]
+"""How a stage's first block reduces resolution (see ``nas.layers.downsample``): the block's own
+strided convolution (``strided``), fixed spectral pooling, DiffStride, a 3x3 max pool after the
+(unstrided) first convolution, or Inception-v3's efficient grid reduction in front of the stage
+(a strided 3x3 convolution and a max pool in parallel, concatenated: channels double)."""
+DOWNSAMPLE_KINDS: tuple[str, ...] = ("strided", "spectral", "diffstride", "maxpool", "gridreduce")
+INTEGER_STRIDE_KINDS: tuple[str, ...] = ("strided", "maxpool", "gridreduce")
+Activation = Literal["relu", "silu", "relu6"]
 ExtraValue = int | float | str
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +70,7 @@ class StemSpec(BaseModel):
     kernel: PositiveInt = 3
     stride: PositiveInt = 1
     max_pool: bool = False
+    norm: bool = Field(default=True, description="batch norm after the conv (False: biased conv)")
 
     @property
     def reduction(self) -> int:
@@ -80,21 +108,39 @@ class StageSpec(BaseModel):
 
     @model_validator(mode="after")
     def _integer_stride_when_strided(self) -> Self:
-        if self.downsample == "strided" and any(s != int(s) for s in self.stride):
-            raise ValueError(f"strided downsampling needs integer strides, got {self.stride}")
+        if self.downsample in INTEGER_STRIDE_KINDS and any(s != int(s) for s in self.stride):
+            raise ValueError(
+                f"{self.downsample} downsampling needs integer strides, got {self.stride}"
+            )
         return self
 
     @property
     def is_downsampling(self) -> bool:
         return self.stride != (1.0, 1.0)
 
+    def block_in_channels(self, in_channels: int) -> int:
+        """Channels the first block sees: a grid reduction in front of the stage doubles them."""
+        if self.downsample == "gridreduce" and self.is_downsampling:
+            return 2 * in_channels
+        return in_channels
+
 
 class HeadSpec(BaseModel):
-    """Optional 1x1 conv to ``channels`` (EfficientNet), global average pool, dropout, linear."""
+    """Optional 1x1 conv to ``channels`` (EfficientNet), global average pool, dropout, linear.
+
+    ``norm`` adds batch norm and the activation first (DenseNet's final BN-ReLU). The ``conv``
+    classifier is SqueezeNet's: dropout, 1x1 conv to the classes, activation, global average
+    pool. ``aux_stage`` attaches Inception-v3's auxiliary classifier to that stage's output; in
+    training its cross-entropy, times ``aux_weight``, is added to the loss (``nas.train``).
+    """
 
     model_config = _FROZEN
     channels: int = Field(default=0, ge=0)
     dropout: float = Field(default=0.0, ge=0, lt=1)
+    norm: bool = False
+    classifier: Literal["linear", "conv"] = "linear"
+    aux_stage: int | None = Field(default=None, ge=0)
+    aux_weight: float = Field(default=0.4, ge=0, le=10)
 
 
 class ArchSpec(BaseModel):
@@ -109,6 +155,15 @@ class ArchSpec(BaseModel):
     stem: StemSpec = StemSpec()
     stages: tuple[StageSpec, ...] = Field(min_length=1)
     head: HeadSpec = HeadSpec()
+
+    @model_validator(mode="after")
+    def _aux_stage_exists(self) -> Self:
+        aux = self.head.aux_stage
+        if aux is not None and aux >= len(self.stages):
+            raise ValueError(
+                f"head.aux_stage: stage {aux} does not exist ({len(self.stages)} stages)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _strides_leave_pixels(self) -> Self:
@@ -145,16 +200,29 @@ class ArchSpec(BaseModel):
         return spec
 
     def check_blocks(self) -> None:
-        """Every stage's block type must be registered (raises ``SpecError``)."""
-        from nas.layers.registry import block_names  # the registry imports torch: keep it lazy
+        """Every stage's block type must be registered and accept its stage (``SpecError``).
+
+        Block-specific rules (a Fire module's squeeze below its expand channels, a dense block's
+        growth, ...) are the registered validators' (``nas.layers.registry.validate_stage``),
+        given the channels each stage's first block receives.
+        """
+        # the registry imports torch: keep it lazy
+        from nas.layers.registry import block_names, validate_stage
 
         known = block_names()
+        channels = self.stem.out_channels
         for index, stage in enumerate(self.stages):
             if stage.block not in known:
                 raise SpecError(
                     f"unknown block {stage.block!r}; known: {', '.join(sorted(known))}",
                     field=f"stages[{index}].block",
                 )
+            validate_stage(stage, stage.block_in_channels(channels), f"stages[{index}]")
+            channels = stage.out_channels
+
+    def stage_in_channels(self) -> list[int]:
+        """Input channels of every stage (the stem's, then each previous stage's output)."""
+        return [self.stem.out_channels, *(s.out_channels for s in self.stages[:-1])]
 
     def replace(self, **changes: Any) -> ArchSpec:
         """A validated copy with ``changes`` applied (specs are values; never mutate)."""
@@ -236,7 +304,7 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     field = _dotted(first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
     # A model-level validator names its own field at the start of the message.
-    match = re.match(r"^(stages\[\d+\]\.\w+): (.*)$", message)
+    match = re.match(r"^((?:stages\[\d+\]|head)\.\w+): (.*)$", message)
     if match:
         field, message = match.group(1), match.group(2)
     return SpecError(message, field=field or "spec")
@@ -368,6 +436,8 @@ def _stem_to_string(stem: StemSpec) -> str:
         parts.append(f"k{stem.kernel}")
     if stem.stride != 1:
         parts.append(f"s{stem.stride}")
+    if not stem.norm:
+        parts.append("nobn")
     if stem.max_pool:
         parts.append("mp")
     return "_".join(parts)
@@ -382,6 +452,8 @@ def _parse_stem(token: str) -> dict[str, Any]:
     for part in parts:
         if part == "mp":
             stem["max_pool"] = True
+        elif part == "nobn":
+            stem["norm"] = False
         elif part[:1] in keys and part[1:].isdigit():
             stem[keys[part[0]]] = int(part[1:])
         else:
@@ -393,7 +465,15 @@ def _head_to_string(head: HeadSpec) -> str:
     parts = ["head"]
     if head.channels:
         parts.append(f"c{head.channels}")
+    if head.norm:
+        parts.append("bn")
+    if head.classifier == "conv":
+        parts.append("conv")
     parts.append(f"d{_fmt(head.dropout)}")
+    if head.aux_stage is not None:
+        parts.append(f"aux{head.aux_stage}")
+    if head.aux_weight != HeadSpec.model_fields["aux_weight"].default:
+        parts.append(f"auxw{_fmt(head.aux_weight)}")
     return "_".join(parts)
 
 
@@ -407,6 +487,14 @@ def _parse_head(token: str) -> dict[str, Any]:
             head["channels"] = int(part[1:])
         elif part.startswith("d") and re.fullmatch(_NUMBER, part[1:]):
             head["dropout"] = float(part[1:])
+        elif part == "bn":
+            head["norm"] = True
+        elif part == "conv":
+            head["classifier"] = "conv"
+        elif part.startswith("auxw") and re.fullmatch(_NUMBER, part[4:]):
+            head["aux_weight"] = float(part[4:])
+        elif part.startswith("aux") and part[3:].isdigit():
+            head["aux_stage"] = int(part[3:])
         else:
             raise SpecError(f"cannot read {part!r} in {token!r}", field="head")
     return head

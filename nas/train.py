@@ -4,6 +4,14 @@ SGD with Nesterov momentum (or AdamW), per-step cosine schedule with optional li
 label smoothing through ``nn.CrossEntropyLoss``, seeded. On CUDA: bf16 autocast and channels_last.
 On CPU: torch threads set to the cores available. ``on_epoch`` receives an ``EpochReport``
 after every epoch and may return True to stop the trial (pruning).
+
+Before each epoch every module with ``set_epoch(epoch)`` is told the epoch (``nas.layers.
+schedules``: dynamic convolution's softmax temperature, 30 falling to 1 over its ``tepochs``).
+A spec with an auxiliary classifier (``head.aux_stage``, Inception-v3) adds ``head.aux_weight``
+times the auxiliary cross-entropy to the training loss (0.4, the weight of PyTorch's "Finetuning
+Torchvision Models" tutorial for Inception-v3, after discuss.pytorch.org/t/7958; GoogLeNet,
+Szegedy et al. 2015, weighted its auxiliary losses 0.3; the Inception-v3 paper states none).
+Cost accounting counts the main forward pass only (the auxiliary head is not in ``macs``).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from nas.data import Augment, ImageData, batches
 from nas.errors import OptionsError
 from nas.flops import count_flops, count_params
 from nas.layers.diffstride import DiffStride, complexity_regularizer
+from nas.layers.schedules import set_epoch
 from nas.models import build_model
 from nas.models.network import Network
 from nas.spec import ArchSpec
@@ -188,8 +197,10 @@ def train(
     best_accuracy = 0.0
     step = 0
     pruned = stopped_early = False
+    aux_weight = spec.head.aux_weight if spec.head.aux_stage is not None else 0.0
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
+        set_epoch(net, epoch)
         flops_per_image = _forward_flops(net, spec, device)
         net.train()
         loss_sum, correct, seen = 0.0, 0, 0
@@ -207,8 +218,14 @@ def train(
                 group["lr"] = lr
             xb, yb = _memory_format(xb.to(device), device), yb.to(device)
             with _autocast(device):
-                logits = net(xb)  # (N, classes)
-                loss = criterion(logits.float(), yb)
+                if aux_weight:
+                    logits, aux = net.forward_with_aux(xb)  # (N, classes), (N, classes)
+                    loss = criterion(logits.float(), yb)
+                    if aux is not None:
+                        loss = loss + aux_weight * criterion(aux.float(), yb)
+                else:
+                    logits = net(xb)  # (N, classes)
+                    loss = criterion(logits.float(), yb)
                 if options.stride_regularizer and diffstride_layers:
                     loss = loss + complexity_regularizer(net, options.stride_regularizer)
             optimizer.zero_grad(set_to_none=True)

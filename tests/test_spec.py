@@ -102,7 +102,7 @@ stages = st.builds(
     expand_ratio=st.sampled_from([1.0, 0.5, 4.0, 6.0, 2.5]),
     se_ratio=st.sampled_from([0.0, 0.25, 0.0625]),
     groups=st.sampled_from([1, 2, 32]),
-    downsample=st.sampled_from(["strided", "spectral", "diffstride"]),
+    downsample=st.sampled_from(["strided", "spectral", "diffstride", "maxpool", "gridreduce"]),
     extras=st.dictionaries(
         st.sampled_from(["growth", "k", "temp"]),
         st.one_of(st.integers(0, 64), st.sampled_from([0.5, 1.25]), st.sampled_from(["a", "xy"])),
@@ -116,12 +116,17 @@ stages = st.builds(
     family=st.sampled_from(["resnet", "efficientnet", "custom_net2"]),
     in_channels=st.integers(1, 4),
     num_classes=st.integers(1, 1000),
-    activation=st.sampled_from(["relu", "silu"]),
+    activation=st.sampled_from(["relu", "silu", "relu6"]),
     stage_list=st.lists(stages, min_size=1, max_size=4),
     stem_stride=st.sampled_from([1, 2]),
     max_pool=st.booleans(),
+    stem_norm=st.booleans(),
     head_channels=st.sampled_from([0, 1280]),
     dropout=st.sampled_from([0.0, 0.2, 0.5]),
+    head_norm=st.booleans(),
+    classifier=st.sampled_from(["linear", "conv"]),
+    aux_stage=st.sampled_from([None, 0]),
+    aux_weight=st.sampled_from([0.4, 0.3, 1.0]),
 )
 def test_any_valid_spec_round_trips(
     family: str,
@@ -131,8 +136,13 @@ def test_any_valid_spec_round_trips(
     stage_list: list[StageSpec],
     stem_stride: int,
     max_pool: bool,
+    stem_norm: bool,
     head_channels: int,
     dropout: float,
+    head_norm: bool,
+    classifier: str,
+    aux_stage: int | None,
+    aux_weight: float,
 ) -> None:
     spec = ArchSpec.create(
         family=family,
@@ -140,11 +150,98 @@ def test_any_valid_spec_round_trips(
         in_channels=in_channels,
         num_classes=num_classes,
         activation=activation,
-        stem={"out_channels": 24, "stride": stem_stride, "max_pool": max_pool},
+        stem={"out_channels": 24, "stride": stem_stride, "max_pool": max_pool, "norm": stem_norm},
         stages=[s.model_dump() for s in stage_list],
-        head={"channels": head_channels, "dropout": dropout},
+        head={
+            "channels": head_channels,
+            "dropout": dropout,
+            "norm": head_norm,
+            "classifier": classifier,
+            "aux_stage": aux_stage,
+            "aux_weight": aux_weight,
+        },
     )
     text = spec.to_string()
     assert ArchSpec.from_string(text) == spec
     assert ArchSpec.from_string(text).to_string() == text
     assert ArchSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+# ---- the classic block zoo: valid stages of every new block type -----------------------------
+
+zoo_stages = st.one_of(
+    st.builds(
+        lambda r, c, g, bn, s: {
+            "block": "dense",
+            "repeats": r,
+            "out_channels": c,
+            "stride": s,
+            "extras": {"growth": g, "bn": bn},
+        },
+        st.integers(1, 3),
+        st.integers(64, 128),
+        st.integers(1, 16),
+        st.sampled_from([0, 4]),
+        st.sampled_from([1, 2]),
+    ),
+    st.builds(
+        lambda c, q, p: {"block": "fire", "out_channels": c, "extras": {"squeeze": q, "pct3": p}},
+        st.integers(16, 128),
+        st.integers(1, 15),
+        st.sampled_from([0.25, 0.5, 0.75]),
+    ),
+    st.builds(
+        lambda r, k, t0, te: {
+            "block": "dynamic",
+            "repeats": r,
+            "out_channels": 32,
+            "extras": {"kernels": k, "t0": t0, "tepochs": te},
+        },
+        st.integers(1, 3),
+        st.integers(1, 8),
+        st.sampled_from([1, 30, 12.5]),
+        st.integers(0, 20),
+    ),
+    st.builds(
+        lambda b, k, c: {"block": b, "kernel": k, "out_channels": c},
+        st.sampled_from(["inceptiona", "inceptionc", "inceptione", "conv"]),
+        st.sampled_from([3, 5, 7]),
+        st.integers(64, 256),
+    ),
+    st.builds(
+        lambda b, s, kind: {
+            "block": b,
+            "out_channels": 600,
+            "stride": s,
+            "downsample": kind,
+        },
+        st.sampled_from(["inceptionb", "inceptiond"]),
+        st.sampled_from([1, 2]),
+        st.sampled_from(["strided", "maxpool", "spectral"]),
+    ),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(stage_list=st.lists(zoo_stages, min_size=1, max_size=4))
+def test_classic_block_specs_round_trip(stage_list: list[dict[str, object]]) -> None:
+    # every zoo stage above is valid after a 256-channel stage (reductions: 600 > 2 x 256)
+    first = {"block": "basic", "out_channels": 256}
+    stages = []
+    for stage in stage_list:
+        stages += [first, stage]
+    spec = ArchSpec.create(family="zoo", resolution=512, stages=stages)
+    text = spec.to_string()
+    assert ArchSpec.from_string(text) == spec
+    assert ArchSpec.from_string(text).to_string() == text
+    assert ArchSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_head_and_stem_tokens() -> None:
+    text = "n:r32:c3:n10:relu6:stem_c16_s2_nobn_mp:fire_r1_c32:head_c64_bn_conv_d0.5_aux0_auxw0.3"
+    spec = ArchSpec.from_string(text)
+    assert spec.stem.norm is False and spec.stem.max_pool
+    assert spec.head.norm and spec.head.classifier == "conv"
+    assert (spec.head.aux_stage, spec.head.aux_weight) == (0, 0.3)
+    assert spec.to_string() == text
+    assert "auxw" not in spec.replace(head={"aux_stage": 0}).to_string()  # 0.4 is the default

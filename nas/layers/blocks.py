@@ -1,4 +1,8 @@
-"""The built-in stage builders: each stage = ``repeats`` blocks, the first one downsampling."""
+"""The built-in stage builders: each stage = ``repeats`` blocks, the first one downsampling.
+
+Block names are lowercase words without underscores (the block string splits tokens on ``_``);
+``nas.spec``'s module docstring lists the fields and extras each block reads.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,15 @@ from collections.abc import Callable
 
 from torch import nn
 
+from nas.layers import dense, fire, inception
+from nas.layers.conv import conv_bn_act
 from nas.layers.downsample import ConvStride, make_downsampler, needs_projection
+from nas.layers.dynamic_conv import DEFAULT_KERNELS, dynamic_conv_factory
+from nas.layers.extras import float_extra, int_extra
 from nas.layers.mbconv import MBConv
 from nas.layers.registry import register_block
 from nas.layers.resnet import BasicBlock, Bottleneck
+from nas.layers.schedules import TemperatureSchedule
 from nas.spec import Activation, StageSpec
 
 # (in_channels, conv_stride, pool, is_first) -> block
@@ -42,12 +51,21 @@ def basic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Modul
 
 
 def bottleneck_mid_channels(stage: StageSpec) -> int:
-    """Bottleneck width: out/4 (ResNet) times ``expand_ratio`` (e.g. 2 for ResNeXt 32x4d)."""
+    """Bottleneck width: out/4 (ResNet) times ``expand_ratio``, a multiple of ``groups``.
+
+    ResNeXt (Xie et al. 2017) in these terms: cardinality ``C = groups``, bottleneck width per
+    group ``d = mid / groups``. ResNeXt-50 32x4d: ``g32`` and ``e2`` (mid = 256/4 * 2 = 128 =
+    32 x 4 in its first stage), torchvision's ``width = planes * width_per_group / 64 * groups``.
+    """
     mid = int(stage.out_channels // 4 * stage.expand_ratio)
     return max(stage.groups, mid // stage.groups * stage.groups)
 
 
-@register_block("bottleneck", "ResNet bottleneck 1x1-3x3-1x1; groups>1 makes it ResNeXt")
+@register_block(
+    "bottleneck",
+    "ResNet bottleneck 1x1-3x3-1x1 (optional SE); g<C> groups = ResNeXt cardinality C, width "
+    "per group d = c/4 * e / C (ResNeXt-50 32x4d: e2, g32)",
+)
 def bottleneck_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
     mid = bottleneck_mid_channels(stage)
 
@@ -90,3 +108,98 @@ register_block("ir", "MBConv inverted residual: expand 1x1, depthwise kxk, SE, p
 register_block("ds", "depthwise-separable conv (MBConv with expand ratio 1), SE optional")(
     _mbconv_stage
 )
+
+
+# ---- plain convolutions (e.g. Inception-v3's stem) ----------------------------------------------
+
+
+@register_block("conv", "conv-BN-act layers, kxk; the first one downsamples", extras=frozenset())
+def conv_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
+    conv_stride, pool = make_downsampler(stage)
+    layers: list[nn.Module] = [
+        conv_bn_act(in_channels, stage.out_channels, stage.kernel, conv_stride, act=act)
+    ]
+    if pool is not None:
+        layers.append(pool)
+    layers += [
+        conv_bn_act(stage.out_channels, stage.out_channels, stage.kernel, act=act)
+        for _ in range(stage.repeats - 1)
+    ]
+    return nn.Sequential(*layers)
+
+
+# ---- DenseNet, SqueezeNet ---------------------------------------------------------------------
+
+register_block(
+    "dense",
+    "DenseNet(-BC) dense block: [transition BN-act-1x1-pool] + r BN-act-conv layers of growth k",
+    validate=dense.validate_dense,
+    extras=dense.EXTRAS,
+)(dense.dense_stage)
+register_block(
+    "fire",
+    "SqueezeNet Fire: squeeze 1x1, expand 1x1 + 3x3 concatenated (squeeze < expand)",
+    validate=fire.validate_fire,
+    extras=fire.EXTRAS,
+)(fire.fire_stage)
+
+
+# ---- dynamic convolution ----------------------------------------------------------------------
+
+DYNAMIC_EXTRAS = frozenset({"kernels", "t0", "tepochs"})
+
+
+def dynamic_options(stage: StageSpec, field: str = "stage") -> tuple[int, TemperatureSchedule]:
+    """K and the temperature schedule of a ``dynamic`` stage from its extras."""
+    kernels = int_extra(stage, "kernels", DEFAULT_KERNELS, field, minimum=1, maximum=64)
+    start = float_extra(stage, "t0", 30.0, field, minimum=1.0, maximum=1000.0)
+    epochs = int_extra(stage, "tepochs", 10, field, minimum=0, maximum=10_000)
+    return kernels, TemperatureSchedule(start=start, end=1.0, epochs=epochs)
+
+
+def _validate_dynamic(stage: StageSpec, in_channels: int, field: str) -> None:
+    dynamic_options(stage, field)
+
+
+@register_block(
+    "dynamic",
+    "ResNet basic block of dynamic convolutions (K kernels mixed by attention; optional SE)",
+    validate=_validate_dynamic,
+    extras=DYNAMIC_EXTRAS,
+)
+def dynamic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
+    kernels, schedule = dynamic_options(stage)
+    make_conv = dynamic_conv_factory(kernels, schedule)
+
+    def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
+        return BasicBlock(
+            cin,
+            stage.out_channels,
+            kernel=stage.kernel,
+            conv_stride=stride,
+            pool=pool,
+            project=first and needs_projection(cin, stage.out_channels, stage),
+            se_ratio=stage.se_ratio,
+            act=act,
+            make_conv=make_conv,
+        )
+
+    return repeat_blocks(stage, in_channels, make)
+
+
+# ---- Inception-v3 -----------------------------------------------------------------------------
+
+_INCEPTION = {
+    "inceptiona": ("Inception-v3 35x35 module: 1x1 | 1x1-kxk | 1x1-3x3-3x3 | pool-1x1", "A"),
+    "inceptionb": ("Inception-v3 grid reduction (Mixed_6a): 3x3 | 1x1-3x3-3x3 | max pool", "B"),
+    "inceptionc": ("Inception-v3 17x17 module: n x 1 + 1 x n factorized 7x7 branches", "C"),
+    "inceptiond": ("Inception-v3 grid reduction (Mixed_7a): 1x1-3x3 | 1x1-1xn-nx1-3x3 | pool", "D"),
+    "inceptione": ("Inception-v3 8x8 module: expanded filter bank, parallel 1xn and nx1", "E"),
+}
+for _name, (_description, _letter) in _INCEPTION.items():
+    register_block(
+        _name,
+        _description,
+        validate=inception.validate_inception,
+        extras={"A": inception.EXTRAS_A, "C": inception.EXTRAS_C}.get(_letter, inception.NO_EXTRAS),
+    )(inception.inception_stage)

@@ -8,8 +8,12 @@ from nas.spec import Activation
 
 
 def make_activation(name: Activation) -> nn.Module:
-    """``relu`` (ResNet family) or ``silu`` (swish, EfficientNet family)."""
-    return nn.SiLU(inplace=True) if name == "silu" else nn.ReLU(inplace=True)
+    """``relu`` (ResNet family), ``silu`` (swish, EfficientNet) or ``relu6`` (MobileNetV2)."""
+    if name == "silu":
+        return nn.SiLU(inplace=True)
+    if name == "relu6":
+        return nn.ReLU6(inplace=True)
+    return nn.ReLU(inplace=True)
 
 
 def conv_bn(

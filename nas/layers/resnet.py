@@ -2,10 +2,14 @@
 
 The bottleneck's middle convolution may be grouped (``groups`` = cardinality), which makes it the
 ResNeXt block (Xie et al. 2017). Optional squeeze-excitation on the residual branch (SE-ResNet,
-squeeze = ``se_ratio`` x out channels). Downsampling follows ``nas.layers.downsample``.
+squeeze = ``se_ratio`` x out channels). Downsampling follows ``nas.layers.downsample``. The basic
+block's two kxk convolutions come from a factory (``nn.Conv2d`` by default), so the dynamic
+convolution block is the same block with ``nas.layers.dynamic_conv.DynamicConv2d``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -14,6 +18,13 @@ from nas.layers.conv import conv_bn, conv_bn_act, make_activation
 from nas.layers.downsample import ConvStride
 from nas.layers.se import SqueezeExcite, squeeze_channels
 from nas.spec import Activation
+
+ConvFactory = Callable[[int, int, int, ConvStride], nn.Module]
+"""``(in_channels, out_channels, kernel, stride) -> conv`` with 'same' padding and no bias."""
+
+
+def plain_conv(in_channels: int, out_channels: int, kernel: int, stride: ConvStride) -> nn.Module:
+    return nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, bias=False)
 
 
 class Shortcut(nn.Module):
@@ -59,15 +70,16 @@ class BasicBlock(nn.Module):
         project: bool = False,
         se_ratio: float = 0.0,
         act: Activation = "relu",
+        make_conv: ConvFactory = plain_conv,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(
-            in_channels, out_channels, kernel, conv_stride, kernel // 2, bias=False
-        )
+        self.conv1 = make_conv(in_channels, out_channels, kernel, conv_stride)
         self.pool = pool
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.act = make_activation(act)
-        self.conv2 = conv_bn(out_channels, out_channels, kernel)
+        self.conv2 = nn.Sequential(
+            make_conv(out_channels, out_channels, kernel, (1, 1)), nn.BatchNorm2d(out_channels)
+        )
         self.se = (
             SqueezeExcite(out_channels, squeeze_channels(out_channels, se_ratio), act)
             if se_ratio

@@ -1,10 +1,14 @@
-"""Grid search over fixed integer strides, widths, depths and resolutions.
+"""Grid search over fixed integer strides, block types, downsampling kinds, widths, depths and
+resolutions.
 
 Also home of ``Space``, the discrete search space shared by the fixed-stride strategies (grid,
 random, Optuna): the cartesian product of ``SearchSpace.strides`` (per stage; empty means the
-base's strides), ``widths``, ``depths`` and ``resolutions`` (empty means the base's), indexed in
+base's strides), ``blocks`` (per stage; empty means the base's), ``downsamples`` (empty means the
+base's), ``widths``, ``depths`` and ``resolutions`` (empty means the base's), indexed in
 ``itertools.product`` order, with impossible points (``apply_choice`` raising ``SpecError``)
-recognised and skipped.
+recognised and skipped. Block types and the downsampling kind enter a point's key and its
+request ``params`` only when the space chooses them, so keys of spaces without them (and of
+trials stored before they existed) are unchanged.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ from pydantic import BaseModel
 
 from nas.errors import SpecError
 from nas.job import SearchSpace
-from nas.spec import ArchSpec
+from nas.spec import ArchSpec, DownsampleKind
 from nas.strategies import register
 from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
 from nas.strategies.space import apply_choice
 from nas.trial import TrialRequest
 
-PointKey = tuple[tuple[float, ...], float, float, int]
-"""A point as (per-stage strides, width, depth, resolution), all explicit."""
+PointKey = tuple[tuple[float, ...], float, float, int, tuple[str, ...] | None, str | None]
+"""A point as (per-stage strides, width, depth, resolution, per-stage blocks, downsampling
+kind): the first four explicit, the last two None when the space does not choose them."""
 
 
 def _number(value: float) -> float | int:
@@ -34,12 +39,15 @@ def _number(value: float) -> float | int:
 
 @dataclass(frozen=True)
 class Point:
-    """One point of the space; ``strides``/``resolution`` None means the base's."""
+    """One point of the space; ``strides``/``blocks``/``downsample``/``resolution`` None means
+    the base's."""
 
     strides: tuple[int, ...] | None
     width: float
     depth: float
     resolution: int | None
+    blocks: tuple[str, ...] | None = None
+    downsample: DownsampleKind | None = None
 
 
 class Space:
@@ -49,8 +57,12 @@ class Space:
         self.base = base
         self.space = space
         self.stride_choices: list[list[int]] = [list(c) for c in space.strides]
+        self.block_choices: list[list[str]] = space.stage_blocks(len(base.stages))
+        self.downsample_choices: list[DownsampleKind] = list(space.downsamples)
         self.dims: list[list[Any]] = [
             *self.stride_choices,
+            *self.block_choices,
+            list(self.downsample_choices) or [None],
             list(space.widths),
             list(space.depths),
             list(space.resolutions) or [None],
@@ -61,9 +73,11 @@ class Space:
     def point(self, index: int) -> Point:
         """The point at ``index`` (0 <= index < size) in product order (last dim fastest)."""
         values = [dim[i] for dim, i in zip(self.dims, self.coords(index), strict=True)]
-        n = len(self.stride_choices)
+        n, b = len(self.stride_choices), len(self.block_choices)
         strides = tuple(values[:n]) if n else None
-        return Point(strides, float(values[n]), float(values[n + 1]), values[n + 2])
+        blocks = tuple(values[n : n + b]) if b else None
+        downsample, width, depth, resolution = values[n + b :]
+        return Point(strides, float(width), float(depth), resolution, blocks, downsample)
 
     def coords(self, index: int) -> list[int]:
         """Per dimension, the position of ``index``'s choice (mixed radix, last fastest)."""
@@ -94,6 +108,8 @@ class Space:
                     width=p.width,
                     depth=p.depth,
                     resolution=p.resolution,
+                    downsample=p.downsample,
+                    blocks=p.blocks,
                 )
             except SpecError:
                 self._specs[index] = None
@@ -114,21 +130,26 @@ class Space:
             else tuple(float(s[0]) for s in self.base.strides)
         )
         resolution = p.resolution if p.resolution is not None else self.base.resolution
-        return (strides, p.width, p.depth, resolution)
+        return (strides, p.width, p.depth, resolution, p.blocks, p.downsample)
 
     def params(self, index: int) -> dict[str, Any]:
         """The JSON-able ``params`` of a request for ``index`` (see ``key_of_params``)."""
-        strides, width, depth, resolution = self.key(index)
-        return {
+        strides, width, depth, resolution, blocks, downsample = self.key(index)
+        params: dict[str, Any] = {
             "strides": [_number(s) for s in strides],
             "width": width,
             "depth": depth,
             "resolution": resolution,
         }
+        if blocks is not None:
+            params["blocks"] = list(blocks)
+        if downsample is not None:
+            params["downsample"] = downsample
+        return params
 
     def index_of(self, key: PointKey) -> int | None:
         """The index of ``key``, or None if it is not a point of this space."""
-        strides, width, depth, resolution = key
+        strides, width, depth, resolution, blocks, downsample = key
         values: list[Any]
         if self.stride_choices:
             values = list(strides)
@@ -136,7 +157,12 @@ class Space:
             return None
         else:
             values = []
-        values += [width, depth, resolution if self.space.resolutions else None]
+        if (blocks is None) != (not self.block_choices):
+            return None
+        values += list(blocks or ())
+        if (downsample is None) != (not self.downsample_choices):
+            return None
+        values += [downsample, width, depth, resolution if self.space.resolutions else None]
         if not self.space.resolutions and resolution != self.base.resolution:
             return None
         try:
@@ -149,11 +175,15 @@ class Space:
 def key_of_params(params: Mapping[str, Any]) -> PointKey | None:
     """The key of a request's ``params`` as written by ``Space.params``; None if malformed."""
     try:
+        blocks = params.get("blocks")
+        downsample = params.get("downsample")
         return (
             tuple(float(s) for s in params["strides"]),
             float(params["width"]),
             float(params["depth"]),
             int(params["resolution"]),
+            tuple(str(b) for b in blocks) if blocks is not None else None,
+            str(downsample) if downsample is not None else None,
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -171,8 +201,9 @@ class GridSearch(SearchStrategy):
 
     name = "grid"
     description = (
-        "Exhaustive grid over the job's stride choices per stage, widths, depths and "
-        "resolutions (cartesian product, fixed order; impossible points skipped)."
+        "Exhaustive grid over the job's stride and block choices per stage, downsampling kinds, "
+        "widths, depths and resolutions (cartesian product, fixed order; impossible points "
+        "skipped)."
     )
 
     def __init__(

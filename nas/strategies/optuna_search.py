@@ -5,11 +5,13 @@ ask order (each record enqueued with its params, asked, its epochs reported, the
 sampler seeded from (job seed, number of records). ``propose`` is therefore a pure function of the
 records: a strategy rebuilt with ``replay()`` asks exactly what one that never stopped would.
 
-Dimensions with more than one choice become categorical distributions (CMA-ES, which ignores
-categoricals, gets ordinal integer indices instead). Single objective: maximise accuracy. With
-``nsga2``, or when the job sets ``objectives.secondary``, the study is multi-objective (accuracy
-up, MACs or parameters down; CMA-ES stays single-objective). Pruning always judges validation
-accuracy per epoch with a separate single-objective study and Optuna's pruner.
+Dimensions with more than one choice become categorical distributions (``stride<i>``,
+``block<i>``, ``downsample``, ``width``, ``depth``, ``resolution``; CMA-ES, which ignores
+categoricals, gets ordinal integer indices into the sorted choices instead). Single objective:
+maximise accuracy. With ``nsga2``, or when the job sets ``objectives.secondary``, the study is
+multi-objective (accuracy up, MACs or parameters down; CMA-ES stays single-objective). Pruning
+always judges validation accuracy per epoch with a separate single-objective study and Optuna's
+pruner.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class OptunaSearch(SearchStrategy):
     name = "optuna"
     description = (
         "Optuna ask/tell (TPE by default; CMA-ES; NSGA-II for accuracy vs MACs/params) over "
-        "per-stage strides, widths, depths and resolutions, with median/Hyperband pruning."
+        "per-stage strides and block types, downsampling kinds, widths, depths and resolutions, "
+        "with median/Hyperband pruning."
     )
     Options = OptunaOptions
 
@@ -65,7 +68,12 @@ class OptunaSearch(SearchStrategy):
     ) -> None:
         super().__init__(context, options)
         self.space = Space(context.base, context.space)
-        names = [f"stride{i}" for i in range(len(self.space.stride_choices))] + list(_DIM_NAMES)
+        names = [
+            *(f"stride{i}" for i in range(len(self.space.stride_choices))),
+            *(f"block{i}" for i in range(len(self.space.block_choices))),
+            "downsample",
+            *_DIM_NAMES,
+        ]
         # (name, position in Space.dims, choices) for every dimension with a real choice.
         self._dims = [
             (name, d, choices)

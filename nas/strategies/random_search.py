@@ -37,8 +37,9 @@ class RandomSearch(SearchStrategy):
 
     name = "random"
     description = (
-        "Uniform random sampling of the fixed-stride space (strides per stage, widths, depths, "
-        "resolutions); no repeats until the space is exhausted unless allow_repeats."
+        "Uniform random sampling of the fixed-stride space (strides and block types per stage, "
+        "downsampling kinds, widths, depths, resolutions); no repeats until the space is "
+        "exhausted unless allow_repeats."
     )
     Options = RandomOptions
 

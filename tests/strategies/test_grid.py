@@ -20,7 +20,8 @@ def expected_points(base, space: SearchSpace) -> list[tuple]:  # type: ignore[no
         stride_choices, space.widths, space.depths, space.resolutions or [base.resolution]
     ):
         if is_valid_choice(base, strides=strides, width=width, depth=depth, resolution=resolution):
-            points.append((tuple(float(s) for s in strides), width, depth, resolution))
+            # no block or downsampling choices in the space: those key entries are None
+            points.append((tuple(float(s) for s in strides), width, depth, resolution, None, None))
     return points
 
 

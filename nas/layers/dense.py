@@ -1,0 +1,161 @@
+"""DenseNet (Huang et al., CVPR 2017): dense blocks and transition layers, DenseNet-BC.
+
+A dense layer is BN-ReLU-Conv (pre-activation) and adds ``k`` (the growth rate) feature maps to
+everything before it: layer ``l`` of a block sees ``C_0 + l * k`` channels, the concatenation of
+the block input and every earlier layer's output. DenseNet-B puts a bottleneck BN-ReLU-Conv1x1 to
+``bn * k`` channels (``bn = 4`` in the paper) before the 3x3. A transition (BN-ReLU-Conv1x1, then
+2x2 average pooling) sits between blocks; DenseNet-C compresses there by ``theta`` (0.5 in
+DenseNet-BC). Layout as in torchvision's ``densenet.py``.
+
+One stage is ``[transition] + dense block``: ``out_channels = t + repeats * k`` where ``t`` is
+the transition's width. Extras: ``growth=<k>`` (default ``out // (2 * repeats)``, so width
+scaling keeps the stage valid), ``bn=<4>`` (0: plain DenseNet layers), ``theta=<0.5>``
+(optional; requires ``t == floor(theta * C_in)``, the DenseNet-C rule). The transition is there
+when the stage downsamples or ``t != C_in``; it downsamples with the stage's kind, average
+pooling for ``strided`` (DenseNet's own).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nas.errors import SpecError
+from nas.layers.conv import make_activation
+from nas.layers.downsample import make_downsampler
+from nas.layers.extras import float_extra, int_extra
+from nas.spec import Activation, StageSpec
+
+DEFAULT_BOTTLENECK = 4
+EXTRAS = frozenset({"growth", "bn", "theta"})
+
+
+@dataclass(frozen=True)
+class DenseWidths:
+    growth: int
+    bottleneck: int  # the bottleneck's multiple of growth; 0 = none
+    transition: int  # channels entering the dense block (the transition's output)
+    has_transition: bool
+
+
+def dense_widths(stage: StageSpec, in_channels: int, field: str = "stage") -> DenseWidths:
+    """The stage's growth rate and transition width; ``SpecError`` when they cannot work."""
+    default_growth = max(1, stage.out_channels // (2 * stage.repeats))
+    growth = int_extra(stage, "growth", default_growth, field, minimum=1)
+    bottleneck = int_extra(stage, "bn", DEFAULT_BOTTLENECK, field, minimum=0, maximum=64)
+    transition = stage.out_channels - stage.repeats * growth
+    if transition < 1:
+        raise SpecError(
+            f"{stage.repeats} layers of growth {growth} need more than {stage.repeats * growth} "
+            f"out channels (out = transition + repeats * growth), got {stage.out_channels}",
+            field=f"{field}.out_channels",
+        )
+    if "theta" in stage.extras:
+        theta = float_extra(stage, "theta", 0.5, field, minimum=1e-6, maximum=1.0)
+        expected = math.floor(theta * in_channels)
+        if expected < 1 or transition != expected:
+            raise SpecError(
+                f"theta={theta} compresses {in_channels} channels to {expected}, so out_channels "
+                f"must be {expected} + {stage.repeats} x {growth} = "
+                f"{expected + stage.repeats * growth}, got {stage.out_channels}",
+                field=f"{field}.out_channels",
+            )
+    learnable = stage.downsample == "diffstride"  # may learn to downsample from stride 1
+    has_transition = stage.is_downsampling or learnable or transition != in_channels
+    return DenseWidths(growth, bottleneck, transition, has_transition)
+
+
+def validate_dense(stage: StageSpec, in_channels: int, field: str) -> None:
+    dense_widths(stage, in_channels, field)
+
+
+class DenseLayer(nn.Module):
+    """[BN-act-Conv1x1 to ``bn * k``] - BN-act-Conv kxk to ``k`` new feature maps."""
+
+    def __init__(
+        self, in_channels: int, growth: int, bottleneck: int, kernel: int, act: Activation
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        if bottleneck:
+            width = bottleneck * growth
+            layers += [
+                nn.BatchNorm2d(channels),
+                make_activation(act),
+                nn.Conv2d(channels, width, 1, bias=False),
+            ]
+            channels = width
+        layers += [
+            nn.BatchNorm2d(channels),
+            make_activation(act),
+            nn.Conv2d(channels, growth, kernel, padding=kernel // 2, bias=False),
+        ]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)  # type: ignore[no-any-return]  # (N, k, H, W)
+
+
+class DenseBlock(nn.Module):
+    """``repeats`` dense layers; output = input and every layer's maps, concatenated."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        repeats: int,
+        growth: int,
+        bottleneck: int,
+        kernel: int,
+        act: Activation,
+    ) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            DenseLayer(in_channels + i * growth, growth, bottleneck, kernel, act)
+            for i in range(repeats)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]  # [(N, C_0, H, W)]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, 1)))  # + (N, k, H, W)
+        return torch.cat(features, 1)  # (N, C_0 + repeats * k, H, W)
+
+
+class Transition(nn.Module):
+    """BN-act-Conv1x1 to ``out_channels``, then the downsampling pool (if any)."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, pool: nn.Module | None, act: Activation
+    ) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_channels)
+        self.act = make_activation(act)
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.act(self.norm(x)))  # (N, t, H, W)
+        if self.pool is not None:
+            x = self.pool(x)  # (N, t, H/s, W/s)
+        return x
+
+
+def dense_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
+    """[transition] + dense block, ``(N, C_in, H, W) -> (N, out_channels, H/s, W/s)``."""
+    widths = dense_widths(stage, in_channels)
+    modules: list[nn.Module] = []
+    if widths.has_transition:
+        conv_stride, pool = make_downsampler(stage)
+        if pool is None and conv_stride != (1, 1):  # DenseNet's own: average pooling
+            pool = nn.AvgPool2d(conv_stride, stride=conv_stride, ceil_mode=True)
+        modules.append(Transition(in_channels, widths.transition, pool, act))
+    modules.append(
+        DenseBlock(
+            widths.transition, stage.repeats, widths.growth, widths.bottleneck, stage.kernel, act
+        )
+    )
+    return nn.Sequential(*modules)
