@@ -1,27 +1,41 @@
-"""The ``nas`` command line (typer + rich)."""
+"""The ``nas`` command line (typer + rich).
+
+Local verbs: ``train``, ``run`` (a whole comparison, no server), ``serve``. Client verbs talk to
+a server over HTTP only (``api.client``): ``submit``, ``watch``, ``jobs``, ``leaderboard``,
+``best`` (``--export DIR``), ``cancel``; the server and key come from ``--server`` /
+``--api-key`` or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit codes: 0 ok, 1 the server refused (or
+the watched job did not complete), 2 bad input here, 3 server unreachable.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from nas.errors import NasError
+
+if TYPE_CHECKING:
+    from api.client import Job, JobProgress, NasClient, Trial
 
 app = typer.Typer(help="Neural architecture search for strides and scaling.", no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(error: NasError | str) -> typer.Exit:
+def fail(error: NasError | str, code: int = 2) -> typer.Exit:
     """Print one clear line and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {error}")
-    return typer.Exit(code=2)
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+    return typer.Exit(code=code)
 
 
 def _read_spec(text: str) -> str:
@@ -190,6 +204,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default NAS_PORT)")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL")] = None,
     executor: Annotated[str | None, typer.Option(help="local | ray | inline")] = None,
+    artifact_dir: Annotated[
+        Path | None, typer.Option(help="where kept trial weights go (NAS_ARTIFACT_DIR)")
+    ] = None,
     ray_address: Annotated[str | None, typer.Option(help="existing Ray cluster")] = None,
     demo: Annotated[
         Path | None, typer.Option(help="submit this job file once the database is ready")
@@ -210,6 +227,7 @@ def serve(
             "port": port,
             "database_url": database_url,
             "executor": executor,
+            "artifact_dir": artifact_dir,
             "ray_address": ray_address,
         }.items()
         if value is not None
@@ -256,3 +274,325 @@ def serve(
             f"  API docs:    {base}/docs"
         )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+# ---- client verbs: a server over HTTP ---------------------------------------------------------
+
+Server = Annotated[
+    str,
+    typer.Option("--server", envvar="NAS_SERVER", help="the server's base URL"),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="NAS_API_KEY", help="API key (for writes)", show_default=False
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+DEFAULT_SERVER = "http://127.0.0.1:8000"  # as api.client's (not imported: httpx stays lazy)
+
+
+@contextmanager
+def _client(server: str, api_key: str | None) -> Iterator[NasClient]:
+    """A client of ``server``; any ``ClientError`` inside becomes one line and its exit code."""
+    from api.client import ClientError, NasClient
+
+    try:
+        with NasClient(server, api_key) as client:
+            yield client
+    except ClientError as exc:
+        raise fail(exc.message, exc.exit_code) from None
+
+
+def _read_job_file(path: Path) -> Any:
+    """The job description as data (YAML or JSON); the server validates it."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise fail(f"{path} is not valid YAML/JSON: {' '.join(str(exc).split())}") from None
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return format(value, spec) if value is not None else "-"
+
+
+def _trial_name(trial: Trial) -> str:
+    phase = f" ({trial.phase})" if trial.phase else ""
+    return f"{trial.strategy}{phase} #{trial.number}"
+
+
+@app.command()
+def submit(
+    job_file: Annotated[Path, typer.Argument(help="job description (YAML or JSON)")],
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """Submit a job to a server; print its id and leaderboard URL."""
+    payload = _read_job_file(job_file)
+    with _client(server, api_key) as client:
+        job = client.submit(payload)
+        url = client.leaderboard_url(job.id)
+    if as_json:
+        console.print_json(
+            json.dumps({"id": job.id, "name": job.name, "state": job.state, "leaderboard_url": url})
+        )
+        return
+    console.print(f"submitted job {job.id} ({escape(job.name)}, {job.state})", soft_wrap=True)
+    console.print(f"leaderboard: {url}", soft_wrap=True, highlight=False)
+
+
+@app.command("jobs")
+def list_jobs(
+    state: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="newest first, at most")] = 20,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the server's jobs, newest first."""
+    with _client(server, api_key) as client:
+        page = client.jobs(state=state, limit=limit)
+    if as_json:
+        console.print_json(json.dumps([j.model_dump(mode="json") for j in page.items]))
+        return
+    table = Table(title=f"jobs ({len(page.items)} of {page.total})")
+    for column in ("id", "name", "state", "trials done", "strategies", "created"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for job in page.items:
+        counts = job.trial_counts
+        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+        strategies = [
+            s if isinstance(s, str) else s.get("label") or s.get("name", "?")
+            for s in job.spec.get("strategies", [])
+        ]
+        table.add_row(
+            str(job.id),
+            escape(job.name),
+            job.state,
+            f"{done}/{sum(counts.values())}",
+            escape(", ".join(map(str, strategies))),
+            job.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@app.command()
+def leaderboard(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    top: Annotated[int, typer.Option(min=1, max=200, help="rows to show")] = 15,
+    strategy: Annotated[str | None, typer.Option(help="only this strategy's trials")] = None,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """A job's trials across strategies, most accurate first."""
+    with _client(server, api_key) as client:
+        job = client.job(job_id)
+        page = client.trials(job_id, limit=top, strategy=strategy)
+    if as_json:
+        console.print_json(json.dumps([t.model_dump(mode="json") for t in page.items]))
+        return
+    table = Table(title=f"job {job.id} {escape(job.name)} ({job.state}): {page.total} trials")
+    columns = ("rank", "trial", "strategy", "state", "val acc", "params", "MACs", "GFLOPs")
+    for column in (*columns, "architecture"):
+        left = column in {"strategy", "state", "architecture"}
+        table.add_column(column, justify="left" if left else "right")
+    for rank, trial in enumerate(page.items, start=1):
+        table.add_row(
+            str(rank),
+            str(trial.id),
+            escape(_trial_name(trial)),
+            trial.state,
+            _fmt(trial.accuracy),
+            _fmt(trial.n_params, ","),
+            _fmt(trial.macs, ","),
+            _fmt(trial.cost_flops / 1e9 if trial.cost_flops is not None else None, ",.1f"),
+            trial.spec,
+        )
+    console.print(table)
+    console.print(f"leaderboard: {client.leaderboard_url(job.id)}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def best(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    objective: Annotated[
+        str | None, typer.Option(help="accuracy | pareto (default: pareto when the job has two)")
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option(help="unpack the best trial's export (spec, weights, ...) here")
+    ] = None,
+    trial: Annotated[
+        int | None, typer.Option(help="with --export: this trial instead of the best")
+    ] = None,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """A job's best trial (and its Pareto set); with --export DIR, its model."""
+    record: dict[str, Any] | None = None
+    with _client(server, api_key) as client:
+        found = client.best(job_id, objective)
+        if export is not None:
+            client.export(job_id, export, trial=trial)
+            record = json.loads((export / "record.json").read_text())
+    if as_json:
+        payload: dict[str, Any] = found.model_dump(mode="json")
+        if export is not None:
+            payload["export"] = {"dir": str(export), "record": record}
+        console.print_json(json.dumps(payload))
+        return
+    if found.best is None:
+        raise fail(f"job {job_id} has no completed trial yet", 1)
+    top = found.best
+    console.print(
+        f"best of job {job_id}: trial {top.id} ({escape(_trial_name(top))}), "
+        f"val acc {_fmt(top.accuracy)}, {_fmt(top.n_params, ',')} params, "
+        f"{_fmt(top.macs, ',')} MACs",
+        soft_wrap=True,
+    )
+    console.print(f"  {top.spec}", soft_wrap=True, highlight=False)
+    if found.pareto:
+        table = Table(title=f"Pareto front ({found.objective})")
+        for column in ("trial", "strategy", "val acc", "params", "MACs", "architecture"):
+            table.add_column(column)
+        for point in found.pareto:
+            table.add_row(
+                str(point.id),
+                escape(_trial_name(point)),
+                _fmt(point.accuracy),
+                _fmt(point.n_params, ","),
+                _fmt(point.macs, ","),
+                point.spec,
+            )
+        console.print(table)
+    if export is not None and record is not None:
+        program = record.get("program", {})
+        exported = record.get("trial", {})
+        console.print(
+            f"exported trial {exported.get('id')} to {export}: "
+            + ", ".join(record.get("files", [])),
+            soft_wrap=True,
+            highlight=False,
+        )
+        if program.get("file") is None:
+            console.print(
+                f"  no torch.export program: {escape(str(program.get('note')))}", soft_wrap=True
+            )
+        console.print(
+            f"  load it with: nas.export.load({str(export)!r})", soft_wrap=True, highlight=False
+        )
+
+
+@app.command()
+def cancel(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+) -> None:
+    """Cancel a queued or running job."""
+    with _client(server, api_key) as client:
+        job = client.cancel(job_id)
+    console.print(f"job {job.id} ({escape(job.name)}) {job.state}", soft_wrap=True)
+
+
+def _expected_trials(job: Job, strategies: int) -> int | None:
+    """Trials each strategy may run when the budget counts trials; else unknown."""
+    budget = job.spec.get("budget", {})
+    if budget.get("unit") != "trials" or strategies < 1:
+        return None
+    share = int(float(budget.get("total", 0)) // strategies)
+    return max(1, min(share, int(budget.get("max_trials_per_strategy", share))))
+
+
+def _fractions(job: Job, progress: JobProgress) -> dict[str, float | None]:
+    """Per strategy, how far along it is (0..1), None when unknown."""
+    if job.finished:
+        return dict.fromkeys(progress.strategies, 1.0)
+    if progress.budget_used is not None:
+        return {k: progress.budget_used.get(k) for k in progress.strategies}
+    expected = _expected_trials(job, len(progress.strategies))
+    out: dict[str, float | None] = {}
+    for key, counts in progress.strategies.items():
+        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+        out[key] = min(1.0, done / expected) if expected else None
+    return out
+
+
+@app.command()
+def watch(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    interval: Annotated[float, typer.Option(min=0.05, help="seconds between polls")] = 1.0,
+    patience: Annotated[
+        float, typer.Option(min=0, help="seconds to keep retrying an unreachable server")
+    ] = 30.0,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+) -> None:
+    """Live progress per strategy until the job ends; exit 0 when it completed, 1 otherwise."""
+    from api.client import EXIT_UNREACHABLE, ClientError
+
+    bars = Progress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[status]}"),
+        console=err_console,
+    )
+    tasks: dict[str, Any] = {}
+    best_of: dict[str, tuple[int, float | None]] = {}  # strategy -> (trials done, best accuracy)
+    with _client(server, api_key) as client:
+        last_ok = time.monotonic()
+        with bars:
+            while True:
+                try:
+                    job = client.job(job_id)
+                    progress = client.progress(job_id)
+                    fractions = _fractions(job, progress)
+                    for key, counts in progress.strategies.items():
+                        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+                        if best_of.get(key, (-1, None))[0] != done:
+                            top = client.trials(job_id, strategy=key, state="completed", limit=1)
+                            accuracy = top.items[0].accuracy if top.items else None
+                            best_of[key] = (done, accuracy)
+                        status = f"{done} done, {counts.get('running', 0)} running"
+                        if best_of[key][1] is not None:
+                            status += f", best {best_of[key][1]:.4f}"
+                        if key not in tasks:
+                            tasks[key] = bars.add_task(escape(key), total=None, status="")
+                        fraction = fractions.get(key)
+                        bars.update(
+                            tasks[key],
+                            total=None if fraction is None else 1.0,
+                            completed=fraction or 0.0,
+                            status=status,
+                        )
+                    last_ok = time.monotonic()
+                except ClientError as exc:
+                    if exc.exit_code != EXIT_UNREACHABLE or time.monotonic() - last_ok > patience:
+                        raise
+                    time.sleep(interval)
+                    continue
+                if job.finished:
+                    break
+                time.sleep(interval)
+        counts = job.trial_counts
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if n)
+        console.print(
+            f"job {job.id} ({escape(job.name)}) {job.state}: {summary or 'no trials'}",
+            soft_wrap=True,
+        )
+        if job.error:
+            console.print(f"  error: {escape(job.error)}", soft_wrap=True)
+        console.print(
+            f"leaderboard: {client.leaderboard_url(job.id)}", soft_wrap=True, highlight=False
+        )
+    if job.state != "completed":
+        raise typer.Exit(code=1)
