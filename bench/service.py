@@ -1,0 +1,430 @@
+"""The service's own costs: scheduling overhead per trial, throughput with 1 vs 2 workers, and
+API latency with 10,000 trials stored, on SQLite and PostgreSQL.
+
+1. Overhead: a job of tiny trials (an 8-pixel, 4-channel one-stage ResNet on 9 images) run by
+   the real runner over the SQL store (SQLite file), through each executor. Overhead per trial
+   = (wall time of the job - the trials' own training time as they report it) / trials, after a
+   warm-up job on the same executor; the first (cold) trial of the warm-up is shown apart.
+2. Throughput: small real trials (the default ResNet, 1,000 synthetic images, 1 epoch) through
+   LocalExecutor and RayExecutor with 1 and 2 workers, each worker with cores / workers torch
+   threads; trials per minute and the 2-vs-1 ratio measured in one run.
+3. API latency: 10,000 finished trials inserted in one job, the app served by uvicorn on
+   loopback (scheduler off), sequential requests: p50 / p99 of the trials listing (first page
+   by accuracy, a deep page by MACs, one strategy) and of ``/best`` (accuracy and Pareto).
+
+    python bench/service.py [--quick] [--results docs/results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+import uvicorn
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from api.db.models import Trial
+from api.db.session import make_engine, session_factory, session_scope, upgrade_database
+from api.settings import Settings
+from api.store import JobRepository
+from bench.results import machine, table, write_section
+from nas.job import JobSpec
+from nas.models import preset
+from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.executor import Executor, InlineExecutor
+from workers.runner import JobRunner
+from workers.trial_entry import load_dataset
+
+POSTGRES_ADMIN = os.environ.get(
+    "NAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TINY_BASE = "resnet:r8:c1:n10:relu:stem_c4:basic_r1_c4:head_d0"
+AIM_OVERHEAD_MS = 50.0
+AIM_P99_MS = 50.0
+CORES = len(os.sched_getaffinity(0))
+
+
+# ---- databases --------------------------------------------------------------------------------
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def database(backend: str, scratch: Path) -> Iterator[str]:
+    """A fresh, migrated database on ``backend``; a PostgreSQL one is dropped afterwards."""
+    if backend == "sqlite":
+        url = f"sqlite:///{scratch / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        upgrade_database(url)
+        yield url
+        return
+    name = f"nas_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_libpq(POSTGRES_ADMIN), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_database(url)
+        yield url
+    finally:
+        with psycopg.connect(_libpq(POSTGRES_ADMIN), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+# ---- executors --------------------------------------------------------------------------------
+
+
+def make_executor(kind: str, workers: int, scratch: Path) -> Executor:
+    if kind == "inline":
+        return InlineExecutor()
+    if kind == "local":
+        from workers.local_executor import LocalExecutor
+
+        return LocalExecutor(capacity=workers, heartbeat_interval=1.0)
+    from workers.ray_executor import RayExecutor
+
+    os.environ["RAY_TMPDIR"] = str(scratch / "ray")
+    return RayExecutor(num_cpus=CORES, capacity=workers)
+
+
+def shutdown(executor: Executor) -> None:
+    stop = getattr(executor, "shutdown", None)
+    if callable(stop):
+        stop()
+
+
+def job(name: str, trials: int, *, tiny: bool, threads: int, subset: int) -> JobSpec:
+    return JobSpec.parse(
+        {
+            "name": name,
+            "dataset": {"name": "synthetic", "subset": subset},
+            "base": TINY_BASE if tiny else None,
+            "strategies": [{"name": "random", "options": {"allow_repeats": True}}],
+            "budget": {"unit": "trials", "total": trials, "epochs_per_trial": 1},
+            "train": {"batch_size": 100, "augment": False, "threads": threads},
+        }
+    )
+
+
+def run_job(spec: JobSpec, executor: Executor, url: str) -> tuple[float, list[float]]:
+    """(wall seconds of the whole job, each trial's own training seconds) over the SQL store."""
+    engine = make_engine(url)
+    try:
+        repo = JobRepository(session_factory(engine))
+        record = repo.create(spec)
+        data = load_dataset(spec.dataset)
+        started = time.perf_counter()
+        trials = JobRunner(spec, data, executor, repo.trial_store(record.id)).run()
+        wall = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    own = [t.result.wall_seconds for t in trials if t.result is not None]
+    if len(own) != len(trials):
+        failed = [t.error for t in trials if t.result is None]
+        raise RuntimeError(f"{len(failed)} trials failed: {failed[:1]}")
+    return wall, own
+
+
+def overhead(kinds: list[str], trials: int, scratch: Path) -> list[list[str]]:
+    rows = []
+    for kind in kinds:
+        executor = make_executor(kind, 1, scratch)
+        try:
+            with database("sqlite", scratch) as url:
+                warm_wall, warm_own = run_job(
+                    job("warm-up", 3, tiny=True, threads=CORES, subset=10), executor, url
+                )
+                wall, own = run_job(
+                    job("overhead", trials, tiny=True, threads=CORES, subset=10), executor, url
+                )
+        finally:
+            shutdown(executor)
+        per_trial_ms = 1000 * (wall - sum(own)) / trials
+        cold_ms = 1000 * (warm_wall - sum(warm_own)) - 2 * per_trial_ms
+        verdict = "met" if per_trial_ms < AIM_OVERHEAD_MS else "not met"
+        rows.append(
+            [
+                kind,
+                str(trials),
+                f"{1000 * statistics.mean(own):.1f}",
+                f"{per_trial_ms:.1f}",
+                f"{cold_ms:.0f}",
+                verdict,
+            ]
+        )
+        print(f"overhead {kind}: {per_trial_ms:.1f} ms/trial (cold start {cold_ms:.0f} ms)")
+    return rows
+
+
+def throughput(kinds: list[str], trials: int, scratch: Path) -> list[list[str]]:
+    rows = []
+    for kind in [k for k in kinds if k != "inline"]:
+        rates: dict[int, float] = {}
+        for workers in (1, 2):
+            executor = make_executor(kind, workers, scratch)
+            threads = max(1, CORES // workers)
+            try:
+                with database("sqlite", scratch) as url:
+                    run_job(
+                        job("warm-up", workers, tiny=False, threads=threads, subset=1000),
+                        executor,
+                        url,
+                    )
+                    wall, _ = run_job(
+                        job("throughput", trials, tiny=False, threads=threads, subset=1000),
+                        executor,
+                        url,
+                    )
+            finally:
+                shutdown(executor)
+            rates[workers] = 60 * trials / wall
+            print(f"throughput {kind} x{workers}: {rates[workers]:.1f} trials/min")
+        rows.append(
+            [
+                kind,
+                str(trials),
+                f"{rates[1]:.1f}",
+                f"{rates[2]:.1f}",
+                f"{rates[2] / rates[1]:.2f}x",
+            ]
+        )
+    return rows
+
+
+# ---- API latency ------------------------------------------------------------------------------
+
+
+def fake_result(i: int) -> TrialResult:
+    accuracy = 0.5 + 0.45 * ((i * 7919) % 10007) / 10007
+    params = 20_000 + (i * 104_729) % 2_000_000
+    report = EpochReport(
+        epoch=1,
+        train_loss=1.0,
+        train_accuracy=accuracy,
+        val_loss=1.0,
+        val_accuracy=accuracy,
+        lr=0.05,
+        seconds=1.0,
+        strides=[None, None, None, None],
+    )
+    return TrialResult(
+        accuracy=accuracy,
+        best_accuracy=accuracy,
+        val_loss=1.0,
+        params=params,
+        macs=params * 30,
+        wall_seconds=1.0 + i % 7,
+        cost_flops=1e12,
+        epochs_run=1,
+        learned_strides=[None, None, None, None],
+        history=[report],
+    )
+
+
+def fill(url: str, trials: int) -> int:
+    """A job with ``trials`` completed trials (bulk insert); its id."""
+    spec = job("api-latency", trials, tiny=False, threads=1, subset=1000)
+    engine = make_engine(url)
+    try:
+        factory = session_factory(engine)
+        record = JobRepository(factory).create(spec)
+        base = preset("resnet_narrow_fmnist")
+        now = datetime.now(UTC)
+        rows = []
+        for i in range(trials):
+            strategy = ("grid", "random", "optuna", "diffstride", "compound")[i % 5]
+            request = TrialRequest(spec=base, epochs=1, strategy=strategy, number=i // 5)
+            result = fake_result(i)
+            rows.append(
+                {
+                    "job_id": record.id,
+                    "strategy": strategy,
+                    "number": i // 5,
+                    "state": "completed",
+                    "request": request.model_dump(mode="json"),
+                    "spec": base.to_string(),
+                    "params": {},
+                    "result": result.model_dump(mode="json"),
+                    "accuracy": result.accuracy,
+                    "n_params": result.params,
+                    "macs": result.macs,
+                    "cost_flops": result.cost_flops,
+                    "wall_seconds": result.wall_seconds,
+                    "epochs_run": 1,
+                    "attempts": 1,
+                    "created_at": now,
+                    "finished_at": now,
+                }
+            )
+        with session_scope(factory) as session:
+            for start in range(0, len(rows), 2000):
+                session.execute(sa.insert(Trial), rows[start : start + 2000])
+        return record.id
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def serve(url: str) -> Iterator[str]:
+    """The app on a free loopback port in a thread; its base URL."""
+    app = create_app(Settings(database_url=url, executor="inline"), scheduler=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def latency(backends: list[str], trials: int, requests: int, scratch: Path) -> list[list[str]]:
+    rows = []
+    for backend in backends:
+        with database(backend, scratch) as url:
+            started = time.perf_counter()
+            job_id = fill(url, trials)
+            print(f"{backend}: {trials} trials inserted in {time.perf_counter() - started:.1f}s")
+            endpoints = {
+                "trials, top 50 by accuracy": (f"/api/v1/jobs/{job_id}/trials", {"limit": 50}),
+                "trials, page 100 by MACs": (
+                    f"/api/v1/jobs/{job_id}/trials",
+                    {"sort": "macs", "order": "asc", "offset": trials // 2, "limit": 50},
+                ),
+                "trials, one strategy": (
+                    f"/api/v1/jobs/{job_id}/trials",
+                    {"strategy": "diffstride", "limit": 50},
+                ),
+                "best (accuracy)": (f"/api/v1/jobs/{job_id}/best", {}),
+                "best (Pareto, accuracy vs MACs)": (
+                    f"/api/v1/jobs/{job_id}/best",
+                    {"objective": "pareto"},
+                ),
+            }
+            with serve(url) as base, httpx.Client(base_url=base, timeout=30) as client:
+                for name, (path, params) in endpoints.items():
+                    for _ in range(5):  # warm caches and the connection
+                        client.get(path, params=params).raise_for_status()
+                    times = []
+                    for _ in range(requests):
+                        t0 = time.perf_counter()
+                        client.get(path, params=params).raise_for_status()
+                        times.append(1000 * (time.perf_counter() - t0))
+                    p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
+                    verdict = "met" if p99 < AIM_P99_MS else "not met"
+                    rows.append([backend, name, f"{p50:.1f}", f"{p99:.1f}", verdict])
+                    print(f"{backend} {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    parser.add_argument("--results", type=Path, default=None, help="Markdown file to update")
+    parser.add_argument("--executors", default="inline,local,ray")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--overhead-trials", type=int, default=40)
+    parser.add_argument("--throughput-trials", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=10_000, help="stored trials for latency")
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    if args.quick:
+        args.overhead_trials, args.throughput_trials = 5, 2
+        args.trials, args.requests = 500, 20
+    kinds = args.executors.split(",")
+    backends = args.backends.split(",")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="nas-bench-") as tmp:
+        scratch = Path(tmp)
+        overhead_rows = overhead(kinds, args.overhead_trials, scratch)
+        throughput_rows = throughput(kinds, args.throughput_trials, scratch)
+        latency_rows = latency(backends, args.trials, args.requests, scratch)
+    total = time.perf_counter() - started
+
+    body = "\n".join(
+        [
+            "## The service's own costs (`bench/service.py`)",
+            "",
+            f"Machine: {machine()}.",
+            "",
+            "**Scheduling overhead per trial**: a job of tiny trials (8x8 one-stage ResNet, 9",
+            "images, 1 epoch) run by the job runner over the SQL store (SQLite file), one worker.",
+            "Overhead = (job wall time - the trials' own training time) / trials, after a",
+            "warm-up job on the same executor; *cold start* is the first trial's extra cost",
+            "(worker start, torch import, data load). Aim: under "
+            f"{AIM_OVERHEAD_MS:.0f} ms per trial.",
+            "",
+            table(
+                [
+                    "executor",
+                    "trials",
+                    "trial's own ms",
+                    "overhead ms / trial",
+                    "cold start ms",
+                    "aim",
+                ],
+                overhead_rows,
+            ),
+            "",
+            "**Throughput**: small real trials (the default ResNet on 1,000 synthetic images, 1",
+            f"epoch, batch 100), each worker with {CORES} / workers torch threads, in one run.",
+            "",
+            table(
+                ["executor", "trials", "trials/min, 1 worker", "2 workers", "2 vs 1"],
+                throughput_rows,
+            ),
+            "",
+            f"**API latency** with {args.trials:,} finished trials in one job: the app under "
+            "uvicorn on",
+            f"loopback, {args.requests} sequential requests per row after 5 warm-up ones. "
+            f"Aim: p99 under {AIM_P99_MS:.0f} ms.",
+            "",
+            table(["database", "request", "p50 ms", "p99 ms", "aim"], latency_rows),
+            "",
+            f"Total bench time {total:.0f} s.",
+        ]
+    )
+    print(body)
+    if args.results is not None or not args.quick:
+        import bench.results as results_module
+
+        if args.results is not None:
+            results_module.RESULTS = args.results
+        write_section("service", body)
+
+
+if __name__ == "__main__":
+    main()
