@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from api.store import TrialSummary
 from nas.job import JobSpec
-from nas.trial import EpochReport
 from workers.store import StoredTrial
 
 T = TypeVar("T")
@@ -39,24 +39,8 @@ class JobOut(BaseModel):
     leaderboard_url: str | None = None
 
 
-class TrialOut(BaseModel):
-    id: int
-    strategy: str
-    number: int
-    state: str
-    spec: str
-    params: dict[str, Any]
-    phase: str | None = None
-    accuracy: float | None = None
-    n_params: int | None = None
-    macs: int | None = None
-    cost_flops: float | None = None
-    wall_seconds: float | None = None
-    epochs_run: int | None = None
-    attempts: int
-    error: str | None = None
-    learned_strides: list[tuple[float, float] | None] | None = None
-    last_epoch: EpochReport | None = None
+class TrialOut(TrialSummary):
+    """One trial as the API shows it."""
 
     @classmethod
     def of(cls, trial: StoredTrial) -> TrialOut:

@@ -151,6 +151,81 @@ def _stored(row: sa.Row[Any], progress: Iterable[EpochReport] = ()) -> StoredTri
     )
 
 
+class TrialSummary(BaseModel):
+    """What a listing shows of a trial: its columns, no request or result documents."""
+
+    id: int
+    strategy: str
+    number: int
+    state: str
+    spec: str
+    params: dict[str, Any]
+    phase: str | None = None
+    accuracy: float | None = None
+    n_params: int | None = None
+    macs: int | None = None
+    cost_flops: float | None = None
+    wall_seconds: float | None = None
+    epochs_run: int | None = None
+    attempts: int
+    error: str | None = None
+    learned_strides: list[tuple[float, float] | None] | None = None
+    last_epoch: EpochReport | None = None
+
+
+_SUMMARY_COLUMNS = (
+    Trial.id,
+    Trial.strategy,
+    Trial.number,
+    Trial.state,
+    Trial.spec,
+    Trial.params,
+    Trial.accuracy,
+    Trial.n_params,
+    Trial.macs,
+    Trial.cost_flops,
+    Trial.wall_seconds,
+    Trial.epochs_run,
+    Trial.attempts,
+    Trial.error,
+    Trial.result["learned_strides"].label("learned_strides"),
+)
+
+
+def _last(reports: ReportList | None) -> EpochReport | None:
+    return reports[-1] if reports else None
+
+
+def _summary(row: sa.Row[Any], last: EpochReport | None) -> TrialSummary:
+    """A ``TrialSummary`` from trusted columns, without revalidating them."""
+    strides = row.learned_strides
+    learned = (
+        [tuple(s) if s is not None else None for s in strides]
+        if isinstance(strides, list) and any(s is not None for s in strides)
+        else None
+    )
+    phase = row.params.get("phase") if isinstance(row.params, dict) else None
+    return TrialSummary.model_construct(
+        id=row.id,
+        strategy=row.strategy,
+        number=row.number,
+        state=row.state,
+        spec=row.spec,
+        params=row.params or {},
+        phase=str(phase) if phase is not None else None,
+        accuracy=row.accuracy,
+        n_params=row.n_params,
+        macs=row.macs,
+        cost_flops=row.cost_flops,
+        wall_seconds=row.wall_seconds,
+        epochs_run=row.epochs_run,
+        attempts=row.attempts,
+        error=row.error,
+        learned_strides=learned,
+        last_epoch=last,
+    )
+
+
 def _current_progress(session: Session, trial_ids: list[int]) -> dict[int, ReportList]:
     """Every report of the current attempt of each trial, in order."""
     found: dict[int, ReportList] = {i: [] for i in trial_ids}
@@ -484,6 +559,12 @@ class JobRepository:
             raise _job_not_found(job_id)
         raise ConflictError(f"job {job_id} is {current}: cancel it first", field="state")
 
+    def require(self, job_id: int) -> None:
+        """``NotFoundError`` (404) unless the job exists; one primary-key lookup."""
+        with session_scope(self.factory) as session:
+            if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
+                raise _job_not_found(job_id)
+
     def runnable(self) -> JobList:
         """Jobs the scheduler should run (queued, or running ones left behind), oldest first."""
         with session_scope(self.factory) as session:
@@ -496,19 +577,19 @@ class JobRepository:
         """The ``TrialStore`` of one job (for the runner)."""
         return SqlTrialStore(self.factory, job_id)
 
-    def trials_page(
+    def _page(
         self,
+        columns: tuple[Any, ...],
         job_id: int,
-        *,
-        strategy: str | None = None,
-        state: str | None = None,
-        sort: str = "accuracy",
-        descending: bool = True,
-        offset: int = 0,
-        limit: int = 50,
-    ) -> tuple[TrialList, int]:
-        """One page of a job's trials, sorted by ``sort`` (NULLs last, ties by id), and the
-        total matching the filters. Each trial carries only its latest progress report."""
+        strategy: str | None,
+        state: str | None,
+        sort: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[sa.Row[Any]], dict[int, ReportList], int]:
+        """Rows of one page (sorted by ``sort``, NULLs last, ties by id), each row's latest
+        progress report, and the total matching the filters."""
         column = SORT_COLUMNS.get(sort)
         if column is None:
             raise OptionsError(
@@ -525,14 +606,51 @@ class JobRepository:
         with session_scope(self.factory) as session:
             total = session.scalar(sa.select(sa.func.count()).select_from(Trial).where(*where))
             rows = session.execute(
-                sa.select(*_TRIAL_COLUMNS)
+                sa.select(*columns)
                 .where(*where)
                 .order_by(ordered.nulls_last(), Trial.id)
                 .offset(offset)
                 .limit(limit)
             ).all()
             latest = _last_progress(session, [r.id for r in rows])
-            return [_stored(r, latest.get(r.id, ())) for r in rows], total or 0
+        return list(rows), latest, total or 0
+
+    def trials_page(
+        self,
+        job_id: int,
+        *,
+        strategy: str | None = None,
+        state: str | None = None,
+        sort: str = "accuracy",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[TrialList, int]:
+        """One page of a job's whole trials (requests and results), sorted by ``sort`` (NULLs
+        last, ties by id), and the total matching the filters. Each trial carries only its
+        latest progress report."""
+        rows, latest, total = self._page(
+            _TRIAL_COLUMNS, job_id, strategy, state, sort, descending, offset, limit
+        )
+        return [_stored(r, latest.get(r.id, ())) for r in rows], total
+
+    def summaries_page(
+        self,
+        job_id: int,
+        *,
+        strategy: str | None = None,
+        state: str | None = None,
+        sort: str = "accuracy",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[TrialSummary], int]:
+        """Like ``trials_page``, as ``TrialSummary`` rows read from columns only (no request
+        or result documents parsed): what listings need, several times cheaper."""
+        rows, latest, total = self._page(
+            _SUMMARY_COLUMNS, job_id, strategy, state, sort, descending, offset, limit
+        )
+        return [_summary(r, _last(latest.get(r.id))) for r in rows], total
 
     def pareto(self, job_id: int, cost: Literal["macs", "n_params"]) -> TrialList:
         """The completed trials on the accuracy-vs-``cost`` Pareto front, cheapest first (a

@@ -23,7 +23,7 @@ JOB: dict[str, Any] = {
 
 
 def make_client(url: str, **settings: Any) -> TestClient:
-    app = create_app(Settings(database_url=url, executor="inline", **settings))
+    app = create_app(Settings(database_url=url, **{"executor": "inline", **settings}))
     return TestClient(app)
 
 
@@ -109,27 +109,34 @@ def test_malformed_requests_are_4xx_not_500(client: TestClient) -> None:
     assert client.delete("/api/v1/jobs/999999").status_code == 404
 
 
-def test_cancel_stops_a_running_job(client: TestClient) -> None:
-    bigger = {
+def test_cancel_stops_a_running_job(migrated_url: str) -> None:
+    """Cancel kills the running trial's worker (local executor) and asks for nothing more."""
+    long_trials = {
         **JOB,
-        "budget": {"unit": "trials", "total": 40, "epochs_per_trial": 2},
+        "budget": {"unit": "trials", "total": 40, "epochs_per_trial": 50},
         "space": {"strides": [[1, 2], [1, 2], [1, 2], [1, 2]]},
     }
-    job = client.post("/api/v1/jobs", json=bigger).json()
-    wait_for(client, job["id"], {"running"})
-    response = client.post(f"/api/v1/jobs/{job['id']}/cancel")
-    assert response.status_code == 200 and response.json()["state"] == "cancelled"
-    deadline = time.monotonic() + 60
-    trials: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        trials = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"limit": 200}).json()
-        if all(t["state"] not in {"running", "queued"} for t in trials["items"]):
-            break
-        time.sleep(0.5)
-    assert all(t["state"] not in {"running", "queued"} for t in trials["items"]), trials
-    time.sleep(1.5)
-    again = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"limit": 200}).json()
-    assert again["total"] == trials["total"] < 40  # nothing new after the cancel
+    with make_client(migrated_url, executor="local") as client:
+        job = client.post("/api/v1/jobs", json=long_trials).json()
+        running = f"/api/v1/jobs/{job['id']}/trials"
+        deadline = time.monotonic() + 120
+        while not client.get(running, params={"state": "running"}).json()["total"]:
+            assert time.monotonic() < deadline, "no trial started"
+            time.sleep(0.2)
+        response = client.post(f"/api/v1/jobs/{job['id']}/cancel")
+        assert response.status_code == 200 and response.json()["state"] == "cancelled"
+        deadline = time.monotonic() + 30  # far less than one 50-epoch trial
+        trials: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            trials = client.get(running, params={"limit": 200}).json()
+            if all(t["state"] not in {"running", "queued"} for t in trials["items"]):
+                break
+            time.sleep(0.3)
+        assert all(t["state"] not in {"running", "queued"} for t in trials["items"]), trials
+        assert all(t["error"] == "cancelled" for t in trials["items"]), trials
+        time.sleep(1.5)
+        again = client.get(running, params={"limit": 200}).json()
+        assert again["total"] == trials["total"] < 40  # nothing new after the cancel
 
 
 def test_api_keys_guard_writes(migrated_url: str) -> None:
