@@ -46,6 +46,7 @@
       cols.strategy = t.strategy.map((code) => d.strategies[code]);
       cols.state = t.state.map((code) => d.states[code]);
       for (const f of plain) cols[f] = f === "spec" ? t.spec.map((code) => t.specs[code]) : t[f];
+      store.freshSpecs = t.specs;
       store.changed = new Set(t.id);
       if (d.best_so_far !== null) store.curves = d.best_so_far;
       if (d.pareto !== null) store.front = d.pareto;
@@ -75,7 +76,16 @@
       if (state[i] === "completed" && accuracy[i] !== null) done.push(i);
     }
     const ids = store.id;
-    done.sort((a, b) => accuracy[b] - accuracy[a] || ids[a] - ids[b]);
+    // a native numeric sort of packed keys (accuracy to 1e-7, descending; then position, i.e.
+    // the earlier trial), several times faster than a comparator over 10,000s of trials
+    const SLOTS = 2 ** 26;
+    const keys = new Float64Array(done.length);
+    for (let k = 0; k < done.length; k++) {
+      const a = Math.min(1, Math.max(0, accuracy[done[k]]));
+      keys[k] = (1e7 - Math.round(a * 1e7)) * SLOTS + done[k];
+    }
+    keys.sort();
+    for (let k = 0; k < done.length; k++) done[k] = keys[k] % SLOTS;
     store.rank = new Array(ids.length).fill(null);
     done.forEach((i, r) => { store.rank[i] = r + 1; });
     store.ranked = done;
@@ -153,11 +163,12 @@
   ];
   // Block strings of one job share their head (family, resolution, stem): show what differs.
   let specHead = "";
-  function updateSpecHead() {
-    const specs = store.cols.spec;
+  function updateSpecHead(fresh) {
+    // fresh: the distinct block strings of a full answer; else those of the changed trials
+    const specs = fresh || [...store.changed].map((id) => store.cols.spec[store.index.get(id)]);
     if (!specs.length) return;
-    let head = specs[0].slice(0, specs[0].lastIndexOf(":") + 1);
-    for (let i = 1; i < specs.length && head; i++) {
+    let head = fresh || !specHead ? specs[0].slice(0, specs[0].lastIndexOf(":") + 1) : specHead;
+    for (let i = 0; i < specs.length && head; i++) {
       while (head && !specs[i].startsWith(head)) head = head.slice(0, head.lastIndexOf(":", head.length - 2) + 1);
     }
     specHead = head;
@@ -232,20 +243,37 @@
     const box = el("div", "state-cell");
     const state = store.cols.state[i];
     box.append(el("span", "badge state-" + state, state));
-    const epoch = store.cols.epoch[i];
-    const epochs = store.cols.epochs[i];
+    if (state === "pruned" && store.cols.epoch[i] !== null) {
+      box.append(el("span", "detail", "after epoch " + store.cols.epoch[i]));
+    }
+    td.append(box);
+    return td;
+  }
+
+  // A trial without metrics (queued, running, failed) uses their columns to say where it is.
+  const METRICS = ["accuracy", "n_params", "macs", "wall_seconds", "cost_flops"];
+  function detailCell(i) {
+    const state = store.cols.state[i];
+    if (store.cols.accuracy[i] !== null || !["queued", "running", "failed"].includes(state)) return null;
+    const td = el("td", "detail-cell");
+    td.colSpan = METRICS.length;
+    td.dataset.key = "detail";
+    const box = el("div", "state-cell");
     if (state === "running") {
+      const epoch = store.cols.epoch[i] || 0;
+      const epochs = store.cols.epochs[i];
       const bar = el("span", "bar");
       const fill = el("span", "fill");
-      fill.style.width = (epochs ? Math.min(100, (100 * (epoch || 0)) / epochs) : 0) + "%";
+      fill.style.width = (epochs ? Math.min(100, (100 * epoch) / epochs) : 0) + "%";
       bar.append(fill);
-      box.append(bar, el("span", "detail", "epoch " + (epoch || 0) + (epochs ? "/" + epochs : "")));
-    } else if (state === "failed" && store.cols.error[i]) {
-      const err = el("span", "error", store.cols.error[i]);
-      err.title = store.cols.error[i];
+      box.append(bar, el("span", "detail", "epoch " + epoch + (epochs ? "/" + epochs : "")));
+    } else if (state === "failed") {
+      const text = store.cols.error[i] || "failed (no reason recorded)";
+      const err = el("span", "error", text);
+      err.title = text;
       box.append(err);
-    } else if (state === "pruned" && epoch !== null) {
-      box.append(el("span", "detail", "after epoch " + epoch));
+    } else {
+      box.append(el("span", "detail", "waiting for a worker"));
     }
     td.append(box);
     return td;
@@ -277,10 +305,21 @@
       const i = view.order[k];
       const tr = el("tr", store.rank[i] === 1 ? "trial best" : "trial");
       tr.dataset.trialId = store.id[i];
+      const detail = detailCell(i);
       for (const col of COLUMNS) {
-        if (col.key === "state") { tr.append(stateCell(i)); continue; }
+        if (col.key === "state") {
+          const cell = stateCell(i);
+          cell.dataset.key = "state";
+          tr.append(cell);
+          continue;
+        }
+        if (detail && METRICS.includes(col.key)) {
+          if (col.key === METRICS[0]) tr.append(detail);
+          continue;
+        }
         const v = valueOf(col, i);
         const td = el("td", [col.num ? "num" : "", col.cls || ""].join(" ").trim());
+        td.dataset.key = col.key;
         if (col.key === "strategy") {
           const box = el("div", "strategy-cell");
           const sw = el("span", "swatch");
@@ -342,14 +381,12 @@
     values: fmt ? (u, vals) => vals.map(fmt) : undefined,
   });
 
-  function fit(name) {
-    // the legend sits below the plot: give the plot what the legend leaves of the box
-    const u = charts[name];
-    const box = document.getElementById("chart-" + name);
-    const legend = u.root.querySelector(".u-legend");
-    if (!legend) return;
-    const size = sizeOf(box);
-    u.setSize({ width: size.width, height: Math.max(140, size.height - legend.offsetHeight) });
+  const LEGEND_HEIGHT = 40; // two lines; the legend scrolls when it needs more
+  function plotSize(name, opts) {
+    // a legend sits below the plot (uPlot draws it outside its height)
+    const size = sizeOf(document.getElementById("chart-" + name));
+    const legend = !opts.legend || opts.legend.show !== false;
+    return { width: size.width, height: Math.max(120, size.height - (legend ? LEGEND_HEIGHT : 0)) };
   }
 
   function mount(name, opts, data) {
@@ -357,9 +394,8 @@
     const empty = box.querySelector(".empty");
     if (empty) empty.hidden = true;
     if (charts[name]) charts[name].destroy();
-    const u = (charts[name] = new uPlot({ ...sizeOf(box), ...opts }, data, box));
-    fit(name);
-    requestAnimationFrame(() => { if (charts[name] === u) fit(name); });
+    const u = (charts[name] = new uPlot({ ...plotSize(name, opts), ...opts }, data, box));
+    u.plotOpts = opts;
     return u;
   }
 
@@ -376,14 +412,20 @@
     const curves = store.curves.filter((c) => c.cost.length > 0);
     if (!curves.length) return showEmpty("best", "no completed trials yet");
     const data = [null];
+    const marks = [];
     for (const c of curves) {
+      marks.push(c.cost.length);
       const xs = c.cost.slice();
       const ys = c.accuracy.slice();
       if (c.spent > xs[xs.length - 1]) { xs.push(c.spent); ys.push(ys[ys.length - 1]); }
       data.push([xs.map((x) => Math.max(x, 1)), ys]);
     }
     const key = curves.map((c) => c.strategy).join("\u0000");
-    if (charts.best && chartKeys.best === key) { charts.best.setData(data); return; }
+    if (charts.best && chartKeys.best === key) {
+      charts.best.series.slice(1).forEach((s, k) => { s.marker.count = marks[k]; });
+      charts.best.setData(data);
+      return;
+    }
     chartKeys.best = key;
     mount("best", {
       mode: 2,
@@ -391,10 +433,11 @@
       cursor: { drag: { x: true, y: true, uni: 20 }, points: { show: false } },
       scales: { x: { time: false, distr: 3 }, y: { auto: true } },
       axes: [axis("FLOPs spent", si, 34), axis("best accuracy", pct1)],
-      series: [{}, ...curves.map((c) => ({
+      hooks: { drawSeries: [drawMarkers] },
+      series: [{}, ...curves.map((c, k) => ({
         label: c.strategy, stroke: colorOf(c.strategy), width: 2,
-        paths: uPlot.paths.stepped({ align: 1 }),
-        points: { show: true, size: 5, fill: colorOf(c.strategy) },
+        paths: uPlot.paths.stepped({ align: 1 }), points: { show: false },
+        marker: { size: 6, fill: colorOf(c.strategy), count: marks[k] },
       }))],
     }, data);
   }
@@ -412,6 +455,31 @@
     return [...per.entries()].filter(([, xy]) => xy[0].length > 0);
   }
 
+  // Markers of mode-2 (x, y pairs) line series, drawn after the series: uPlot 1.6 draws the
+  // points of such series only within the x index window of series 0, which mode 2 lacks.
+  function drawMarkers(u, si) {
+    const s = u.series[si];
+    const m = s.marker;
+    if (!m || !s.show) return;
+    const [xs, ys] = u.data[si];
+    const n = Math.min(xs.length, m.count ?? xs.length);
+    const ctx = u.ctx;
+    const r = (m.size / 2) * devicePixelRatio;
+    ctx.save();
+    ctx.lineWidth = (m.width || 0) * devicePixelRatio;
+    ctx.fillStyle = m.fill;
+    ctx.strokeStyle = m.stroke || m.fill;
+    for (let k = 0; k < n; k++) {
+      const x = u.valToPos(xs[k], "x", true);
+      const y = u.valToPos(ys[k], "y", true);
+      ctx.beginPath();
+      ctx.arc(x, y, r, 0, 2 * Math.PI);
+      ctx.fill();
+      if (m.width) ctx.stroke();
+    }
+    ctx.restore();
+  }
+
   // 10,000s of points: filled squares straight onto the canvas (uPlot's own points draw arcs)
   function squares(color, size) {
     return (u, seriesIdx) => {
@@ -420,15 +488,27 @@
       const px = size * devicePixelRatio;
       const { left, top, width, height } = u.bbox;
       ctx.save();
-      ctx.beginPath();
-      ctx.rect(left, top, width, height);
-      ctx.clip();
       ctx.fillStyle = color;
+      // x is a log scale, y a linear one (as configured below): map by hand, it is hot
+      const sx = u.scales.x;
+      const sy = u.scales.y;
+      const x0 = Math.log10(sx.min);
+      const kx = width / (Math.log10(sx.max) - x0);
+      const ky = height / (sy.max - sy.min);
+      const half = px / 2;
+      const w = Math.ceil(width) + 1;
+      const seen = new Uint8Array(w * (Math.ceil(height) + 1)); // a point per pixel is enough
+      ctx.beginPath();
       for (let k = 0; k < xs.length; k++) {
-        const x = u.valToPos(xs[k], "x", true);
-        const y = u.valToPos(ys[k], "y", true);
-        ctx.fillRect(x - px / 2, y - px / 2, px, px);
+        const x = (Math.log10(xs[k]) - x0) * kx;
+        const y = height - (ys[k] - sy.min) * ky;
+        if (!(x >= 0 && y >= 0 && x <= width && y <= height)) continue;
+        const cell = (y | 0) * w + (x | 0);
+        if (seen[cell]) continue;
+        seen[cell] = 1;
+        ctx.rect(left + x - half, top + y - half, px, px);
       }
+      ctx.fill();
       ctx.restore();
       return null;
     };
@@ -452,13 +532,14 @@
       axes: [axis("MACs per image", si, 34), axis("accuracy", pct1)],
       series: [{},
         ...groups.map(([s]) => ({
-          label: s, stroke: colorOf(s), paths: squares(colorOf(s) + "b0", 4), points: { show: false },
+          label: s, stroke: colorOf(s), paths: squares(colorOf(s) + "b0", 5), points: { show: false },
         })),
         {
-          label: "Pareto front", stroke: "#18202c", width: 2,
-          paths: uPlot.paths.stepped({ align: 1 }),
-          points: { show: true, size: 7, stroke: "#18202c", fill: "#ffffff", width: 2 },
+          label: "Pareto front", stroke: "#18202c", width: 1.5,
+          paths: uPlot.paths.stepped({ align: 1 }), points: { show: false },
+          marker: { size: 9, fill: "rgba(0, 0, 0, 0)", stroke: "#18202c", width: 1.5 },
         }],
+      hooks: { drawSeries: [drawMarkers] },
     }, data);
     attachTooltip(u);
   }
@@ -496,6 +577,7 @@
   const TRIALS = head.dataset.trials;
   const LEARNED = /(^|[:_])diffstride([:_]|$)/;
   const MAX_CHOICES = 40;
+  const learnedSpecs = new Map(); // block string -> has DiffStride stages
   const strideSelect = document.getElementById("strides-trial");
   const strides = { trial: null, data: null, loading: false };
   strideSelect.addEventListener("change", () => loadStrides(Number(strideSelect.value)));
@@ -504,7 +586,10 @@
     const c = store.cols;
     const picks = [];
     for (let i = 0; i < store.id.length; i++) {
-      if (LEARNED.test(c.spec[i]) && c.state[i] !== "queued") picks.push(i);
+      const spec = c.spec[i];
+      let learned = learnedSpecs.get(spec);
+      if (learned === undefined) learnedSpecs.set(spec, (learned = LEARNED.test(spec)));
+      if (learned && c.state[i] !== "queued") picks.push(i);
     }
     const score = (i) => (c.state[i] === "running" ? 2 : c.accuracy[i] ?? -1);
     picks.sort((a, b) => score(b) - score(a) || store.id[a] - store.id[b]);
@@ -579,10 +664,7 @@
     measureBoxes();
     for (const name of Object.keys(charts)) {
       const u = charts[name];
-      if (u) {
-        u.setSize(sizeOf(document.getElementById("chart-" + name)));
-        fit(name);
-      }
+      if (u) u.setSize(plotSize(name, u.plotOpts));
     }
   }
 
@@ -616,7 +698,8 @@
 
   function render() {
     computeRanks();
-    updateSpecHead();
+    updateSpecHead(store.freshSpecs);
+    store.freshSpecs = null;
     renderHead();
     renderFilters();
     sortRows();
