@@ -12,7 +12,8 @@ COPY workers workers
 COPY api api
 COPY migrations migrations
 COPY examples examples
-RUN pip install --no-cache-dir .
+# Editable: the server finds alembic.ini and migrations/ beside the package in /app.
+RUN pip install --no-cache-dir -e .
 ENV RAY_USAGE_STATS_ENABLED=0
 EXPOSE 8000
 CMD ["nas", "serve"]

@@ -64,3 +64,17 @@ def test_workers_reserve_gpus_and_api_runs_the_cli() -> None:
     port = services["api"]["environment"]["NAS_PORT"]
     assert services["api"]["ports"] == [f"{port}:{port}"]
     assert int(port) == Settings.model_fields["port"].default
+
+
+def test_api_and_workers_share_the_artifact_directory() -> None:
+    services = compose()["services"]
+    artifact_dir = services["api"]["environment"]["NAS_ARTIFACT_DIR"]
+    mount = f"artifacts:{artifact_dir}"
+    assert mount in services["api"]["volumes"] and mount in services["ray-worker"]["volumes"]
+    assert "artifacts" in compose()["volumes"]
+
+
+def test_image_keeps_the_migrations_beside_the_package() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY migrations migrations" in dockerfile and "alembic.ini" in dockerfile
+    assert "pip install --no-cache-dir -e ." in dockerfile  # session.py looks beside api/
