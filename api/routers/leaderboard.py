@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.deps import ServicesDep, require_read
 from api.leaderboard import (
@@ -18,6 +18,9 @@ from api.leaderboard import (
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"])
 MAX_VERSION = 2**62
+MAX_ID = 2**31 - 1
+"""Ids are ``Integer`` columns (32 bits on PostgreSQL): a larger one is a 422, not a 500."""
+Id = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 def leaderboards(request: Request) -> Leaderboards:
@@ -31,7 +34,7 @@ def leaderboards(request: Request) -> Leaderboards:
     dependencies=[Depends(require_read)],
 )
 def leaderboard(
-    job_id: int,
+    job_id: Id,
     boards: Annotated[Leaderboards, Depends(leaderboards)],
     since: Annotated[
         int, Query(ge=0, le=MAX_VERSION, description="`version` of the last answer; 0: all")
@@ -61,7 +64,7 @@ def leaderboard(
     response_model=StrideTrajectory,
     dependencies=[Depends(require_read)],
 )
-def strides(job_id: int, trial_id: int, svc: ServicesDep) -> StrideTrajectory:
+def strides(job_id: Id, trial_id: Id, svc: ServicesDep) -> StrideTrajectory:
     """A trial's learned (DiffStride) strides per stage and epoch: from its history once
     finished, else from the epoch reports of its current attempt; no stages when none learned."""
     return stride_trajectory(svc.repo.factory, job_id, trial_id)

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 import nas
 from api.deps import ServicesDep, require_read
 from api.leaderboard import FINISHED
+from api.routers.leaderboard import MAX_ID, Id
 from api.store import JobRecord
 from nas.errors import NotFoundError
 
@@ -66,7 +67,7 @@ def job_row(job: JobRecord) -> dict[str, Any]:
 
 @router.get("/", response_class=HTMLResponse, dependencies=[Depends(require_read)])
 def jobs_page(
-    request: Request, svc: ServicesDep, offset: Annotated[int, Query(ge=0)] = 0
+    request: Request, svc: ServicesDep, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> HTMLResponse:
     """Every job, newest first, with its state and trial progress (refreshed live)."""
     jobs, total = svc.repo.list(None, offset, JOBS_PER_PAGE)
@@ -84,7 +85,7 @@ def jobs_page(
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse, dependencies=[Depends(require_read)])
-def job_page(request: Request, job_id: int, svc: ServicesDep) -> HTMLResponse:
+def job_page(request: Request, job_id: Id, svc: ServicesDep) -> HTMLResponse:
     """One job's leaderboard: trials table, best-so-far, Pareto front, learned strides."""
     try:
         job = svc.repo.get(job_id)

@@ -372,6 +372,13 @@ def test_bad_requests_are_4xx(h: Harness) -> None:
         response = c.get(f"/api/v1/jobs/{job_id}/leaderboard", params=params)
         assert response.status_code == 422, (params, response.text)
     assert c.get("/api/v1/jobs/abc/leaderboard").status_code == 422
+    huge = 10**30  # more than any database integer
+    assert c.get(f"/api/v1/jobs/{huge}/leaderboard").status_code == 422
+    assert c.get(f"/api/v1/jobs/{job_id}/trials/{huge}/strides").status_code == 422
+    assert c.get(f"/jobs/{huge}").status_code == 422
+    assert c.get("/", params={"offset": huge}).status_code == 422
+    assert c.get(f"/api/v1/jobs/{2**31 - 1}/leaderboard").status_code == 404
+    assert c.get(f"/api/v1/jobs/{2**31}/leaderboard").status_code == 422
     assert c.get(f"/api/v1/jobs/{job_id}/trials/{trial}/strides").status_code == 404
     assert c.get(f"/api/v1/jobs/999999/trials/{trial}/strides").status_code == 404
     assert c.get(f"/api/v1/jobs/{other_id}/trials/{trial}/strides").status_code == 200
