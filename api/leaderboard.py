@@ -279,13 +279,10 @@ class Leaderboard:
     def update(self, session: Session, version: int) -> None:
         """Merge the trials changed since ``self.version``; bring the aggregates along."""
         # Core, not ORM, execution: plain rows, no per-row ORM bookkeeping
-        rows = (
-            session.connection()
-            .execute(
-                sa.select(*_SELECT).where(Trial.job_id == self.job_id, Trial.version > self.version)
-            )
-            .all()
-        )
+        where = [Trial.job_id == self.job_id]
+        if self.version:  # the first load takes every trial, stamped or not
+            where.append(Trial.version > self.version)
+        rows = session.connection().execute(sa.select(*_SELECT).where(*where)).all()
         running = [r[_ID] for r in rows if r[_STATE] == "running"]
         epochs: dict[int, int] = {}
         if running:
