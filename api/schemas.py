@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 from api.store import TrialSummary
@@ -13,6 +14,9 @@ from workers.store import StoredTrial
 
 T = TypeVar("T")
 MAX_PAGE = 200
+MAX_ID = 2**31 - 1
+"""Ids are ``Integer`` columns (32 bits on PostgreSQL): a larger one is a 422, not a 500."""
+Id = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 class Page(BaseModel, Generic[T]):

@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 
 from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read
+from api.schemas import MAX_ID, Id
 from api.store import JobRecord
 from nas import export
 from workers.store import StoredTrial
@@ -102,9 +103,11 @@ def _zip(folder: Path, archive: Path) -> None:
     },
 )
 def export_best(
-    job_id: int,
+    job_id: Id,
     svc: ServicesDep,
-    trial: Annotated[int | None, Query(ge=1, description="export this trial, not the best")] = None,
+    trial: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="export this trial, not the best")
+    ] = None,
 ) -> FileResponse:
     """A zip of the best trial's export directory (``nas.export``): ``arch.json``,
     ``weights.safetensors``, ``probe.safetensors``, ``program.pt2`` when the model exports

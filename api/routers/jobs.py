@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read, require_write
-from api.schemas import MAX_PAGE, BestOut, JobOut, JobProgress, Page, TrialOut
+from api.schemas import MAX_PAGE, BestOut, Id, JobOut, JobProgress, Page, TrialOut
 from api.store import JobRecord, TrialSummary
 from nas.data import names as dataset_names
 from nas.errors import NasError
@@ -72,12 +72,12 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)])
-def get_job(job_id: int, svc: ServicesDep) -> JobOut:
+def get_job(job_id: Id, svc: ServicesDep) -> JobOut:
     return job_out(svc.repo.get(job_id), svc)
 
 
 @router.get("/{job_id}/progress", response_model=JobProgress, dependencies=[Depends(require_read)])
-def job_progress(job_id: int, svc: ServicesDep) -> JobProgress:
+def job_progress(job_id: Id, svc: ServicesDep) -> JobProgress:
     """Trial counts per state and strategy; ``budget_used`` while this server runs the job."""
     used = svc.scheduler.budget_used(job_id) if svc.scheduler is not None else None
     return JobProgress(**svc.repo.progress(job_id), budget_used=used)
@@ -86,7 +86,7 @@ def job_progress(job_id: int, svc: ServicesDep) -> JobProgress:
 @router.get("/{job_id}/trials", response_model=Page[TrialOut], dependencies=[Depends(require_read)])
 def list_trials(
     svc: ServicesDep,
-    job_id: int,
+    job_id: Id,
     strategy: Annotated[str | None, Query(max_length=64)] = None,
     state: TRIAL_STATES | None = None,
     sort: SORT_KEYS = "accuracy",
@@ -112,7 +112,7 @@ def list_trials(
 @router.get("/{job_id}/best", response_model=BestOut, dependencies=[Depends(require_read)])
 def best(
     svc: ServicesDep,
-    job_id: int,
+    job_id: Id,
     objective: Literal["accuracy", "pareto"] | None = None,
 ) -> BestOut:
     """The most accurate finished trial; with two objectives also the Pareto set."""
@@ -131,7 +131,7 @@ def best(
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, dependencies=[Depends(require_write)])
-def cancel_job(job_id: int, svc: ServicesDep) -> JobOut:
+def cancel_job(job_id: Id, svc: ServicesDep) -> JobOut:
     """Stop a queued or running job (409 when it already ended)."""
     job = svc.repo.set_state(job_id, "cancelled")
     if svc.scheduler is not None:
@@ -142,7 +142,7 @@ def cancel_job(job_id: int, svc: ServicesDep) -> JobOut:
 @router.delete(
     "/{job_id}", status_code=204, response_class=Response, dependencies=[Depends(require_write)]
 )
-def delete_job(job_id: int, svc: ServicesDep) -> Response:
+def delete_job(job_id: Id, svc: ServicesDep) -> Response:
     """Delete a job, its trials and its saved weights (409 while it runs: cancel it first)."""
     svc.repo.delete(job_id)
     Artifacts(svc.settings.artifact_dir).remove_job(job_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import ServicesDep, require_read
 from api.leaderboard import (
@@ -15,12 +15,10 @@ from api.leaderboard import (
     StrideTrajectory,
     stride_trajectory,
 )
+from api.schemas import Id
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"])
 MAX_VERSION = 2**62
-MAX_ID = 2**31 - 1
-"""Ids are ``Integer`` columns (32 bits on PostgreSQL): a larger one is a 422, not a 500."""
-Id = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 def leaderboards(request: Request) -> Leaderboards:

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 import nas
 from api.deps import ServicesDep, require_read
 from api.leaderboard import FINISHED
-from api.routers.leaderboard import MAX_ID, Id
+from api.schemas import MAX_ID, Id
 from api.store import JobRecord
 from nas.errors import NotFoundError
 

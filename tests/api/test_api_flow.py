@@ -167,3 +167,22 @@ def test_health_and_openapi(client: TestClient) -> None:
     ]:
         assert path in schema["paths"], path
     assert "JobSpec" in schema["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/jobs/{huge}",
+        "/api/v1/jobs/{huge}/trials",
+        "/api/v1/jobs/{huge}/best",
+        "/api/v1/jobs/{huge}/progress",
+        "/api/v1/jobs/{huge}/best/export",
+        "/api/v1/jobs/{huge}/leaderboard",
+        "/api/v1/jobs/1/trials/{huge}/strides",
+    ],
+)
+def test_ids_beyond_the_column_range_are_422_not_500(client: TestClient, path: str) -> None:
+    response = client.get(path.format(huge=10**30))
+    assert response.status_code == 422, response.text
+    assert client.post(f"/api/v1/jobs/{10**30}/cancel").status_code == 422
+    assert client.delete(f"/api/v1/jobs/{10**30}").status_code == 422
