@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,10 +97,8 @@ class LiveServer:
         """SIGKILL the server's whole session (server and trial subprocesses)."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
