@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from pydantic import ValidationError
 
 from nas.data import load
 from nas.errors import OptionsError
-from nas.models import preset
+from nas.layers.dynamic_conv import DynamicConv2d
+from nas.models import build_model, preset
+from nas.spec import ArchSpec
 from nas.train import train
 from nas.trial import EpochReport, TrainOptions
 
@@ -89,3 +92,46 @@ def test_resolution_is_resampled_to_the_spec() -> None:
     spec = preset("resnet_narrow_fmnist").replace(resolution=36)
     result = train(spec, data, 1, TrainOptions(batch_size=64))
     assert result.epochs_run == 1
+
+
+# ---- the block zoo in the training loop --------------------------------------------------------
+
+TINY = "t:r28:c1:n10:relu:stem_c8:{stages}:{head}"
+
+
+def test_dynamic_convolution_temperature_follows_its_schedule_per_epoch() -> None:
+    spec = ArchSpec.from_string(
+        TINY.format(stages="dynamic_r1_s2_c8_t0=30_tepochs=2:basic_r1_s2_c16", head="head_d0")
+    )
+    model = build_model(spec)
+    convs = [m for m in model.modules() if isinstance(m, DynamicConv2d)]
+    seen: list[set[float]] = []
+
+    def record(report: EpochReport) -> None:  # the temperature the epoch was trained at
+        seen.append({c.temperature for c in convs})
+
+    train(
+        spec,
+        load("synthetic", subset=100),
+        3,
+        TrainOptions(batch_size=50),
+        model=model,
+        on_epoch=record,
+    )
+    assert seen == [{30.0}, {15.5}, {1.0}]  # linear from 30, reaching 1 at epoch tepochs
+
+
+@pytest.mark.parametrize(
+    ("head", "learns"), [("head_d0_aux0", True), ("head_d0_aux0_auxw0", False)]
+)
+def test_auxiliary_classifier_loss_is_added_in_training(head: str, learns: bool) -> None:
+    spec = ArchSpec.from_string(
+        TINY.format(stages="inceptiona_r1_s2_c16:inceptionc_r1_s2_c32", head=head)
+    )
+    model = build_model(spec)
+    assert model.aux is not None
+    before = [p.detach().clone() for p in model.aux.parameters()]
+    result = train(spec, load("synthetic", subset=100), 1, TrainOptions(batch_size=50), model=model)
+    changed = [not torch.equal(a, b) for a, b in zip(before, model.aux.parameters(), strict=True)]
+    assert all(changed) if learns else not any(changed)
+    assert result.params == sum(p.numel() for p in model.parameters())  # the aux head counts

@@ -69,15 +69,24 @@ class DynamicConv2d(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel, self.stride, self.padding = kernel, stride, kernel // 2
         self.groups, self.kernels = groups, kernels
+        # (K, C_out, C_in/g * k * k): 3-D, so ``model.to(memory_format=channels_last)`` (which
+        # restrides every 4-D and refuses 5-D parameters) leaves it alone; see ``kernel_weight``.
         self.weight = nn.Parameter(
-            torch.empty(kernels, out_channels, in_channels // groups, kernel, kernel)
+            torch.empty(kernels, out_channels, in_channels // groups * kernel * kernel)
         )
         self.bias = nn.Parameter(torch.zeros(kernels, out_channels)) if bias else None
         self.attention = KernelAttention(in_channels, kernels)
         self.schedule = schedule or TemperatureSchedule()
         self.temperature = self.schedule(0)
-        for k in range(kernels):  # each kernel initialised like a standalone convolution
-            nn.init.kaiming_normal_(self.weight[k], mode="fan_out", nonlinearity="relu")
+        with torch.no_grad():  # each kernel initialised like a standalone convolution
+            for k in range(kernels):
+                nn.init.kaiming_normal_(self.kernel_weight(k), mode="fan_out", nonlinearity="relu")
+
+    def kernel_weight(self, k: int) -> torch.Tensor:
+        """Kernel ``W_k`` as a convolution weight (C_out, C_in/g, k, k), a view of the parameter."""
+        return self.weight[k].view(
+            self.out_channels, self.in_channels // self.groups, self.kernel, self.kernel
+        )
 
     def set_epoch(self, epoch: int) -> None:
         """Set the temperature for ``epoch`` from the schedule (called by the training loop)."""
@@ -90,7 +99,7 @@ class DynamicConv2d(nn.Module):
     def aggregate(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-image kernel ``sum_k pi_k W_k`` and bias, stacked for the grouped convolution."""
         n = weights.shape[0]
-        kernel = weights @ self.weight.flatten(1)  # (N, C_out * C_in/g * k * k)
+        kernel = weights @ self.weight.flatten(1)  # (N, C_out * C_in/g * k * k): sum_k pi_k W_k
         kernel = kernel.view(
             n * self.out_channels, self.in_channels // self.groups, self.kernel, self.kernel
         )

@@ -170,3 +170,16 @@ def test_macs_come_from_the_counter_and_match_an_independent_count(block: str, k
     counted = count_flops(module, x) // 2
     assert counted > 0
     assert counted == hooked_macs(module, x)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_runs_channels_last_under_bf16_autocast_like_the_cuda_trainer(block: str) -> None:
+    # nas.train on CUDA: model.to(memory_format=channels_last), bf16 autocast; CPU stands in
+    module = build_stage(stage_spec(block, 2), IN_CHANNELS, "relu")
+    module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    x = torch.randn(2, IN_CHANNELS, HEIGHT, WIDTH).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module(x.requires_grad_())
+    assert out.shape == (2, OUT_CHANNELS, 5, 4)
+    out.float().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -91,7 +91,7 @@ def test_one_aggregated_convolution_equals_the_weighted_sum_of_k_convolutions(
     expected = torch.zeros_like(out)
     for k in range(conv.kernels):  # K separate convolutions of the whole batch
         b = conv.bias[k] if conv.bias is not None else None
-        y = F.conv2d(x, conv.weight[k], b, stride=stride, padding=1, groups=groups)
+        y = F.conv2d(x, conv.kernel_weight(k), b, stride=stride, padding=1, groups=groups)
         expected += weights[:, k, None, None, None] * y
     torch.testing.assert_close(out, expected)
     assert out.shape == (5, 6, 8 // stride[0], 7)
@@ -114,6 +114,13 @@ def test_gradients_reach_every_kernel_and_the_attention() -> None:
     assert conv.weight.grad is not None
     assert (conv.weight.grad.flatten(1).abs().sum(1) > 0).all()  # all K kernels learn
     assert conv.attention.expand.weight.grad is not None
+
+
+def test_converts_to_channels_last_like_the_trainer_does_on_cuda() -> None:
+    model = build_model(ArchSpec.from_string(SPEC)).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 autocast as on CUDA
+        assert model(x).shape == (2, 4)
 
 
 @pytest.mark.parametrize(
