@@ -2,6 +2,8 @@
 
 Depth multiplies every stage's repeats (rounded up), width multiplies every channel count
 (rounded to a multiple of 8, never losing more than 10%), resolution sets the input size.
+Blocks whose widths live in extras (growth rate, squeeze width) or whose stage holds exactly one
+block (Inception's grid reductions) register their own rule (``register_block(scale=...)``).
 ``compound_scale`` ties all three to one knob: depth = alpha^phi, width = beta^phi,
 resolution = gamma^phi, with alpha * beta^2 * gamma^2 ~ 2 so FLOPs grow about 2^phi.
 """
@@ -9,9 +11,13 @@ resolution = gamma^phi, with alpha * beta^2 * gamma^2 ~ 2 so FLOPs grow about 2^
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from nas.errors import SpecError
-from nas.spec import ArchSpec
+from nas.spec import ArchSpec, StageSpec
+
+if TYPE_CHECKING:
+    from nas.layers.registry import StageScaler
 
 # variant -> (width, depth, resolution, dropout), from the paper and torchvision's
 # efficientnet_b0..b7 builders (torchvision/models/efficientnet.py).
@@ -39,6 +45,41 @@ def scale_depth(repeats: int, depth: float) -> int:
     return math.ceil(repeats * depth)
 
 
+def scale_stage(stage: StageSpec, width: float, depth: float) -> StageSpec:
+    """One stage scaled: the block's own rule when it registered one, else channels x width
+    (``make_divisible``) and repeats x depth (rounded up)."""
+    from nas.layers.registry import block_scaler  # the registry imports torch: keep it lazy
+
+    rule = block_scaler(stage.block)
+    if rule is not None:
+        return rule(stage, width, depth)
+    return stage.model_copy(
+        update={
+            "out_channels": make_divisible(stage.out_channels * width),
+            "repeats": scale_depth(stage.repeats, depth),
+        }
+    )
+
+
+def channel_extras_rule(names: frozenset[str], *, fixed_depth: bool = False) -> StageScaler:
+    """A scaling rule for blocks whose extras ``names`` are channel counts (scaled with width,
+    rounded, at least 1) and, with ``fixed_depth``, whose stage always holds one block."""
+
+    def rule(stage: StageSpec, width: float, depth: float) -> StageSpec:
+        extras = dict(stage.extras)
+        for name in names & set(extras):
+            extras[name] = max(1, round(float(extras[name]) * width))
+        return stage.model_copy(
+            update={
+                "out_channels": make_divisible(stage.out_channels * width),
+                "repeats": stage.repeats if fixed_depth else scale_depth(stage.repeats, depth),
+                "extras": extras,
+            }
+        )
+
+    return rule
+
+
 def scale(
     spec: ArchSpec, *, width: float = 1.0, depth: float = 1.0, resolution: int | None = None
 ) -> ArchSpec:
@@ -47,14 +88,7 @@ def scale(
         raise SpecError(f"must be > 0, got {width}", field="width")
     if depth <= 0:
         raise SpecError(f"must be > 0, got {depth}", field="depth")
-    stages = [
-        {
-            **stage.model_dump(),
-            "out_channels": make_divisible(stage.out_channels * width),
-            "repeats": scale_depth(stage.repeats, depth),
-        }
-        for stage in spec.stages
-    ]
+    stages = [scale_stage(stage, width, depth).model_dump() for stage in spec.stages]
     head = spec.head.model_dump()
     if spec.head.channels:
         head["channels"] = make_divisible(spec.head.channels * width)

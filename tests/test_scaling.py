@@ -7,7 +7,7 @@ import math
 import pytest
 
 from nas.errors import SpecError
-from nas.models import preset
+from nas.models import preset, preset_names
 from nas.scaling import compound_scale, flops_factor, make_divisible, scale
 
 
@@ -44,3 +44,20 @@ def test_invalid_coefficients_name_the_field() -> None:
     with pytest.raises(SpecError) as info:
         scale(preset("resnet18"), width=0)
     assert info.value.field == "width"
+
+
+@pytest.mark.parametrize("name", preset_names())
+@pytest.mark.parametrize(("width", "depth"), [(0.5, 1.0), (1.0, 2.0), (1.25, 1.5)])
+def test_every_preset_scales_to_a_valid_spec(name: str, width: float, depth: float) -> None:
+    base = preset(name)
+    scaled = scale(base, width=width, depth=depth)  # validated: every block's checks pass
+    for before, after in zip(base.stages, scaled.stages, strict=True):
+        if before.block in {"inceptionb", "inceptiond"}:
+            assert after.repeats == 1  # a grid reduction adds channels: one per stage
+        else:
+            assert after.repeats == math.ceil(before.repeats * depth)
+        if "growth" in before.extras:
+            assert after.extras["growth"] == max(1, round(int(before.extras["growth"]) * width))
+            assert "theta" not in after.extras or (width, depth) == (1.0, 1.0)
+        if "squeeze" in before.extras:
+            assert after.extras["squeeze"] == max(1, round(int(before.extras["squeeze"]) * width))

@@ -19,6 +19,7 @@ from nas.layers.mbconv import MBConv
 from nas.layers.registry import register_block
 from nas.layers.resnet import BasicBlock, Bottleneck
 from nas.layers.schedules import TemperatureSchedule
+from nas.scaling import channel_extras_rule
 from nas.spec import Activation, StageSpec
 
 # (in_channels, conv_stride, pool, is_first) -> block
@@ -135,12 +136,14 @@ register_block(
     "DenseNet(-BC) dense block: [transition BN-act-1x1-pool] + r BN-act-conv layers of growth k",
     validate=dense.validate_dense,
     extras=dense.EXTRAS,
+    scale=dense.scale_dense,
 )(dense.dense_stage)
 register_block(
     "fire",
     "SqueezeNet Fire: squeeze 1x1, expand 1x1 + 3x3 concatenated (squeeze < expand)",
     validate=fire.validate_fire,
     extras=fire.EXTRAS,
+    scale=channel_extras_rule(frozenset({"squeeze"})),
 )(fire.fire_stage)
 
 
@@ -197,9 +200,12 @@ _INCEPTION = {
     "inceptione": ("Inception-v3 8x8 module: expanded filter bank, parallel 1xn and nx1", "E"),
 }
 for _name, (_description, _letter) in _INCEPTION.items():
+    _extras = {"A": inception.EXTRAS_A, "C": inception.EXTRAS_C}.get(_letter, inception.NO_EXTRAS)
     register_block(
         _name,
         _description,
         validate=inception.validate_inception,
-        extras={"A": inception.EXTRAS_A, "C": inception.EXTRAS_C}.get(_letter, inception.NO_EXTRAS),
+        extras=_extras,
+        # the grid reductions add channels to their input: a stage holds exactly one
+        scale=channel_extras_rule(_extras, fixed_depth=_letter in {"B", "D"}),
     )(inception.inception_stage)

@@ -68,6 +68,27 @@ def dense_widths(stage: StageSpec, in_channels: int, field: str = "stage") -> De
     return DenseWidths(growth, bottleneck, transition, has_transition)
 
 
+def scale_dense(stage: StageSpec, width: float, depth: float) -> StageSpec:
+    """A dense stage scaled: growth and transition widths x ``width``, layers x ``depth``, and
+    out_channels recomputed as transition + repeats x growth. ``theta`` (a check tied to the
+    unscaled widths) is dropped from a scaled stage."""
+    from nas.scaling import make_divisible, scale_depth
+
+    if width == 1 and depth == 1:
+        return stage
+    extras = {k: v for k, v in stage.extras.items() if k != "theta"}
+    repeats = scale_depth(stage.repeats, depth)
+    if "growth" not in stage.extras:  # the default growth follows out_channels
+        out = make_divisible(stage.out_channels * width)
+        return stage.model_copy(update={"out_channels": out, "repeats": repeats, "extras": extras})
+    growth = int(stage.extras["growth"])
+    transition = stage.out_channels - stage.repeats * growth
+    new_growth = max(1, round(growth * width))
+    extras["growth"] = new_growth
+    out = make_divisible(transition * width) + repeats * new_growth
+    return stage.model_copy(update={"out_channels": out, "repeats": repeats, "extras": extras})
+
+
 def validate_dense(stage: StageSpec, in_channels: int, field: str) -> None:
     dense_widths(stage, in_channels, field)
 

@@ -25,11 +25,15 @@ StageBuilder = Callable[["StageSpec", int, "Activation"], "nn.Module"]
 StageValidator = Callable[["StageSpec", int, str], None]
 """``(stage, channels into its first block, field prefix such as "stages[2]")``; raises
 ``SpecError``."""
+StageScaler = Callable[["StageSpec", float, float], "StageSpec"]
+"""``(stage, width, depth) -> scaled stage`` for blocks whose widths or depth are not just
+``out_channels`` and ``repeats`` (see ``nas.scaling.scale_stage``)."""
 
 _BUILDERS: dict[str, StageBuilder] = {}
 _DESCRIPTIONS: dict[str, str] = {}
 _VALIDATORS: dict[str, StageValidator] = {}
 _EXTRAS: dict[str, frozenset[str]] = {}
+_SCALERS: dict[str, StageScaler] = {}
 COMMON_EXTRAS = frozenset({"smoothness"})
 """Extras every block accepts (DiffStride's ``smoothness``, read by ``nas.layers.downsample``)."""
 
@@ -39,12 +43,13 @@ def register_block(
     description: str,
     validate: StageValidator | None = None,
     extras: frozenset[str] | None = None,
+    scale: StageScaler | None = None,
 ) -> Callable[[StageBuilder], StageBuilder]:
     """Decorator: register ``builder`` under ``name`` (a lowercase word, no underscores).
 
     ``extras`` names the ``key=value`` extras the block reads; when given, any other key is
     rejected (a typo would otherwise be ignored) and a search that swaps block types drops the
-    old block's extras.
+    old block's extras. ``scale`` replaces the default width/depth scaling of its stages.
     """
     if not re.fullmatch(r"[a-z][a-z0-9]*", name):
         raise ValueError(f"block names are lowercase words without underscores, got {name!r}")
@@ -58,6 +63,8 @@ def register_block(
             _VALIDATORS[name] = validate
         if extras is not None:
             _EXTRAS[name] = frozenset(extras)
+        if scale is not None:
+            _SCALERS[name] = scale
         return builder
 
     return decorate
@@ -93,6 +100,12 @@ def block_extras(name: str) -> frozenset[str] | None:
     get_block(name)
     known = _EXTRAS.get(name)
     return None if known is None else known | COMMON_EXTRAS
+
+
+def block_scaler(name: str) -> StageScaler | None:
+    """The block's own scaling rule, or None for the default one (unknown blocks too)."""
+    _ensure_loaded()
+    return _SCALERS.get(name)
 
 
 def validate_stage(stage: StageSpec, in_channels: int, field: str = "stage") -> None:
