@@ -26,11 +26,9 @@ import math
 import os
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 import psycopg
 import sqlalchemy as sa
-import uvicorn
 from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,6 +52,7 @@ from api.db.session import make_engine, session_factory, session_scope, upgrade_
 from api.leaderboard import Leaderboards
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
+from api.threaded_server import serve_in_thread
 from bench.results import machine, table, write_section
 from nas.job import JobSpec
 from nas.models import preset
@@ -295,24 +293,8 @@ def serve(url: str) -> Iterator[tuple[str, Any]]:
     """The service over ``url`` (scheduler off) in uvicorn on a free loopback port: its base
     URL and the app."""
     app = create_app(Settings(database_url=url), scheduler=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+    with serve_in_thread(app) as base:
+        yield base, app
 
 
 # ---- measurements --------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,7 +36,6 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import httpx
 import psycopg
 import sqlalchemy as sa
-import uvicorn
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -46,6 +44,7 @@ from api.db.models import Trial
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
 from api.settings import Settings
 from api.store import JobRepository
+from api.threaded_server import serve_in_thread
 from bench.results import machine, table, write_section
 from nas.job import JobSpec
 from nas.models import preset
@@ -287,23 +286,10 @@ def fill(url: str, trials: int) -> int:
 
 @contextmanager
 def serve(url: str) -> Iterator[str]:
-    """The app on a free loopback port in a thread; its base URL."""
+    """The app on a free loopback port in a thread (scheduler off); its base URL."""
     app = create_app(Settings(database_url=url, executor="inline"), scheduler=False)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(app) as base:
+        yield base
 
 
 def percentile(values: list[float], q: float) -> float:

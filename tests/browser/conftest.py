@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.db.session import upgrade_database
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
+from api.threaded_server import serve_in_thread
 from nas.job import JobSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,13 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -74,21 +64,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     upgrade_database(url)
     app = create_app(Settings(database_url=url), scheduler=False)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield Server(url=f"http://127.0.0.1:{port}", repo=app.state.services.repo)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=30)
+    with serve_in_thread(app) as base:
+        yield Server(url=base, repo=app.state.services.repo)
 
 
 @pytest.fixture(scope="session")

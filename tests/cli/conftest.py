@@ -6,28 +6,18 @@ thread), its own artifact directory, and one API key (``KEY``) that writes need.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.db.session import upgrade_database
 from api.settings import Settings
+from api.threaded_server import free_port, serve_in_thread
 
 KEY = "cli-test-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -48,22 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         artifact_dir=root / "artifacts",
         port=free_port(),
     )
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-    )
-    served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, name="test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not served.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield RunningServer(f"http://127.0.0.1:{settings.port}", settings)
-    finally:
-        served.should_exit = True
-        thread.join(60)
+    with serve_in_thread(create_app(settings), port=settings.port) as base:
+        yield RunningServer(base, settings)
 
 
 @pytest.fixture
