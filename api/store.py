@@ -605,15 +605,21 @@ class JobRepository:
         ordered = column.desc() if descending else column.asc()
         with session_scope(self.factory) as session:
             total = session.scalar(sa.select(sa.func.count()).select_from(Trial).where(*where))
-            rows = session.execute(
-                sa.select(*columns)
-                .where(*where)
-                .order_by(ordered.nulls_last(), Trial.id)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-            latest = _last_progress(session, [r.id for r in rows])
-        return list(rows), latest, total or 0
+            # Sort narrow (id, key) rows first, then read the wide columns of one page only:
+            # the documents are never touched for the rows the page skips.
+            ids = list(
+                session.scalars(
+                    sa.select(Trial.id)
+                    .where(*where)
+                    .order_by(ordered.nulls_last(), Trial.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            )
+            found = {r.id: r for r in session.execute(sa.select(*columns).where(Trial.id.in_(ids)))}
+            rows = [found[i] for i in ids if i in found]
+            latest = _last_progress(session, ids)
+        return rows, latest, total or 0
 
     def trials_page(
         self,
@@ -657,15 +663,37 @@ class JobRepository:
         sweep over three columns, then only the front's rows are read)."""
         column = SORT_COLUMNS[cost]
         with session_scope(self.factory) as session:
-            points = session.execute(
-                sa.select(Trial.id, Trial.accuracy, column).where(
+            # The sweep's running maximum as a window in SQL: only the points at least as
+            # accurate as every cheaper one come back (a few), and one pass settles ties.
+            order = (column.asc(), Trial.accuracy.desc(), Trial.id)
+            ranked = (
+                sa.select(
+                    Trial.id,
+                    Trial.accuracy,
+                    column.label("cost"),
+                    sa.func.max(Trial.accuracy)
+                    .over(order_by=order, rows=(None, -1))
+                    .label("best_before"),
+                )
+                .where(
                     Trial.job_id == job_id,
                     Trial.state == "completed",
                     Trial.accuracy.is_not(None),
                     column.is_not(None),
                 )
-            ).all()
-            ids = pareto_front((row[0], row[1], float(row[2])) for row in points)
+                .subquery()
+            )
+            points = session.connection().execute(
+                sa.select(ranked.c.id, ranked.c.accuracy, ranked.c.cost)
+                .where(
+                    sa.or_(
+                        ranked.c.best_before.is_(None),
+                        ranked.c.accuracy >= ranked.c.best_before,
+                    )
+                )
+                .order_by(ranked.c.cost.asc(), ranked.c.accuracy.desc(), ranked.c.id)
+            )
+            ids = pareto_front(((r[0], r[1], r[2]) for r in points), presorted=True)
             rows = session.execute(sa.select(*_TRIAL_COLUMNS).where(Trial.id.in_(ids))).all()
         by_id = {row.id: _stored(row) for row in rows}
         return [by_id[i] for i in ids]

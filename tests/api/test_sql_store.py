@@ -591,3 +591,40 @@ def test_db_pareto_front_of_completed_trials(repo: JobRepository) -> None:
             (0.9, 1000),
             (0.95, 4000),
         ]
+
+
+def test_db_pareto_front_with_ties_matches_the_definition(
+    repo: JobRepository, factory: Factory
+) -> None:
+    job = repo.create(make_job())
+    values = [((i * 7) % 5, (i * 11) % 4) for i in range(60)]  # many identical points
+    rows = [
+        {
+            "job_id": job.id,
+            "strategy": "grid",
+            "number": i,
+            "state": "completed",
+            "request": request(number=i).model_dump(mode="json"),
+            "spec": SPEC.to_string(),
+            "params": {},
+            "result": result(a / 10, params=1 + c).model_dump(mode="json"),
+            "accuracy": a / 10,
+            "n_params": 1 + c,
+            "macs": 10 * (1 + c),
+            "attempts": 1,
+            "created_at": datetime.now(UTC),
+        }
+        for i, (a, c) in enumerate(values)
+    ]
+    with session_scope(factory) as session:
+        session.execute(sa.insert(Trial), rows)
+    expected = {
+        i
+        for i, (a, c) in enumerate(values)
+        if not any(a2 >= a and c2 <= c and (a2 > a or c2 < c) for a2, c2 in values)
+    }
+    front = repo.pareto(job.id, "macs")
+    assert {t.number for t in front} == expected
+    assert [t.result.macs for t in front if t.result] == sorted(
+        t.result.macs for t in front if t.result
+    )
