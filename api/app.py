@@ -15,6 +15,7 @@ from api.db.session import make_engine, session_factory
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.leaderboard import Leaderboards
+from api.limits import BodySizeLimit
 from api.routers import export, health, jobs, leaderboard, pages
 from api.scheduler import Scheduler, executor_factory
 from api.settings import Settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)

@@ -15,12 +15,12 @@ finished trial the saved weights of all finished trials but the current best are
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
 
 from api.artifacts import Artifacts
+from api.db.session import database_unreachable
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
 from nas.errors import ConflictError, NasError, NotFoundError
@@ -32,6 +32,7 @@ from workers.store import StoredTrial, TrialStore
 from workers.trial_entry import load_dataset
 
 log = logging.getLogger("nas.scheduler")
+MAX_BACKOFF_SECONDS = 5.0
 ExecutorFactory = Callable[[], Executor]
 
 
@@ -161,6 +162,8 @@ class Scheduler:
         self._executor: Executor | None = None
         self.current_job: int | None = None
         self.last_error: str | None = None
+        self.waiting_for_database = False
+        self._backoff = poll_seconds
         self._runner: tuple[int, JobRunner] | None = None
 
     @property
@@ -212,15 +215,29 @@ class Scheduler:
         while not self._stopping.is_set():
             try:
                 jobs = self.repo.runnable()
-            except Exception as exc:  # database unreachable: keep trying
-                self.last_error = f"cannot read jobs: {exc}"
-                log.warning(self.last_error)
-                jobs = []
+            except Exception as exc:  # database unreachable: wait (backing off) and try again
+                self._database_lost(exc)
+                continue
+            if self.waiting_for_database:
+                log.info("database reachable again: resuming")
+                self.waiting_for_database = False
+                self._backoff = self.poll_seconds
             if not jobs:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
                 continue
             self._run_job(jobs[0].id)
+
+    def _database_lost(self, exc: BaseException) -> None:
+        """Note (once) that the database is gone, then wait before the next try."""
+        if not self.waiting_for_database:
+            log.warning(
+                "database unreachable (%s): jobs resume when it is back", type(exc).__name__
+            )
+        self.waiting_for_database = True
+        self.last_error = f"database unreachable: {type(exc).__name__}"
+        self._stopping.wait(self._backoff)
+        self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
 
     def _should_stop(self, job_id: int) -> bool:
         if self._stopping.is_set():
@@ -256,10 +273,18 @@ class Scheduler:
         except ConflictError:
             pass  # cancelled or deleted meanwhile
         except Exception as exc:
+            if database_unreachable(exc):
+                # Not the job's fault: it stays running; its unfinished trials run again.
+                self._database_lost(exc)
+                return
             log.exception("job %s failed", job_id)
             self.last_error = str(exc)
-            with contextlib.suppress(NasError):
+            try:
                 self.repo.set_state(job_id, "failed", error=str(exc)[:2000])
+            except NasError:
+                pass
+            except Exception as again:  # the database went while recording the failure
+                self._database_lost(again)
         finally:
             self._cancelled.discard(job_id)
             self.current_job = None

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         "on other machines need it at the same path (a shared volume)",
     )
     scheduler: bool = Field(default=True, description="run jobs in this server process")
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="larger request bodies get a 413"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

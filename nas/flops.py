@@ -117,9 +117,21 @@ def measure_latency_ms(
 def complexity(
     spec: ArchSpec, *, latency: bool = False, model: nn.Module | None = None
 ) -> Complexity:
-    """Params and MACs of ``spec`` (building it unless ``model`` is given), optionally latency."""
+    """Params and MACs of ``spec`` (building it unless ``model`` is given), optionally latency.
+
+    Without a model or latency, the model is built on the meta device: shapes only, so
+    estimating a model far too big for memory costs nothing. Layers whose shapes depend on
+    parameter values (DiffStride's learned strides) fall back to a real build.
+    """
     from nas.models import build_model
 
+    if model is None and not latency:
+        try:
+            with torch.device("meta"):
+                meta = build_model(spec)
+            return Complexity(params=count_params(meta), macs=count_macs(meta, spec))
+        except (RuntimeError, NotImplementedError):
+            pass  # data-dependent shapes: measure on real tensors below
     built = model if model is not None else build_model(spec)
     return Complexity(
         params=count_params(built),

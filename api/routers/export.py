@@ -14,12 +14,12 @@ from starlette.background import BackgroundTask
 
 from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read
-from api.schemas import MAX_ID, Id
+from api.schemas import MAX_ID, READ_ERRORS, Id
 from api.store import JobRecord
 from nas import export
 from workers.store import StoredTrial
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["export"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["export"], responses=READ_ERRORS)
 ATTEMPTS = 3  # the best may change (and its weights go) while we package it: look again
 
 

@@ -22,6 +22,8 @@ def healthz(svc: ServicesDep) -> JSONResponse:
     scheduler = "off"
     if svc.scheduler is not None:
         scheduler = "running" if svc.scheduler.running else "stopped"
+        if svc.scheduler.running and svc.scheduler.waiting_for_database:
+            scheduler = "waiting for the database"
     body = Health(
         status="ok" if database == "ok" else "degraded",
         database=database,

@@ -9,14 +9,26 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read, require_write
-from api.schemas import MAX_PAGE, BestOut, Id, JobOut, JobProgress, Page, TrialOut
+from api.schemas import (
+    MAX_PAGE,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    BestOut,
+    Id,
+    JobOut,
+    JobProgress,
+    Offset,
+    Page,
+    TrialOut,
+    errors,
+)
 from api.store import JobRecord, TrialSummary
 from nas.data import names as dataset_names
 from nas.errors import NasError
 from nas.job import JobSpec
 from workers.store import StoredTrial
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=READ_ERRORS)
 JOB_STATES = Literal["queued", "running", "completed", "cancelled", "failed"]
 TRIAL_STATES = Literal["queued", "running", "completed", "pruned", "failed"]
 SORT_KEYS = Literal[
@@ -50,7 +62,13 @@ def check_dataset(spec: JobSpec, svc: Services) -> None:
         raise NasError(f"no dataset at {name!r} under the data root", field="dataset.name")
 
 
-@router.post("", status_code=201, response_model=JobOut, dependencies=[Depends(require_write)])
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    dependencies=[Depends(require_write)],
+    responses=errors(400, 413),
+)
 def submit_job(spec: JobSpec, svc: ServicesDep) -> JobOut:
     """Store a validated job (state ``queued``); the scheduler picks it up."""
     check_dataset(spec, svc)
@@ -64,7 +82,7 @@ def submit_job(spec: JobSpec, svc: ServicesDep) -> JobOut:
 def list_jobs(
     svc: ServicesDep,
     state: JOB_STATES | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Page[JobOut]:
     jobs, total = svc.repo.list(state, offset, limit)
@@ -91,7 +109,7 @@ def list_trials(
     state: TRIAL_STATES | None = None,
     sort: SORT_KEYS = "accuracy",
     order: Literal["asc", "desc"] = "desc",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Response:
     svc.repo.require(job_id)  # 404 for unknown jobs
@@ -130,7 +148,12 @@ def best(
     )
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, dependencies=[Depends(require_write)])
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    dependencies=[Depends(require_write)],
+    responses=WRITE_ERRORS,
+)
 def cancel_job(job_id: Id, svc: ServicesDep) -> JobOut:
     """Stop a queued or running job (409 when it already ended)."""
     job = svc.repo.set_state(job_id, "cancelled")
@@ -140,7 +163,11 @@ def cancel_job(job_id: Id, svc: ServicesDep) -> JobOut:
 
 
 @router.delete(
-    "/{job_id}", status_code=204, response_class=Response, dependencies=[Depends(require_write)]
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[Depends(require_write)],
+    responses=WRITE_ERRORS,
 )
 def delete_job(job_id: Id, svc: ServicesDep) -> Response:
     """Delete a job, its trials and its saved weights (409 while it runs: cancel it first)."""

@@ -15,9 +15,9 @@ from api.leaderboard import (
     StrideTrajectory,
     stride_trajectory,
 )
-from api.schemas import Id
+from api.schemas import READ_ERRORS, Id
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"], responses=READ_ERRORS)
 MAX_VERSION = 2**62
 
 

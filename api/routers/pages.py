@@ -7,6 +7,7 @@ vendored uPlot (``static/vendor/``, see ``make vendor``), so the pages work offl
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 import nas
 from api.deps import ServicesDep, require_read
 from api.leaderboard import FINISHED
-from api.schemas import MAX_ID, Id
+from api.schemas import MAX_ID, READ_ERRORS, Id
 from api.store import JobRecord
 from nas.errors import NotFoundError
 
@@ -32,7 +33,27 @@ JOBS_PER_PAGE = 50
 templates = Jinja2Templates(
     env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
 )
-router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
+PAGE_TAG = "pages"
+# Errors of the pages are pages too (api.errors renders them): documented as HTML.
+_PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": str(doc["description"]), "content": {"text/html": {}}}
+    for code, doc in READ_ERRORS.items()
+}
+router = APIRouter(tags=[PAGE_TAG], default_response_class=HTMLResponse, responses=_PAGE_ERRORS)
+
+
+def error_page(
+    request: Request, status: int, messages: list[str], headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """An error of a page, as a page (every value escaped)."""
+    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        _context(request, status=status, reason=reason, messages=messages),
+        status_code=status,
+        headers=headers,
+    )
 
 
 def static_files() -> StaticFiles:

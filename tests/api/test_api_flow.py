@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -186,3 +187,30 @@ def test_ids_beyond_the_column_range_are_422_not_500(client: TestClient, path: s
     assert response.status_code == 422, response.text
     assert client.post(f"/api/v1/jobs/{10**30}/cancel").status_code == 422
     assert client.delete(f"/api/v1/jobs/{10**30}").status_code == 422
+
+
+def test_a_body_over_the_limit_is_413_and_stores_nothing(migrated_url: str) -> None:
+    with make_client(migrated_url, max_request_bytes=4096) as client:
+        padded = {**JOB, "name": "x" * 200, "train": {"batch_size": 100}}
+        big = client.post(
+            "/api/v1/jobs",
+            content=json.dumps(padded).encode() + b" " * 5000,
+            headers={"content-type": "application/json"},
+        )
+        assert big.status_code == 413 and "limit" in big.json()["detail"]
+        assert client.get("/api/v1/jobs").json()["total"] == 0
+        assert client.post("/api/v1/jobs", json=JOB).status_code == 201
+
+
+def test_a_wrong_method_names_every_allowed_one(client: TestClient) -> None:
+    response = client.put("/api/v1/jobs/1")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "DELETE"}
+
+
+def test_page_errors_are_pages(client: TestClient) -> None:
+    bad = client.get("/", params={"offset": -1})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    assert "offset" in bad.text
+    missing = client.get("/jobs/424242")
+    assert missing.status_code == 404 and "424242" in missing.text
