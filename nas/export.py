@@ -215,12 +215,15 @@ def save(
             field="epoch",
         )
     target = Path(dest)
-    with atomic_dir(target) as tmp:
-        metadata = _write_model(model, tmp, epoch)
-        if record is not None or program:
-            x = probe_input(model.spec)
-            outcome = write_program(model, x, predict(model, x), tmp) if program else None
-            _write_record(tmp, record or {}, metadata, outcome)
+    try:
+        with atomic_dir(target) as tmp:
+            metadata = _write_model(model, tmp, epoch)
+            if record is not None or program:
+                x = probe_input(model.spec)
+                outcome = write_program(model, x, predict(model, x), tmp) if program else None
+                _write_record(tmp, record or {}, metadata, outcome)
+    except SafetensorError as exc:  # its I/O errors (a full disk) are not OSErrors
+        raise OSError(f"cannot write the weights to {target}: {exc}") from exc
     return target
 
 

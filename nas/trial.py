@@ -100,6 +100,9 @@ class TrialResult(BaseModel):
     artifact: str | None = Field(
         default=None, description="where the worker saved the trained model (None: not saved)"
     )
+    artifact_error: str | None = Field(
+        default=None, description="why the model asked for could not be saved (e.g. disk full)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrialResult:

@@ -36,7 +36,8 @@ def run_trial(
 
     With ``request.artifact`` set, the trained model is saved there (``nas.export.save``:
     written aside and renamed into place) and the result names it. A failure to save is logged
-    and leaves ``artifact`` None: the trial's metrics are still valid.
+    and leaves ``artifact`` None with ``artifact_error`` saying why: the trial's metrics are
+    still valid.
     """
     data = load_dataset(dataset)
     # train() seeds the same way before it builds a model itself: the same initial weights
@@ -57,5 +58,6 @@ def run_trial(
             request.artifact,
             exc,
         )
-        return result
+        reason = f"{type(exc).__name__}: {exc.strerror or exc}"
+        return result.model_copy(update={"artifact_error": reason})
     return result.model_copy(update={"artifact": str(path)})

@@ -38,6 +38,10 @@ def _saved_dir(svc: Services, job: JobRecord, trial: StoredTrial) -> Path:
     name = f"trial {trial.id} ({trial.strategy} #{trial.number})"
     if trial.result is None:
         raise HTTPException(404, f"{name} has no result ({trial.state}): nothing to export")
+    if trial.result.artifact is None and trial.result.artifact_error is not None:
+        raise HTTPException(
+            404, f"the weights of {name} could not be saved: {trial.result.artifact_error}"
+        )
     if trial.result.artifact is None:
         raise HTTPException(
             404,

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,3 +157,39 @@ def test_a_trial_too_big_for_memory_fails_with_the_reason_and_the_next_job_runs(
     assert all("allocate" in (t["error"] or "") for t in failed), [t["error"] for t in failed]
     assert all(t["attempts"] == 1 for t in failed)  # an error of the trial: not retried
     assert fine and all(t["state"] == "completed" for t in fine), fine
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs: too small for any model's weights (needs root to mount)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_full_disk_keeps_the_trial_and_export_says_why(
+    migrated_url: str, full_disk: Path
+) -> None:
+    settings = Settings(database_url=migrated_url, executor="local", artifact_dir=full_disk)
+    small = {**JOB, "strategies": ["grid"], "budget": {"unit": "trials", "total": 2}}
+    with TestClient(create_app(settings)) as client:
+        job = client.post("/api/v1/jobs", json=small).json()
+        assert wait_until_done(client, job["id"])["state"] == "completed"
+        page = client.get(f"/api/v1/jobs/{job['id']}/trials").json()["items"]
+        export = client.get(f"/api/v1/jobs/{job['id']}/best/export")
+    assert len(page) == 2 and all(t["state"] == "completed" for t in page), [t["error"] for t in page]
+    assert export.status_code == 404
+    assert "could not be saved" in export.json()["detail"]
+    assert "No space left on device" in export.json()["detail"], export.json()
