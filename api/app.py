@@ -14,6 +14,7 @@ from api.auth import KeyChecker
 from api.db.session import make_engine, session_factory
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.keys import KeyRepository
 from api.leaderboard import Leaderboards
 from api.limits import BodySizeLimit
 from api.routers import export, health, jobs, leaderboard, pages
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
         if run_scheduler
         else None
     )
-    services = Services(settings=settings, repo=repo, keys=KeyChecker(settings), scheduler=sched)
+    keys = KeyChecker(settings, KeyRepository(repo.factory))
+    services = Services(settings=settings, repo=repo, keys=keys, scheduler=sched)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -237,43 +237,103 @@ def serve(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    if not settings.auth_enabled and settings.host not in LOOPBACK_HOSTS:
-        err_console.print(
-            f"[yellow]no API keys set (NAS_API_KEYS): binding to 127.0.0.1 instead of "
-            f"{settings.host}[/]"
-        )
-        settings = settings.model_copy(update={"host": "127.0.0.1"})
-    elif not settings.auth_enabled:
-        err_console.print("[yellow]no API keys set: open to this machine only (127.0.0.1)[/]")
     try:
         upgrade_database(settings.database_url)
     except Exception as exc:
         raise fail(f"cannot migrate the database: {type(exc).__name__}: {exc}") from None
     from sqlalchemy.engine import make_url
 
+    from api.db.session import make_engine, session_factory
+    from api.keys import KeyRepository
+    from api.store import JobRepository
+
+    factory = session_factory(make_engine(settings.database_url))
+    stored_keys = KeyRepository(factory).any_stored()
+    if not settings.auth_enabled and not stored_keys and settings.host not in LOOPBACK_HOSTS:
+        err_console.print(
+            f"[yellow]no API keys (NAS_API_KEYS or `nas keys create`): binding to 127.0.0.1 "
+            f"instead of {settings.host}[/]"
+        )
+        settings = settings.model_copy(update={"host": "127.0.0.1"})
+    elif not settings.auth_enabled and not stored_keys:
+        err_console.print("[yellow]no API keys: open to this machine only (127.0.0.1)[/]")
     shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
     err_console.print(
         f"serving on {settings.base_url()} (database {shown_url}, executor {settings.executor})"
     )
     if demo is not None:
-        from api.db.session import make_engine, session_factory
-        from api.store import JobRepository
         from nas.job import JobSpec
 
         try:
-            job = JobRepository(session_factory(make_engine(settings.database_url))).create(
-                JobSpec.from_file(demo)
-            )
+            job = JobRepository(factory).create(JobSpec.from_file(demo))
         except NasError as exc:
             raise fail(exc) from None
         base = settings.base_url()
         err_console.print(
             f"[bold green]demo job {job.id} submitted[/]\n"
-            f"  leaderboard: {base}/api/v1/jobs/{job.id}/trials\n"
-            f"  job:         {base}/api/v1/jobs/{job.id}\n"
+            f"  leaderboard: {base}/jobs/{job.id}\n"
+            f"  all jobs:    {base}/\n"
             f"  API docs:    {base}/docs"
         )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+# ---- API keys in the database (an admin's verbs: they open the database, not a server) --------
+
+keys_app = typer.Typer(help="API keys stored (hashed) in the server's database.")
+app.add_typer(keys_app, name="keys")
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL (default NAS_DATABASE_URL)", show_default=False)
+]
+
+
+@contextmanager
+def _key_repository(database_url: str | None) -> Iterator[Any]:
+    from api.db.session import make_engine, session_factory, upgrade_database
+    from api.keys import KeyRepository
+    from api.settings import Settings
+
+    url = database_url or Settings().database_url
+    try:
+        upgrade_database(url)
+    except Exception as exc:
+        raise fail(f"cannot open the database: {type(exc).__name__}: {exc}") from None
+    engine = make_engine(url)
+    try:
+        yield KeyRepository(session_factory(engine))
+    except NasError as exc:
+        raise fail(exc, code=1) from None
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(name: str, database_url: DatabaseUrl = None) -> None:
+    """Make a new key; it is printed once (only its SHA-256 digest is stored)."""
+    with _key_repository(database_url) as keys:
+        key = keys.create(name)
+    err_console.print(f"key {escape(name)!r} created; it is shown only now:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(database_url: DatabaseUrl = None) -> None:
+    """The stored keys (names and dates, never the keys)."""
+    with _key_repository(database_url) as keys:
+        infos = keys.infos()
+    table = Table("name", "created", "revoked")
+    for info in infos:
+        revoked = f"{info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "-"
+        table.add_row(escape(info.name), f"{info.created_at:%Y-%m-%d %H:%M}", revoked)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str, database_url: DatabaseUrl = None) -> None:
+    """Stop a key (within a few seconds on running servers)."""
+    with _key_repository(database_url) as keys:
+        keys.revoke(name)
+    err_console.print(f"key {escape(name)!r} revoked")
 
 
 # ---- client verbs: a server over HTTP ---------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,17 @@ def test_page_errors_are_pages(client: TestClient) -> None:
     assert "offset" in bad.text
     missing = client.get("/jobs/424242")
     assert missing.status_code == 404 and "424242" in missing.text
+
+
+def test_dataset_paths_cannot_leave_the_data_root(migrated_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "mine").mkdir(parents=True)
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)  # a link inside the root that points out of it
+    with make_client(migrated_url, data_root=root) as client:
+        for name in ("../secret", "/etc", "link", "mine/../../secret"):
+            response = client.post("/api/v1/jobs", json={**JOB, "dataset": {"name": name}})
+            assert response.status_code == 422, (name, response.text)
+            assert response.json()["detail"][0]["field"] == "dataset.name"
+        assert client.get("/api/v1/jobs").json()["total"] == 0

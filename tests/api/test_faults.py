@@ -189,7 +189,9 @@ def test_a_full_disk_keeps_the_trial_and_export_says_why(
         assert wait_until_done(client, job["id"])["state"] == "completed"
         page = client.get(f"/api/v1/jobs/{job['id']}/trials").json()["items"]
         export = client.get(f"/api/v1/jobs/{job['id']}/best/export")
-    assert len(page) == 2 and all(t["state"] == "completed" for t in page), [t["error"] for t in page]
+    assert len(page) == 2 and all(t["state"] == "completed" for t in page), [
+        t["error"] for t in page
+    ]
     assert export.status_code == 404
     assert "could not be saved" in export.json()["detail"]
     assert "No space left on device" in export.json()["detail"], export.json()
