@@ -1,0 +1,324 @@
+"""Reliability: a long fuzz run, repeated server crashes, the fault tests, and a load test.
+
+1. Fuzz: schemathesis over the whole OpenAPI surface (every check but positive data
+   acceptance), ``--examples`` cases per operation, on a seeded database.
+2. Crashes: one job on the local executor; ``nas serve`` is SIGKILLed ``--kills`` times at
+   seeded random moments and restarted. Lost = a trial finished before a crash that is missing
+   or changed afterwards; duplicated = a (strategy, number) stored twice.
+3. Fault tests: the suite's fault and restart tests (database unplugged, worker killed, trial
+   out of memory, full disk, server killed), run here with pytest and counted.
+4. Load: ``--clients`` concurrent clients for ``--seconds`` against ``nas serve`` on loopback
+   while a job runs: the leaderboard of a 2,000-trial job (incremental refreshes as the page
+   does, some full loads), the running job and a trials page. p50/p99, errors, and how many
+   trials the running job finished meanwhile.
+
+    python bench/reliability.py [--quick] [--results docs/results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import httpx
+import sqlalchemy as sa
+
+from api.db.models import Trial
+from api.db.session import make_engine, session_factory, upgrade_database
+from bench.leaderboard import populate
+from bench.results import machine, table, write_section
+from tests.fuzz_run import EXCLUDED_CHECKS, fuzz
+from tests.live_server import LiveServer
+
+ROOT = Path(__file__).resolve().parent.parent
+JOB: dict[str, Any] = {
+    "name": "reliability",
+    "dataset": {"name": "synthetic", "subset": 200},
+    "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
+    "strategies": ["grid", "random", "optuna"],
+    "budget": {"unit": "trials", "total": 24, "epochs_per_trial": 1},
+    "train": {"batch_size": 50, "augment": False},
+}
+
+
+def trial_rows(url: str) -> list[Any]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(
+                        Trial.job_id,
+                        Trial.strategy,
+                        Trial.number,
+                        Trial.state,
+                        Trial.result,
+                        Trial.attempts,
+                    )
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def finished(url: str, job_id: int) -> dict[tuple[str, int], tuple[str, Any, int]]:
+    return {
+        (r.strategy, r.number): (r.state, r.result, r.attempts)
+        for r in trial_rows(url)
+        if r.job_id == job_id and r.state in {"completed", "pruned", "failed"}
+    }
+
+
+def wait_job(server: LiveServer, job_id: int, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = server.get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in {"completed", "failed", "cancelled"}:
+            return job
+        time.sleep(0.5)
+    raise RuntimeError(f"job {job_id} still {job.get('state')} after {timeout}s")
+
+
+# ---- 2. crashes -------------------------------------------------------------------------------
+
+
+def crashes(kills: int, scratch: Path, seed: int) -> dict[str, Any]:
+    url = f"sqlite:///{scratch / 'crash.db'}"
+    server = LiveServer(url, scratch / "crash.log").start()
+    moments = random.Random(seed)
+    lost = changed_states = 0
+    killed_mid_trial = 0
+    try:
+        job_id = server.post("/api/v1/jobs", json=JOB).json()["id"]
+        kept: dict[tuple[str, int], tuple[str, Any, int]] = {}
+        for _ in range(kills):
+            time.sleep(moments.uniform(1.0, 8.0))
+            running = any(r.state == "running" for r in trial_rows(url))
+            server.kill()
+            killed_mid_trial += running
+            now = finished(url, job_id)
+            lost += sum(1 for key in kept if key not in now)
+            changed_states += sum(1 for key in kept if key in now and now[key] != kept[key])
+            kept = now
+            server.start()
+        job = wait_job(server, job_id, 900)
+    finally:
+        server.stop()
+    final = finished(url, job_id)
+    lost += sum(1 for key in kept if key not in final)
+    changed_states += sum(1 for key in kept if key in final and final[key] != kept[key])
+    keys = [(r.strategy, r.number) for r in trial_rows(url) if r.job_id == job_id]
+    return {
+        "kills": kills,
+        "mid_trial": killed_mid_trial,
+        "state": job["state"],
+        "trials": len(keys),
+        "lost": lost + changed_states,
+        "duplicated": len(keys) - len(set(keys)),
+    }
+
+
+# ---- 3. the suite's fault tests ----------------------------------------------------------------
+
+
+def fault_tests() -> tuple[int, int, float]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/api/test_faults.py",
+            "tests/api/test_restart.py",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    counts = dict(
+        (word, int(n)) for n, word in re.findall(r"(\d+) (passed|failed|error)", done.stdout)
+    )
+    return (
+        counts.get("passed", 0),
+        counts.get("failed", 0) + counts.get("error", 0),
+        (time.perf_counter() - started),
+    )
+
+
+# ---- 4. load ----------------------------------------------------------------------------------
+
+
+async def client_loop(
+    base: str, board: int, running: int, until: float, seed: int, times: list[float], errors: list
+) -> None:
+    rng = random.Random(seed)
+    version = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        while time.monotonic() < until:
+            pick = rng.random()
+            if pick < 0.05 or version == 0:
+                path, params = f"/api/v1/jobs/{board}/leaderboard", {}
+            elif pick < 0.75:
+                path, params = f"/api/v1/jobs/{board}/leaderboard", {"since": version}
+            elif pick < 0.9:
+                path, params = f"/api/v1/jobs/{running}", {}
+            else:
+                path, params = f"/api/v1/jobs/{board}/trials", {"sort": "macs", "limit": 50}
+            t0 = time.perf_counter()
+            try:
+                response = await client.get(path, params=params)
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
+                continue
+            times.append(1000 * (time.perf_counter() - t0))
+            if response.status_code != 200:
+                errors.append(str(response.status_code))
+            elif path.endswith("/leaderboard"):
+                version = response.json()["version"]
+
+
+def load(clients: int, seconds: float, scratch: Path) -> dict[str, Any]:
+    url = f"sqlite:///{scratch / 'load.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    board = populate(session_factory(engine), 2000)
+    engine.dispose()
+    server = LiveServer(url, scratch / "load.log").start()
+    try:
+        running = server.post("/api/v1/jobs", json={**JOB, "name": "under-load"}).json()["id"]
+        time.sleep(3)
+        before = len(finished(url, running))
+        times: list[float] = []
+        errors: list[str] = []
+        until = time.monotonic() + seconds
+
+        async def everyone() -> None:
+            await asyncio.gather(
+                *(
+                    client_loop(server.url, board, running, until, i, times, errors)
+                    for i in range(clients)
+                )
+            )
+
+        started = time.perf_counter()
+        asyncio.run(everyone())
+        wall = time.perf_counter() - started
+        during = len(finished(url, running)) - before
+    finally:
+        server.stop()
+    ordered = sorted(times)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "requests": len(times) + len(errors),
+        "rate": len(times) / wall,
+        "p50": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "max": ordered[-1],
+        "errors": len(errors),
+        "trials_during": during,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument("--examples", type=int, default=300, help="fuzz cases per operation")
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--no-fault-tests", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.examples, args.kills, args.clients, args.seconds = 20, 2, 10, 10.0
+        args.no_fault_tests = True
+    with tempfile.TemporaryDirectory(prefix="nas-reliability-") as tmp:
+        scratch = Path(tmp)
+        (scratch / "fuzz").mkdir()
+        started = time.perf_counter()
+        fuzzed = fuzz(scratch / "fuzz", examples=args.examples, seed=1)
+        fuzz_seconds = time.perf_counter() - started
+        print(f"fuzz: {fuzzed.cases} cases, {fuzzed.failures} failures ({fuzz_seconds:.0f}s)")
+        crashed = crashes(args.kills, scratch, seed=7)
+        print(f"crashes: {crashed}")
+        faults = None if args.no_fault_tests else fault_tests()
+        print(f"fault tests: {faults}")
+        loaded = load(args.clients, args.seconds, scratch)
+        print(f"load: {loaded}")
+
+    rows = [
+        [
+            "fuzz (schemathesis, every check but positive-data acceptance)",
+            f"{fuzzed.cases:,} requests over {fuzzed.operations} operations, "
+            f"{args.examples} per operation, seed 1, {fuzz_seconds:.0f} s",
+            f"{fuzzed.failures} failures" + (" (exit 0)" if fuzzed.returncode == 0 else ""),
+        ],
+        [
+            "server SIGKILLed at random moments, restarted",
+            f"{crashed['kills']} kills ({crashed['mid_trial']} with a trial running), one job "
+            f"of {crashed['trials']} trials",
+            f"job {crashed['state']}; trials lost {crashed['lost']}, "
+            f"duplicated {crashed['duplicated']}",
+        ],
+    ]
+    if faults is not None:
+        passed, failed, seconds = faults
+        rows.append(
+            [
+                "the suite's fault tests (tests/api/test_faults.py, test_restart.py)",
+                "database unplugged mid-job (503, resumes), worker SIGKILLed mid-trial, trial "
+                "too big for memory, full disk for weights, server killed 3x per backend",
+                f"{passed} passed, {failed} failed ({seconds:.0f} s)",
+            ]
+        )
+    rows.append(
+        [
+            "load on loopback while a job runs",
+            f"{loaded['clients']} clients for {loaded['seconds']:.0f} s: leaderboard of a "
+            "2,000-trial job (incremental and full), job status, a trials page",
+            f"{loaded['requests']:,} requests, {loaded['rate']:.0f}/s, p50 {loaded['p50']:.1f} "
+            f"ms, p99 {loaded['p99']:.1f} ms, max {loaded['max']:.0f} ms, "
+            f"{loaded['errors']} errors; the job finished {loaded['trials_during']} trials "
+            "meanwhile",
+        ]
+    )
+    body = "\n".join(
+        [
+            "## Reliability (`bench/reliability.py`)",
+            "",
+            f"Machine: {machine()}. Excluded fuzz check: `{EXCLUDED_CHECKS}` (a schema-valid",
+            "job may still name an unknown strategy or dataset, and 422 is right for it).",
+            "",
+            table(["what", "how much", "outcome"], rows),
+        ]
+    )
+    print(body)
+    if args.results is not None or not args.quick:
+        import bench.results as results_module
+
+        if args.results is not None:
+            results_module.RESULTS = args.results
+        write_section("reliability", body)
+
+
+if __name__ == "__main__":
+    main()
