@@ -56,8 +56,8 @@ vendor:
 	  echo "vendored uplot $(UPLOT_VERSION) into $(UPLOT_DIR)"
 
 lint: install
-	$(PY) -m ruff check nas api tests bench
-	$(PY) -m ruff format --check nas api tests bench
+	$(PY) -m ruff check nas api tests bench scripts
+	$(PY) -m ruff format --check nas api tests bench scripts
 	$(PY) -m mypy
 
 test: install data browser lint
@@ -72,8 +72,11 @@ run: install data
 	@mkdir -p tmp/ray
 	RAY_TMPDIR=$(CURDIR)/tmp/ray $(VENV)/bin/nas serve --executor ray --demo examples/demo.yaml
 
-bench: install data
-	$(PY) bench/layers.py
+# Every benchmark, one after another (hours on 2 CPUs); each rewrites its docs/results.md section.
+BENCHES := layers strategies robustness blocks service leaderboard reliability
+bench: install data browser
+	@mkdir -p tmp/ray
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; RAY_TMPDIR=$(CURDIR)/tmp/ray $(PY) bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
 from pydantic import BaseModel, Field
 
-from api.store import TrialSummary
-from nas.job import JobSpec
+from api.store import JobRecord, TrialSummary
 from workers.store import StoredTrial
 
 T = TypeVar("T")
@@ -71,18 +69,9 @@ class Page(BaseModel, Generic[T]):
     limit: int
 
 
-class JobOut(BaseModel):
-    id: int
-    name: str
-    state: str
-    spec: JobSpec
-    error: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    version: int
-    trial_counts: dict[str, int] = Field(default_factory=dict)
+class JobOut(JobRecord):
+    """A job as the API shows it: its record and where its leaderboard page is."""
+
     leaderboard_url: str | None = None
 
 

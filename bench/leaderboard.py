@@ -25,7 +25,6 @@ import contextlib
 import math
 import os
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -58,20 +57,13 @@ from nas.job import JobSpec
 from nas.models import preset
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
+from tests import chromium
 
 Factory = sessionmaker[Session]
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 STRATEGIES = ["grid", "random", "optuna", "diffstride", "compound"]
 EPOCHS = 3
 RUNNING, QUEUED = 4, 2
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 # ---- a job with n trials -------------------------------------------------------------------
@@ -338,14 +330,14 @@ def page_open_ms(
     """Chromium opening ``/jobs/{id}`` in a fresh context, the server's cache emptied first
     (``cold``) or not: milliseconds from navigation start until the table and the charts are
     drawn, by the page's clock; empty when there is no chromium."""
-    executable = shutil.which("chromium")
+    executable = chromium.executable()
     if executable is None:
         return []
     from playwright.sync_api import sync_playwright
 
     times = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = chromium.launch(playwright, executable)
         try:
             for _ in range(repeats + 1):  # the first warms Chromium itself up
                 if cold:

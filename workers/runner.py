@@ -5,9 +5,10 @@ One loop serves the embedded ``nas run`` path and the server's scheduler:
 1. Build every strategy of the job and replay the stored trials into it, so a restarted run
    continues exactly where it stopped (the store is the only source of truth).
 2. Resubmit stored trials that never finished.
-3. Round-robin over strategies: ask, store the request, and submit it if its estimated cost
-   fits in what is left of the strategy's share; one that does not fit is stored as failed
-   ("over budget") without running, and the strategy is told so and may ask a cheaper one.
+3. Give each free executor slot to the strategy that has used the least of its share: ask,
+   store the request, and submit it if its estimated cost fits in what is left of the share;
+   one that does not fit is stored as failed ("over budget") without running, and the
+   strategy is told so and may ask a cheaper one.
 4. Collect completions: store them and tell the strategy. Progress reports are stored and
    passed to the strategy, which may prune.
 
@@ -219,17 +220,24 @@ class JobRunner:
         return [i for state in self.states.values() for i in state.reserved]
 
     def _fill(self) -> None:
-        """Ask strategies round-robin until the executor is full or nobody asks."""
-        progressing = True
-        while progressing and self.executor.in_flight() < self.executor.capacity:
-            progressing = False
-            for state in self.states.values():
-                if self.executor.in_flight() >= self.executor.capacity:
-                    return
-                if state.stopped is not None:
-                    continue
-                if self._ask_one(state):
-                    progressing = True
+        """Fill the executor, each free slot going to the strategy that has used the smallest
+        share of its budget (ties: job order), so every strategy progresses from the start
+        even when the executor runs fewer trials at once than the job has strategies."""
+        order = {key: i for i, key in enumerate(self.states)}
+        declined: set[str] = set()  # asked and had nothing (this round)
+        while self.executor.in_flight() < self.executor.capacity:
+            candidates = [
+                s for s in self.states.values() if s.stopped is None and s.key not in declined
+            ]
+            if not candidates:
+                return
+            state = min(candidates, key=lambda s: (self._used_share(s), order[s.key]))
+            if not self._ask_one(state):
+                declined.add(state.key)
+
+    @staticmethod
+    def _used_share(state: StrategyState) -> float:
+        return state.committed / state.budget if state.budget > 0 else math.inf
 
     def _ask_one(self, state: StrategyState) -> bool:
         if state.trials_asked >= self.job.budget.max_trials_per_strategy:

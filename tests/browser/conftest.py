@@ -9,7 +9,6 @@ except under ``CI=true``, where they fail. Screenshots go to ``test-artifacts/``
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +22,11 @@ from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
 from api.threaded_server import serve_in_thread
 from nas.job import JobSpec
+from tests import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -70,7 +62,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    executable = shutil.which("chromium")
+    executable = chromium.executable()
     if executable is None:
         message = "chromium is not installed (apt-get install chromium chromium-driver)"
         if IN_CI:
@@ -79,7 +71,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        launched = chromium.launch(playwright, executable)
         try:
             yield launched
         finally:

@@ -198,3 +198,16 @@ def test_should_stop_leaves_unfinished_trials_for_a_later_run(data: Any) -> None
     assert unfinished and all(t.state == "running" for t in unfinished)
     resumed = JobRunner(job, data, SyntheticExecutor(objective), store).run()
     assert all(t.finished for t in resumed)
+
+
+def test_every_strategy_runs_from_the_start_when_slots_are_few(data: Any) -> None:
+    """Two slots, five strategies: the first five trials submitted belong to five strategies
+    (a free slot goes to the strategy that has used the least of its share)."""
+    job = make_job()
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    executor = SyntheticExecutor(objective_for(job, data, probe.epoch_cost))
+    store = MemoryTrialStore()
+    JobRunner(job, data, executor, store).run()
+    owner = {t.id: t.strategy for t in store.trials()}
+    first = [owner[i] for i in executor.submitted[:5]]
+    assert sorted(first) == sorted(job.strategy_keys()), first
