@@ -350,6 +350,7 @@ ApiKey = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
 DEFAULT_SERVER = "http://127.0.0.1:8000"  # as api.client's (not imported: httpx stays lazy)
+FINISHED_TRIAL_STATES = ("completed", "pruned", "skipped", "failed")  # as workers.store's
 
 
 @contextmanager
@@ -427,7 +428,7 @@ def list_jobs(
         table.add_column(column, justify="right" if column == "id" else "left")
     for job in page.items:
         counts = job.trial_counts
-        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+        done = sum(counts.get(s, 0) for s in FINISHED_TRIAL_STATES)
         strategies = [
             s if isinstance(s, str) else s.get("label") or s.get("name", "?")
             for s in job.spec.get("strategies", [])
@@ -581,7 +582,7 @@ def _fractions(job: Job, progress: JobProgress) -> dict[str, float | None]:
     expected = _expected_trials(job, len(progress.strategies))
     out: dict[str, float | None] = {}
     for key, counts in progress.strategies.items():
-        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+        done = sum(counts.get(s, 0) for s in FINISHED_TRIAL_STATES)
         out[key] = min(1.0, done / expected) if expected else None
     return out
 
@@ -617,7 +618,7 @@ def watch(
                     progress = client.progress(job_id)
                     fractions = _fractions(job, progress)
                     for key, counts in progress.strategies.items():
-                        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+                        done = sum(counts.get(s, 0) for s in FINISHED_TRIAL_STATES)
                         if best_of.get(key, (-1, None))[0] != done:
                             top = client.trials(job_id, strategy=key, state="completed", limit=1)
                             accuracy = top.items[0].accuracy if top.items else None

@@ -40,12 +40,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db.models import TRIAL_STATES, Job, Trial, TrialEvent
 from api.db.session import session_scope
 from nas.errors import NotFoundError
+from workers.store import FINISHED_STATES
 
 MAX_ROWS = 100_000
 """Most trials in one answer; more come through ``next`` (a cursor)."""
 MAX_ERROR_CHARS = 500
 """Errors are cut to this many characters (the whole text is in ``/trials``)."""
-FINISHED = frozenset({"completed", "pruned", "failed"})
+FINISHED = FINISHED_STATES
 _UNFINISHED = ("queued", "running")
 _STATE_CODES = {s: i for i, s in enumerate(TRIAL_STATES)}
 

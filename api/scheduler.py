@@ -111,6 +111,9 @@ class PruningStore:
         self.inner.finish(trial_id, result, error)
         self.prune()
 
+    def skip(self, trial_id: int, reason: str) -> None:
+        self.inner.skip(trial_id, reason)
+
     def get(self, trial_id: int) -> StoredTrial:
         return self.inner.get(trial_id)
 

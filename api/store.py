@@ -362,9 +362,6 @@ class SqlTrialStore:
         """Store the outcome; a finished trial is never overwritten (idempotent)."""
         state = "failed" if result is None else ("pruned" if result.pruned else "completed")
         values: dict[str, Any] = {
-            "state": state,
-            "error": error,
-            "finished_at": utcnow(),
             "result": _json(result) if result is not None else None,
         }
         if result is not None:
@@ -376,6 +373,14 @@ class SqlTrialStore:
                 wall_seconds=_number(result.wall_seconds),
                 epochs_run=result.epochs_run,
             )
+        self._end(trial_id, state, error, values)
+
+    def skip(self, trial_id: int, reason: str) -> None:
+        """Finished without running (``skipped``); idempotent like ``finish``."""
+        self._end(trial_id, "skipped", reason, {})
+
+    def _end(self, trial_id: int, state: str, error: str | None, values: dict[str, Any]) -> None:
+        values = {**values, "state": state, "error": error, "finished_at": utcnow()}
         with session_scope(self.factory) as session:
             updated = session.execute(
                 sa.update(Trial)

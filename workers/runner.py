@@ -7,7 +7,7 @@ One loop serves the embedded ``nas run`` path and the server's scheduler:
 2. Resubmit stored trials that never finished.
 3. Give each free executor slot to the strategy that has used the least of its share: ask,
    store the request, and submit it if its estimated cost fits in what is left of the share;
-   one that does not fit is stored as failed ("over budget") without running, and the
+   one that does not fit is stored as skipped ("over budget") without running, and the
    strategy is told so and may ask a cheaper one.
 4. Collect completions: store them and tell the strategy. Progress reports are stored and
    passed to the strategy, which may prune.
@@ -260,9 +260,7 @@ class JobRunner:
         if state.committed + cost > state.budget:
             # Recorded (so a replay asks the same next trial) but not run: it does not fit.
             remaining = max(0.0, state.budget - state.committed)
-            self.store.finish(
-                trial.id, None, f"{OVER_BUDGET}: needs {cost:.3g}, {remaining:.3g} left"
-            )
+            self.store.skip(trial.id, f"{OVER_BUDGET}: needs {cost:.3g}, {remaining:.3g} left")
             state.trials_done += 1
             state.consecutive_skips += 1
             state.strategy.tell(trial.number, None)

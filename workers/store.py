@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field
 
 from nas.trial import EpochReport, TrialRequest, TrialResult
 
-TrialStateName = Literal["queued", "running", "completed", "pruned", "failed"]
-FINISHED_STATES: frozenset[str] = frozenset({"completed", "pruned", "failed"})
+TrialStateName = Literal["queued", "running", "completed", "pruned", "skipped", "failed"]
+TRIAL_STATES: tuple[str, ...] = ("queued", "running", "completed", "pruned", "skipped", "failed")
+"""``skipped``: asked by its strategy but not run (it did not fit in the budget left)."""
+FINISHED_STATES: frozenset[str] = frozenset({"completed", "pruned", "skipped", "failed"})
 
 
 class StoredTrial(BaseModel):
@@ -44,6 +46,10 @@ class TrialStore(Protocol):
     def record_progress(self, trial_id: int, report: EpochReport) -> None: ...
 
     def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None: ...
+
+    def skip(self, trial_id: int, reason: str) -> None:
+        """Finished without running (``skipped``, with the reason); idempotent like finish."""
+        ...
 
     def get(self, trial_id: int) -> StoredTrial: ...
 
@@ -90,6 +96,12 @@ class MemoryTrialStore:
             trial.state = "failed"
         else:
             trial.state = "pruned" if result.pruned else "completed"
+
+    def skip(self, trial_id: int, reason: str) -> None:
+        trial = self._trials[trial_id]
+        if not trial.finished:
+            trial.state = "skipped"
+            trial.error = reason
 
     def get(self, trial_id: int) -> StoredTrial:
         return self._trials[trial_id].model_copy()

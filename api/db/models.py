@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from workers.store import TRIAL_STATES as STORE_TRIAL_STATES
+
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_N_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -23,7 +25,7 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 JOB_STATES: tuple[str, ...] = ("queued", "running", "completed", "cancelled", "failed")
-TRIAL_STATES: tuple[str, ...] = ("queued", "running", "completed", "pruned", "failed")
+TRIAL_STATES: tuple[str, ...] = STORE_TRIAL_STATES
 
 
 def utcnow() -> datetime:

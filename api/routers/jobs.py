@@ -26,11 +26,11 @@ from api.store import JobRecord, TrialSummary
 from nas.data import names as dataset_names
 from nas.errors import NasError
 from nas.job import JobSpec
-from workers.store import StoredTrial
+from workers.store import StoredTrial, TrialStateName
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=READ_ERRORS)
 JOB_STATES = Literal["queued", "running", "completed", "cancelled", "failed"]
-TRIAL_STATES = Literal["queued", "running", "completed", "pruned", "failed"]
+TRIAL_STATES = TrialStateName
 SORT_KEYS = Literal[
     "accuracy", "n_params", "macs", "cost_flops", "wall_seconds", "number", "id", "created_at"
 ]

@@ -81,6 +81,7 @@ def job_row(job: JobRecord) -> dict[str, Any]:
         "finished": finished,
         "running": counts.get("running", 0),
         "failed": counts.get("failed", 0),
+        "skipped": counts.get("skipped", 0),
         "percent": round(100 * finished / total) if total else 0,
         "created_at": job.created_at.strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -6,7 +6,7 @@
   const table = document.getElementById("jobs");
   const API = table.dataset.api;
   const ROOT = table.dataset.root;
-  const FINISHED = ["completed", "pruned", "failed"];
+  const FINISHED = ["completed", "pruned", "skipped", "failed"];
   const live = document.getElementById("live");
 
   function el(tag, cls, text) {
@@ -35,6 +35,7 @@
     bar.append(fill);
     const parts = [finished + " / " + total + " finished"];
     if (counts.running) parts.push(counts.running + " running");
+    if (counts.skipped) parts.push(counts.skipped + " skipped (over budget)");
     if (counts.failed) parts.push(counts.failed + " failed");
     progress.append(bar, el("span", "progress-text", parts.join(" · ")));
     const strategies = job.spec.strategies.map((s) => s.label || s.name).join(", ");

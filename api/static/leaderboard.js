@@ -125,10 +125,11 @@
     badge.textContent = job.state;
     badge.className = "badge state-" + job.state.replace(/[^a-z]/g, "");
     const p = store.progress;
-    const finished = p.states.completed + p.states.pruned + p.states.failed;
+    const finished = p.states.completed + p.states.pruned + (p.states.skipped || 0) + p.states.failed;
     document.getElementById("progress-fill").style.width = (p.total ? (100 * finished) / p.total : 0) + "%";
     const parts = [finished + " / " + p.total + " trials finished"];
     if (p.states.running) parts.push(p.states.running + " running");
+    if (p.states.skipped) parts.push(p.states.skipped + " skipped (over budget)");
     if (p.states.failed) parts.push(p.states.failed + " failed");
     if (job.error) parts.push("error: " + job.error);
     document.getElementById("progress-text").textContent = parts.join(" · ");
@@ -180,7 +181,7 @@
   }
   const shortSpec = (v) => (specHead && v.startsWith(specHead) ? "…" + v.slice(specHead.length - 1) : v);
 
-  const STATE_ORDER = { running: 0, queued: 1, completed: 2, pruned: 3, failed: 4 };
+  const STATE_ORDER = { running: 0, queued: 1, completed: 2, pruned: 3, skipped: 4, failed: 5 };
   const view = { sort: "rank", dir: 1, order: [], strategy: "", state: "" };
   const valueOf = (col, i) => (col.value ? col.value(i) : store.cols[col.key][i]);
 
@@ -250,11 +251,12 @@
     return td;
   }
 
-  // A trial without metrics (queued, running, failed) uses their columns to say where it is.
+  // A trial without metrics (queued, running, skipped, failed) uses their columns to say where
+  // it is or why it has none.
   const METRICS = ["accuracy", "n_params", "macs", "wall_seconds", "cost_flops"];
   function detailCell(i) {
     const state = store.cols.state[i];
-    if (store.cols.accuracy[i] !== null || !["queued", "running", "failed"].includes(state)) return null;
+    if (store.cols.accuracy[i] !== null || !["queued", "running", "skipped", "failed"].includes(state)) return null;
     const td = el("td", "detail-cell");
     td.colSpan = METRICS.length;
     td.dataset.key = "detail";
@@ -267,6 +269,8 @@
       fill.style.width = (epochs ? Math.min(100, (100 * epoch) / epochs) : 0) + "%";
       bar.append(fill);
       box.append(bar, el("span", "detail", "epoch " + epoch + (epochs ? "/" + epochs : "")));
+    } else if (state === "skipped") {
+      box.append(el("span", "detail", store.cols.error[i] || "skipped"));
     } else if (state === "failed") {
       const text = store.cols.error[i] || "failed (no reason recorded)";
       const err = el("span", "error", text);

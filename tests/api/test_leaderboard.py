@@ -214,6 +214,7 @@ def test_a_full_answer_has_every_trial_as_columns(h: Harness) -> None:
         "running": 1,
         "completed": 1,
         "pruned": 0,
+        "skipped": 0,
         "failed": 1,
     }
     assert board["progress"]["strategies"]["ds"]["running"] == 1

@@ -179,6 +179,15 @@ def test_db_finish_is_idempotent(store: TrialStore) -> None:
     assert done.result is not None and done.result.accuracy == 0.9
 
 
+def test_db_skip_finishes_without_a_result_and_is_final(store: TrialStore) -> None:
+    trial = store.add(request())
+    store.skip(trial.id, "over budget: needs 2, 1 left")
+    store.finish(trial.id, result(0.9), None)  # ignored: a skipped trial is finished
+    done = store.get(trial.id)
+    assert done.state == "skipped" and done.finished and done.result is None
+    assert done.error == "over budget: needs 2, 1 left" and done.attempts == 0
+
+
 def test_db_unknown_trial_is_a_lookup_error(store: TrialStore) -> None:
     with pytest.raises(LookupError):
         store.get(12345)
@@ -501,6 +510,7 @@ def test_db_progress_counts(repo: JobRepository) -> None:
         "running": 1,
         "completed": 3,
         "pruned": 1,
+        "skipped": 0,
         "failed": 1,
     }
     grid = progress["strategies"]["grid"]

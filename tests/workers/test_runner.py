@@ -211,3 +211,14 @@ def test_every_strategy_runs_from_the_start_when_slots_are_few(data: Any) -> Non
     owner = {t.id: t.strategy for t in store.trials()}
     first = [owner[i] for i in executor.submitted[:5]]
     assert sorted(first) == sorted(job.strategy_keys()), first
+
+
+def test_proposals_over_the_budget_are_skipped_not_failed(data: Any) -> None:
+    job = make_job(budget={"unit": "base_epochs", "total": 10, "epochs_per_trial": 2})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    executor = SyntheticExecutor(objective_for(job, data, probe.epoch_cost))
+    trials = JobRunner(job, data, executor, MemoryTrialStore()).run()
+    skipped = [t for t in trials if t.state == "skipped"]
+    assert skipped and all(t.error and t.error.startswith("over budget") for t in skipped)
+    assert all(t.id not in executor.submitted for t in skipped)  # never ran
+    assert not [t for t in trials if t.state == "failed"]
