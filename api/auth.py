@@ -16,6 +16,7 @@ import time
 
 from fastapi import HTTPException, Request
 
+from api.db.session import database_unreachable
 from api.keys import KeyRepository, key_digest
 from api.settings import Settings
 
@@ -42,8 +43,13 @@ class KeyChecker:
             return False, []
         with self._lock:
             if time.monotonic() - self._stored_at > self._cache_seconds:
-                self._stored = (self._keys.any_stored(), self._keys.active_digests())
-                self._stored_at = time.monotonic()
+                try:
+                    self._stored = (self._keys.any_stored(), self._keys.active_digests())
+                    self._stored_at = time.monotonic()
+                except Exception as exc:
+                    if not database_unreachable(exc):
+                        raise
+                    # Keep what was last read: the request itself will meet the outage.
             return self._stored
 
     def _digests(self) -> list[bytes]:
