@@ -126,8 +126,8 @@ class PruningStore:
         The best is the one ``GET /best`` names (most accurate completed, ties by id). Running
         and queued trials keep theirs: they may still become the best.
         """
-        top, _ = self.repo.trials_page(self.job_id, state="completed", sort="accuracy", limit=1)
-        best = top[0].id if top else None
+        top = self.repo.best_trial(self.job_id)
+        best = top.id if top is not None else None
         removed = []
         for trial_id, path in sorted(self.artifacts.saved(self.job_id).items()):
             if trial_id == best:

@@ -663,6 +663,21 @@ class JobRepository:
         )
         return [_summary(r, _last(latest.get(r.id))) for r in rows], total
 
+    def best_trial(self, job_id: int) -> StoredTrial | None:
+        """The most accurate completed trial (ties: the first), or None; no counts, no
+        progress: what ``/best``, the export and weight pruning need."""
+        with session_scope(self.factory) as session:
+            best_id = session.scalar(
+                sa.select(Trial.id)
+                .where(Trial.job_id == job_id, Trial.state == "completed")
+                .order_by(Trial.accuracy.desc().nulls_last(), Trial.id)
+                .limit(1)
+            )
+            if best_id is None:
+                return None
+            row = session.execute(sa.select(*_TRIAL_COLUMNS).where(Trial.id == best_id)).one()
+        return _stored(row)
+
     def pareto(self, job_id: int, cost: Literal["macs", "n_params"]) -> TrialList:
         """The completed trials on the accuracy-vs-``cost`` Pareto front, cheapest first (a
         sweep over three columns, then only the front's rows are read)."""

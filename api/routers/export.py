@@ -27,10 +27,10 @@ def _pick(svc: Services, job: JobRecord, trial_id: int | None) -> StoredTrial:
     """The trial to export: ``trial_id``, or the best (most accurate completed) of the job."""
     if trial_id is not None:
         return svc.repo.trial_store(job.id).get(trial_id)  # 404 when not in this job
-    top, _ = svc.repo.trials_page(job.id, state="completed", sort="accuracy", limit=1)
-    if not top:
+    top = svc.repo.best_trial(job.id)
+    if top is None:
         raise HTTPException(404, f"job {job.id} has no completed trial yet ({job.state})")
-    return top[0]
+    return top
 
 
 def _saved_dir(svc: Services, job: JobRecord, trial: StoredTrial) -> Path:

@@ -135,7 +135,7 @@ def best(
 ) -> BestOut:
     """The most accurate finished trial; with two objectives also the Pareto set."""
     job = svc.repo.get(job_id)
-    top, _ = svc.repo.trials_page(job_id, state="completed", sort="accuracy", limit=1)
+    top = svc.repo.best_trial(job_id)
     secondary = job.spec.objectives.secondary
     want_pareto = objective == "pareto" or (objective is None and secondary is not None)
     front: list[StoredTrial] = []
@@ -143,7 +143,7 @@ def best(
         front = svc.repo.pareto(job_id, "n_params" if secondary == "params" else "macs")
     return BestOut(
         objective="pareto" if want_pareto else "accuracy",
-        best=TrialOut.of(top[0]) if top else None,
+        best=TrialOut.of(top) if top is not None else None,
         pareto=[TrialOut.of(t) for t in front],
     )
 
