@@ -41,9 +41,9 @@ def executor_factory(settings: Settings) -> ExecutorFactory:
 
     def make() -> Executor:
         if settings.executor == "ray":
-            from workers.ray_executor import RayExecutor
+            from workers.ray_supervisor import SupervisedRayExecutor
 
-            return RayExecutor(
+            return SupervisedRayExecutor(
                 address=settings.ray_address, heartbeat_timeout=settings.heartbeat_timeout
             )
         if settings.executor == "local":
@@ -189,6 +189,12 @@ class Scheduler:
         shutdown = getattr(self._executor, "shutdown", None)
         if callable(shutdown):
             shutdown()
+
+    @property
+    def executor_problem(self) -> str | None:
+        """Why the executor cannot run trials now (its Ray cluster is unreachable), if so."""
+        problem = getattr(self._executor, "problem", None)
+        return problem if isinstance(problem, str) else None
 
     def notify(self) -> None:
         """A job was submitted: look now instead of at the next poll."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,11 +30,9 @@ from typing import IO
 from nas.job import DatasetRef
 from nas.trial import TrialRequest
 from workers.executor import Completion, ProgressCallback
+from workers.processes import child_env, kill_group, stderr_tail
 from workers.protocol import Message, ProtocolError, TrialJob, decision_line
 from workers.trial_process import THREADS_ENV
-
-_ROOT = Path(__file__).resolve().parents[1]
-STDERR_TAIL = 2000  # characters of the worker's stderr quoted when it dies
 
 
 @dataclass(frozen=True)
@@ -63,27 +60,6 @@ class _Worker:
     last_seen: float = field(default_factory=time.monotonic)
     current: _Assignment | None = None
     served: int = 0
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the worker's process group (it leads its own session)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-
-
-def _tail(stream: IO[bytes], limit: int = STDERR_TAIL) -> str:
-    try:
-        stream.seek(0, os.SEEK_END)
-        size = stream.tell()
-        stream.seek(max(0, size - limit))
-        return stream.read().decode("utf-8", errors="replace").strip()
-    except (OSError, ValueError):
-        return ""
 
 
 class LocalExecutor:
@@ -241,7 +217,7 @@ class LocalExecutor:
         """Kill a worker and forget it (its pending messages are ignored)."""
         if worker in self._workers:
             self._workers.remove(worker)
-        _kill_group(worker.process)
+        kill_group(worker.process)
         self._close_stdin(worker)
 
     def _retire(self, worker: _Worker) -> None:
@@ -261,9 +237,7 @@ class LocalExecutor:
         ]
 
     def _worker_env(self) -> dict[str, str]:
-        env = {**os.environ, **self.env}
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = str(_ROOT) if not path else f"{_ROOT}{os.pathsep}{path}"
+        env = child_env(self.env)
         if THREADS_ENV not in env:
             cores = len(os.sched_getaffinity(0))
             env[THREADS_ENV] = str(max(1, cores // self.capacity))
@@ -289,7 +263,7 @@ class LocalExecutor:
                 self._queue.put((worker, message))
         code = worker.process.wait()
         with worker.stderr:
-            tail = _tail(worker.stderr)
+            tail = stderr_tail(worker.stderr)
         self._queue.put((worker, _Exited(code, tail)))
 
     def _handle(self, worker: _Worker, item: Message | _Exited) -> Completion | None:

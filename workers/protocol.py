@@ -7,6 +7,10 @@ stdin, parent -> worker: ``TrialJob`` lines (JSON objects), one whenever the wor
 while a trial runs, decision lines ``continue T N`` or ``stop T N`` (``T``: the trial, ``N``: the
 epoch they answer) or ``stop T``. Closing stdin tells an idle worker to exit.
 
+The Ray bridge (``python -m workers.ray_bridge``) speaks the same lines for many trials at once:
+``TrialJob`` lines at any time, decisions, and ``cancel T``; its ``started`` names its
+``capacity`` and a lost-worker ``error`` is marked ``retryable``.
+
 stdout, worker -> parent: one ``Message`` per line: ``started`` (pid) once, ``heartbeat`` every
 few seconds, and per trial ``progress`` (an ``EpochReport``) lines then ``result`` (a
 ``TrialResult``) or ``error`` (a traceback summary), each naming its trial.
@@ -26,6 +30,7 @@ from nas.trial import EpochReport, TrialRequest, TrialResult
 MessageType = Literal["started", "progress", "heartbeat", "result", "error"]
 STOP = "stop"
 CONTINUE = "continue"
+CANCEL = "cancel"
 
 
 class ProtocolError(ValueError):
@@ -71,6 +76,8 @@ class Message:
     report: EpochReport | None = None
     result: TrialResult | None = None
     error: str | None = None
+    capacity: int | None = None  # ``started`` of the Ray bridge: trials it runs at once
+    retryable: bool = False  # ``error``: the worker was lost, the trial may run again
 
     def to_line(self) -> str:
         payload: dict[str, Any] = {"type": self.type}
@@ -84,6 +91,10 @@ class Message:
             payload["result"] = self.result.model_dump(mode="json")
         if self.error is not None:
             payload["error"] = self.error
+        if self.capacity is not None:
+            payload["capacity"] = self.capacity
+        if self.retryable:
+            payload["retryable"] = True
         return json.dumps(payload, separators=(",", ":")) + "\n"
 
     @classmethod
@@ -94,7 +105,12 @@ class Message:
             raw_trial = payload.get("trial_id")
             trial_id = int(raw_trial) if raw_trial is not None else None
             if kind == "started":
-                return cls("started", pid=int(payload["pid"]))
+                capacity = payload.get("capacity")
+                return cls(
+                    "started",
+                    pid=int(payload["pid"]),
+                    capacity=int(capacity) if capacity is not None else None,
+                )
             if kind == "progress":
                 report = EpochReport.model_validate(payload["report"])
                 return cls("progress", trial_id, report=report)
@@ -104,7 +120,8 @@ class Message:
                 result = TrialResult.model_validate(payload["result"])
                 return cls("result", trial_id, result=result)
             if kind == "error":
-                return cls("error", trial_id, error=str(payload["error"]))
+                retryable = bool(payload.get("retryable", False))
+                return cls("error", trial_id, error=str(payload["error"]), retryable=retryable)
         except (ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"bad message: {exc}") from exc
         raise ProtocolError(f"unknown message type {kind!r}")
@@ -132,3 +149,16 @@ def parse_decision(line: str) -> tuple[int, bool, int | None] | None:
 def is_job_line(line: str) -> bool:
     """Whether a stdin line is a ``TrialJob`` (JSON object) rather than a decision."""
     return line.lstrip().startswith("{")
+
+
+def cancel_line(trial_id: int) -> str:
+    """Tell the Ray bridge to drop ``trial_id`` (no completion follows)."""
+    return f"{CANCEL} {trial_id}\n"
+
+
+def parse_cancel(line: str) -> int | None:
+    """The trial of a ``cancel T`` line; None for anything else."""
+    parts = line.split()
+    if len(parts) != 2 or parts[0] != CANCEL or not parts[1].isdigit():
+        return None
+    return int(parts[1])

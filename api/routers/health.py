@@ -13,7 +13,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
 def healthz(svc: ServicesDep) -> JSONResponse:
-    """200 when the database answers; 503 (with the same body) when it does not."""
+    """200 when the database answers; 503 (with the same body) when it does not. ``status`` is
+    ``degraded`` while the database is down or the scheduler waits for it or for Ray."""
     database = "ok"
     try:
         svc.repo.list(None, 0, 1)
@@ -24,8 +25,10 @@ def healthz(svc: ServicesDep) -> JSONResponse:
         scheduler = "running" if svc.scheduler.running else "stopped"
         if svc.scheduler.running and svc.scheduler.waiting_for_database:
             scheduler = "waiting for the database"
+        elif svc.scheduler.running and svc.scheduler.executor_problem:
+            scheduler = f"waiting for the executor: {svc.scheduler.executor_problem}"
     body = Health(
-        status="ok" if database == "ok" else "degraded",
+        status="ok" if database == "ok" and not scheduler.startswith("waiting") else "degraded",
         database=database,
         scheduler=scheduler,
         executor=svc.settings.executor,

@@ -1,0 +1,100 @@
+"""A Ray head node of its own for a test (``ray start --head``), which the test can crash.
+
+Every process of the head is started with ``--temp-dir`` set to a directory unique to this
+head, so ``crash`` SIGKILLs exactly those processes (as if the machine died), whatever else
+runs Ray on the machine. The temp dir is short: Ray's unix socket paths must fit 107 bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import ClassVar
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class RayHead:
+    """``ray start --head`` on ``port`` with ``num_cpus``; ``crash`` kills it, ``start`` again
+    brings a fresh head up on the same port."""
+
+    def __init__(self, num_cpus: int = 2, port: int | None = None) -> None:
+        self.num_cpus = num_cpus
+        self.port = port or free_port()
+        self.temp_dir = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    CLIENT_ENV: ClassVar[dict[str, str]] = {
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    """What a driver of this head needs: the head runs without token auth (Ray's token would
+    otherwise live in ~/.ray/auth_token, shared by every head on the machine)."""
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.CLIENT_ENV}
+
+    def start(self) -> RayHead:
+        command = [
+            RAY, "start", "--head", f"--port={self.port}", f"--num-cpus={self.num_cpus}",
+            "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
+            f"--temp-dir={self.temp_dir}",
+        ]  # fmt: skip
+        done = subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{done.stdout}\n{done.stderr}")
+        return self
+
+    def pids(self) -> list[int]:
+        """Processes of this head (their command line names its temp dir)."""
+        mine = os.getpid()
+        return [
+            int(entry)
+            for entry in os.listdir("/proc")
+            if entry.isdigit() and int(entry) != mine and self.temp_dir in _cmdline(int(entry))
+        ]
+
+    def crash(self) -> int:
+        """SIGKILL every process of the head; how many there were."""
+        pids = self.pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return len(pids)
+
+    def stop(self) -> None:
+        self.crash()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> RayHead:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

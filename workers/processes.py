@@ -1,0 +1,44 @@
+"""Child processes the executors start: environment, stderr tail, killing the whole group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parents[1]
+STDERR_TAIL = 2000  # characters of a child's stderr quoted when it dies
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus ``extra``, with the project on ``PYTHONPATH``."""
+    env = {**os.environ, **(extra or {})}
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(ROOT) if not path else f"{ROOT}{os.pathsep}{path}"
+    return env
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's process group (it leads its own session)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+
+def stderr_tail(stream: IO[bytes], limit: int = STDERR_TAIL) -> str:
+    """The last ``limit`` characters written to a child's stderr file."""
+    try:
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        stream.seek(max(0, size - limit))
+        return stream.read().decode("utf-8", errors="replace").strip()
+    except (OSError, ValueError):
+        return ""
