@@ -13,7 +13,6 @@ retryable. Submissions beyond ``capacity`` wait in order for a free worker. A wo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import subprocess
@@ -30,7 +29,7 @@ from typing import IO
 from nas.job import DatasetRef
 from nas.trial import TrialRequest
 from workers.executor import Completion, ProgressCallback
-from workers.processes import child_env, kill_group, stderr_tail
+from workers.processes import child_env, close_stdin, kill_group, stderr_tail, write_line
 from workers.protocol import Message, ProtocolError, TrialJob, decision_line
 from workers.trial_process import THREADS_ENV
 
@@ -194,7 +193,7 @@ class LocalExecutor:
             worker.served += 1
             worker.last_seen = time.monotonic()
             job = TrialJob(assignment.trial_id, assignment.request, assignment.dataset)
-            self._send(worker, job.to_line())
+            write_line(worker.process, job.to_line())
 
     def _spawn(self) -> _Worker:
         stderr = self._stderr_file()
@@ -218,12 +217,12 @@ class LocalExecutor:
         if worker in self._workers:
             self._workers.remove(worker)
         kill_group(worker.process)
-        self._close_stdin(worker)
+        close_stdin(worker.process)
 
     def _retire(self, worker: _Worker) -> None:
         """An idle worker that has served its share: closing stdin makes it exit."""
         self._workers.remove(worker)
-        self._close_stdin(worker)
+        close_stdin(worker.process)
 
     def _command(self) -> list[str]:
         return [
@@ -283,7 +282,7 @@ class LocalExecutor:
         if item.type == "progress" and item.report is not None:
             stop = bool(current.on_progress(item.report))
             if item.report.epoch < current.request.epochs:
-                self._send(worker, decision_line(current.trial_id, stop, item.report.epoch))
+                write_line(worker.process, decision_line(current.trial_id, stop, item.report.epoch))
         elif item.type in ("result", "error"):
             worker.current = None
             if worker.served >= self.max_trials_per_worker:
@@ -310,21 +309,3 @@ class LocalExecutor:
             return 0.05  # only queued trials: look again soon
         first = min(worker.last_seen for worker in self._workers)
         return max(0.01, first + self.heartbeat_timeout - time.monotonic() + 0.01)
-
-    @staticmethod
-    def _send(worker: _Worker, line: str) -> None:
-        stdin = worker.process.stdin
-        if stdin is None:
-            return
-        try:
-            stdin.write(line.encode("utf-8"))
-            stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass  # the worker is gone: its exit is reported by the reader thread
-
-    @staticmethod
-    def _close_stdin(worker: _Worker) -> None:
-        stdin = worker.process.stdin
-        if stdin is not None:
-            with contextlib.suppress(OSError):
-                stdin.close()

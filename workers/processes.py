@@ -42,3 +42,23 @@ def stderr_tail(stream: IO[bytes], limit: int = STDERR_TAIL) -> str:
         return stream.read().decode("utf-8", errors="replace").strip()
     except (OSError, ValueError):
         return ""
+
+
+def write_line(process: subprocess.Popen[bytes], line: str) -> None:
+    """Write one protocol line to the child's stdin; a child that is gone is ignored here
+    (its reader thread reports the exit)."""
+    stdin = process.stdin
+    if stdin is None:
+        return
+    try:
+        stdin.write(line.encode("utf-8"))
+        stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+
+
+def close_stdin(process: subprocess.Popen[bytes]) -> None:
+    """Close the child's stdin: end of input tells it to exit."""
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):
+            process.stdin.close()

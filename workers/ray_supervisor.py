@@ -27,7 +27,7 @@ from typing import IO
 from nas.job import DatasetRef
 from nas.trial import TrialRequest
 from workers.executor import Completion, ProgressCallback
-from workers.processes import child_env, kill_group, stderr_tail
+from workers.processes import child_env, close_stdin, kill_group, stderr_tail, write_line
 from workers.protocol import Message, ProtocolError, TrialJob, cancel_line, decision_line
 
 log = logging.getLogger("nas.ray")
@@ -144,7 +144,7 @@ class SupervisedRayExecutor:
         """Drop the trial, queued or running: no completion follows."""
         self._queue = deque(a for a in self._queue if a.trial_id != trial_id)
         if self._sent.pop(trial_id, None) is not None and self._bridge is not None:
-            self._send(self._bridge, cancel_line(trial_id))
+            write_line(self._bridge.process, cancel_line(trial_id))
             self._dispatch()
 
     def in_flight(self) -> int:
@@ -167,7 +167,7 @@ class SupervisedRayExecutor:
         bridge, self._bridge = self._bridge, None
         if bridge is None:
             return
-        self._close_stdin(bridge)
+        close_stdin(bridge.process)
         with contextlib.suppress(subprocess.TimeoutExpired):
             bridge.process.wait(timeout)
         kill_group(bridge.process)
@@ -278,7 +278,8 @@ class SupervisedRayExecutor:
         if item.type == "progress" and item.report is not None:
             stop = bool(assignment.on_progress(item.report))
             if item.report.epoch < assignment.request.epochs:
-                self._send(bridge, decision_line(assignment.trial_id, stop, item.report.epoch))
+                decision = decision_line(assignment.trial_id, stop, item.report.epoch)
+                write_line(bridge.process, decision)
             return []
         if item.type in ("result", "error"):
             del self._sent[assignment.trial_id]
@@ -291,7 +292,7 @@ class SupervisedRayExecutor:
         bridge, self._bridge = self._bridge, None
         if bridge is not None:
             kill_group(bridge.process)
-            self._close_stdin(bridge)
+            close_stdin(bridge.process)
         first = self.problem is None
         self.problem = f"Ray cluster unreachable: {reason}"[:PROBLEM_LIMIT]
         if first:
@@ -313,22 +314,4 @@ class SupervisedRayExecutor:
             assignment = self._queue.popleft()
             self._sent[assignment.trial_id] = assignment
             job = TrialJob(assignment.trial_id, assignment.request, assignment.dataset)
-            self._send(bridge, job.to_line())
-
-    @staticmethod
-    def _send(bridge: _Bridge, line: str) -> None:
-        stdin = bridge.process.stdin
-        if stdin is None:
-            return
-        try:
-            stdin.write(line.encode("utf-8"))
-            stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass  # the bridge is gone: the reader thread reports its exit
-
-    @staticmethod
-    def _close_stdin(bridge: _Bridge) -> None:
-        stdin = bridge.process.stdin
-        if stdin is not None:
-            with contextlib.suppress(OSError):
-                stdin.close()
+            write_line(bridge.process, job.to_line())

@@ -9,30 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from nas.job import DatasetRef
-from nas.models import preset
-from nas.trial import EpochReport, TrainOptions, TrialRequest
-from workers.executor import Completion, ProgressCallback
+from nas.trial import EpochReport
+from workers.executor import Completion
 
 pytest.importorskip("ray")
 
 from tests.ray_head import RayHead
+from tests.workers.test_ray_executor import DATA, record, request
 from workers.ray_supervisor import SupervisedRayExecutor
-
-DATA = DatasetRef(name="synthetic", subset=200)
-
-
-def request(epochs: int) -> TrialRequest:
-    spec = preset("resnet_narrow_fmnist")
-    return TrialRequest(spec=spec, epochs=epochs, options=TrainOptions(batch_size=100))
-
-
-def record(reports: list[EpochReport]) -> ProgressCallback:
-    def on_progress(report: EpochReport) -> bool:
-        reports.append(report)
-        return False
-
-    return on_progress
 
 
 def collect(
