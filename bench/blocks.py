@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench.results as results_module
 from bench.results import machine, table, write_section
 from nas.data import ImageData, load
-from nas.errors import SpecError
+from nas.errors import SpecError, TrainingDiverged
 from nas.flops import complexity
 from nas.models import build_model, preset
 from nas.scaling import scale
@@ -212,7 +212,12 @@ def main() -> None:
         width, macs = 1.0, macs_of(spec)
         if args.match == "macs":
             width, spec, macs = match_width(spec, target, widths)
-        result = train(spec, data, args.epochs, options)
+        try:
+            result = train(spec, data, args.epochs, options)
+        except TrainingDiverged as exc:  # reported as such, not as chance accuracy
+            rows.append([variant.name, f"diverged ({exc.message.split(';')[0]})"] + ["-"] * 6)
+            print(rows[-1], spec.to_string(), flush=True)
+            continue
         ms = step_ms(spec, data, args.batch, args.repeats)
         rows.append(
             [

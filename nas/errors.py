@@ -27,6 +27,10 @@ class OptionsError(NasError, ValueError):
     """Training or search options are invalid."""
 
 
+class TrainingDiverged(NasError, ArithmeticError):
+    """The training loss stopped being a finite number: the trial's result would be noise."""
+
+
 class NotFoundError(NasError, LookupError):
     """A named thing (preset, block, strategy, dataset) does not exist."""
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data import Augment, ImageData, batches
-from nas.errors import OptionsError
+from nas.errors import OptionsError, TrainingDiverged
 from nas.flops import count_flops, count_params
 from nas.layers.diffstride import DiffStride, complexity_regularizer
 from nas.layers.schedules import set_epoch
@@ -239,6 +239,11 @@ def train(
             step += 1
             if on_step is not None:
                 on_step(step, total_steps)
+        if not math.isfinite(loss_sum):
+            raise TrainingDiverged(
+                f"training diverged: the loss is {loss_sum} in epoch {epoch + 1} (lr {lr:g}); "
+                "lower the learning rate or use normalised blocks"
+            )
         val_loss, val_accuracy = evaluate(net, val_x, data.val_y, device)
         cost_flops += 3.0 * flops_per_image * seen + flops_per_image * len(data.val_y)
         best_accuracy = max(best_accuracy, val_accuracy)

@@ -9,7 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from nas.data import load
-from nas.errors import OptionsError
+from nas.errors import OptionsError, TrainingDiverged
 from nas.layers.dynamic_conv import DynamicConv2d
 from nas.models import build_model, preset
 from nas.spec import ArchSpec
@@ -135,3 +135,14 @@ def test_auxiliary_classifier_loss_is_added_in_training(head: str, learns: bool)
     changed = [not torch.equal(a, b) for a, b in zip(before, model.aux.parameters(), strict=True)]
     assert all(changed) if learns else not any(changed)
     assert result.params == sum(p.numel() for p in model.parameters())  # the aux head counts
+
+
+def test_a_diverging_run_fails_instead_of_reporting_chance_accuracy() -> None:
+    # Fire modules without batch norm (SqueezeNet's layout) blow up at a large learning rate:
+    # the loss turns NaN, and a trial must say so rather than finish at 10% accuracy.
+    base = preset("resnet_narrow_fmnist")
+    fire = base.replace(stages=[{**s.model_dump(), "block": "fire"} for s in base.stages])
+    data = load("synthetic", subset=200, seed=0)
+    options = TrainOptions(batch_size=50, augment=False, lr=10.0, seed=0)
+    with pytest.raises(TrainingDiverged, match="training diverged: the loss is nan in epoch "):
+        train(fire, data, 3, options)
