@@ -56,8 +56,8 @@ vendor:
 	  echo "vendored uplot $(UPLOT_VERSION) into $(UPLOT_DIR)"
 
 lint: install
-	$(PY) -m ruff check nas api tests bench scripts
-	$(PY) -m ruff format --check nas api tests bench scripts
+	$(PY) -m ruff check nas api workers tests bench scripts
+	$(PY) -m ruff format --check nas api workers tests bench scripts
 	$(PY) -m mypy
 
 test: install data browser lint

@@ -31,6 +31,16 @@ class Completion:
     """The worker died or went silent: the trial may run again (bounded attempts)."""
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """A trial given to an executor: what it runs and whom to tell."""
+
+    trial_id: int
+    request: TrialRequest
+    dataset: DatasetRef
+    on_progress: ProgressCallback
+
+
 class Executor(Protocol):
     capacity: int
 

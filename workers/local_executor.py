@@ -22,42 +22,29 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from nas.job import DatasetRef
 from nas.trial import TrialRequest
-from workers.executor import Completion, ProgressCallback
-from workers.processes import child_env, close_stdin, kill_group, stderr_tail, write_line
-from workers.protocol import Message, ProtocolError, TrialJob, decision_line
+from workers.executor import Assignment, Completion, ProgressCallback
+from workers.processes import (
+    Child,
+    ChildExited,
+    child_env,
+    close_stdin,
+    kill_group,
+    read_messages,
+    write_line,
+)
+from workers.protocol import Message, TrialJob, decision_line
 from workers.trial_process import THREADS_ENV
 
 
-@dataclass(frozen=True)
-class _Exited:
-    """The worker's stdout closed and it exited with ``code``; ``stderr`` is its tail."""
-
-    code: int
-    stderr: str
-
-
-@dataclass(frozen=True)
-class _Assignment:
-    """A trial given to the executor: what it runs and whom to tell."""
-
-    trial_id: int
-    request: TrialRequest
-    dataset: DatasetRef
-    on_progress: ProgressCallback
-
-
 @dataclass(eq=False)
-class _Worker:
-    process: subprocess.Popen[bytes]
-    stderr: IO[bytes]
-    last_seen: float = field(default_factory=time.monotonic)
-    current: _Assignment | None = None
+class _Worker(Child):
+    current: Assignment | None = None
     served: int = 0
 
 
@@ -94,8 +81,8 @@ class LocalExecutor:
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.max_trials_per_worker = max_trials_per_worker
         self._workers: list[_Worker] = []
-        self._pending: deque[_Assignment] = deque()
-        self._queue: queue.Queue[tuple[_Worker, Message | _Exited]] = queue.Queue()
+        self._pending: deque[Assignment] = deque()
+        self._queue: queue.Queue[tuple[_Worker, Message | ChildExited]] = queue.Queue()
 
     # ---- Executor protocol ----------------------------------------------------------------
 
@@ -108,7 +95,7 @@ class LocalExecutor:
     ) -> None:
         """Give the trial to a free worker, or queue it (a running one with its id is killed)."""
         self.cancel(trial_id)
-        self._pending.append(_Assignment(trial_id, request, dataset, on_progress))
+        self._pending.append(Assignment(trial_id, request, dataset, on_progress))
         self._dispatch()
 
     def wait(self, timeout: float | None = None) -> list[Completion]:
@@ -208,7 +195,10 @@ class LocalExecutor:
         worker = _Worker(process, stderr)
         self._workers.append(worker)
         threading.Thread(
-            target=self._read, args=(worker,), daemon=True, name=f"worker-{process.pid}-reader"
+            target=read_messages,
+            args=(worker, self._queue),
+            daemon=True,
+            name=f"worker-{process.pid}-reader",
         ).start()
         return worker
 
@@ -248,28 +238,11 @@ class LocalExecutor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return open(self.log_dir / f"worker-{time.time_ns()}.log", "a+b")
 
-    def _read(self, worker: _Worker) -> None:
-        """Reader thread: parse stdout lines into the queue; then the exit code."""
-        stdout = worker.process.stdout
-        assert stdout is not None
-        with stdout:
-            for line in stdout:
-                worker.last_seen = time.monotonic()
-                try:
-                    message = Message.from_line(line)
-                except ProtocolError:
-                    continue  # a stray line is a sign of life, nothing more
-                self._queue.put((worker, message))
-        code = worker.process.wait()
-        with worker.stderr:
-            tail = stderr_tail(worker.stderr)
-        self._queue.put((worker, _Exited(code, tail)))
-
-    def _handle(self, worker: _Worker, item: Message | _Exited) -> Completion | None:
+    def _handle(self, worker: _Worker, item: Message | ChildExited) -> Completion | None:
         if worker not in self._workers:
             return None  # killed or retired: whatever it said no longer counts
         current = worker.current
-        if isinstance(item, _Exited):
+        if isinstance(item, ChildExited):
             self._workers.remove(worker)
             if current is None:
                 return None

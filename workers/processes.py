@@ -4,14 +4,57 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+from workers.protocol import Message, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[1]
 STDERR_TAIL = 2000  # characters of a child's stderr quoted when it dies
+
+
+@dataclass(eq=False)
+class Child:
+    """A child process speaking ``workers.protocol`` on stdout, its stderr going to a file."""
+
+    process: subprocess.Popen[bytes]
+    stderr: IO[bytes]
+    last_seen: float = field(default_factory=time.monotonic)  # its last line, any line
+
+
+@dataclass(frozen=True)
+class ChildExited:
+    """The child's stdout closed and it exited with ``code``; ``stderr`` is its tail."""
+
+    code: int
+    stderr: str
+
+
+ChildT = TypeVar("ChildT", bound=Child)
+
+
+def read_messages(child: ChildT, events: queue.Queue[tuple[ChildT, Message | ChildExited]]) -> None:
+    """Reader thread: the child's protocol messages into ``events``, then its exit."""
+    stdout = child.process.stdout
+    assert stdout is not None
+    with stdout:
+        for line in stdout:
+            child.last_seen = time.monotonic()
+            try:
+                message = Message.from_line(line)
+            except ProtocolError:
+                continue  # a stray line is a sign of life, nothing more
+            events.put((child, message))
+    code = child.process.wait()
+    with child.stderr:
+        tail = stderr_tail(child.stderr)
+    events.put((child, ChildExited(code, tail)))
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

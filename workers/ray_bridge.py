@@ -90,20 +90,24 @@ class Bridge:
     # ---- commands -------------------------------------------------------------------------
 
     def _handle_commands(self, block: bool) -> None:
+        """Handle the commands put aside and all that wait; with ``block`` and none put aside,
+        wait up to a heartbeat for the first."""
         lines, self._backlog = self._backlog, []
-        try:
-            if block and not lines:
-                lines.append(self.commands.get(timeout=self.heartbeat) or "")
-                if not lines[-1]:
-                    self._closed = True
-            while True:
-                line = self.commands.get_nowait()
-                if line is None:
-                    self._closed = True
-                    break
+        wait = block and not lines
+        while not self._closed:
+            try:
+                line = (
+                    self.commands.get(timeout=self.heartbeat)
+                    if wait
+                    else self.commands.get_nowait()
+                )
+            except queue.Empty:
+                break
+            wait = False
+            if line is None:
+                self._closed = True
+            else:
                 lines.append(line)
-        except queue.Empty:
-            pass
         for line in lines:
             self._handle(line)
 

@@ -22,39 +22,29 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO
 
 from nas.job import DatasetRef
 from nas.trial import TrialRequest
-from workers.executor import Completion, ProgressCallback
-from workers.processes import child_env, close_stdin, kill_group, stderr_tail, write_line
-from workers.protocol import Message, ProtocolError, TrialJob, cancel_line, decision_line
+from workers.executor import Assignment, Completion, ProgressCallback
+from workers.processes import (
+    Child,
+    ChildExited,
+    child_env,
+    close_stdin,
+    kill_group,
+    read_messages,
+    write_line,
+)
+from workers.protocol import Message, TrialJob, cancel_line, decision_line
 
 log = logging.getLogger("nas.ray")
 POLL_SECONDS = 0.2
 PROBLEM_LIMIT = 300  # characters of the reason kept in ``problem``
 
 
-@dataclass(frozen=True)
-class _Assignment:
-    trial_id: int
-    request: TrialRequest
-    dataset: DatasetRef
-    on_progress: ProgressCallback
-
-
-@dataclass(frozen=True)
-class _Exited:
-    code: int
-    stderr: str
-
-
 @dataclass(eq=False)
-class _Bridge:
-    process: subprocess.Popen[bytes]
-    stderr: IO[bytes]
+class _Bridge(Child):
     started_at: float = field(default_factory=time.monotonic)
-    last_seen: float = field(default_factory=time.monotonic)
     ready: bool = False
 
 
@@ -101,9 +91,9 @@ class SupervisedRayExecutor:
         self._bridge: _Bridge | None = None
         self._backoff = 1.0
         self._next_start = 0.0
-        self._queue: deque[_Assignment] = deque()
-        self._sent: dict[int, _Assignment] = {}
-        self._events: queue.Queue[tuple[_Bridge, Message | _Exited]] = queue.Queue()
+        self._queue: deque[Assignment] = deque()
+        self._sent: dict[int, Assignment] = {}
+        self._events: queue.Queue[tuple[_Bridge, Message | ChildExited]] = queue.Queue()
         self._start_bridge()
         self._await_first(start_timeout)
 
@@ -118,7 +108,7 @@ class SupervisedRayExecutor:
     ) -> None:
         """Queue the trial; it is sent as soon as a connected bridge has room."""
         self.cancel(trial_id)
-        self._queue.append(_Assignment(trial_id, request, dataset, on_progress))
+        self._queue.append(Assignment(trial_id, request, dataset, on_progress))
         self._dispatch()
 
     def wait(self, timeout: float | None = None) -> list[Completion]:
@@ -204,7 +194,10 @@ class SupervisedRayExecutor:
         bridge = _Bridge(process, stderr)
         self._bridge = bridge
         threading.Thread(
-            target=self._read, args=(bridge,), daemon=True, name=f"ray-bridge-{process.pid}"
+            target=read_messages,
+            args=(bridge, self._events),
+            daemon=True,
+            name=f"ray-bridge-{process.pid}",
         ).start()
 
     def _await_first(self, timeout: float) -> None:
@@ -220,23 +213,6 @@ class SupervisedRayExecutor:
             except queue.Empty:
                 continue
             self._handle(bridge, item)
-
-    def _read(self, bridge: _Bridge) -> None:
-        """Reader thread: the bridge's protocol lines into the queue, then its exit."""
-        stdout = bridge.process.stdout
-        assert stdout is not None
-        with stdout:
-            for line in stdout:
-                bridge.last_seen = time.monotonic()
-                try:
-                    message = Message.from_line(line)
-                except ProtocolError:
-                    continue
-                self._events.put((bridge, message))
-        code = bridge.process.wait()
-        with bridge.stderr:
-            tail = stderr_tail(bridge.stderr)
-        self._events.put((bridge, _Exited(code, tail)))
 
     def _supervise(self) -> list[Completion]:
         """Start a bridge when none runs and the backoff has passed; give up on one that does
@@ -255,10 +231,10 @@ class SupervisedRayExecutor:
             return self._lose(f"the Ray bridge was silent for {self.silence_timeout:g}s")
         return []
 
-    def _handle(self, bridge: _Bridge, item: Message | _Exited) -> list[Completion]:
+    def _handle(self, bridge: _Bridge, item: Message | ChildExited) -> list[Completion]:
         if bridge is not self._bridge:
             return []  # a bridge already given up on
-        if isinstance(item, _Exited):
+        if isinstance(item, ChildExited):
             detail = _last_line(item.stderr)
             reason = f"the Ray bridge exited with code {item.code}"
             return self._lose(f"{reason}: {detail}" if detail else reason, item.stderr)

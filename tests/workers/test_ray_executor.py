@@ -11,7 +11,7 @@ import pytest
 from nas.job import DatasetRef
 from nas.models import preset
 from nas.trial import EpochReport, TrainOptions, TrialRequest
-from workers.executor import Completion, ProgressCallback
+from workers.executor import Completion, Executor, ProgressCallback
 
 ray = pytest.importorskip("ray")
 
@@ -35,7 +35,7 @@ def record(reports: list[EpochReport]) -> ProgressCallback:
     return on_progress
 
 
-def collect(executor: RayExecutor, count: int, timeout: float = 60.0) -> dict[int, Completion]:
+def collect(executor: Executor, count: int, timeout: float = 60.0) -> dict[int, Completion]:
     deadline = time.monotonic() + timeout
     done: dict[int, Completion] = {}
     while len(done) < count:

@@ -10,28 +10,16 @@ from pathlib import Path
 import pytest
 
 from nas.trial import EpochReport
-from workers.executor import Completion
 
 pytest.importorskip("ray")
 
 from tests.ray_head import RayHead
-from tests.workers.test_ray_executor import DATA, record, request
+from tests.workers.test_ray_executor import DATA, collect, record, request
 from workers.ray_supervisor import SupervisedRayExecutor
 
 
-def collect(
-    executor: SupervisedRayExecutor, count: int, timeout: float = 90.0
-) -> dict[int, Completion]:
-    deadline = time.monotonic() + timeout
-    done: dict[int, Completion] = {}
-    while len(done) < count:
-        assert time.monotonic() < deadline, f"only {len(done)} of {count} completions"
-        done.update((c.trial_id, c) for c in executor.wait(timeout=1.0))
-    return done
-
-
 @pytest.fixture
-def ray_env(tmp_path: Path) -> dict[str, str]:
+def ray_env() -> dict[str, str]:
     ray_tmp = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / f"sup{os.getpid()}"
     ray_tmp.mkdir(parents=True, exist_ok=True)
     return {"RAY_TMPDIR": str(ray_tmp), "RAY_USAGE_STATS_ENABLED": "0"}
@@ -48,7 +36,7 @@ def test_trials_run_through_the_bridge_with_progress_pruning_and_cancel(
         executor.submit(2, request(3), DATA, lambda r: r.epoch == 1)
         executor.submit(3, request(50), DATA, record([]))  # queued behind the two
         executor.cancel(3)
-        done = collect(executor, 2)
+        done = collect(executor, 2, timeout=90)
         assert set(done) == {1, 2} and executor.in_flight() == 0
         full, pruned = done[1], done[2]
         assert full.error is None and full.result is not None and full.result.epochs_run == 2
