@@ -2,7 +2,8 @@
 
 ``Leaderboards`` keeps one ``Leaderboard`` per recently viewed job (LRU, keyed by job id and
 creation time). A ``Leaderboard`` holds the job's trials as columns (one Python list per field)
-built from the denormalized ``trial`` columns only, never the ``request``/``result`` blobs. On each
+built from the narrow ``trial`` rows (the documents live in ``trial_document``; only the
+unfinished trials' requests are read, for the epochs they ask for). On each
 request it reads the job's ``version``; when that moved, it loads only the trials whose
 ``trial.version`` is newer (index ``ix_trial_job_id_version``) and merges them. The aggregates
 are folds over the finished trials in finish order (``finished_at``, then id), extended by the
@@ -25,10 +26,12 @@ demand, one trial at a time (``stride_trajectory``).
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import math
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,7 +40,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.models import TRIAL_STATES, Job, Trial, TrialEvent
+from api.db.models import TRIAL_STATES, Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
 from nas.errors import NotFoundError
 from workers.store import FINISHED_STATES
@@ -200,13 +203,27 @@ _SELECT: tuple[Any, ...] = (
     # sorts like the time and skips making thousands of datetimes in Python.
     sa.cast(Trial.finished_at, sa.Text),
     Trial.version,
-    # the epochs asked for, read out of the request in SQL, for unfinished trials only
-    sa.case((Trial.state.in_(_UNFINISHED), Trial.request["epochs"].as_integer()), else_=None),
+    # the epochs asked for: filled in from the request documents of unfinished trials
+    sa.null(),
 )
 _I = {name: i for i, name in enumerate(FIELDS)}
 _ID, _STRATEGY, _STATE, _ACCURACY = _I["id"], _I["strategy"], _I["state"], _I["accuracy"]
 _MACS, _COST, _EPOCH, _ERROR = _I["macs"], _I["cost_flops"], _I["epoch"], _I["error"]
-_FINISHED_AT = _I["finished"]
+_FINISHED_AT, _EPOCHS = _I["finished"], _I["epochs"]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: building the columns of 10,000s of trials makes
+    as many short-lived row tuples, and each collection they set off walks the whole heap
+    (a third of a cold build's time in a server process)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _short(error: str | None) -> str | None:
@@ -279,11 +296,26 @@ class Leaderboard:
 
     def update(self, session: Session, version: int) -> None:
         """Merge the trials changed since ``self.version``; bring the aggregates along."""
+        with _gc_paused():
+            self._update(session, version)
+
+    def _update(self, session: Session, version: int) -> None:
         # Core, not ORM, execution: plain rows, no per-row ORM bookkeeping
         where = [Trial.job_id == self.job_id]
-        if self.version:  # the first load takes every trial, stamped or not
+        changed = sa.select(*_SELECT)
+        if self.version:
             where.append(Trial.version > self.version)
-        rows = session.connection().execute(sa.select(*_SELECT).where(*where)).all()
+        else:  # the first load takes every trial, stamped or not, in table order
+            changed = changed.order_by(Trial.id)
+        connection = session.connection()
+        rows = connection.execute(changed.where(*where)).all()
+        asked: dict[int, int | None] = dict(
+            connection.execute(
+                sa.select(Trial.id, TrialDocument.request["epochs"].as_integer())
+                .join_from(Trial, TrialDocument)
+                .where(*where, Trial.state.in_(_UNFINISHED))
+            ).all()
+        )
         running = [r[_ID] for r in rows if r[_STATE] == "running"]
         epochs: dict[int, int] = {}
         if running:
@@ -325,6 +357,9 @@ class Leaderboard:
                     fresh.append(i)
         for trial_id in epochs.keys() | set(running):
             cols[_EPOCH][self.where[trial_id]] = epochs.get(trial_id, 0)
+        for trial_id, asked_epochs in asked.items():
+            if trial_id in self.where:  # else it changed after the first query: next time
+                cols[_EPOCHS][self.where[trial_id]] = asked_epochs
         errors = cols[_ERROR]
         for row in rows:
             if row[_ERROR] is not None:
@@ -341,24 +376,31 @@ class Leaderboard:
     # ---- aggregates: folds over finished trials in finish order ---------------------------
 
     def _reset_folds(self) -> None:
-        self.last_key: tuple[Any, int, int] | None = None
+        self.last_key: tuple[Any, int] | None = None
         self.curves = {s: _Best(s) for s in self.strategies}
         self.front = Front()
 
-    def _order(self, positions: Iterable[int]) -> list[tuple[Any, int, int]]:
-        """``(finished_at, id, position)`` of ``positions`` in finish order (a missing
+    def _key(self, i: int) -> tuple[Any, int]:
+        """The finish-order key of the trial at position ``i``: ``(finished_at, id)``."""
+        return self.cols[_FINISHED_AT][i], self.cols[_ID][i]
+
+    def _order(self, positions: Iterable[int]) -> list[int]:
+        """``positions`` in finish order: by ``finished_at``, then id (a missing
         ``finished_at``, which the store never leaves on a finished trial, sorts last)."""
         finished, ids = self.cols[_FINISHED_AT], self.cols[_ID]
-        keyed = [(finished[i], ids[i], i) for i in positions]
-        known = sorted(k for k in keyed if k[0] is not None)
-        return known + sorted((k for k in keyed if k[0] is None), key=lambda k: k[1])
+        # two stable sorts on C-level keys: no key tuple per trial
+        by_id = sorted(positions, key=ids.__getitem__)
+        known = [i for i in by_id if finished[i] is not None]
+        known.sort(key=finished.__getitem__)
+        return known + [i for i in by_id if finished[i] is None]
 
     def _fold(self, fresh: list[int], refold: bool) -> None:
         """Extend the folds by the newly finished trials at ``fresh``; start over when one of
         them finished before the last one folded, or ``refold``."""
         order = self._order(fresh)
         if order and self.last_key is not None and not refold:
-            refold = order[0][0] is None or self.last_key[0] is None or order[0] <= self.last_key
+            first = self._key(order[0])
+            refold = first[0] is None or self.last_key[0] is None or first <= self.last_key
         if refold:
             self._reset_folds()
             order = self._order(i for i, s in enumerate(self.cols[_STATE]) if s in FINISHED)
@@ -376,7 +418,7 @@ class Leaderboard:
             self.front.trial,
         )
         isfinite, bisect_left, bisect_right = math.isfinite, bisect.bisect_left, bisect.bisect_right
-        for _, _, i in order:
+        for i in order:
             curve = curves[strategies[i]]
             cost = costs[i]
             if cost is not None and isfinite(cost):
@@ -402,7 +444,7 @@ class Leaderboard:
             front_macs[start:end] = [macs]
             front_accuracy[start:end] = [accuracy]
             front_trial[start:end] = [ids[i]]
-        self.last_key = order[-1]
+        self.last_key = self._key(order[-1])
 
     def progress(self) -> Progress:
         states = dict.fromkeys(TRIAL_STATES, 0)
@@ -583,9 +625,9 @@ def stride_trajectory(
         if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
             raise NotFoundError(f"no job {job_id}", field="job_id")
         trial = session.execute(
-            sa.select(Trial.state, Trial.result, Trial.attempts).where(
-                Trial.id == trial_id, Trial.job_id == job_id
-            )
+            sa.select(Trial.state, TrialDocument.result, Trial.attempts)
+            .join_from(Trial, TrialDocument)
+            .where(Trial.id == trial_id, Trial.job_id == job_id)
         ).one_or_none()
         if trial is None:
             raise NotFoundError(f"no trial {trial_id} in job {job_id}", field="trial_id")

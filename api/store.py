@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -24,7 +24,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from api.db.models import JOB_STATES, TRIAL_STATES, Job, Trial, TrialEvent, utcnow
+from api.db.models import (
+    JOB_STATES,
+    TRIAL_STATES,
+    Job,
+    Trial,
+    TrialDocument,
+    TrialEvent,
+    utcnow,
+)
 from api.db.session import session_scope
 from api.pareto import pareto_front
 from nas.errors import ConflictError, NotFoundError, OptionsError
@@ -130,11 +138,16 @@ _TRIAL_COLUMNS = (
     Trial.strategy,
     Trial.number,
     Trial.state,
-    Trial.request,
-    Trial.result,
+    TrialDocument.request,
+    TrialDocument.result,
     Trial.error,
     Trial.attempts,
 )
+
+
+def _select(columns: tuple[Any, ...]) -> sa.Select[Any]:
+    """SELECT ``columns`` of trials, their documents joined (every trial has one)."""
+    return sa.select(*columns).join_from(Trial, TrialDocument)
 
 
 def _stored(row: sa.Row[Any], progress: Iterable[EpochReport] = ()) -> StoredTrial:
@@ -188,7 +201,7 @@ _SUMMARY_COLUMNS = (
     Trial.epochs_run,
     Trial.attempts,
     Trial.error,
-    Trial.result["learned_strides"].label("learned_strides"),
+    TrialDocument.result["learned_strides"].label("learned_strides"),
 )
 
 
@@ -261,6 +274,25 @@ def _last_progress(session: Session, trial_ids: list[int]) -> dict[int, ReportLi
     return found
 
 
+def insert_trials(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Bulk-insert trials, each row the ``trial`` columns plus its ``request`` and (optional)
+    ``result`` documents (imports, benchmarks, tests; the service adds trials one at a time
+    through ``SqlTrialStore.add``); their ids, in the order of ``rows``."""
+    documents = ("request", "result")
+    trials = [{k: v for k, v in row.items() if k not in documents} for row in rows]
+    ids = list(
+        session.scalars(sa.insert(Trial).returning(Trial.id, sort_by_parameter_order=True), trials)
+    )
+    session.execute(
+        sa.insert(TrialDocument),
+        [
+            {"trial_id": i, "request": row["request"], "result": row.get("result")}
+            for i, row in zip(ids, rows, strict=True)
+        ],
+    )
+    return ids
+
+
 def _default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -298,10 +330,10 @@ class SqlTrialStore:
             strategy=request.strategy,
             number=request.number,
             state="queued",
-            request=dumped,
             spec=request.spec.to_string(),
             params=dumped["params"],
             attempts=0,
+            document=TrialDocument(request=dumped),
         )
         try:
             with session_scope(self.factory) as session:
@@ -361,9 +393,7 @@ class SqlTrialStore:
     def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None:
         """Store the outcome; a finished trial is never overwritten (idempotent)."""
         state = "failed" if result is None else ("pruned" if result.pruned else "completed")
-        values: dict[str, Any] = {
-            "result": _json(result) if result is not None else None,
-        }
+        values: dict[str, Any] = {}
         if result is not None:
             values.update(
                 accuracy=_number(result.accuracy),
@@ -373,13 +403,22 @@ class SqlTrialStore:
                 wall_seconds=_number(result.wall_seconds),
                 epochs_run=result.epochs_run,
             )
-        self._end(trial_id, state, error, values)
+        document = _json(result) if result is not None else None
+        self._end(trial_id, state, error, values, document)
 
     def skip(self, trial_id: int, reason: str) -> None:
         """Finished without running (``skipped``); idempotent like ``finish``."""
-        self._end(trial_id, "skipped", reason, {})
+        self._end(trial_id, "skipped", reason, {}, None)
 
-    def _end(self, trial_id: int, state: str, error: str | None, values: dict[str, Any]) -> None:
+    def _end(
+        self,
+        trial_id: int,
+        state: str,
+        error: str | None,
+        values: dict[str, Any],
+        result: dict[str, Any] | None,
+    ) -> None:
+        """Finish the trial with ``values`` and its ``result`` document, in one transaction."""
         values = {**values, "state": state, "error": error, "finished_at": utcnow()}
         with session_scope(self.factory) as session:
             updated = session.execute(
@@ -388,6 +427,11 @@ class SqlTrialStore:
                 .values(**values)
             )
             if getattr(updated, "rowcount", 0):
+                session.execute(
+                    sa.update(TrialDocument)
+                    .where(TrialDocument.trial_id == trial_id)
+                    .values(result=result)
+                )
                 _touch(session, self.job_id, [trial_id])
             elif not self._exists(session, trial_id):
                 raise _trial_not_found(trial_id)
@@ -395,7 +439,7 @@ class SqlTrialStore:
     def get(self, trial_id: int) -> StoredTrial:
         with session_scope(self.factory) as session:
             row = session.execute(
-                sa.select(*_TRIAL_COLUMNS).where(self._trial(trial_id))
+                _select(_TRIAL_COLUMNS).where(self._trial(trial_id))
             ).one_or_none()
             if row is None:
                 raise _trial_not_found(trial_id)
@@ -405,9 +449,7 @@ class SqlTrialStore:
     def trials(self) -> TrialList:
         """Every trial of the job, ordered by (strategy, number)."""
         with session_scope(self.factory) as session:
-            rows = session.execute(
-                sa.select(*_TRIAL_COLUMNS).where(Trial.job_id == self.job_id)
-            ).all()
+            rows = session.execute(_select(_TRIAL_COLUMNS).where(Trial.job_id == self.job_id)).all()
             unfinished = [r.id for r in rows if r.state not in FINISHED_STATES]
             progress = _current_progress(session, unfinished)
             stored = [_stored(r, progress.get(r.id, ())) for r in rows]
@@ -621,7 +663,7 @@ class JobRepository:
                     .limit(limit)
                 )
             )
-            found = {r.id: r for r in session.execute(sa.select(*columns).where(Trial.id.in_(ids)))}
+            found = {r.id: r for r in session.execute(_select(columns).where(Trial.id.in_(ids)))}
             rows = [found[i] for i in ids if i in found]
             latest = _last_progress(session, ids)
         return rows, latest, total or 0
@@ -675,7 +717,7 @@ class JobRepository:
             )
             if best_id is None:
                 return None
-            row = session.execute(sa.select(*_TRIAL_COLUMNS).where(Trial.id == best_id)).one()
+            row = session.execute(_select(_TRIAL_COLUMNS).where(Trial.id == best_id)).one()
         return _stored(row)
 
     def pareto(self, job_id: int, cost: Literal["macs", "n_params"]) -> TrialList:
@@ -714,7 +756,7 @@ class JobRepository:
                 .order_by(ranked.c.cost.asc(), ranked.c.accuracy.desc(), ranked.c.id)
             )
             ids = pareto_front(((r[0], r[1], r[2]) for r in points), presorted=True)
-            rows = session.execute(sa.select(*_TRIAL_COLUMNS).where(Trial.id.in_(ids))).all()
+            rows = session.execute(_select(_TRIAL_COLUMNS).where(Trial.id.in_(ids))).all()
         by_id = {row.id: _stored(row) for row in rows}
         return [by_id[i] for i in ids]
 

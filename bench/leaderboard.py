@@ -50,7 +50,7 @@ from api.db.models import Job, Trial, TrialEvent
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
 from api.leaderboard import Leaderboards
 from api.settings import Settings
-from api.store import JobRepository, SqlTrialStore
+from api.store import JobRepository, SqlTrialStore, insert_trials
 from api.threaded_server import serve_in_thread
 from bench.results import machine, table, write_section
 from nas.job import JobSpec
@@ -228,7 +228,7 @@ def populate(factory: Factory, n: int, seed: int = 0) -> int:
         rows.append(row)
     with session_scope(factory) as session:
         for chunk in range(0, n, 2000):
-            session.execute(sa.insert(Trial), rows[chunk : chunk + 2000])
+            insert_trials(session, rows[chunk : chunk + 2000])
         ids = {
             (strategy, number): trial_id
             for strategy, number, trial_id in session.execute(

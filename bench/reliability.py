@@ -36,7 +36,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import httpx
 import sqlalchemy as sa
 
-from api.db.models import Trial
+from api.db.models import Trial, TrialDocument
 from api.db.session import make_engine, session_factory, upgrade_database
 from api.store import JobRepository
 from bench.leaderboard import populate
@@ -67,9 +67,9 @@ def trial_rows(url: str) -> list[Any]:
                         Trial.strategy,
                         Trial.number,
                         Trial.state,
-                        Trial.result,
+                        TrialDocument.result,
                         Trial.attempts,
-                    )
+                    ).join_from(Trial, TrialDocument)
                 )
             )
     finally:

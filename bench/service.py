@@ -40,10 +40,9 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from api.db.models import Trial
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
 from api.settings import Settings
-from api.store import JobRepository
+from api.store import JobRepository, insert_trials
 from api.threaded_server import serve_in_thread
 from bench.results import machine, table, write_section
 from nas.job import JobSpec
@@ -278,7 +277,7 @@ def fill(url: str, trials: int) -> int:
             )
         with session_scope(factory) as session:
             for start in range(0, len(rows), 2000):
-                session.execute(sa.insert(Trial), rows[start : start + 2000])
+                insert_trials(session, rows[start : start + 2000])
         # What autovacuum / a long-running server has done by the time anyone reads: fresh
         # statistics (and PostgreSQL's visibility map, for index-only scans).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

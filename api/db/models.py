@@ -89,11 +89,15 @@ class Job(Base):
 
 
 class Trial(Base):
-    """One trial of one strategy of a job: request, state, result and denormalized metrics."""
+    """One trial of one strategy of a job: its state and denormalized metrics (its request and
+    result documents are in ``TrialDocument``)."""
 
     __tablename__ = "trial"
     __table_args__ = (
         sa.UniqueConstraint("job_id", "strategy", "number"),
+        # A job's trials in id order, so also in table order: the leaderboard's first load
+        # reads them sequentially (through the other job_id indexes, SQLite seeks each row).
+        sa.Index("ix_trial_job_id", "job_id"),
         sa.Index("ix_trial_job_id_state", "job_id", "state"),
         sa.Index("ix_trial_job_id_accuracy", "job_id", "accuracy"),
         sa.Index("ix_trial_job_id_version", "job_id", "version"),
@@ -103,15 +107,12 @@ class Trial(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    # Indexed through the leading column of the unique constraint and of the indexes above.
     job_id: Mapped[int] = mapped_column(sa.ForeignKey("job.id", ondelete="CASCADE"))
     strategy: Mapped[str] = mapped_column(sa.String(64))
     number: Mapped[int]
     state: Mapped[str] = mapped_column(sa.String(16), default="queued")
-    request: Mapped[dict[str, Any]]
     spec: Mapped[str] = mapped_column(sa.Text)
     params: Mapped[dict[str, Any]]
-    result: Mapped[dict[str, Any] | None]
     accuracy: Mapped[float | None]
     n_params: Mapped[int | None] = mapped_column(sa.BigInteger)
     macs: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -129,6 +130,27 @@ class Trial(Base):
     """The job's ``version`` at this trial's last change (for incremental clients)."""
 
     job: Mapped[Job] = relationship(back_populates="trials")
+    document: Mapped[TrialDocument] = relationship(
+        back_populates="trial", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class TrialDocument(Base):
+    """A trial's request and result (``TrialRequest``, ``TrialResult`` as JSON), a row per trial.
+
+    Apart from ``trial`` so that the scans over its columns (the leaderboard's, the listings')
+    read narrow rows: the documents are 90% of a trial's bytes.
+    """
+
+    __tablename__ = "trial_document"
+
+    trial_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("trial.id", ondelete="CASCADE"), primary_key=True
+    )
+    request: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+
+    trial: Mapped[Trial] = relationship(back_populates="document")
 
 
 class TrialEvent(Base):

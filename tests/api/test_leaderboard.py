@@ -3,6 +3,7 @@ scheduler off, trials written through ``SqlTrialStore``), on SQLite and PostgreS
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import re
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+import api.leaderboard as leaderboard_module
 from api.app import create_app
 from api.db.models import Job, Trial, utcnow
 from api.db.session import session_scope
@@ -208,6 +210,8 @@ def test_a_full_answer_has_every_trial_as_columns(h: Harness) -> None:
     assert got[running]["state"] == "running"
     assert (got[running]["epoch"], got[running]["epochs"]) == (2, 5)
     assert got[queued]["state"] == "queued" and got[queued]["epochs"] == 2
+    assert got[done]["epochs"] is None  # what was asked is shown for unfinished trials only
+    assert board["trials"]["id"] == sorted(got)  # the first load reads in table (id) order
     assert board["progress"]["total"] == 4
     assert board["progress"]["states"] == {
         "queued": 1,
@@ -520,3 +524,24 @@ def test_non_finite_values_never_reach_the_json(h: Harness) -> None:
     store.finish(trial, result(math.nan, 1000, math.inf), None)
     board = h.board(job_id)
     assert rows(board)[trial]["accuracy"] is None and rows(board)[trial]["cost_flops"] is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_build_pauses_garbage_collection_and_restores_it(h: Harness, enabled: bool) -> None:
+    job_id, store = h.job()
+    h.add(store, "grid")
+    seen: list[bool] = []
+    real = leaderboard_module.Leaderboard._update
+
+    def spy(self: leaderboard_module.Leaderboard, *args: Any) -> None:
+        seen.append(gc.isenabled())
+        real(self, *args)
+
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(leaderboard_module.Leaderboard, "_update", spy)
+            h.board(job_id)
+        assert seen == [False] and gc.isenabled() is enabled
+    finally:
+        gc.enable()

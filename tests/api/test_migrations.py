@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from api.db.models import Base
 from api.db.session import alembic_config, make_engine, upgrade_database
 
-TABLES = {"job", "trial", "trial_event", "api_key"}
+TABLES = {"job", "trial", "trial_document", "trial_event", "api_key"}
 
 
 def table_names(url: str) -> set[str]:
@@ -56,3 +56,71 @@ def test_db_upgrade_works_from_any_directory(
     upgrade_database(url)
     assert table_names(url) == TABLES
     assert not list(elsewhere.iterdir())  # nothing written to the working directory
+
+
+# the revision that moved trial.request / trial.result into trial_document, and its parent
+DOCUMENTS_REVISION, BEFORE_DOCUMENTS = "5219c1561cac", "f7792097aa5f"
+
+
+def test_db_trial_documents_move_with_their_data_both_ways(database_url: str) -> None:
+    config = alembic_config(database_url)
+    command.upgrade(config, BEFORE_DOCUMENTS)
+    request = {"epochs": 3, "spec": "resnet:28:c16", "params": {"phase": "search"}}
+    result = {"accuracy": 0.875, "history": [{"epoch": 1, "strides": [[2.0, 2.5], None]}]}
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            job = conn.execute(
+                sa.text(
+                    "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
+                    "VALUES ('old', 'completed', '{}', :now, :now, 3) RETURNING id"
+                ),
+                {"now": "2026-12-01 10:00:00"},
+            ).scalar_one()
+            for number, stored in ((0, result), (1, None)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO trial (job_id, strategy, number, state, request, spec, "
+                        "params, result, attempts, created_at, version) VALUES (:job, 'grid', "
+                        ":number, 'completed', :request, 's', '{}', :result, 1, :now, 2)"
+                    ).bindparams(
+                        sa.bindparam("request", type_=sa.JSON()),
+                        sa.bindparam("result", type_=sa.JSON(none_as_null=True)),
+                    ),
+                    {
+                        "job": job,
+                        "number": number,
+                        "request": request,
+                        "result": stored,
+                        "now": "2026-12-01 10:00:00",
+                    },
+                )
+        upgrade_database(database_url)
+        with engine.connect() as conn:
+            moved = conn.execute(
+                sa.text(
+                    "SELECT t.number, d.request, d.result FROM trial t "
+                    "JOIN trial_document d ON d.trial_id = t.id ORDER BY t.number"
+                ).columns(
+                    sa.column("number", sa.Integer()),
+                    sa.column("request", sa.JSON()),
+                    sa.column("result", sa.JSON()),
+                )
+            ).all()
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("trial")}
+        assert [tuple(r) for r in moved] == [(0, request, result), (1, request, None)]
+        assert not {"request", "result"} & columns
+        command.downgrade(config, BEFORE_DOCUMENTS)
+        with engine.connect() as conn:
+            back = conn.execute(
+                sa.text("SELECT number, request, result FROM trial ORDER BY number").columns(
+                    sa.column("number", sa.Integer()),
+                    sa.column("request", sa.JSON()),
+                    sa.column("result", sa.JSON()),
+                )
+            ).all()
+            tables = set(sa.inspect(conn).get_table_names())
+        assert [tuple(r) for r in back] == [(0, request, result), (1, request, None)]
+        assert "trial_document" not in tables
+    finally:
+        engine.dispose()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from api.db.models import Trial
+from api.db.models import Trial, TrialDocument
 from api.db.session import make_engine
 from tests.live_server import LiveServer
 
@@ -40,7 +40,9 @@ def finished_trials(url: str) -> dict[tuple[str, int], tuple[str, Any, int]]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.select(Trial.strategy, Trial.number, Trial.state, Trial.result, Trial.attempts)
+                sa.select(
+                    Trial.strategy, Trial.number, Trial.state, TrialDocument.result, Trial.attempts
+                ).join_from(Trial, TrialDocument)
             ).all()
     finally:
         engine.dispose()

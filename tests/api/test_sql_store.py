@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.models import Job, Trial, TrialEvent
+from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
-from api.store import JobRepository, SqlTrialStore
+from api.store import JobRepository, SqlTrialStore, insert_trials
 from nas.data import ImageData, load
 from nas.errors import ConflictError, NasError, NotFoundError
 from nas.job import DatasetRef, JobSpec
@@ -547,6 +547,9 @@ def test_db_delete_cascades(repo: JobRepository, factory: Factory) -> None:
                 sa.select(sa.func.count()).select_from(model).where(model.job_id == other_id)
             )
             assert left == kept and kept is not None and kept > 0
+        # the deleted job's trial documents went with their trials
+        documents = session.scalar(sa.select(sa.func.count()).select_from(TrialDocument))
+        assert documents == session.scalar(sa.select(sa.func.count()).select_from(Trial))
         assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
 
 
@@ -570,7 +573,7 @@ def test_db_pages_and_counts_of_many_trials(repo: JobRepository, factory: Factor
         for i in range(10_000)
     ]
     with session_scope(factory) as session:
-        session.execute(sa.insert(Trial), rows)
+        insert_trials(session, rows)
     page, total = repo.trials_page(job.id, limit=50)
     progress = repo.progress(job.id)
     counts = repo.get(job.id).trial_counts
@@ -627,7 +630,7 @@ def test_db_pareto_front_with_ties_matches_the_definition(
         for i, (a, c) in enumerate(values)
     ]
     with session_scope(factory) as session:
-        session.execute(sa.insert(Trial), rows)
+        insert_trials(session, rows)
     expected = {
         i
         for i, (a, c) in enumerate(values)
