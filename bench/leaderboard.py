@@ -12,10 +12,13 @@ server on a loopback port (scheduler off) and is timed over HTTP, medians of ``-
   finished and after one epoch report (written through ``SqlTrialStore``), server time from
   the ``Server-Timing`` header and the round trip;
 - page open: Chromium (Debian's, through Playwright) loads ``/jobs/{id}`` in a fresh context
-  until the table and charts are drawn (``--no-browser`` or no chromium: skipped).
+  until the table and charts are drawn (``--no-browser`` or no chromium: skipped);
+- the same first data and refresh from Optuna Dashboard over an Optuna study of as many trials
+  in Optuna's own RDB storage on the same backend (``--dashboard-sizes``; 0 skips it).
 
     python bench/leaderboard.py [--sizes 10000 50000] [--backends sqlite postgresql]
-                                [--repeats 5] [--no-browser] [--quick] [--results docs/results.md]
+                                [--repeats 5] [--no-browser] [--dashboard-sizes 10000]
+                                [--quick] [--results docs/results.md]
 """
 
 from __future__ import annotations
@@ -28,16 +31,20 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import optuna
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
@@ -256,13 +263,15 @@ def populate(factory: Factory, n: int, seed: int = 0) -> int:
 
 
 @contextlib.contextmanager
-def scratch_database(backend: str, postgres_url: str) -> Iterator[str]:
-    """A new, migrated database: a SQLite file in a temporary folder, or a PostgreSQL database
+def scratch_database(backend: str, postgres_url: str, *, migrate: bool = True) -> Iterator[str]:
+    """A new database, migrated unless not ``migrate`` (Optuna keeps its own Alembic version
+    table): a SQLite file in a temporary folder, or a PostgreSQL database
     ``nas_bench_<random>`` on the local server, dropped (``WITH (FORCE)``) afterwards."""
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="nas-bench-") as folder:
             url = f"sqlite:///{Path(folder) / 'nas.db'}"
-            upgrade_database(url)
+            if migrate:
+                upgrade_database(url)
             yield url
         return
     admin = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
@@ -271,7 +280,8 @@ def scratch_database(backend: str, postgres_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        upgrade_database(url)
+        if migrate:
+            upgrade_database(url)
         yield url
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -424,6 +434,80 @@ def measure(url: str, n: int, repeats: int, browser: bool) -> dict[str, float]:
     return out
 
 
+# ---- Optuna Dashboard on the same kind of data ---------------------------------------------
+
+
+def optuna_study(url: str, n: int, seed: int = 0) -> int:
+    """An Optuna study in RDB storage at ``url`` with ``n`` completed trials shaped like the
+    job's: four categorical parameters (three strides, a width), an intermediate value per
+    epoch, MACs, parameters and the block string as user attributes; its id."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = random.Random(seed)
+    choices = {"s1": [1, 2], "s2": [1, 2, 3], "s3": [1, 2, 3], "width": [8, 12, 16, 24, 32]}
+    distributions = {k: optuna.distributions.CategoricalDistribution(v) for k, v in choices.items()}
+    pool = [s.to_string() for s in spec_pool()]
+    study = optuna.create_study(
+        storage=optuna.storages.RDBStorage(url), study_name="bench", direction="maximize"
+    )
+    trials = []
+    for _ in range(n):
+        params = {k: rng.choice(v) for k, v in choices.items()}
+        accuracy = rng.uniform(0.6, 0.95)
+        trials.append(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=distributions,
+                value=accuracy,
+                intermediate_values={e: accuracy * e / EPOCHS for e in range(1, EPOCHS + 1)},
+                user_attrs={
+                    "macs": 2_000_000 + rng.randrange(40_000_000),
+                    "n_params": 50_000 + rng.randrange(1_000_000),
+                    "spec": rng.choice(pool),
+                },
+            )
+        )
+    study.add_trials(trials)
+    return study._study_id
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def dashboard_ms(url: str, n: int, repeats: int) -> dict[str, float]:
+    """Optuna Dashboard over a study of ``n`` trials at ``url``, in wsgiref on a loopback port:
+    its first data (``GET /api/studies/{id}``, a fresh app each time: its in-memory cache
+    empty) and a refresh asking only for trials after the ``n`` it has."""
+    from optuna_dashboard import wsgi
+
+    start = time.perf_counter()
+    study_id = optuna_study(url, n)
+    print(f"  Optuna study of {n} trials stored in {time.perf_counter() - start:.1f} s")
+    out: dict[str, float] = {}
+    cold, refresh = [], []
+    for _ in range(repeats):
+        server = make_server(
+            "127.0.0.1", 0, wsgi(optuna.storages.RDBStorage(url)), handler_class=_QuietHandler
+        )
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            api = f"http://127.0.0.1:{server.server_port}/api/studies/{study_id}"
+            with httpx.Client(timeout=600) as client:
+                response, elapsed = timed_get(client, f"{api}?after=0")
+                cold.append(elapsed)
+                assert len(response.json()["trials"]) == n, "the dashboard missed trials"
+                refresh.append(timed_get(client, f"{api}?after={n}")[1])
+        finally:
+            server.shutdown()
+            server.server_close()
+    out["dashboard first data (ms)"] = median(cold)
+    out["dashboard payload (MB)"] = len(response.content) / 1e6
+    out["dashboard refresh (ms)"] = median(refresh)
+    return out
+
+
 # ---- the table -----------------------------------------------------------------------------
 
 COLUMNS = [
@@ -455,6 +539,60 @@ def cell(result: dict[str, float], key: str) -> str:
     return text
 
 
+def dashboard_section(
+    dashboard: list[tuple[str, int, dict[str, float]]],
+    ours: list[tuple[str, int, dict[str, float]]],
+    repeats: int,
+) -> str:
+    """The Optuna Dashboard comparison: its numbers beside ours at the same size and backend."""
+    mine = {(backend, n): result for backend, n, result in ours}
+    rows = []
+    for backend, n, theirs in dashboard:
+        own = mine.get((backend, n), {})
+        first = own.get("first data, cold (ms)", math.nan)
+        refresh = own.get("refresh, unchanged (ms)", math.nan)
+        their_first = theirs["dashboard first data (ms)"]
+        their_refresh = theirs["dashboard refresh (ms)"]
+        rows.append(
+            [
+                backend,
+                f"{n:,}",
+                f"{their_first:.0f} ms",
+                f"{theirs['dashboard payload (MB)']:.2f}",
+                f"{their_refresh:.1f} ms",
+                "-" if math.isnan(first) else f"{first:.0f} ms",
+                "-" if math.isnan(first) else f"{their_first / first:.0f}x",
+                "-" if math.isnan(refresh) else f"{their_refresh / refresh:.0f}x",
+            ]
+        )
+    return "\n\n".join(
+        [
+            f"Against Optuna Dashboard {package_version('optuna-dashboard')} (Optuna "
+            f"{optuna.__version__}), in the same run: an Optuna study of as many completed "
+            "trials (four categorical parameters, an intermediate value per epoch, MACs, "
+            "parameters and block string as user attributes) in Optuna's RDB storage on the "
+            "same backend, served by `optuna_dashboard.wsgi` in wsgiref on loopback. *First "
+            "data* is its `GET /api/studies/{id}` from a fresh app (its in-memory cache empty), "
+            "the data its study page opens with; *refresh* asks for the trials after the last "
+            f"one it has (`after=N`): nothing new. Medians of {repeats}; the ratios are theirs "
+            "over ours (first data with an empty cache; refresh with nothing new).",
+            table(
+                [
+                    "backend",
+                    "trials",
+                    "Optuna Dashboard: first data",
+                    "its payload MB",
+                    "its refresh, nothing new",
+                    "this service: first data, empty cache",
+                    "first data ratio",
+                    "refresh ratio",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -465,13 +603,21 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium page open")
+    parser.add_argument(
+        "--dashboard-sizes",
+        type=int,
+        nargs="*",
+        default=[10_000],
+        help="trials of the Optuna Dashboard comparison (none or 0: skip it)",
+    )
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--quick", action="store_true", help="1,000 and 5,000 trials, 3 repeats")
     parser.add_argument("--results", type=Path, default=results_module.RESULTS)
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.repeats = [1_000, 5_000], 3
+        args.sizes, args.repeats, args.dashboard_sizes = [1_000, 5_000], 3, [1_000]
     results: list[tuple[str, int, dict[str, float]]] = []
+    dashboard: list[tuple[str, int, dict[str, float]]] = []
     load_before = os.getloadavg()[0]
     for backend in args.backends:
         for n in args.sizes:
@@ -481,6 +627,11 @@ def main() -> None:
             for key, value in result.items():
                 print(f"  {key}: {value:.2f}", flush=True)
             results.append((backend, n, result))
+        for n in (d for d in args.dashboard_sizes if d > 0):
+            print(f"{backend}, Optuna Dashboard, {n} trials", flush=True)
+            with scratch_database(backend, args.postgres_url, migrate=False) as url:
+                dashboard.append((backend, n, dashboard_ms(url, n, args.repeats)))
+            print(f"  {dashboard[-1][2]}", flush=True)
     rows = [
         [backend, f"{n:,}", *(cell(result, key) for key, _ in COLUMNS)]
         for backend, n, result in results
@@ -507,6 +658,8 @@ def main() -> None:
             table(["backend", "trials", *(label for _, label in COLUMNS)], rows),
         ]
     )
+    if dashboard:
+        body += "\n\n" + dashboard_section(dashboard, results, args.repeats)
     results_module.RESULTS = Path(args.results)
     write_section("leaderboard", body)
     print(f"wrote section 'leaderboard' to {results_module.RESULTS}", flush=True)
