@@ -29,6 +29,9 @@ class Completion:
     error: str | None = None
     retryable: bool = False
     """The worker died or went silent: the trial may run again (bounded attempts)."""
+    charged: bool = True
+    """A retry counts against the trial's attempts; False when the cluster under it was lost
+    (the trial is not why: its retry is free, up to as many free retries as attempts)."""
 
 
 @dataclass(frozen=True)

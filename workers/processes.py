@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,12 +20,46 @@ ROOT = Path(__file__).resolve().parents[1]
 STDERR_TAIL = 2000  # characters of a child's stderr quoted when it dies
 
 
+class StderrTail:
+    """A child's stderr pipe, drained by a thread that keeps only its last ``keep`` bytes: for
+    a long-lived child (the Ray bridge, which gets every Ray worker's log lines) a file would
+    grow without end."""
+
+    def __init__(self, pipe: IO[bytes], keep: int = 8 * STDERR_TAIL) -> None:
+        self.keep = keep
+        self._buffer = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._drain, args=(pipe,), daemon=True, name="stderr-tail"
+        )
+        self._thread.start()
+
+    def _drain(self, pipe: IO[bytes]) -> None:
+        with pipe:
+            while chunk := pipe.read1(65536):  # type: ignore[attr-defined]
+                with self._lock:
+                    self._buffer += chunk
+                    if len(self._buffer) > 2 * self.keep:
+                        del self._buffer[: -self.keep]
+
+    def text(self, limit: int = STDERR_TAIL, wait: float = 1.0) -> str:
+        """The last ``limit`` characters (after up to ``wait`` s for the pipe to end)."""
+        self._thread.join(wait)
+        with self._lock:
+            data = bytes(self._buffer[-limit:])
+        return data.decode("utf-8", errors="replace").strip()
+
+    def close(self) -> None:
+        """Nothing to release: the drain thread closes the pipe when the child ends it."""
+
+
 @dataclass(eq=False)
 class Child:
-    """A child process speaking ``workers.protocol`` on stdout, its stderr going to a file."""
+    """A child process speaking ``workers.protocol`` on stdout, its stderr going to a file or
+    to a bounded ``StderrTail``."""
 
     process: subprocess.Popen[bytes]
-    stderr: IO[bytes]
+    stderr: IO[bytes] | StderrTail
     last_seen: float = field(default_factory=time.monotonic)  # its last line, any line
 
 
@@ -52,8 +87,11 @@ def read_messages(child: ChildT, events: queue.Queue[tuple[ChildT, Message | Chi
                 continue  # a stray line is a sign of life, nothing more
             events.put((child, message))
     code = child.process.wait()
-    with child.stderr:
-        tail = stderr_tail(child.stderr)
+    if isinstance(child.stderr, StderrTail):
+        tail = child.stderr.text()
+    else:
+        with child.stderr:
+            tail = stderr_tail(child.stderr)
     events.put((child, ChildExited(code, tail)))
 
 

@@ -16,7 +16,6 @@ import logging
 import queue
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from workers.executor import Assignment, Completion, ProgressCallback
 from workers.processes import (
     Child,
     ChildExited,
+    StderrTail,
     child_env,
     close_stdin,
     kill_group,
@@ -182,16 +182,16 @@ class SupervisedRayExecutor:
         return command
 
     def _start_bridge(self) -> None:
-        stderr = tempfile.TemporaryFile()  # noqa: SIM115 (the reader thread closes it)
         process = subprocess.Popen(
             self._command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=stderr,
+            stderr=subprocess.PIPE,
             env=child_env(self.env),
             start_new_session=True,
         )
-        bridge = _Bridge(process, stderr)
+        assert process.stderr is not None
+        bridge = _Bridge(process, StderrTail(process.stderr))
         self._bridge = bridge
         threading.Thread(
             target=read_messages,
@@ -278,7 +278,7 @@ class SupervisedRayExecutor:
         error = f"Ray cluster lost: {reason}"
         if stderr:
             error += f"; bridge stderr:\n{stderr}"
-        lost = [Completion(t, None, error, retryable=True) for t in self._sent]
+        lost = [Completion(t, None, error, retryable=True, charged=False) for t in self._sent]
         self._sent.clear()
         return lost
 

@@ -19,6 +19,7 @@ the budget is spent (nothing left, or many proposals in a row do not fit).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -122,6 +123,7 @@ class JobRunner:
         self.states = self._build_states()
         self._trial_owner: dict[int, StrategyState] = {}
         self._number: dict[int, int] = {}
+        self._free_retries: Counter[int] = Counter()  # trial id -> uncharged retries so far
 
     # ---- set-up ---------------------------------------------------------------------------
 
@@ -294,7 +296,10 @@ class JobRunner:
         error = completion.error
         if completion.retryable:
             trial = self.store.get(completion.trial_id)
-            if trial.attempts < self.max_attempts:
+            free = self._free_retries[trial.id]
+            if not completion.charged and free < self.max_attempts:
+                free = self._free_retries[trial.id] = free + 1
+            if trial.attempts - free < self.max_attempts:
                 self._emit(RunEvent("requeued", state.key, trial=trial, message=error or ""))
                 self._submit(trial)
                 return

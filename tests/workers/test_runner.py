@@ -150,9 +150,10 @@ def test_end_to_end_with_real_training(data: Any) -> None:
 class FlakyExecutor(SyntheticExecutor):
     """Loses the worker of chosen trials ``losses`` times before letting them finish."""
 
-    def __init__(self, objective: SyntheticObjective, losses: int) -> None:
+    def __init__(self, objective: SyntheticObjective, losses: int, charged: bool = True) -> None:
         super().__init__(objective)
         self.losses = losses
+        self.charged = charged
         self.lost: dict[int, int] = {}
 
     def wait(self, timeout: float | None = None) -> list[Completion]:
@@ -160,7 +161,8 @@ class FlakyExecutor(SyntheticExecutor):
         if trial_id == 1 and self.lost.get(trial_id, 0) < self.losses:
             self.queue.popleft()
             self.lost[trial_id] = self.lost.get(trial_id, 0) + 1
-            return [Completion(trial_id, None, "worker died (exit -9)", retryable=True)]
+            error = "worker died (exit -9)" if self.charged else "Ray cluster lost: bridge exited"
+            return [Completion(trial_id, None, error, retryable=True, charged=self.charged)]
         return super().wait(timeout)
 
 
@@ -184,6 +186,25 @@ def test_a_trial_whose_worker_keeps_dying_fails_with_the_reason(data: Any) -> No
     assert trial.state == "failed" and trial.attempts == 3
     assert trial.error is not None and "gave up after 3 attempts" in trial.error
     assert "exit -9" in trial.error
+
+
+def test_a_lost_cluster_does_not_use_up_attempts_but_is_bounded(data: Any) -> None:
+    job = make_job(budget={"unit": "trials", "total": 10, "epochs_per_trial": 1})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    # four cluster losses, more than the 3 attempts: the trial still finishes, on its 5th run
+    lossy = FlakyExecutor(objective, losses=4, charged=False)
+    JobRunner(job, data, lossy, store, max_attempts=3).run()
+    trial = store.get(1)
+    assert trial.state == "completed" and trial.attempts == 5
+    # free retries are as many as attempts: a cluster that never stays up fails the trial
+    store = MemoryTrialStore()
+    JobRunner(job, data, FlakyExecutor(objective, 99, False), store, max_attempts=3).run()
+    trial = store.get(1)
+    assert trial.state == "failed" and trial.attempts == 6
+    assert trial.error is not None and "gave up after 6 attempts" in trial.error
+    assert "Ray cluster lost" in trial.error
 
 
 def test_should_stop_leaves_unfinished_trials_for_a_later_run(data: Any) -> None:
