@@ -26,7 +26,9 @@ def test_services_are_the_documented_ones() -> None:
 def test_api_environment_names_real_settings() -> None:
     env = compose()["services"]["api"]["environment"]
     fields = {f"NAS_{name.upper()}" for name in Settings.model_fields}
-    assert set(env) <= fields, set(env) - fields
+    nas = {name for name in env if name.startswith("NAS_")}
+    assert nas <= fields, nas - fields
+    assert set(env) - nas == {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}
     assert env["NAS_EXECUTOR"] in {"ray", "local", "inline"}
     assert "${NAS_API_KEYS:?" in env["NAS_API_KEYS"]  # a public bind must have keys
     assert env["NAS_HOST"] == "0.0.0.0"
@@ -54,6 +56,15 @@ def test_ray_addresses_agree() -> None:
     address = f"ray-head:{port.group(1)}"
     assert services["api"]["environment"]["NAS_RAY_ADDRESS"] == address
     assert f"--address={address}" in services["ray-worker"]["command"]
+
+
+def test_ray_head_workers_and_api_share_one_required_auth_token() -> None:
+    # Ray 2.59+ turns token auth on by default: every node and the driver need the same token
+    services = compose()["services"]
+    for name in ("ray-head", "ray-worker", "api"):
+        env = services[name]["environment"]
+        assert env["RAY_AUTH_MODE"] == "token", name
+        assert env["RAY_AUTH_TOKEN"].startswith("${RAY_AUTH_TOKEN:?"), name  # refused unset
 
 
 def test_workers_reserve_gpus_and_api_runs_the_cli() -> None:
