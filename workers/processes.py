@@ -49,9 +49,6 @@ class StderrTail:
             data = bytes(self._buffer[-limit:])
         return data.decode("utf-8", errors="replace").strip()
 
-    def close(self) -> None:
-        """Nothing to release: the drain thread closes the pipe when the child ends it."""
-
 
 @dataclass(eq=False)
 class Child:
