@@ -17,7 +17,7 @@ from api.errors import install_error_handlers
 from api.keys import KeyRepository
 from api.leaderboard import Leaderboards
 from api.limits import BodySizeLimit
-from api.routers import export, health, jobs, leaderboard, pages
+from api.routers import export, health, jobs, leaderboard, pages, results
 from api.scheduler import Scheduler, executor_factory
 from api.settings import Settings
 from api.store import JobRepository
@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
             executor_factory(settings),
             max_attempts=settings.max_attempts,
             artifacts=Artifacts(settings.artifact_dir),
+            lease_seconds=settings.lease_seconds,
+            max_jobs=settings.max_concurrent_jobs,
         )
         if run_scheduler
         else None
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
     app.include_router(export.router)
     app.state.leaderboards = Leaderboards(repo.factory)
     app.include_router(leaderboard.router)
+    app.include_router(results.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
     return app

@@ -1,18 +1,23 @@
 """The ``nas`` command line (typer + rich).
 
-Local verbs: ``train``, ``run`` (a whole comparison, no server), ``serve``. Client verbs talk to
-a server over HTTP only (``api.client``): ``submit``, ``watch``, ``jobs``, ``leaderboard``,
-``best`` (``--export DIR``), ``cancel``; the server and key come from ``--server`` /
-``--api-key`` or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit codes: 0 ok, 1 the server refused (or
-the watched job did not complete), 2 bad input here, 3 server unreachable.
+Local verbs: ``train``, ``run`` (a whole comparison, no server), ``simulate`` (strategies
+replayed against an oracle table), ``serve``. Client verbs talk to a server over HTTP only
+(``api.client``): ``submit``, ``watch``, ``jobs``, ``leaderboard`` (``--csv``), ``best``
+(``--export DIR``), ``cancel``, ``extend``, ``log``; the server and key come from
+``--server`` / ``--api-key`` or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit codes: 0 ok, 1 the
+server refused (or the watched job did not complete), 2 bad input here, 3 server unreachable.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,7 +30,7 @@ from rich.table import Table
 from nas.errors import NasError
 
 if TYPE_CHECKING:
-    from api.client import Job, JobProgress, NasClient, Trial
+    from api.client import BudgetUse, Comparison, Job, JobProgress, NasClient, Trial
 
 app = typer.Typer(help="Neural architecture search for strides and scaling.", no_args_is_help=True)
 console = Console()
@@ -134,6 +139,8 @@ def run(
 
     try:
         job = JobSpec.from_file(job_file)
+        if job.warm_start is not None:
+            raise fail("warm_start: starts from a job on a server (use nas submit)")
         data = load_dataset(job.dataset)
         store = MemoryTrialStore()
         progress = Progress(
@@ -196,6 +203,154 @@ def run(
             f"{100 * state.spent / state.budget:.0f}%" if state.budget else "-",
         )
     console.print(best)
+
+
+FRACTIONS = (0.25, 0.5, 1.0)
+
+
+@dataclass
+class SimulatedStrategy:
+    """One strategy's simulated runs, summarised (``nas simulate``; compute in base epochs)."""
+
+    strategy: str
+    runs: int
+    compute_to_target: dict[str, float | None]  # median, q1, q3; None: not reached
+    success_rate: float  # runs that reached the target within the budget
+    best_at: dict[str, float | None]  # fraction of the budget -> median true accuracy
+    auc: float | None
+
+
+def _median(values: list[float | None]) -> float | None:
+    """The median, a missing value counting lowest (None when the median is missing)."""
+    ordered = sorted(values, key=lambda v: -math.inf if v is None else v)
+    n = len(ordered)
+    if not n:
+        return None
+    middle = ordered[(n - 1) // 2 : n // 2 + 1]
+    if any(v is None for v in middle):
+        return None
+    return statistics.fmean(v for v in middle if v is not None)
+
+
+@app.command()
+def simulate(
+    table_file: Annotated[Path, typer.Argument(help="oracle table (JSON, from bench/oracle.py)")],
+    job_file: Annotated[Path, typer.Argument(help="job description (YAML or JSON)")],
+    repeats: Annotated[
+        int, typer.Option(min=1, max=10_000, help="simulated runs of each strategy")
+    ] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the table's seed draws")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """Replay the job's fixed-stride strategies against an oracle table, nothing trained: per
+    strategy, compute to target (median, IQR), success within the budget, the best true
+    accuracy at 25/50/100% of the budget and the area under the curve."""
+    from api.targets import quantile, series_of
+    from nas.compare import area_under_curve, best_at, compute_to_target
+    from nas.job import JobSpec
+    from nas.oracle import OracleTable
+    from workers.oracle import simulate as replay
+
+    try:
+        oracle = OracleTable.load(table_file)
+        job = JobSpec.from_file(job_file)
+        base_epoch = oracle.base_epoch_flops()
+        repetitions = replay(job, oracle, repeats, seed)
+    except NasError as exc:
+        raise fail(" ".join(str(exc).split())) from None
+
+    epochs = job.budget.epochs_per_trial
+    target = oracle.target(epochs)
+    share = job.budget.total / len(job.strategies)
+    budget = {"base_epochs": share * base_epoch, "flops": share}.get(job.budget.unit)
+    base_keys = [s.key for s in job.strategies]
+    groups: dict[str, list[Any]] = {key: [] for key in base_keys}
+    for repetition in repetitions:
+        for key in job.strategy_keys():
+            groups.setdefault(series_of(key, base_keys)[0], []).append(
+                repetition.steps.get(key, [])
+            )
+    spent = [sum(step.cost for step in run) for runs in groups.values() for run in runs]
+    horizon = budget if budget is not None else max(spent, default=0.0)
+    rows = []
+    for key, runs in groups.items():
+        reached = [compute_to_target(steps, target) for steps in runs]
+        epochs_to = [
+            c / base_epoch if c is not None and (budget is None or c <= budget) else math.inf
+            for c in reached
+        ]
+        q1, median, q3 = (quantile(epochs_to, q) for q in (0.25, 0.5, 0.75))
+        rows.append(
+            SimulatedStrategy(
+                strategy=key,
+                runs=len(runs),
+                compute_to_target={
+                    "median": median if math.isfinite(median) else None,
+                    "q1": q1 if math.isfinite(q1) else None,
+                    "q3": q3 if math.isfinite(q3) else None,
+                },
+                success_rate=sum(math.isfinite(v) for v in epochs_to) / max(1, len(runs)),
+                best_at={
+                    str(f): _median([best_at(steps, f * horizon) for steps in runs])
+                    for f in FRACTIONS
+                },
+                auc=statistics.fmean(area_under_curve(steps, horizon) for steps in runs)
+                if horizon > 0 and runs
+                else None,
+            )
+        )
+    best = oracle.best(epochs)
+    summary = {
+        "table": oracle.name,
+        "job": job.name,
+        "repeats": repeats,
+        "seed": seed,
+        "epochs_per_trial": epochs,
+        "target": target,
+        "best_mean": best.mean(epochs),
+        "best_strides": best.strides,
+        "base_epoch_flops": base_epoch,
+        "budget_base_epochs": budget / base_epoch if budget is not None else None,
+        "strategies": [asdict(row) for row in rows],
+    }
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    shown_budget = (
+        f"{budget / base_epoch:,.2f} base epochs per strategy"
+        if budget is not None
+        else f"{job.budget.total:g} trials in all (fractions of the most any run spent)"
+    )
+    console.print(
+        f"{escape(oracle.name)}: {escape(job.name)}, {repeats} simulated runs per strategy; target "
+        f"{100 * target:.2f}% (best mean {100 * best.mean(epochs):.2f}% at strides "
+        f"{'-'.join(map(str, best.strides))}, less max(0.5 points, 2 standard errors)); budget "
+        f"{shown_budget}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    table = Table(title="compute to target (base epochs)")
+    headers = ("strategy", "runs", "median (IQR)", "success", "best at 25/50/100%", "AUC")
+    for column in headers:
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+
+    def epochs_text(value: float | None) -> str:
+        return "not reached" if value is None else f"{value:,.2f}"
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.2f}"
+
+    for row in rows:
+        c2t = row.compute_to_target
+        table.add_row(
+            escape(row.strategy),
+            str(row.runs),
+            f"{epochs_text(c2t['median'])} ({epochs_text(c2t['q1'])}-{epochs_text(c2t['q3'])})",
+            f"{100 * row.success_rate:.0f}%",
+            " / ".join(percent(v) for v in row.best_at.values()),
+            percent(row.auc),
+        )
+    console.print(table)
 
 
 @app.command()
@@ -449,14 +604,33 @@ def leaderboard(
     job_id: Annotated[int, typer.Argument(help="job id")],
     top: Annotated[int, typer.Option(min=1, max=200, help="rows to show")] = 15,
     strategy: Annotated[str | None, typer.Option(help="only this strategy's trials")] = None,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="every trial of the job as CSV (to stdout, or --out)")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="with --csv: write the CSV to this file")] = None,
     server: Server = DEFAULT_SERVER,
     api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
-    """A job's trials across strategies, most accurate first."""
+    """A job's trials across strategies, most accurate first, and each strategy's compute to
+    target; with --csv every trial as spreadsheet-safe CSV."""
+    if out is not None and not as_csv:
+        raise fail("--out goes with --csv")
+    if as_csv and as_json:
+        raise fail("choose --csv or --json")
+    if as_csv:
+        with _client(server, api_key) as client:
+            body = client.trials_csv(job_id, out)
+        if out is not None:
+            err_console.print(f"wrote {escape(str(out))}", soft_wrap=True, highlight=False)
+        else:
+            sys.stdout.write((body or b"").decode())
+            sys.stdout.flush()
+        return
     with _client(server, api_key) as client:
         job = client.job(job_id)
         page = client.trials(job_id, limit=top, strategy=strategy)
+        found = None if as_json else client.comparison(job_id)
     if as_json:
         console.print_json(json.dumps([t.model_dump(mode="json") for t in page.items]))
         return
@@ -478,7 +652,46 @@ def leaderboard(
             trial.spec,
         )
     console.print(table)
+    if found is not None:
+        _print_comparison(found)
     console.print(f"leaderboard: {client.leaderboard_url(job.id)}", soft_wrap=True, highlight=False)
+
+
+def _print_comparison(found: Comparison) -> None:
+    """The target and each strategy's compute to it (``nas leaderboard``)."""
+    target = found.target
+    unit = "base epochs" if found.unit == "base_epochs" else "GFLOPs"
+    scale = 1.0 if found.unit == "base_epochs" else 1e9
+
+    def amount(value: float | None) -> str:
+        return "not reached" if value is None else f"{value / scale:,.2f}"
+
+    if target.value is None or target.best is None or target.margin is None:
+        console.print("compute to target: no completed trial yet", soft_wrap=True)
+        return
+    n_val = f"{target.n_val} validation images" if target.n_val else "an unknown validation size"
+    console.print(
+        f"target {100 * target.value:.2f}%: the best, {100 * target.best:.2f}% (trial "
+        f"{target.best_trial}), less {100 * target.margin:.2f} points (the larger of 0.5 points "
+        f"and 2 standard errors on {n_val})",
+        soft_wrap=True,
+        highlight=False,
+    )
+    table = Table(title="compute to target")
+    for column in ("strategy", "runs", f"to target ({unit})", "reached", "AUC"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for series in found.series:
+        spread = ""
+        if series.runs > 1 and series.compute_to_target is not None:
+            spread = f" (IQR {amount(series.q1)}-{amount(series.q3)})"
+        table.add_row(
+            escape(series.strategy),
+            str(series.runs),
+            amount(series.compute_to_target) + spread,
+            f"{series.reached}/{series.runs}",
+            f"{100 * series.auc:.2f}%" if series.auc is not None else "-",
+        )
+    console.print(table)
 
 
 @app.command()
@@ -562,6 +775,62 @@ def cancel(
     with _client(server, api_key) as client:
         job = client.cancel(job_id)
     console.print(f"job {job.id} ({escape(job.name)}) {job.state}", soft_wrap=True)
+
+
+@app.command("log")
+def trial_log(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    trial_id: Annotated[
+        int, typer.Argument(help="trial id (the 'trial' column of nas leaderboard)")
+    ],
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """Why a trial failed: the reason, and its worker's stderr tail with the traceback."""
+    with _client(server, api_key) as client:
+        found = client.trial_log(job_id, trial_id)
+    if as_json:
+        console.print_json(json.dumps(found.model_dump(mode="json")))
+        return
+    attempts = f"{found.attempts} attempt{'s' if found.attempts != 1 else ''}"
+    typer.echo(
+        f"trial {found.trial} ({found.strategy} #{found.number}) of job {found.job_id}: "
+        f"{found.state} after {attempts}"
+    )
+    typer.echo("reason:")
+    typer.echo(found.error or "(none recorded)")
+    typer.echo("log (its worker's stderr and the traceback):")
+    typer.echo(found.log or "(no log kept for this trial)")
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise typer.BadParameter("must be more than 0")
+    return value
+
+
+@app.command()
+def extend(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    budget: Annotated[
+        float, typer.Option(callback=_positive, help="budget to add, in the job's unit")
+    ],
+    max_trials_per_strategy: Annotated[
+        int | None, typer.Option(min=1, help="raise the job's trials per strategy")
+    ] = None,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+) -> None:
+    """Give a job more budget; a finished or cancelled job continues where it stopped."""
+    with _client(server, api_key) as client:
+        job = client.extend(job_id, budget, max_trials_per_strategy)
+    total = job.spec.get("budget", {})
+    console.print(
+        f"job {job.id} ({escape(job.name)}) {job.state}: budget now {total.get('total')} "
+        f"{total.get('unit', '')}",
+        soft_wrap=True,
+    )
 
 
 def _expected_trials(job: Job, strategies: int) -> int | None:
@@ -652,8 +921,21 @@ def watch(
         )
         if job.error:
             console.print(f"  error: {escape(job.error)}", soft_wrap=True)
+        for key, use in (client.progress(job_id).budget or {}).items():
+            console.print(f"  {escape(key)}: {_budget_text(use)}", soft_wrap=True, highlight=False)
         console.print(
             f"leaderboard: {client.leaderboard_url(job.id)}", soft_wrap=True, highlight=False
         )
     if job.state != "completed":
         raise typer.Exit(code=1)
+
+
+def _budget_text(use: BudgetUse) -> str:
+    """``budget 84% (4.2 of 5 GFLOPs), stopped: budget spent``."""
+    share = min(1.0, use.spent / use.budget) if use.budget > 0 else 0.0
+    if use.unit == "trials":
+        amount = f"{use.spent:g} of {use.budget:g} trials"
+    else:
+        amount = f"{use.spent / 1e9:,.1f} of {use.budget / 1e9:,.1f} GFLOPs"
+    text = f"budget {100 * share:.0f}% ({amount}, {use.trials} trials done)"
+    return text + (f", stopped: {use.stopped}" if use.stopped else "")

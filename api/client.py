@@ -62,6 +62,19 @@ class Trial(View):
     cost_flops: float | None = None
 
 
+class TrialLog(View):
+    """``GET /trials/{id}/log``: why a trial failed."""
+
+    job_id: int
+    trial: int
+    strategy: str
+    number: int
+    state: str
+    attempts: int = 0
+    error: str | None = None
+    log: str | None = None
+
+
 class Best(View):
     """``GET /best``: the most accurate trial and, with two objectives, the Pareto set."""
 
@@ -70,8 +83,19 @@ class Best(View):
     pareto: list[Trial] = Field(default_factory=list)
 
 
+class BudgetUse(View):
+    """One strategy's use of its budget share (``workers.store.BudgetUse``)."""
+
+    unit: str
+    budget: float
+    spent: float
+    trials: int = 0
+    stopped: str | None = None
+    fraction: float = 0.0
+
+
 class JobProgress(View):
-    """``GET /progress``: trial counts per state and strategy; budget used while running."""
+    """``GET /progress``: trial counts per state and strategy; each strategy's budget use."""
 
     job_id: int
     state: str
@@ -79,6 +103,38 @@ class JobProgress(View):
     states: dict[str, int] = Field(default_factory=dict)
     strategies: dict[str, dict[str, int]] = Field(default_factory=dict)
     budget_used: dict[str, float] | None = None
+    budget: dict[str, BudgetUse] | None = None
+
+
+class Target(View):
+    """The accuracy the strategies are measured against (``api.targets.Target``)."""
+
+    value: float | None = None
+    best: float | None = None
+    best_trial: int | None = None
+    margin: float | None = None
+    n_val: int | None = None
+
+
+class SeriesTarget(View):
+    """A strategy (its repeats grouped) against the target (``api.targets.SeriesTarget``)."""
+
+    strategy: str
+    runs: int
+    reached: int
+    compute_to_target: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    auc: float | None = None
+
+
+class Comparison(View):
+    """``GET /comparison``: compute to target per strategy."""
+
+    target: Target
+    unit: str
+    unit_flops: float = 1.0
+    series: list[SeriesTarget] = Field(default_factory=list)
 
 
 class Job(View):
@@ -239,11 +295,45 @@ class NasClient:
             sort=sort,
         )
 
+    def comparison(self, job_id: int) -> Comparison:
+        return self._get(Comparison, f"/api/v1/jobs/{job_id}/comparison")
+
+    def trials_csv(self, job_id: int, dest: Path | None = None) -> bytes | None:
+        """Every trial of the job as CSV: the bytes, or (``dest``) written to that file (whole
+        or not at all)."""
+        path = f"/api/v1/jobs/{job_id}/trials.csv"
+        if dest is None:
+            return self._request("GET", path, timeout=600.0).content
+        try:
+            with tempfile.NamedTemporaryFile(
+                dir=dest.parent, prefix=f".{dest.name}.", delete=False
+            ) as tmp:
+                partial = Path(tmp.name)
+            try:
+                self._download(path, {}, partial)
+                os.replace(partial, dest)
+            finally:
+                partial.unlink(missing_ok=True)
+        except OSError as exc:
+            message = f"cannot write {dest}: {exc.strerror or exc}"
+            raise ClientError(message, exit_code=EXIT_USAGE) from None
+        return None
+
+    def trial_log(self, job_id: int, trial_id: int) -> TrialLog:
+        return self._get(TrialLog, f"/api/v1/jobs/{job_id}/trials/{trial_id}/log")
+
     def best(self, job_id: int, objective: str | None = None) -> Best:
         return self._get(Best, f"/api/v1/jobs/{job_id}/best", objective=objective)
 
     def cancel(self, job_id: int) -> Job:
         return _parse(Job, self._request("POST", f"/api/v1/jobs/{job_id}/cancel"))
+
+    def extend(self, job_id: int, budget: float, max_trials_per_strategy: int | None = None) -> Job:
+        """More budget for a job (a finished or cancelled one continues)."""
+        body: dict[str, Any] = {"budget": budget}
+        if max_trials_per_strategy is not None:
+            body["max_trials_per_strategy"] = max_trials_per_strategy
+        return _parse(Job, self._request("POST", f"/api/v1/jobs/{job_id}/extend", json=body))
 
     # ---- export ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ way once per job version, shared by every client:
 
 - best-so-far accuracy per strategy against the compute it spent: cumulative ``cost_flops`` of
   its finished trials; only completed trials are candidates for the best (pruned and failed
-  ones add their cost);
+  ones add their cost); with the min, max and latest accuracy of its completed trials;
 - the Pareto front of completed trials: no other is at least as accurate for at most as many
   MACs (of equal points, the first to finish);
 - trial counts per state and strategy.
@@ -37,13 +37,27 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import TRIAL_STATES, Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
-from nas.errors import NotFoundError
-from workers.store import FINISHED_STATES
+from api.strides import strides_text
+from api.targets import (
+    Comparison,
+    KeyRun,
+    Unit,
+    best_of,
+    live_target,
+    run_keys,
+    series_targets,
+    validation_size,
+)
+from nas.compare import Step
+from nas.errors import NotFoundError, SpecError
+from nas.readout import StrideReadout
+from nas.spec import ArchSpec
+from workers.store import FINISHED_STATES, BudgetUse
 
 MAX_ROWS = 100_000
 """Most trials in one answer; more come through ``next`` (a cursor)."""
@@ -85,6 +99,12 @@ class TrialColumns(BaseModel):
     error: list[str | None] = Field(
         default_factory=list, description=f"why a trial failed (at most {MAX_ERROR_CHARS} chars)"
     )
+    strides: list[int] = Field(default_factory=list, description="index into `stride_texts`")
+    stride_texts: list[str | None] = Field(
+        default_factory=list,
+        description="the distinct strides of these trials, per stage ('1-2-2-2'; a DiffStride "
+        "stage's learned stride with two decimals once the trial finished)",
+    )
 
 
 class Curve(BaseModel):
@@ -96,6 +116,13 @@ class Curve(BaseModel):
     trial: list[int] = Field(description="the trial that set each new best")
     spent: float = Field(description="FLOPs spent by all finished trials of the strategy")
     finished: int
+    completed: int = Field(default=0, description="its completed trials with an accuracy")
+    min_accuracy: float | None = Field(default=None, description="its least accurate")
+    max_accuracy: float | None = Field(default=None, description="its most accurate (the best)")
+    latest_accuracy: float | None = Field(
+        default=None, description="its most recently finished completed trial's accuracy"
+    )
+    latest_trial: int | None = Field(default=None, description="that trial")
 
 
 class Front(BaseModel):
@@ -117,6 +144,18 @@ class StrideTrajectory(BaseModel):
         default_factory=list, description="h[k][j]: stride of stages[k] at epoch[j]"
     )
     w: list[list[float | None]] = Field(default_factory=list)
+    init: list[list[float]] = Field(
+        default_factory=list, description="init[k]: [h, w] stride stages[k] started from"
+    )
+    status: list[list[str]] | None = Field(
+        default=None,
+        description="status[k]: [h, w] of stages[k] once the trial finished: 'learned', "
+        "'learned to floor', 'held at floor' (the clamp, not learning), 'unchanged', ...",
+    )
+    low: list[list[float]] | None = Field(
+        default=None, description="low[k]: [h, w] floor of stages[k]'s stride (finished trials)"
+    )
+    high: list[list[float]] | None = Field(default=None, description="the ceilings, likewise")
 
 
 class Progress(BaseModel):
@@ -138,6 +177,9 @@ class JobSummary(BaseModel):
     diffstride: list[str] = Field(description="the keys of its DiffStride strategies")
     epochs_per_trial: int
     secondary: str | None = None
+    budget: dict[str, BudgetUse] | None = Field(
+        default=None, description="per strategy, its use of its budget share (as kept)"
+    )
 
 
 class Cursor(BaseModel):
@@ -159,6 +201,11 @@ class LeaderboardOut(BaseModel):
         default=None, description="null when nothing changed since `since`"
     )
     pareto: Front | None = None
+    comparison: Comparison | None = Field(
+        default=None,
+        description="compute to target per strategy (repeats grouped); null when nothing "
+        "changed since `since`",
+    )
     next: Cursor | None = Field(
         default=None,
         description="more changed trials than `limit`: ask again with these `since` and "
@@ -185,6 +232,7 @@ FIELDS = (
     "finished",
     "version",
     "epochs",
+    "strides",
 )
 _SELECT: tuple[Any, ...] = (
     Trial.id,
@@ -205,11 +253,15 @@ _SELECT: tuple[Any, ...] = (
     Trial.version,
     # the epochs asked for: filled in from the request documents of unfinished trials
     sa.null(),
+    # the strides text: filled in from the block string (and learned strides)
+    sa.null(),
 )
 _I = {name: i for i, name in enumerate(FIELDS)}
 _ID, _STRATEGY, _STATE, _ACCURACY = _I["id"], _I["strategy"], _I["state"], _I["accuracy"]
 _MACS, _COST, _EPOCH, _ERROR = _I["macs"], _I["cost_flops"], _I["epoch"], _I["error"]
 _FINISHED_AT, _EPOCHS = _I["finished"], _I["epochs"]
+_SPEC, _STRIDES = _I["spec"], _I["strides"]
+_CHUNK = 1000  # ids per IN list
 
 
 @contextlib.contextmanager
@@ -242,6 +294,14 @@ class _Best:
     trial: list[int] = field(default_factory=list)
     spent: float = 0.0
     finished: int = 0
+    completed: int = 0
+    low: float | None = None
+    high: float | None = None
+    latest: float | None = None
+    latest_trial: int | None = None
+    steps: list[Step] = field(default_factory=list)
+    """Every finished trial in finish order: its cost and, if completed, its accuracy."""
+    step_trials: list[int] = field(default_factory=list)
 
     def curve(self) -> Curve:
         return Curve(
@@ -251,6 +311,11 @@ class _Best:
             trial=self.trial,
             spent=self.spent,
             finished=self.finished,
+            completed=self.completed,
+            min_accuracy=self.low,
+            max_accuracy=self.high,
+            latest_accuracy=self.latest,
+            latest_trial=self.latest_trial,
         )
 
 
@@ -267,6 +332,9 @@ _JOB: tuple[Any, ...] = (
     Job.updated_at,
     Job.started_at,
     Job.finished_at,
+    Job.budget_used,
+    # extend changes the total: read with each answer (base epochs per FLOP come from it)
+    Job.spec[("budget", "total")].as_float().label("budget_total"),
 )
 
 
@@ -279,13 +347,19 @@ class Leaderboard:
         self.lock = threading.Lock()
         self.version = 0
         strategies = spec.get("strategies") or []
-        self.job_strategies: list[str] = [s.get("label") or s["name"] for s in strategies]
+        self.base_keys: list[str] = [s.get("label") or s["name"] for s in strategies]
+        # the keys trials are stored under: grid/r0, grid/r1, ... when the job repeats
+        self.job_strategies = run_keys(self.base_keys, int(spec.get("repeats") or 1))
         self.strategies = list(self.job_strategies)  # then any other key a trial has
         self.diffstride = sorted(
             {s.get("label") or s["name"] for s in strategies if s["name"] == "diffstride"}
         )
         self.epochs_per_trial = int((spec.get("budget") or {}).get("epochs_per_trial", 1))
         self.secondary: str | None = (spec.get("objectives") or {}).get("secondary")
+        budget = spec.get("budget") or {}
+        self.budget_unit: str = budget.get("unit", "base_epochs")
+        self.n_val = validation_size(spec.get("dataset") or {})
+        self._comparison: tuple[int, Comparison] | None = None
         self.cols: list[list[Any]] = [[] for _ in FIELDS]
         self.where: dict[int, int] = {}  # trial id -> position in the columns
         self.counts: Counter[tuple[str, str]] = Counter()  # (strategy, state) -> trials
@@ -365,6 +439,11 @@ class Leaderboard:
             if row[_ERROR] is not None:
                 i = self.where[row[_ID]]
                 errors[i] = _short(errors[i])
+        learned = _learned_strides(connection, rows)
+        specs, strides = cols[_SPEC], cols[_STRIDES]
+        for row in rows:
+            i = self.where[row[_ID]]
+            strides[i] = strides_text(specs[i], learned.get(row[_ID]))
         known = set(self.strategies)
         for strategy in dict.fromkeys(r[_STRATEGY] for r in rows):
             if strategy not in known:
@@ -421,12 +500,25 @@ class Leaderboard:
         for i in order:
             curve = curves[strategies[i]]
             cost = costs[i]
-            if cost is not None and isfinite(cost):
-                curve.spent += cost
+            charged = cost if cost is not None and isfinite(cost) else 0.0
+            curve.spent += charged
             curve.finished += 1
             accuracy = accuracies[i]
-            if states[i] != "completed" or accuracy is None or not isfinite(accuracy):
+            seen = (
+                accuracy
+                if states[i] == "completed" and accuracy is not None and isfinite(accuracy)
+                else None
+            )
+            curve.steps.append(Step(charged, seen, seen))
+            curve.step_trials.append(ids[i])
+            if seen is None:
                 continue
+            curve.completed += 1
+            curve.latest, curve.latest_trial = accuracy, ids[i]
+            if curve.low is None or accuracy < curve.low:
+                curve.low = accuracy
+            if curve.high is None or accuracy > curve.high:
+                curve.high = accuracy
             if not curve.accuracy or accuracy > curve.accuracy[-1]:
                 curve.cost.append(curve.spent)
                 curve.accuracy.append(accuracy)
@@ -465,7 +557,9 @@ class Leaderboard:
             cols = [[c[i] for i in positions] for c in cols]
         codes = {s: i for i, s in enumerate(self.strategies)}
         specs: dict[str, int] = {}  # block strings repeat: each is sent once
-        spec_codes = [specs.setdefault(s, len(specs)) for s in cols[_I["spec"]]]
+        spec_codes = [specs.setdefault(s, len(specs)) for s in cols[_SPEC]]
+        texts: dict[str | None, int] = {}
+        stride_codes = [texts.setdefault(s, len(texts)) for s in cols[_STRIDES]]
         return TrialColumns.model_construct(
             id=cols[_ID],
             strategy=[codes[s] for s in cols[_STRATEGY]],
@@ -481,7 +575,59 @@ class Leaderboard:
             epoch=cols[_EPOCH],
             epochs=cols[_I["epochs"]],
             error=cols[_ERROR],
+            strides=stride_codes,
+            stride_texts=list(texts),
         )
+
+    # ---- compute to target (api.targets) -------------------------------------------------
+
+    def runs(self) -> list[KeyRun]:
+        """Each strategy key's finished trials in finish order (copies: safe outside the lock)."""
+        return [
+            KeyRun(s, list(self.curves[s].steps), list(self.curves[s].step_trials))
+            for s in self.strategies
+        ]
+
+    def unit(self, job: sa.Row[Any]) -> tuple[Unit, float]:
+        """What compute-to-target counts and the FLOPs in one: base epochs when the budget
+        counts them (a strategy's share in FLOPs, as the runner keeps it, over its share in base
+        epochs), else FLOPs."""
+        if self.budget_unit == "base_epochs" and job.budget_used and job.budget_total:
+            share = float(job.budget_total) / max(1, len(self.base_keys))
+            flops = _share_flops(job.budget_used)
+            if flops is not None:
+                return "base_epochs", flops / share
+        return "flops", 1.0
+
+    def horizon(self, job: sa.Row[Any], runs: list[KeyRun]) -> float | None:
+        """FLOPs over which the areas under the curves are taken: a strategy's budget share,
+        or (a budget counting trials, or none kept yet) the most any strategy spent."""
+        flops = _share_flops(job.budget_used)
+        if flops is not None:
+            return flops
+        most = max((r.spent for r in runs), default=0.0)
+        return most if most > 0 else None
+
+    def comparison(self, job: sa.Row[Any]) -> Comparison:
+        """Compute to target per strategy at this version (computed once per version)."""
+        if self._comparison is not None and self._comparison[0] == self.version:
+            return self._comparison[1]
+        runs = self.runs()
+        best = best_of(runs)
+        target = live_target(
+            best[0] if best else None, self.n_val, best[1] if best else None, self.job_id
+        )
+        unit, unit_flops = self.unit(job)
+        horizon = self.horizon(job, runs)
+        found = Comparison(
+            target=target,
+            unit=unit,
+            unit_flops=unit_flops,
+            horizon=horizon,
+            series=series_targets(runs, self.base_keys, target.value, unit_flops, horizon),
+        )
+        self._comparison = (self.version, found)
+        return found
 
     def answer(self, job: sa.Row[Any], since: int, after: int | None, limit: int) -> bytes:
         """What changed since ``(since, after)``, as a ``LeaderboardOut`` JSON body (serialized
@@ -527,6 +673,11 @@ class Leaderboard:
                 diffstride=self.diffstride,
                 epochs_per_trial=self.epochs_per_trial,
                 secondary=self.secondary,
+                budget=(
+                    {k: BudgetUse.model_validate(v) for k, v in job.budget_used.items()}
+                    if job.budget_used
+                    else None
+                ),
             ),
             states=list(TRIAL_STATES),
             strategies=list(self.strategies),
@@ -534,12 +685,59 @@ class Leaderboard:
             trials=self._columns(positions),
             best_so_far=[self.curves[s].curve() for s in self.strategies] if changed else None,
             pareto=self.front if changed else None,
+            comparison=self.comparison(job) if changed else None,
             next=cursor,
         )
         body = out.model_dump_json().encode()
         if full and cursor is None:
             self.full_json = (self.version, body)
         return body
+
+
+def _share_flops(budget_used: dict[str, Any] | None) -> float | None:
+    """A strategy's budget share in FLOPs, as the runner keeps it (``BudgetUse``; every
+    strategy has the same share), or None (a budget counting trials, or none kept yet)."""
+    for use in (budget_used or {}).values():
+        if not isinstance(use, dict) or use.get("unit") != "flops":
+            continue
+        flops = use.get("budget")
+        if isinstance(flops, bool) or not isinstance(flops, int | float):
+            continue
+        if math.isfinite(flops) and flops > 0:
+            return float(flops)
+    return None
+
+
+def _learned_strides(connection: sa.Connection, rows: Sequence[sa.Row[Any]]) -> dict[int, Any]:
+    """The learned strides (as stored) of the finished DiffStride trials among ``rows``: the
+    documents of these few trials only."""
+    ids = [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")]
+    found: dict[int, Any] = {}
+    for start in range(0, len(ids), _CHUNK):
+        found.update(
+            connection.execute(
+                sa.select(TrialDocument.trial_id, TrialDocument.result["learned_strides"]).where(
+                    TrialDocument.trial_id.in_(ids[start : start + _CHUNK])
+                )
+            ).all()
+        )
+    return found
+
+
+@dataclass
+class Snapshot:
+    """What the compare page needs of one job, copied out of its ``Leaderboard``."""
+
+    id: int
+    name: str
+    state: str
+    dataset: dict[str, Any]
+    base_keys: list[str]
+    runs: list[KeyRun]
+    n_val: int | None
+    unit: Unit
+    unit_flops: float
+    horizon: float | None
 
 
 class Leaderboards:
@@ -566,12 +764,9 @@ class Leaderboards:
                 self._boards.popitem(last=False)
             return board
 
-    def answer(
-        self, job_id: int, since: int = 0, after: int | None = None, limit: int = MAX_ROWS
-    ) -> bytes:
-        """The changes of job ``job_id`` since version ``since`` (0: everything), at most
-        ``limit`` trials (then ``next`` says where to go on), as a ``LeaderboardOut`` JSON
-        body. NotFoundError for an unknown job."""
+    @contextlib.contextmanager
+    def _current(self, job_id: int) -> Iterator[tuple[Leaderboard, sa.Row[Any], Session]]:
+        """The job's board brought up to its version, and its row, under the board's lock."""
         with session_scope(self.factory) as session:
             job = session.execute(sa.select(*_JOB).where(Job.id == job_id)).one_or_none()
             if job is None:
@@ -580,7 +775,40 @@ class Leaderboards:
             with board.lock:
                 if job.version > board.version:
                     board.update(session, job.version)
-                return board.answer(job, since, after, limit)
+                yield board, job, session
+
+    def comparison(self, job_id: int) -> Comparison:
+        """Compute to target of the job's strategies. NotFoundError for an unknown job."""
+        with self._current(job_id) as (board, job, _):
+            return board.comparison(job)
+
+    def snapshot(self, job_id: int) -> Snapshot:
+        """One job's strategies' runs and units (for /compare). NotFoundError when unknown."""
+        with self._current(job_id) as (board, job, session):
+            dataset = session.scalar(sa.select(Job.spec["dataset"]).where(Job.id == job_id))
+            unit, unit_flops = board.unit(job)
+            runs = board.runs()
+            return Snapshot(
+                id=job.id,
+                name=job.name,
+                state=job.state,
+                dataset=dataset if isinstance(dataset, dict) else {},
+                base_keys=list(board.base_keys),
+                runs=runs,
+                n_val=board.n_val,
+                unit=unit,
+                unit_flops=unit_flops,
+                horizon=board.horizon(job, runs),
+            )
+
+    def answer(
+        self, job_id: int, since: int = 0, after: int | None = None, limit: int = MAX_ROWS
+    ) -> bytes:
+        """The changes of job ``job_id`` since version ``since`` (0: everything), at most
+        ``limit`` trials (then ``next`` says where to go on), as a ``LeaderboardOut`` JSON
+        body. NotFoundError for an unknown job."""
+        with self._current(job_id) as (board, job, _):
+            return board.answer(job, since, after, limit)
 
 
 # ---- learned strides ---------------------------------------------------------------------
@@ -595,9 +823,17 @@ def _stride(value: Any, axis: int) -> float | None:
     return float(item)
 
 
-def trajectory(trial_id: int, state: str, epochs: Sequence[tuple[int, Any]]) -> StrideTrajectory:
+def trajectory(
+    trial_id: int,
+    state: str,
+    epochs: Sequence[tuple[int, Any]],
+    spec: ArchSpec | None = None,
+    readouts: Any = None,
+) -> StrideTrajectory:
     """From ``(epoch, strides)`` pairs, ``strides`` as stored (per stage ``[h, w]`` or null);
-    ``stages`` is empty when no stage learned its stride (a fixed-stride retrain, say)."""
+    ``stages`` is empty when no stage learned its stride (a fixed-stride retrain, say). The
+    trial's ``spec`` gives each stage's init; its stored ``readouts`` (``stride_readout``) the
+    status and bounds once it finished."""
     per_epoch = [s if isinstance(s, list) else [] for _, s in epochs]
     n_stages = max((len(s) for s in per_epoch), default=0)
     stages = [
@@ -605,6 +841,12 @@ def trajectory(trial_id: int, state: str, epochs: Sequence[tuple[int, Any]]) -> 
         for k in range(n_stages)
         if any(k < len(s) and _stride(s[k], 0) is not None for s in per_epoch)
     ]
+    init = (
+        [list(spec.stages[k].stride) for k in stages]
+        if spec is not None and all(k < len(spec.stages) for k in stages)
+        else []
+    )
+    finished = _readouts(readouts, stages)
     return StrideTrajectory(
         trial=trial_id,
         state=state,
@@ -612,7 +854,22 @@ def trajectory(trial_id: int, state: str, epochs: Sequence[tuple[int, Any]]) -> 
         stages=stages,
         h=[[_stride(s[k], 0) if k < len(s) else None for s in per_epoch] for k in stages],
         w=[[_stride(s[k], 1) if k < len(s) else None for s in per_epoch] for k in stages],
+        init=init,
+        status=[list(r.status()) for r in finished] if finished else None,
+        low=[list(r.low) for r in finished] if finished else None,
+        high=[list(r.high) for r in finished] if finished else None,
     )
+
+
+def _readouts(stored: Any, stages: list[int]) -> list[StrideReadout] | None:
+    """The readouts of ``stages`` from a stored ``stride_readout`` list, or None if any is
+    missing or malformed (a trial from before readouts, or a running one)."""
+    if not stages or not isinstance(stored, list) or any(k >= len(stored) for k in stages):
+        return None
+    try:
+        return [StrideReadout.model_validate(stored[k]) for k in stages]
+    except ValidationError:
+        return None
 
 
 def stride_trajectory(
@@ -625,7 +882,7 @@ def stride_trajectory(
         if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
             raise NotFoundError(f"no job {job_id}", field="job_id")
         trial = session.execute(
-            sa.select(Trial.state, TrialDocument.result, Trial.attempts)
+            sa.select(Trial.state, Trial.spec, TrialDocument.result, Trial.attempts)
             .join_from(Trial, TrialDocument)
             .where(Trial.id == trial_id, Trial.job_id == job_id)
         ).one_or_none()
@@ -647,4 +904,9 @@ def stride_trajectory(
                     .order_by(TrialEvent.id)
                 )
             ]
-    return trajectory(trial_id, trial.state, epochs)
+    result = trial.result if isinstance(trial.result, dict) else {}
+    try:
+        spec: ArchSpec | None = ArchSpec.from_string(trial.spec)
+    except SpecError:
+        spec = None
+    return trajectory(trial_id, trial.state, epochs, spec, result.get("stride_readout"))

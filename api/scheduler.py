@@ -15,20 +15,27 @@ finished trial the saved weights of all finished trials but the current best are
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
+import socket
 import threading
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from api.artifacts import Artifacts
 from api.db.session import database_unreachable
 from api.settings import Settings
-from api.store import JobRepository, SqlTrialStore
-from nas.errors import ConflictError, NasError, NotFoundError
+from api.store import JobRecord, JobRepository, LeaseLost, SqlTrialStore
+from nas.errors import NasError, NotFoundError
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.executor import Completion, Executor, InlineExecutor, ProgressCallback
+from workers.pool import JobPool
 from workers.runner import JobRunner
-from workers.store import StoredTrial, TrialStore
+from workers.store import BudgetUse, StoredTrial, TrialStore
 from workers.trial_entry import load_dataset
 
 log = logging.getLogger("nas.scheduler")
@@ -107,8 +114,14 @@ class PruningStore:
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         self.inner.record_progress(trial_id, report)
 
-    def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None:
-        self.inner.finish(trial_id, result, error)
+    def finish(
+        self,
+        trial_id: int,
+        result: TrialResult | None,
+        error: str | None,
+        log: str | None = None,
+    ) -> None:
+        self.inner.finish(trial_id, result, error, log)
         self.prune()
 
     def skip(self, trial_id: int, reason: str) -> None:
@@ -119,6 +132,9 @@ class PruningStore:
 
     def trials(self) -> list[StoredTrial]:
         return self.inner.trials()
+
+    def record_budget(self, used: dict[str, BudgetUse]) -> None:
+        self.inner.record_budget(used)
 
     def prune(self) -> list[int]:
         """Delete superseded weights; the trial ids whose directories went.
@@ -141,8 +157,22 @@ class PruningStore:
         return removed
 
 
+def server_id() -> str:
+    """This server's name in leases and in ``trial.worker``: host, pid and a random token (a
+    restarted container may reuse both host name and pid)."""
+    return f"{socket.gethostname()[:160]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 class Scheduler:
-    """Runs jobs one at a time in a daemon thread."""
+    """Runs jobs in a daemon thread: up to ``max_jobs`` at once, sharing one executor.
+
+    Jobs are claimed with a lease on the job row (``JobRepository.claim``), renewed every
+    ``lease_seconds / 3``; every write of a job's trials is fenced by that lease, so a server
+    that lost it (it stalled past the lease and another server took the job) stores nothing
+    more. Several servers on one database thus share the jobs; a server that dies loses its
+    leases when they expire, and another takes its jobs over, requeues the trials whose
+    heartbeats went stale (they stopped with the dead server's renewals) and replays the rest.
+    """
 
     def __init__(
         self,
@@ -152,26 +182,38 @@ class Scheduler:
         max_attempts: int = 3,
         poll_seconds: float = 0.5,
         artifacts: Artifacts | None = None,
+        lease_seconds: float = 30.0,
+        max_jobs: int = 8,
+        owner: str | None = None,
     ) -> None:
         self.repo = repo
         self.artifacts = artifacts
         self.make_executor = make_executor
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_jobs = max_jobs
+        self.owner = owner or server_id()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._cancelled: set[int] = set()
         self._thread: threading.Thread | None = None
         self._executor: Executor | None = None
-        self.current_job: int | None = None
+        self._pool: JobPool[int] | None = None
+        self._active: dict[int, JobRunner] = {}
+        self._renew_at = 0.0
+        self._claim_at = 0.0
         self.last_error: str | None = None
         self.waiting_for_database = False
         self._backoff = poll_seconds
-        self._runner: tuple[int, JobRunner] | None = None
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def active_jobs(self) -> list[int]:
+        """The jobs this server runs now."""
+        return sorted(self._active)
 
     def start(self) -> None:
         if self.running:
@@ -181,7 +223,8 @@ class Scheduler:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the current poll; in-flight trials stay running for the next server."""
+        """Stop after the current step: in-flight trials are killed and go back to queued, and
+        the leases are let go, so another server (or the next start) takes the jobs at once."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -201,41 +244,61 @@ class Scheduler:
         self._wake.set()
 
     def cancel(self, job_id: int) -> None:
-        self._cancelled.add(job_id)
+        """A job was cancelled (``JobRepository.cancel``): look now."""
         self._wake.set()
-
-    def budget_used(self, job_id: int) -> dict[str, float] | None:
-        """Per strategy, the fraction of its budget spent (1.0 once it stopped and nothing of
-        it runs) while this scheduler runs ``job_id``; None otherwise."""
-        current = self._runner
-        if current is None or current[0] != job_id:
-            return None
-        used = {}
-        for key, state in current[1].states.items():
-            if state.stopped is not None and not state.reserved:
-                used[key] = 1.0
-            else:
-                used[key] = min(1.0, state.spent / state.budget) if state.budget > 0 else 0.0
-        return used
 
     # ---- the loop -------------------------------------------------------------------------
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                jobs = self.repo.runnable()
-            except Exception as exc:  # database unreachable: wait (backing off) and try again
-                self._database_lost(exc)
-                continue
-            if self.waiting_for_database:
-                log.info("database reachable again: resuming")
-                self.waiting_for_database = False
-                self._backoff = self.poll_seconds
-            if not jobs:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
-                continue
-            self._run_job(jobs[0].id)
+                self._step()
+            except Exception as exc:
+                self._drop_all()  # the database is the truth: rebuilt from it when back
+                if database_unreachable(exc):
+                    self._database_lost(exc)
+                    continue
+                log.exception("scheduler step failed")
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._stopping.wait(self._backoff)
+                self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
+        self._let_go()
+
+    def _step(self) -> None:
+        """Renew leases when due, claim jobs when there is room, give free slots to the
+        running jobs, and hand their completions over."""
+        now = time.monotonic()
+        if self._active and now >= self._renew_at:
+            self._renew()
+        if len(self._active) < self.max_jobs and (now >= self._claim_at or self._wake.is_set()):
+            self._wake.clear()
+            self._claim_at = now + self.poll_seconds
+            self._claim()
+        if self._active:
+            self._check_states()
+        if not self._active:
+            self._wake.wait(self.poll_seconds)
+            return
+        pool = self._the_pool()
+        pool.fill()
+        self._settle(pool)
+        if not self._active:
+            return
+        if pool.executor.in_flight() == 0:
+            self._wake.wait(self.poll_seconds)
+            return
+        until = self._renew_at - time.monotonic()
+        if len(self._active) < self.max_jobs:
+            until = min(until, self._claim_at - time.monotonic())
+        pool.wait(timeout=max(0.05, min(1.0, until)))
+        self._settle(pool)
+
+    def _the_pool(self) -> JobPool[int]:
+        if self._executor is None:
+            self._executor = self.make_executor()
+        if self._pool is None:
+            self._pool = JobPool[int](self._executor)
+        return self._pool
 
     def _database_lost(self, exc: BaseException) -> None:
         """Note (once) that the database is gone, then wait before the next try."""
@@ -248,62 +311,118 @@ class Scheduler:
         self._stopping.wait(self._backoff)
         self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
 
-    def _should_stop(self, job_id: int) -> bool:
-        if self._stopping.is_set():
-            return True
-        if job_id in self._cancelled:
-            return True
-        try:
-            return self.repo.get(job_id).state == "cancelled"
-        except NasError:
-            return True  # deleted
+    # ---- leases ---------------------------------------------------------------------------
 
-    def _run_job(self, job_id: int) -> None:
-        self.current_job = job_id
+    def _claim(self) -> None:
+        jobs = self.repo.claim(
+            self.owner, self.lease, limit=self.max_jobs - len(self._active), exclude=self._active
+        )
+        if self.waiting_for_database:
+            log.info("database reachable again: resuming")
+            self.waiting_for_database = False
+        self._backoff = self.poll_seconds
+        if jobs and not self._active:
+            self._renew_at = time.monotonic() + self.lease.total_seconds() / 3
+        for job in jobs:
+            self._start_job(job)
+
+    def _renew(self) -> None:
+        held = self.repo.renew(self.owner, list(self._active), self.lease)
+        self._renew_at = time.monotonic() + self.lease.total_seconds() / 3
+        for job_id in set(self._active) - held:
+            log.warning("job %s: lease lost (another server runs it now, or it ended)", job_id)
+            self._drop(job_id)
+
+    def _check_states(self) -> None:
+        """Drop the jobs that were cancelled or deleted (on any server), or taken over; give
+        the jobs whose budget was extended meanwhile their new budget."""
+        states = self.repo.lease_states(list(self._active))
+        for job_id, runner in list(self._active.items()):
+            now = states.get(job_id)
+            if now is None or now.state != "running" or now.owner != self.owner:
+                self._drop(job_id)
+            elif now.budget != runner.job.budget:
+                log.info("job %s: budget extended to %s", job_id, now.budget.total)
+                runner.extend(now.budget)
+
+    def _drop(self, job_id: int) -> None:
+        """Stop running a job here: its in-flight trials are cancelled in the executor; the
+        database is not touched (the job is another's now, or over)."""
+        self._active.pop(job_id, None)
+        if self._pool is not None:
+            self._pool.remove(job_id)
+
+    def _drop_all(self) -> None:
+        for job_id in list(self._active):
+            self._drop(job_id)
+
+    def _let_go(self) -> None:
+        """Shutting down: stop every job and release the leases."""
+        ids = list(self._active)
+        self._drop_all()
         try:
-            job = self.repo.get(job_id)
-            if job.state == "queued":
-                job = self.repo.set_state(job_id, "running")
+            self.repo.release(self.owner, ids)
+        except Exception as exc:  # the leases lapse by themselves
+            log.warning("could not release the leases of jobs %s: %s", ids, exc)
+
+    # ---- one job --------------------------------------------------------------------------
+
+    def _start_job(self, job: JobRecord) -> None:
+        """Set up a claimed job: requeue its stale trials, load its data, add its runner."""
+        try:
+            store = self.repo.trial_store(job.id, lease_owner=self.owner)
+            requeued = store.requeue_stale(self.lease)
+            if requeued:
+                log.info("job %s: %d stale trials requeued", job.id, len(requeued))
             data = load_dataset(job.spec.dataset)
-            if self._executor is None:
-                self._executor = self.make_executor()
-            executor, store = self._with_artifacts(job_id, job.spec.keep_weights, self._executor)
-            runner = JobRunner(job.spec, data, executor, store, max_attempts=self.max_attempts)
-            self._runner = (job_id, runner)
-            runner.run(should_stop=lambda: self._should_stop(job_id))
-            if self._stopping.is_set():
-                return  # shutdown: leave the job running for the next server
-            if self._should_stop(job_id):
-                for trial in store.trials():
-                    if not trial.finished:
-                        store.finish(trial.id, None, "cancelled")
-                return
-            self.repo.set_state(job_id, "completed")
-        except ConflictError:
-            pass  # cancelled or deleted meanwhile
+            pool = self._the_pool()
+            executor, trials = self._with_artifacts(job.id, job.spec.keep_weights, store)
+            runner = JobRunner(job.spec, data, executor, trials, max_attempts=self.max_attempts)
         except Exception as exc:
-            if database_unreachable(exc):
-                # Not the job's fault: it stays running; its unfinished trials run again.
-                self._database_lost(exc)
-                return
-            log.exception("job %s failed", job_id)
-            self.last_error = str(exc)
+            self._failed(job.id, exc)
+            return
+        self._active[job.id] = runner
+        pool.add(job.id, runner, weight=job.spec.weight, priority=job.spec.priority)
+
+    def _settle(self, pool: JobPool[int]) -> None:
+        """Record the jobs that failed and the jobs that are done."""
+        for job_id, exc in pool.take_failures():
+            self._active.pop(job_id, None)
+            self._failed(job_id, exc)
+        for job_id in pool.finished():
+            runner = pool.entries[job_id].runner
             try:
-                self.repo.set_state(job_id, "failed", error=str(exc)[:2000])
-            except NasError:
-                pass
-            except Exception as again:  # the database went while recording the failure
-                self._database_lost(again)
-        finally:
-            self._cancelled.discard(job_id)
-            self.current_job = None
-            self._runner = None
+                runner.finish()  # keeps the final budget use
+                extended = self.repo.complete(job_id, self.owner, runner.job.budget)
+            except NasError as exc:  # cancelled, deleted or taken over meanwhile
+                log.info("job %s not completed here: %s", job_id, exc)
+                self._drop(job_id)
+                continue
+            if extended is not None:  # extended since we last looked: it goes on
+                runner.extend(extended)
+                continue
+            pool.remove(job_id)
+            self._active.pop(job_id, None)
+
+    def _failed(self, job_id: int, exc: Exception) -> None:
+        """A job's step raised: a lost lease or a vanished job is not its failure; a lost
+        database is no one's (raised on: the loop waits for it); anything else fails it (a
+        missing dataset, a broken strategy: else it would be claimed again and again)."""
+        if isinstance(exc, LeaseLost) or (isinstance(exc, NotFoundError) and exc.field == "job_id"):
+            log.info("job %s stopped here: %s", job_id, exc)
+            return
+        if database_unreachable(exc):
+            raise exc
+        log.error("job %s failed", job_id, exc_info=exc)
+        self.last_error = str(exc)
+        with contextlib.suppress(NasError):  # cancelled or taken over meanwhile
+            self.repo.set_state(job_id, "failed", error=str(exc)[:2000], owner=self.owner)
 
     def _with_artifacts(
-        self, job_id: int, keep: str, executor: Executor
+        self, job_id: int, keep: str, store: SqlTrialStore
     ) -> tuple[Executor, TrialStore]:
         """The executor and store of one job, saving and pruning weights as it asks."""
-        store = self.repo.trial_store(job_id)
+        executor = self._the_pool().executor
         if self.artifacts is None or keep == "none":
             return executor, store
         executor = SavingExecutor(executor, self.artifacts, job_id)

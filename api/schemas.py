@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.store import JobRecord, TrialSummary
-from workers.store import StoredTrial
+from api.strides import strides_text
+from nas.readout import stage_statuses
+from workers.store import BudgetUse, StoredTrial
 
 T = TypeVar("T")
 MAX_PAGE = 200
@@ -90,6 +92,9 @@ class TrialOut(TrialSummary):
             spec=trial.request.spec.to_string(),
             params=trial.request.params,
             phase=str(phase) if phase is not None else None,
+            strides=strides_text(
+                trial.request.spec.to_string(), result.learned_strides if result else None
+            ),
             accuracy=result.accuracy if result else None,
             n_params=result.params if result else None,
             macs=result.macs if result else None,
@@ -103,8 +108,26 @@ class TrialOut(TrialSummary):
                 if result and any(s is not None for s in result.learned_strides)
                 else None
             ),
+            stride_status=stage_statuses(result.stride_readout) if result else None,
+            test_accuracy=result.test_accuracy if result else None,
             last_epoch=trial.progress[-1] if trial.progress else None,
         )
+
+
+class ExtendIn(BaseModel):
+    """More budget for a job (``POST /api/v1/jobs/{id}/extend``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    budget: float = Field(
+        gt=0,
+        le=1e30,
+        allow_inf_nan=False,
+        description="added to the job's budget total, in the job's unit (base_epochs, flops "
+        "or trials; split evenly across its strategies like the rest)",
+    )
+    max_trials_per_strategy: int | None = Field(
+        default=None, ge=1, le=100_000, description="raise the job's limit of trials per strategy"
+    )
 
 
 class BestOut(BaseModel):
@@ -116,15 +139,20 @@ class BestOut(BaseModel):
 
 
 class JobProgress(BaseModel):
-    """Trial counts of a job per state and per strategy (each with its ``total``), and while
-    this server runs the job, the fraction of each strategy's budget spent (0..1)."""
+    """Trial counts of a job per state and per strategy (each with its ``total``), and each
+    strategy's use of its budget share as the job keeps it (any server, finished jobs too)."""
 
     job_id: int
     state: str
     total: int
     states: dict[str, int]
     strategies: dict[str, dict[str, int]]
-    budget_used: dict[str, float] | None = None
+    budget_used: dict[str, float] | None = Field(
+        default=None,
+        description="per strategy, progress 0..1 (spent / budget; 1 once it stopped); null "
+        "until a server started the job",
+    )
+    budget: dict[str, BudgetUse] | None = None
 
 
 class Health(BaseModel):

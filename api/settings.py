@@ -38,6 +38,16 @@ class Settings(BaseSettings):
         "on other machines need it at the same path (a shared volume)",
     )
     scheduler: bool = Field(default=True, description="run jobs in this server process")
+    max_concurrent_jobs: int = Field(
+        default=8, ge=1, le=256, description="jobs this server runs at once (sharing its slots)"
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=0.5,
+        le=3600,
+        description="a server's hold on the jobs it runs, renewed every third of it; a dead "
+        "server's jobs move to another server this long after its last renewal",
+    )
     max_request_bytes: int = Field(
         default=1_048_576, ge=1024, description="larger request bodies get a 413"
     )

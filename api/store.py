@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
@@ -33,12 +34,16 @@ from api.db.models import (
     TrialEvent,
     utcnow,
 )
-from api.db.session import session_scope
+from api.db.session import database_now, session_scope
 from api.pareto import pareto_front
-from nas.errors import ConflictError, NotFoundError, OptionsError
-from nas.job import JobSpec
+from api.strides import strides_text
+from api.targets import run_keys
+from nas.errors import ConflictError, NasError, NotFoundError, OptionsError
+from nas.job import Budget, JobSpec, job_error_from
+from nas.readout import stage_statuses
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.store import FINISHED_STATES, StoredTrial
+from workers.processes import LOG_LIMIT, bounded_log
+from workers.store import FINISHED_STATES, BudgetUse, StoredTrial
 
 JobStateName = Literal["queued", "running", "completed", "cancelled", "failed"]
 TERMINAL_JOB_STATES: frozenset[str] = frozenset({"completed", "cancelled", "failed"})
@@ -58,6 +63,9 @@ SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "created_at": Trial.created_at,
 }
 _UNFINISHED = ("queued", "running")
+CANCELLED = "cancelled"
+"""The error of the trials a cancel stopped (they run again when the job is extended)."""
+MAX_EXTENSION = 1e30
 
 Factory = sessionmaker[Session]
 
@@ -75,6 +83,18 @@ class JobRecord(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     version: int
+    priority: int = 0
+    lease_owner: str | None = Field(
+        default=None, description="the server running the job (host:pid:token), if any"
+    )
+    lease_expires_at: datetime | None = Field(
+        default=None, description="when another server may take the job over unless renewed"
+    )
+    budget: dict[str, BudgetUse] | None = Field(
+        default=None,
+        description="per strategy, its use of its share of the budget (kept with the job: "
+        "also for finished jobs); null until a server started the job",
+    )
     trial_counts: dict[str, int] = Field(default_factory=dict)
 
 
@@ -109,15 +129,48 @@ def _number(value: float) -> float | None:
 # ---- shared helpers ---------------------------------------------------------------------------
 
 
-def _touch(session: Session, job_id: int, trial_ids: Iterable[int] = ()) -> int | None:
+@dataclass(frozen=True)
+class LeaseState:
+    state: str
+    owner: str | None
+    budget: Budget
+
+
+class LeaseLost(ConflictError):
+    """A write of a server that no longer runs the job: another server holds its lease now, or
+    the job is no longer running (cancelled, say). Nothing of the write is stored."""
+
+
+def _lease_lost(session: Session, job_id: int, owner: str) -> NasError:
+    row = session.execute(
+        sa.select(Job.state, Job.lease_owner).where(Job.id == job_id)
+    ).one_or_none()
+    if row is None:
+        return _job_not_found(job_id)
+    if row.state != "running":
+        return LeaseLost(f"job {job_id} is {row.state}", field="state")
+    holder = row.lease_owner or "no server"
+    return LeaseLost(f"job {job_id} is held by {holder}, not {owner}", field="state")
+
+
+def _touch(
+    session: Session, job_id: int, trial_ids: Iterable[int] = (), owner: str | None = None
+) -> int | None:
     """Bump the job's version and stamp ``trial_ids`` with it (``trial.version``, what
-    incremental clients ask for); the new version, None when there is no such job."""
+    incremental clients ask for); the new version, None when there is no such job.
+
+    With ``owner`` the write is fenced: it happens only while the job is running under
+    ``owner``'s lease, else ``LeaseLost`` (or NotFoundError) rolls the whole transaction back.
+    The check and the bump are one UPDATE of the job row, so a concurrent claim (which updates
+    the same row) is either before it (the write is refused) or after it."""
+    bump = sa.update(Job).where(Job.id == job_id)
+    if owner is not None:
+        bump = bump.where(Job.lease_owner == owner, Job.state == "running")
     version: int | None = session.scalar(
-        sa.update(Job)
-        .where(Job.id == job_id)
-        .values(version=Job.version + 1, updated_at=utcnow())
-        .returning(Job.version)
+        bump.values(version=Job.version + 1, updated_at=utcnow()).returning(Job.version)
     )
+    if version is None and owner is not None:
+        raise _lease_lost(session, job_id, owner)
     ids = list(trial_ids)
     if version is not None and ids:
         session.execute(sa.update(Trial).where(Trial.id.in_(ids)).values(version=version))
@@ -142,6 +195,7 @@ _TRIAL_COLUMNS = (
     TrialDocument.result,
     Trial.error,
     Trial.attempts,
+    Trial.copied_from,
 )
 
 
@@ -161,6 +215,25 @@ def _stored(row: sa.Row[Any], progress: Iterable[EpochReport] = ()) -> StoredTri
         error=row.error,
         attempts=row.attempts,
         progress=list(progress),
+        copied_from=row.copied_from,
+    )
+
+
+class TrialLog(BaseModel):
+    """Why a trial failed: its error and its log (``GET /api/v1/jobs/{id}/trials/{t}/log``)."""
+
+    job_id: int
+    trial: int
+    strategy: str
+    number: int
+    state: str
+    attempts: int
+    error: str | None = Field(default=None, description="the reason, in full")
+    log: str | None = Field(
+        default=None,
+        description=f"the tail of its worker's stderr and its traceback (at most {LOG_LIMIT} "
+        "bytes of UTF-8, cut at the start); null when none was kept (the trial did not fail, "
+        "or failed before logs were kept)",
     )
 
 
@@ -174,6 +247,11 @@ class TrialSummary(BaseModel):
     spec: str
     params: dict[str, Any]
     phase: str | None = None
+    strides: str | None = Field(
+        default=None,
+        description="stride per stage, '1-2-2-2' (a DiffStride stage's learned stride with two "
+        "decimals once the trial finished)",
+    )
     accuracy: float | None = None
     n_params: int | None = None
     macs: int | None = None
@@ -183,6 +261,17 @@ class TrialSummary(BaseModel):
     attempts: int
     error: str | None = None
     learned_strides: list[tuple[float, float] | None] | None = None
+    stride_status: list[list[str] | None] | None = Field(
+        default=None,
+        description="per stage: whether its DiffStride stride learned, per axis ('learned', "
+        "'held at floor', ...; see nas.readout), null for fixed stages",
+    )
+    test_accuracy: float | None = Field(
+        default=None, description="accuracy on the official test split, when it was scored"
+    )
+    copied_from: int | None = Field(
+        default=None, description="warm start: the trial of another job this one copies"
+    )
     last_epoch: EpochReport | None = None
 
 
@@ -202,6 +291,9 @@ _SUMMARY_COLUMNS = (
     Trial.attempts,
     Trial.error,
     TrialDocument.result["learned_strides"].label("learned_strides"),
+    TrialDocument.result["stride_readout"].label("stride_readout"),
+    TrialDocument.result["test_accuracy"].label("test_accuracy"),
+    Trial.copied_from,
 )
 
 
@@ -226,6 +318,7 @@ def _summary(row: sa.Row[Any], last: EpochReport | None) -> TrialSummary:
         spec=row.spec,
         params=row.params or {},
         phase=str(phase) if phase is not None else None,
+        strides=strides_text(row.spec, strides if isinstance(strides, list) else None),
         accuracy=row.accuracy,
         n_params=row.n_params,
         macs=row.macs,
@@ -235,6 +328,14 @@ def _summary(row: sa.Row[Any], last: EpochReport | None) -> TrialSummary:
         attempts=row.attempts,
         error=row.error,
         learned_strides=learned,
+        stride_status=stage_statuses(row.stride_readout),
+        test_accuracy=(
+            float(row.test_accuracy)
+            if isinstance(row.test_accuracy, int | float)
+            and not isinstance(row.test_accuracy, bool)
+            else None
+        ),
+        copied_from=row.copied_from,
         last_epoch=last,
     )
 
@@ -304,14 +405,25 @@ class SqlTrialStore:
     """``workers.store.TrialStore`` over the database, for the trials of one job.
 
     ``worker`` names this process in the ``trial.worker`` column of the trials it runs.
+    With ``lease_owner`` (the server's scheduler) every write is fenced by the job's lease: it
+    is stored only while the job runs under that owner's lease, else ``LeaseLost`` is raised and
+    nothing changes; ``worker`` defaults to the owner.
     ``get`` returns the progress of the current attempt; ``trials`` returns it for unfinished
     trials only (a finished trial's epochs are in ``result.history``; see ``events``).
     """
 
-    def __init__(self, factory: Factory, job_id: int, *, worker: str | None = None) -> None:
+    def __init__(
+        self,
+        factory: Factory,
+        job_id: int,
+        *,
+        worker: str | None = None,
+        lease_owner: str | None = None,
+    ) -> None:
         self.factory = factory
         self.job_id = job_id
-        self.worker = worker or _default_worker()
+        self.lease_owner = lease_owner
+        self.worker = worker or lease_owner or _default_worker()
 
     def _trial(self, trial_id: int) -> sa.ColumnElement[bool]:
         return sa.and_(Trial.id == trial_id, Trial.job_id == self.job_id)
@@ -337,7 +449,7 @@ class SqlTrialStore:
         )
         try:
             with session_scope(self.factory) as session:
-                version = _touch(session, self.job_id)
+                version = _touch(session, self.job_id, owner=self.lease_owner)
                 if version is None:
                     raise _job_not_found(self.job_id)
                 row.version = version
@@ -347,10 +459,20 @@ class SqlTrialStore:
             raise ValueError(f"trial {request.strategy}#{request.number} already stored") from None
         return StoredTrial(id=row.id, strategy=row.strategy, number=row.number, request=request)
 
+    def _bump(self, session: Session) -> int:
+        """Bump (and so lock) the job row, fenced by the lease: the new version. Every write
+        takes the job's row before any of its trials' rows (one lock order for the store, the
+        claims, renewals and cancels: no deadlocks between servers)."""
+        version = _touch(session, self.job_id, owner=self.lease_owner)
+        if version is None:
+            raise _job_not_found(self.job_id)
+        return version
+
     def mark_running(self, trial_id: int) -> None:
         """A new attempt starts: state running, attempts + 1, fresh progress and heartbeat."""
         now = utcnow()
         with session_scope(self.factory) as session:
+            version = self._bump(session)
             result = session.execute(
                 sa.update(Trial)
                 .where(self._trial(trial_id), Trial.state.not_in(FINISHED_STATES))
@@ -360,20 +482,23 @@ class SqlTrialStore:
                     started_at=now,
                     heartbeat_at=now,
                     worker=self.worker,
+                    version=version,
                 )
             )
-            if not getattr(result, "rowcount", 0):
+            if not getattr(result, "rowcount", 0):  # raising rolls the bump back
                 if not self._exists(session, trial_id):
                     raise _trial_not_found(trial_id)
                 raise ConflictError(f"trial {trial_id} already finished", field="trial_id")
-            _touch(session, self.job_id, [trial_id])
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         """Store one epoch's report (a ``trial_event`` row) and refresh the heartbeat."""
         now = utcnow()
         with session_scope(self.factory) as session:
+            version = self._bump(session)
             result = session.execute(
-                sa.update(Trial).where(self._trial(trial_id)).values(heartbeat_at=now)
+                sa.update(Trial)
+                .where(self._trial(trial_id))
+                .values(heartbeat_at=now, version=version)
             )
             if not getattr(result, "rowcount", 0):
                 raise _trial_not_found(trial_id)
@@ -388,10 +513,16 @@ class SqlTrialStore:
                     created_at=now,
                 )
             )
-            _touch(session, self.job_id, [trial_id])
 
-    def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None:
-        """Store the outcome; a finished trial is never overwritten (idempotent)."""
+    def finish(
+        self,
+        trial_id: int,
+        result: TrialResult | None,
+        error: str | None,
+        log: str | None = None,
+    ) -> None:
+        """Store the outcome, and a failure's ``log`` (cut to its last 64 kB; only failures
+        keep one); a finished trial is never overwritten (idempotent)."""
         state = "failed" if result is None else ("pruned" if result.pruned else "completed")
         values: dict[str, Any] = {}
         if result is not None:
@@ -404,7 +535,8 @@ class SqlTrialStore:
                 epochs_run=result.epochs_run,
             )
         document = _json(result) if result is not None else None
-        self._end(trial_id, state, error, values, document)
+        kept = bounded_log(log) if log is not None and result is None else None
+        self._end(trial_id, state, error, values, document, kept)
 
     def skip(self, trial_id: int, reason: str) -> None:
         """Finished without running (``skipped``); idempotent like ``finish``."""
@@ -417,24 +549,34 @@ class SqlTrialStore:
         error: str | None,
         values: dict[str, Any],
         result: dict[str, Any] | None,
+        log: str | None = None,
     ) -> None:
         """Finish the trial with ``values`` and its ``result`` document, in one transaction."""
         values = {**values, "state": state, "error": error, "finished_at": utcnow()}
         with session_scope(self.factory) as session:
+            version = self._bump(session)
             updated = session.execute(
                 sa.update(Trial)
                 .where(self._trial(trial_id), Trial.state.not_in(FINISHED_STATES))
-                .values(**values)
+                .values(**values, version=version)
             )
             if getattr(updated, "rowcount", 0):
                 session.execute(
                     sa.update(TrialDocument)
                     .where(TrialDocument.trial_id == trial_id)
-                    .values(result=result)
+                    .values(result=result, log=log)
                 )
-                _touch(session, self.job_id, [trial_id])
             elif not self._exists(session, trial_id):
                 raise _trial_not_found(trial_id)
+            else:
+                session.rollback()  # finished already: nothing changes, not even the version
+
+    def record_budget(self, used: dict[str, BudgetUse]) -> None:
+        """Keep each strategy's budget use in the job row (a change: the version moves)."""
+        stored = {key: _json(value) for key, value in used.items()}
+        with session_scope(self.factory) as session:
+            self._bump(session)
+            session.execute(sa.update(Job).where(Job.id == self.job_id).values(budget_used=stored))
 
     def get(self, trial_id: int) -> StoredTrial:
         with session_scope(self.factory) as session:
@@ -457,37 +599,128 @@ class SqlTrialStore:
 
     # ---- liveness -------------------------------------------------------------------------
 
-    def heartbeat(self, trial_id: int, worker: str | None = None) -> None:
-        """The worker running ``trial_id`` is alive (and, when given, is ``worker``)."""
-        values: dict[str, Any] = {"heartbeat_at": utcnow()}
-        if worker is not None:
-            values["worker"] = worker
-        with session_scope(self.factory) as session:
-            result = session.execute(sa.update(Trial).where(self._trial(trial_id)).values(values))
-            if not getattr(result, "rowcount", 0):
-                raise _trial_not_found(trial_id)
-
     def requeue_stale(self, older_than: timedelta) -> list[int]:
-        """Running trials whose heartbeat is older than ``older_than`` go back to queued."""
-        cutoff = utcnow() - older_than
-        stale = sa.and_(
-            Trial.job_id == self.job_id,
-            Trial.state == "running",
-            sa.func.coalesce(Trial.heartbeat_at, Trial.started_at, Trial.created_at) < cutoff,
-        )
+        """Running trials whose heartbeat is older than ``older_than`` go back to queued (a
+        server that takes the job over calls it: the heartbeats of a dead server's trials
+        stopped with its lease renewals; ``JobRepository.renew``)."""
         with session_scope(self.factory) as session:
+            cutoff = database_now(session) - older_than
+            stale = sa.and_(
+                Trial.job_id == self.job_id,
+                Trial.state == "running",
+                sa.func.coalesce(Trial.heartbeat_at, Trial.started_at, Trial.created_at) < cutoff,
+            )
             ids = list(session.scalars(sa.select(Trial.id).where(stale).order_by(Trial.id)))
             if ids:
+                version = self._bump(session)
                 session.execute(
                     sa.update(Trial)
                     .where(stale, Trial.id.in_(ids))
-                    .values(state="queued", worker=None)
+                    .values(state="queued", worker=None, version=version)
                 )
-                _touch(session, self.job_id, ids)
         return ids
 
 
 # ---- jobs -------------------------------------------------------------------------------------
+
+
+def _warm_start(session: Session, job_id: int, spec: JobSpec) -> dict[str, int]:
+    """Copy into the new job ``job_id`` the known trials of the job ``spec.warm_start``: for
+    each strategy with the same label, name and options in both, the longest run of its
+    trials (by number, from 0) that completed, were pruned or failed (a cancelled or skipped
+    one ends the run: it is not known). The copies keep their results and say where they come
+    from (``copied_from``); the runner replays them free of charge. Their counts per state."""
+    source_id = spec.warm_start
+    source = session.execute(
+        sa.select(Job.state, Job.spec).where(Job.id == source_id)
+    ).one_or_none()
+    if source is None:
+        raise OptionsError(f"no job {source_id} to start from", field="warm_start")
+    if source.state not in TERMINAL_JOB_STATES:
+        raise OptionsError(
+            f"job {source_id} is {source.state}: start from a finished job", field="warm_start"
+        )
+    theirs = JobSpec.model_validate(source.spec)
+    for name, mine, other in (
+        ("dataset", spec.dataset, theirs.dataset),
+        ("base", spec.base_spec(), theirs.base_spec()),
+        ("space", spec.space, theirs.space),
+        ("train", spec.train, theirs.train),
+        ("budget.epochs_per_trial", spec.budget.epochs_per_trial, theirs.budget.epochs_per_trial),
+    ):
+        if mine != other:
+            raise OptionsError(
+                f"job {source_id} has another {name}: its trials do not apply here",
+                field="warm_start",
+            )
+    shared = [c.key for c in spec.strategies if c in theirs.strategies]
+    rows = session.execute(
+        sa.select(
+            Trial.id,
+            Trial.strategy,
+            Trial.number,
+            Trial.state,
+            Trial.spec,
+            Trial.params,
+            Trial.accuracy,
+            Trial.n_params,
+            Trial.macs,
+            Trial.cost_flops,
+            Trial.wall_seconds,
+            Trial.epochs_run,
+            Trial.error,
+            Trial.attempts,
+            Trial.started_at,
+            Trial.finished_at,
+            TrialDocument.request,
+            TrialDocument.result,
+        )
+        .join_from(Trial, TrialDocument)
+        .where(Trial.job_id == source_id, Trial.strategy.in_(shared))
+        .order_by(Trial.strategy, Trial.number)
+    ).all()
+    known = {"completed", "pruned", "failed"}
+    copies: list[dict[str, Any]] = []
+    expected: dict[str, int] = {}
+    now = utcnow()
+    for row in rows:
+        if row.number != expected.get(row.strategy, 0):
+            continue  # after the end of this strategy's known run
+        if row.state not in known or row.error == CANCELLED:
+            expected[row.strategy] = -1  # the run ends here
+            continue
+        expected[row.strategy] = row.number + 1
+        copies.append(
+            {
+                "job_id": job_id,
+                "strategy": row.strategy,
+                "number": row.number,
+                "state": row.state,
+                "spec": row.spec,
+                "params": row.params,
+                "accuracy": row.accuracy,
+                "n_params": row.n_params,
+                "macs": row.macs,
+                "cost_flops": row.cost_flops,
+                "wall_seconds": row.wall_seconds,
+                "epochs_run": row.epochs_run,
+                "error": row.error,
+                "attempts": row.attempts,
+                "created_at": now,
+                "started_at": row.started_at,
+                "finished_at": row.finished_at,
+                "version": 1,
+                "copied_from": row.id,
+                "request": row.request,
+                "result": row.result,
+            }
+        )
+    if copies:
+        insert_trials(session, copies)
+    counts: dict[str, int] = {}
+    for copy in copies:
+        counts[copy["state"]] = counts.get(copy["state"], 0) + 1
+    return counts
 
 
 def _record(row: Job, counts: dict[str, int]) -> JobRecord:
@@ -502,8 +735,19 @@ def _record(row: Job, counts: dict[str, int]) -> JobRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         version=row.version,
+        priority=row.priority,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        budget=_budget(row.budget_used),
         trial_counts=counts,
     )
+
+
+def _budget(stored: dict[str, Any] | None) -> dict[str, BudgetUse] | None:
+    """The stored budget use (written by this code: validated once, cheaply)."""
+    if not stored:
+        return None
+    return {key: BudgetUse.model_validate(value) for key, value in stored.items()}
 
 
 def _trial_counts(session: Session, job_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -543,11 +787,15 @@ class JobRepository:
             created_at=now,
             updated_at=now,
             version=1,
+            priority=spec.priority,
         )
         with session_scope(self.factory) as session:
             session.add(row)
             session.flush()
-            return _record(row, {})
+            counts: dict[str, int] = {}
+            if spec.warm_start is not None:
+                counts = _warm_start(session, row.id, spec)
+            return _record(row, counts)
 
     def get(self, job_id: int) -> JobRecord:
         with session_scope(self.factory) as session:
@@ -556,11 +804,15 @@ class JobRepository:
                 raise _job_not_found(job_id)
             return _records(session, [row])[0]
 
-    def set_state(self, job_id: int, state: str, error: str | None = None) -> JobRecord:
+    def set_state(
+        self, job_id: int, state: str, error: str | None = None, *, owner: str | None = None
+    ) -> JobRecord:
         """Move the job to ``state``; ConflictError (naming the current state) when illegal.
 
         queued -> running | cancelled; running -> completed | failed | cancelled | queued;
-        completed, failed and cancelled are final.
+        completed, failed and cancelled are final (and hold no lease). With ``owner`` (a
+        scheduler ending the job it runs) the change is fenced by the lease: ``LeaseLost``
+        unless the job runs under ``owner``'s lease.
         """
         if state not in JOB_STATES:
             raise OptionsError(
@@ -568,32 +820,292 @@ class JobRepository:
             )
         while True:
             with session_scope(self.factory) as session:
-                current = session.scalar(sa.select(Job.state).where(Job.id == job_id))
-                if current is None:
-                    raise _job_not_found(job_id)
-                if state not in JOB_TRANSITIONS.get(current, frozenset()):
-                    raise ConflictError(
-                        f"job {job_id} is {current}: it cannot become {state}", field="state"
-                    )
-                now = utcnow()
-                values: dict[str, Any] = {
-                    "state": state,
-                    "version": Job.version + 1,
-                    "updated_at": now,
-                }
-                if state == "running":
-                    values["started_at"] = sa.func.coalesce(Job.started_at, now)
-                if state in TERMINAL_JOB_STATES:
-                    values["finished_at"] = now
-                if error is not None:
-                    values["error"] = error
-                # compare-and-set: a concurrent change makes this a no-op, and we look again
-                result = session.execute(
-                    sa.update(Job).where(Job.id == job_id, Job.state == current).values(values)
-                )
-                if getattr(result, "rowcount", 0):
+                if self._set_state(session, job_id, state, error, owner):
                     break
         return self.get(job_id)
+
+    @staticmethod
+    def _set_state(
+        session: Session, job_id: int, state: str, error: str | None, owner: str | None
+    ) -> bool:
+        """One compare-and-set of the job's state; False when it changed meanwhile (look
+        again)."""
+        row = session.execute(
+            sa.select(Job.state, Job.lease_owner).where(Job.id == job_id)
+        ).one_or_none()
+        if row is None:
+            raise _job_not_found(job_id)
+        current = row.state
+        if owner is not None and (current != "running" or row.lease_owner != owner):
+            raise _lease_lost(session, job_id, owner)
+        if state not in JOB_TRANSITIONS.get(current, frozenset()):
+            raise ConflictError(
+                f"job {job_id} is {current}: it cannot become {state}", field="state"
+            )
+        now = utcnow()
+        values: dict[str, Any] = {"state": state, "version": Job.version + 1, "updated_at": now}
+        if state == "running":
+            values["started_at"] = sa.func.coalesce(Job.started_at, now)
+        if state in TERMINAL_JOB_STATES:
+            values.update(finished_at=now, lease_owner=None, lease_expires_at=None)
+        if error is not None:
+            values["error"] = error
+        # compare-and-set: a concurrent change makes this a no-op, and we look again
+        where = [Job.id == job_id, Job.state == current]
+        if owner is not None:
+            where.append(Job.lease_owner == owner)
+        result = session.execute(sa.update(Job).where(*where).values(values))
+        return bool(getattr(result, "rowcount", 0))
+
+    def extend(
+        self, job_id: int, more: float, max_trials_per_strategy: int | None = None
+    ) -> JobRecord:
+        """Add ``more`` to the job's budget (in its unit), and optionally raise its trials per
+        strategy. A finished, failed or cancelled job goes back to ``queued`` (the trials a
+        cancel stopped run again) and a server resumes it: its strategies replay what they
+        ran. A queued or running job just has the bigger budget (its server takes it up)."""
+        if not (0 < more <= MAX_EXTENSION):
+            raise OptionsError(f"must be in (0, {MAX_EXTENSION:g}]", field="budget")
+        while True:
+            with session_scope(self.factory) as session:
+                row = session.execute(
+                    sa.select(Job.state, Job.spec, Job.version).where(Job.id == job_id)
+                ).one_or_none()
+                if row is None:
+                    raise _job_not_found(job_id)
+                spec = JobSpec.model_validate(row.spec)
+                budget = spec.budget.model_dump()
+                budget["total"] = spec.budget.total + more
+                if max_trials_per_strategy is not None:
+                    if max_trials_per_strategy < spec.budget.max_trials_per_strategy:
+                        raise OptionsError(
+                            f"the job already allows {spec.budget.max_trials_per_strategy}: "
+                            "extend raises it, never lowers it",
+                            field="max_trials_per_strategy",
+                        )
+                    budget["max_trials_per_strategy"] = max_trials_per_strategy
+                try:
+                    extended = spec.model_copy(update={"budget": Budget.model_validate(budget)})
+                except ValidationError as exc:
+                    error = job_error_from(exc)
+                    raise OptionsError(error.message, field=f"budget.{error.field}") from None
+                values: dict[str, Any] = {
+                    "spec": _json(extended),
+                    "version": Job.version + 1,
+                    "updated_at": utcnow(),
+                }
+                resumed = row.state in TERMINAL_JOB_STATES
+                if resumed:
+                    values.update(state="queued", finished_at=None, error=None)
+                version = session.scalar(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.version == row.version)
+                    .values(values)
+                    .returning(Job.version)
+                )
+                if version is None:
+                    continue  # changed meanwhile: look again
+                if resumed:
+                    session.execute(
+                        sa.update(Trial)
+                        .where(
+                            Trial.job_id == job_id,
+                            Trial.state == "failed",
+                            Trial.error == CANCELLED,
+                        )
+                        .values(state="queued", error=None, finished_at=None, version=version)
+                    )
+                break
+        return self.get(job_id)
+
+    def complete(self, job_id: int, owner: str, budget: Budget) -> Budget | None:
+        """A scheduler's job ran out of things to do under ``budget``: mark it completed
+        (fenced by ``owner``'s lease) unless its budget was extended meanwhile; then the new
+        budget (the job goes on), else None."""
+        while True:
+            with session_scope(self.factory) as session:
+                row = session.execute(
+                    sa.select(Job.spec, Job.version).where(Job.id == job_id)
+                ).one_or_none()
+                if row is None:
+                    raise _job_not_found(job_id)
+                stored = JobSpec.model_validate(row.spec).budget
+                if stored != budget:
+                    return stored
+                now = utcnow()
+                done = session.execute(
+                    sa.update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.version == row.version,
+                        Job.state == "running",
+                        Job.lease_owner == owner,
+                    )
+                    .values(
+                        state="completed",
+                        version=Job.version + 1,
+                        updated_at=now,
+                        finished_at=now,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                )
+                if getattr(done, "rowcount", 0):
+                    return None
+                current = session.execute(
+                    sa.select(Job.state, Job.lease_owner, Job.version).where(Job.id == job_id)
+                ).one()
+                if current.state != "running" or current.lease_owner != owner:
+                    raise _lease_lost(session, job_id, owner)
+                # else the version moved (a trial write, an extension): look again
+
+    def cancel(self, job_id: int) -> JobRecord:
+        """Cancel a queued or running job: in one transaction it becomes ``cancelled`` and its
+        unfinished trials ``failed`` ("cancelled"). The server running it sees the state at
+        its next look (its later writes are refused), kills the trials' workers and lets the
+        lease go. ConflictError when the job already ended."""
+        while True:
+            with session_scope(self.factory) as session:
+                if not self._set_state(session, job_id, "cancelled", None, None):
+                    continue
+                ids = list(
+                    session.scalars(
+                        sa.select(Trial.id).where(
+                            Trial.job_id == job_id, Trial.state.in_(_UNFINISHED)
+                        )
+                    )
+                )
+                if ids:
+                    session.execute(
+                        sa.update(Trial)
+                        .where(Trial.id.in_(ids), Trial.state.in_(_UNFINISHED))
+                        .values(state="failed", error=CANCELLED, finished_at=utcnow())
+                    )
+                    _touch(session, job_id, ids)
+                break
+        return self.get(job_id)
+
+    # ---- leases: which server runs which job ----------------------------------------------
+
+    def claim(
+        self,
+        owner: str,
+        lease: timedelta,
+        limit: int = 1,
+        exclude: Collection[int] = (),
+    ) -> list[JobRecord]:
+        """Take the leases of up to ``limit`` runnable jobs (queued, or running with no live
+        lease: their server died or let go), highest priority first, then oldest; a queued
+        job becomes running. Atomic across servers: on PostgreSQL the candidate rows are
+        locked (``SELECT ... FOR UPDATE SKIP LOCKED``: a row another server is claiming is
+        skipped, not waited for), and on both backends the lease is taken by a conditional
+        UPDATE that succeeds only while the lease is still free, so one claimer wins each job.
+        ``exclude``: jobs this server already runs."""
+        if limit < 1:
+            return []
+        with session_scope(self.factory) as session:
+            now = database_now(session)
+            free = sa.or_(
+                Job.lease_owner.is_(None), Job.lease_expires_at < now, Job.lease_owner == owner
+            )
+            candidates = (
+                sa.select(Job.id)
+                .where(Job.state.in_(_UNFINISHED), free, Job.id.not_in(list(exclude)))
+                .order_by(Job.priority.desc(), Job.created_at, Job.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            won: list[int] = []
+            for job_id in session.scalars(candidates).all():
+                taken = session.execute(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.state.in_(_UNFINISHED), free)
+                    .values(
+                        lease_owner=owner,
+                        lease_expires_at=now + lease,
+                        state="running",
+                        started_at=sa.func.coalesce(Job.started_at, now),
+                        version=Job.version + 1,
+                        updated_at=now,
+                    )
+                )
+                if getattr(taken, "rowcount", 0):
+                    won.append(job_id)
+            rows = session.scalars(sa.select(Job).where(Job.id.in_(won)))
+            by_id = {r.id: r for r in _records(session, rows)}
+        return [by_id[i] for i in won if i in by_id]
+
+    def renew(self, owner: str, job_ids: Collection[int], lease: timedelta) -> set[int]:
+        """Extend ``owner``'s leases of ``job_ids`` and refresh the heartbeats of their running
+        trials; the ids still held (a job missing here was taken over, or ended)."""
+        if not job_ids:
+            return set()
+        with session_scope(self.factory) as session:
+            now = database_now(session)
+            held = set(
+                session.scalars(
+                    sa.update(Job)
+                    .where(
+                        Job.id.in_(list(job_ids)),
+                        Job.lease_owner == owner,
+                        Job.state == "running",
+                    )
+                    .values(lease_expires_at=now + lease)
+                    .returning(Job.id)
+                )
+            )
+            if held:
+                session.execute(
+                    sa.update(Trial)
+                    .where(Trial.job_id.in_(held), Trial.state == "running")
+                    .values(heartbeat_at=now)
+                )
+        return held
+
+    def release(self, owner: str, job_ids: Collection[int]) -> None:
+        """Let ``owner``'s leases of ``job_ids`` go (a server shutting down): their running
+        trials go back to queued, and another server may take the jobs at once."""
+        if not job_ids:
+            return
+        with session_scope(self.factory) as session:
+            held = list(
+                session.scalars(
+                    sa.update(Job)
+                    .where(Job.id.in_(list(job_ids)), Job.lease_owner == owner)
+                    .values(lease_owner=None, lease_expires_at=None)
+                    .returning(Job.id)
+                )
+            )
+            for job_id in held:
+                ids = list(
+                    session.scalars(
+                        sa.select(Trial.id).where(Trial.job_id == job_id, Trial.state == "running")
+                    )
+                )
+                if ids:
+                    session.execute(
+                        sa.update(Trial)
+                        .where(Trial.id.in_(ids), Trial.state == "running")
+                        .values(state="queued", worker=None)
+                    )
+                    _touch(session, job_id, ids)
+
+    def lease_states(self, job_ids: Collection[int]) -> dict[int, LeaseState]:
+        """State, lease owner and budget of each of ``job_ids`` that still exists (what a
+        scheduler checks of the jobs it runs)."""
+        if not job_ids:
+            return {}
+        with session_scope(self.factory) as session:
+            rows = session.execute(
+                sa.select(
+                    Job.id, Job.state, Job.lease_owner, Job.spec["budget"].label("budget")
+                ).where(Job.id.in_(list(job_ids)))
+            )
+            return {
+                r.id: LeaseState(r.state, r.lease_owner, Budget.model_validate(r.budget))
+                for r in rows
+            }
 
     def delete(self, job_id: int) -> None:
         """Delete a job with its trials and events; ConflictError while it runs."""
@@ -620,9 +1132,9 @@ class JobRepository:
             )
             return _records(session, rows)
 
-    def trial_store(self, job_id: int) -> SqlTrialStore:
-        """The ``TrialStore`` of one job (for the runner)."""
-        return SqlTrialStore(self.factory, job_id)
+    def trial_store(self, job_id: int, lease_owner: str | None = None) -> SqlTrialStore:
+        """The ``TrialStore`` of one job (for the runner; fenced by ``lease_owner``'s lease)."""
+        return SqlTrialStore(self.factory, job_id, lease_owner=lease_owner)
 
     def _page(
         self,
@@ -705,6 +1217,18 @@ class JobRepository:
         )
         return [_summary(r, _last(latest.get(r.id))) for r in rows], total
 
+    def summaries_after(self, job_id: int, after: int, limit: int) -> list[TrialSummary]:
+        """Up to ``limit`` of the job's trials with ids above ``after``, by id, as
+        ``TrialSummary`` rows (no progress reports): an export reads a job in such pages."""
+        with session_scope(self.factory) as session:
+            rows = session.execute(
+                _select(_SUMMARY_COLUMNS)
+                .where(Trial.job_id == job_id, Trial.id > after)
+                .order_by(Trial.id)
+                .limit(limit)
+            ).all()
+        return [_summary(r, None) for r in rows]
+
     def best_trial(self, job_id: int) -> StoredTrial | None:
         """The most accurate completed trial (ties: the first), or None; no counts, no
         progress: what ``/best``, the export and weight pruning need."""
@@ -769,7 +1293,7 @@ class JobRepository:
         """
         with session_scope(self.factory) as session:
             job = session.execute(
-                sa.select(Job.state, Job.spec).where(Job.id == job_id)
+                sa.select(Job.state, Job.spec, Job.budget_used).where(Job.id == job_id)
             ).one_or_none()
             if job is None:
                 raise _job_not_found(job_id)
@@ -778,7 +1302,10 @@ class JobRepository:
                 .where(Trial.job_id == job_id)
                 .group_by(Trial.strategy, Trial.state)
             ).all()
-        keys = [s.get("label") or s["name"] for s in job.spec.get("strategies", [])]
+        keys = run_keys(
+            [s.get("label") or s["name"] for s in job.spec.get("strategies", [])],
+            int(job.spec.get("repeats") or 1),
+        )
         states = dict.fromkeys(TRIAL_STATES, 0)
         strategies = {k: {**dict.fromkeys(TRIAL_STATES, 0), "total": 0} for k in keys}
         for strategy, state, n in rows:
@@ -786,13 +1313,47 @@ class JobRepository:
             per[state] = per.get(state, 0) + n
             per["total"] += n
             states[state] = states.get(state, 0) + n
+        budget = _budget(job.budget_used)
         return {
             "job_id": job_id,
             "state": job.state,
             "total": sum(states.values()),
             "states": states,
             "strategies": strategies,
+            "budget": budget,
+            "budget_used": {k: b.fraction for k, b in budget.items()} if budget else None,
         }
+
+    def trial_log(self, job_id: int, trial_id: int) -> TrialLog:
+        """A trial's error and log; NotFoundError for an unknown job, or a trial of another."""
+        with session_scope(self.factory) as session:
+            if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
+                raise _job_not_found(job_id)
+            row = session.execute(
+                sa.select(
+                    Trial.id,
+                    Trial.strategy,
+                    Trial.number,
+                    Trial.state,
+                    Trial.attempts,
+                    Trial.error,
+                    TrialDocument.log,
+                )
+                .join_from(Trial, TrialDocument)
+                .where(Trial.id == trial_id, Trial.job_id == job_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no trial {trial_id} in job {job_id}", field="trial_id")
+        return TrialLog(
+            job_id=job_id,
+            trial=row.id,
+            strategy=row.strategy,
+            number=row.number,
+            state=row.state,
+            attempts=row.attempts,
+            error=row.error,
+            log=row.log,
+        )
 
     def events(self, trial_id: int, limit: int = 1000) -> ReportList:
         """The latest ``limit`` progress reports of the trial's current attempt, in order."""

@@ -11,6 +11,12 @@ API latency with 10,000 trials stored, on SQLite and PostgreSQL.
 3. API latency: 10,000 finished trials inserted in one job, the app served by uvicorn on
    loopback (scheduler off), sequential requests: p50 / p99 of the trials listing (first page
    by accuracy, a deep page by MACs, one strategy) and of ``/best`` (accuracy and Pareto).
+4. Jobs side by side: the server's scheduler (``api.scheduler.Scheduler``, local executor, 2
+   slots) runs 3 jobs of N identical small trials submitted at once, and the same 3N trials as
+   one job; the wall-time ratio (aim: at most 1.15x: sharing the slots costs nothing).
+5. Failover: two ``nas serve`` processes on one PostgreSQL database with a lease of L seconds;
+   the one running a job is killed (SIGKILL) mid-trial; the time until the other starts a
+   trial of that job (aim: at most L + 5 s).
 
     python bench/service.py [--quick] [--results docs/results.md]
 """
@@ -18,9 +24,12 @@ API latency with 10,000 trials stored, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +67,8 @@ POSTGRES_ADMIN = os.environ.get(
 TINY_BASE = "resnet:r8:c1:n10:relu:stem_c4:basic_r1_c4:head_d0"
 AIM_OVERHEAD_MS = 50.0
 AIM_P99_MS = 50.0
+AIM_SIDE_BY_SIDE = 1.15  # 3 jobs at once vs the same trials as one job
+AIM_FAILOVER_EXTRA_S = 5.0  # a dead server's job resumes within the lease plus this
 CORES = len(os.sched_getaffinity(0))
 
 
@@ -341,6 +352,143 @@ def latency(backends: list[str], trials: int, requests: int, scratch: Path) -> l
     return rows
 
 
+# ---- jobs side by side, and failover --------------------------------------------------------
+
+
+def same_trials_job(name: str, trials: int) -> JobSpec:
+    """``trials`` identical small trials (one fixed architecture, asked again and again)."""
+    return JobSpec.parse(
+        {
+            "name": name,
+            "dataset": {"name": "synthetic", "subset": 1000},
+            "space": {"strides": [[1], [2], [2], [2]]},
+            "strategies": [{"name": "random", "options": {"allow_repeats": True}}],
+            "budget": {"unit": "trials", "total": trials, "epochs_per_trial": 1},
+            "train": {"batch_size": 100, "augment": False},
+        }
+    )
+
+
+def run_scheduled(url: str, specs: list[JobSpec], slots: int) -> float:
+    """Store ``specs`` at once, run them with one server scheduler (local executor, ``slots``
+    workers) until all completed; the wall seconds from the scheduler's start."""
+    from api.scheduler import Scheduler, executor_factory
+
+    engine = make_engine(url)
+    try:
+        repo = JobRepository(session_factory(engine))
+        ids = [repo.create(spec).id for spec in specs]
+        settings = Settings(database_url=url, executor="local", max_parallel_trials=slots)
+        scheduler = Scheduler(repo, executor_factory(settings), poll_seconds=0.1)
+        started = time.perf_counter()
+        scheduler.start()
+        try:
+            while any(repo.get(i).state in {"queued", "running"} for i in ids):
+                time.sleep(0.1)
+            wall = time.perf_counter() - started
+        finally:
+            scheduler.stop()
+        states = [repo.get(i).state for i in ids]
+        if states != ["completed"] * len(ids):
+            raise RuntimeError(f"jobs ended {states}")
+    finally:
+        engine.dispose()
+    return wall
+
+
+def side_by_side(per_job: int, slots: int, scratch: Path) -> list[list[str]]:
+    with database("sqlite", scratch) as url:
+        run_scheduled(url, [same_trials_job("warm-up", slots)], slots)
+        one = run_scheduled(url, [same_trials_job("one job", 3 * per_job)], slots)
+        three = run_scheduled(url, [same_trials_job(f"job {i}", per_job) for i in range(3)], slots)
+    ratio = three / one
+    verdict = "met" if ratio <= AIM_SIDE_BY_SIDE else "not met"
+    print(f"side by side: 1 job {one:.1f} s, 3 jobs {three:.1f} s, {ratio:.2f}x")
+    return [[str(3 * per_job), str(slots), f"{one:.1f}", f"{three:.1f}", f"{ratio:.2f}x", verdict]]
+
+
+def _serve(url: str, port: int, lease: float, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "NAS_LEASE_SECONDS": str(lease),
+        "NAS_TORCH_THREADS": "1",
+        "NAS_ARTIFACT_DIR": str(log.parent / "artifacts"),
+    }
+    nas = str(Path(sys.executable).with_name("nas"))
+    command = [nas, "serve", "--port", str(port), "--database-url", url, "--executor", "local"]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def _started_by(url: str, job_id: int, pid: int) -> bool:
+    """Whether a trial of ``job_id`` runs (or ran) under the server with ``pid``."""
+    from api.db.models import Trial
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            workers = conn.execute(
+                sa.select(Trial.worker).where(Trial.job_id == job_id, Trial.worker.is_not(None))
+            ).scalars()
+            return any(w is not None and f":{pid}:" in w for w in workers)
+    finally:
+        engine.dispose()
+
+
+def failover(lease: float, rounds: int, scratch: Path) -> list[list[str]]:
+    from api.threaded_server import free_port
+
+    rows = []
+    with database("postgresql", scratch) as url:
+        for round_ in range(rounds):
+            ports = [free_port(), free_port()]
+            logs = [scratch / f"failover-{round_}-{i}.log" for i in (0, 1)]
+            servers = [_serve(url, p, lease, log) for p, log in zip(ports, logs, strict=True)]
+            try:
+                spec = same_trials_job(f"failover {round_}", 200).model_dump(mode="json")
+                spec["budget"]["epochs_per_trial"] = 3
+                response = httpx.post(f"http://127.0.0.1:{ports[0]}/api/v1/jobs", json=spec)
+                response.raise_for_status()
+                job_id = response.json()["id"]
+                holder = None
+                while holder is None:  # wait for a trial to run, then find its server
+                    time.sleep(0.2)
+                    job_now = httpx.get(f"http://127.0.0.1:{ports[1]}/api/v1/jobs/{job_id}")
+                    running = job_now.json()["trial_counts"].get("running", 0)
+                    owner = job_now.json().get("lease_owner") or ""
+                    holder = next((s for s in servers if running and f":{s.pid}:" in owner), None)
+                time.sleep(1.0)  # mid-trial
+                other = next(s for s in servers if s is not holder)
+                holder.send_signal(signal.SIGKILL)
+                killed = time.perf_counter()
+                holder.wait(10)
+                while not _started_by(url, job_id, other.pid):
+                    time.sleep(0.05)
+                resumed = time.perf_counter() - killed
+            finally:
+                for server in servers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(server.pid, signal.SIGKILL)
+                    server.wait(10)
+            verdict = "met" if resumed <= lease + AIM_FAILOVER_EXTRA_S else "not met"
+            print(f"failover round {round_}: resumed after {resumed:.1f} s (lease {lease:g} s)")
+            rows.append([str(round_ + 1), f"{lease:g}", f"{resumed:.1f}", verdict])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script")
@@ -351,10 +499,14 @@ def main() -> None:
     parser.add_argument("--throughput-trials", type=int, default=8)
     parser.add_argument("--trials", type=int, default=10_000, help="stored trials for latency")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--side-by-side-trials", type=int, default=8, help="trials per job")
+    parser.add_argument("--lease", type=float, default=10.0, help="failover: lease seconds")
+    parser.add_argument("--failovers", type=int, default=3)
     args = parser.parse_args()
     if args.quick:
         args.overhead_trials, args.throughput_trials = 5, 2
         args.trials, args.requests = 500, 20
+        args.side_by_side_trials, args.failovers = 2, 1
     kinds = args.executors.split(",")
     backends = args.backends.split(",")
     started = time.perf_counter()
@@ -363,6 +515,8 @@ def main() -> None:
         overhead_rows = overhead(kinds, args.overhead_trials, scratch)
         throughput_rows = throughput(kinds, args.throughput_trials, scratch)
         latency_rows = latency(backends, args.trials, args.requests, scratch)
+        side_rows = side_by_side(args.side_by_side_trials, 2, scratch)
+        failover_rows = failover(args.lease, args.failovers, scratch)
     total = time.perf_counter() - started
 
     body = "\n".join(
@@ -404,6 +558,22 @@ def main() -> None:
             f"Aim: p99 under {AIM_P99_MS:.0f} ms.",
             "",
             table(["database", "request", "p50 ms", "p99 ms", "aim"], latency_rows),
+            "",
+            "**Jobs side by side**: the server's scheduler (local executor, 2 slots, SQLite)",
+            "runs 3 jobs of identical small trials (the default ResNet with fixed strides, 1,000",
+            "synthetic images, 1 epoch) submitted at once, and the same trials as one job. Aim:",
+            f"3 jobs at most {AIM_SIDE_BY_SIDE}x the one job's wall time.",
+            "",
+            table(
+                ["trials", "slots", "one job s", "3 jobs s", "3 vs 1", "aim"],
+                side_rows,
+            ),
+            "",
+            "**Failover**: two `nas serve` processes on one PostgreSQL database; the one running",
+            "a job is SIGKILLed mid-trial; the time until the other starts a trial of that job.",
+            f"Aim: at most the lease plus {AIM_FAILOVER_EXTRA_S:.0f} s.",
+            "",
+            table(["round", "lease s", "resumed after s", "aim"], failover_rows),
             "",
             f"Total bench time {total:.0f} s.",
         ]

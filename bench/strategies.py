@@ -1,20 +1,30 @@
-"""One comparison job on real Fashion-MNIST: grid, random, Optuna, DiffStride, compound scaling.
+"""Which strategy finds a good architecture for the least compute: simulated and real runs.
 
-The ResNet family (`resnet_narrow_fmnist`), strides searched over [[1], [1,2], [1,2,3], [1,2,3]],
-the budget in base epochs split evenly across the five strategies, run in this process
-(`JobRunner` + `InlineExecutor` + `MemoryTrialStore`). Writes a table per strategy, a
-best-so-far accuracy vs cumulative compute plot, and whether DiffStride came within 0.5 points of
-the best grid accuracy for at most a quarter of the grid's compute.
+For each oracle table under data/oracles/ (`bench/oracle.py`):
 
-    python bench/strategies.py [--subset 6000] [--epochs 1] [--budget 24] [--smoothness 4]
-                               [--results docs/results.md] [--plot docs/strategies_best_so_far.png]
+- the fixed-stride strategies (grid, random, Optuna TPE with median or Hyperband pruning,
+  CMA-ES, NSGA-II) are replayed against the table by `workers.oracle.simulate` (the live runner
+  with a lookup executor): many repetitions, each with its own seed, every proposal charged the
+  table's compute and scored with one of its seeds;
+- DiffStride runs for real, several repetitions with the product's defaults (search, then the
+  rounded fixed-stride retrain) on the table's data; its recommended fixed architecture is scored
+  by the table where it falls in it and charged its real search-plus-retrain compute;
+- compound scaling runs for real once (its networks are not in the table).
+
+The headline is compute-to-target: the target is the table's best mean accuracy minus max(0.5
+points, 2 standard errors); a strategy's compute-to-target is what it was charged until a
+proposal's true (table) accuracy reached it. Also: the success rate within one full grid's
+compute, and the true accuracy of each strategy's recommendation at 25%, 50% and 100% of it.
+
+    python bench/strategies.py [--repeats 50] [--diffstride-repeats 3] [--skip-compound]
+                               [--table data/oracles/resnet3_27.json ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import os
+import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,291 +33,397 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.results as results_module
-from bench.results import machine, table, write_section
+from bench.results import machine, table
+from nas.compare import Step, area_under_curve, best_at, compute_to_target
 from nas.job import JobSpec
+from nas.oracle import OracleTable
 from workers.executor import InlineExecutor
-from workers.runner import OVER_BUDGET, JobRunner, RunEvent
+from workers.oracle import simulate
+from workers.runner import JobRunner
 from workers.store import MemoryTrialStore, StoredTrial
 from workers.trial_entry import load_dataset
 
-STRIDES = [[1], [1, 2], [1, 2, 3], [1, 2, 3]]
-AIM_POINTS = 0.5  # DiffStride within this many accuracy points of the best grid trial ...
-AIM_FRACTION = 0.25  # ... for at most this fraction of the grid's compute
+ORACLES = Path(__file__).resolve().parent.parent / "data" / "oracles"
+FRACTIONS = (0.25, 0.5, 1.0)
+SIMULATED: list[dict[str, Any]] = [
+    {"name": "grid"},
+    {"name": "random"},
+    {"name": "optuna", "label": "tpe+median", "options": {"sampler": "tpe", "pruner": "median"}},
+    {
+        "name": "optuna",
+        "label": "tpe+hyperband",
+        "options": {"sampler": "tpe", "pruner": "hyperband"},
+    },
+    {"name": "optuna", "label": "cmaes", "options": {"sampler": "cmaes", "pruner": "none"}},
+    {"name": "optuna", "label": "nsga2", "options": {"sampler": "nsga2", "pruner": "none"}},
+]
 
 
-def job_dict(args: argparse.Namespace) -> dict[str, Any]:
+def base_job(oracle: OracleTable, strategies: list[Any], total_flops: float) -> dict[str, Any]:
     return {
-        "name": "bench-strategies-fmnist",
-        "dataset": {"name": "fashion-mnist", "subset": args.subset, "seed": args.seed},
-        "family": "resnet",
-        "space": {"strides": STRIDES},
-        "strategies": [
-            "grid",
-            "random",
-            {"name": "optuna", "options": {"sampler": "tpe", "pruner": "median"}},
-            {
-                "name": "diffstride",
-                "options": {
-                    "inits": [[1, 2, 2, 2], [1, 3, 1, 3]],
-                    "retrain": True,
-                    "smoothness": args.smoothness,
-                },
-            },
-            {"name": "compound", "options": {"phi_max": 2, "max_grid_points": 3}},
-        ],
-        "budget": {
-            "unit": "base_epochs",
-            "total": args.budget,
-            "epochs_per_trial": args.epochs,
-        },
-        "objectives": {"max_macs": 200_000_000},
-        "train": {"batch_size": args.batch, "augment": False},
-        "seed": args.seed,
+        "name": f"bench-strategies-{oracle.name}",
+        "dataset": oracle.dataset,
+        "base": oracle.base,
+        "space": {"strides": oracle.strides},
+        "strategies": strategies,
+        "budget": {"unit": "flops", "total": total_flops, "epochs_per_trial": oracle.epochs},
+        "train": {k: v for k, v in oracle.train.items() if k != "score_test"},
+        "keep_weights": "none",
     }
 
 
-def strides_of(trial: StoredTrial) -> str:
-    """The architecture's per-stage strides: learned ones (2 decimals) for a DiffStride search."""
-    learned = trial.result.learned_strides if trial.result is not None else []
-    out = []
-    for i, stage in enumerate(trial.request.spec.stages):
-        value = learned[i] if i < len(learned) and learned[i] is not None else stage.stride
-        assert value is not None
-        h, w = value
-        text = f"{h:g}" if h == int(h) else f"{h:.2f}"
-        out.append(text if round(h, 2) == round(w, 2) else f"{text}x{w:.2f}")
-    return "(" + ", ".join(out) + ")"
+def quantiles(values: list[float]) -> tuple[float, float, float]:
+    """(25th, 50th, 75th) percentiles; inf where a run never got there."""
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        position = q * (len(ordered) - 1)
+        low, high = math.floor(position), math.ceil(position)
+        if math.isinf(ordered[high]) or math.isinf(ordered[low]):
+            return ordered[high] if math.isinf(ordered[high]) else ordered[low]
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return at(0.25), at(0.5), at(0.75)
 
 
-def describe(trial: StoredTrial) -> str:
-    phase = trial.request.params.get("phase")
-    return f"#{trial.number}{f' {phase}' if phase else ''} {strides_of(trial)}"
+def epochs_text(value: float) -> str:
+    return "not reached" if math.isinf(value) else f"{value:.1f}"
 
 
-def plot(curves: dict[str, list[tuple[float, float]]], path: Path, title: str) -> None:
+def summarise(
+    runs: list[list[Step]], target: float, full: float, base_epoch: float
+) -> dict[str, str]:
+    """One table row's cells from a strategy's runs (lists of steps)."""
+    c2t = [compute_to_target(steps, target) for steps in runs]
+    reached = [c / base_epoch if c is not None and c <= full else math.inf for c in c2t]
+    q1, median, q3 = quantiles(reached)
+    cells = {
+        "runs": str(len(runs)),
+        "c2t": f"{epochs_text(median)} ({epochs_text(q1)}-{epochs_text(q3)})",
+        "success": f"{100 * sum(not math.isinf(v) for v in reached) / len(runs):.0f}%",
+        "auc": f"{100 * statistics.fmean(area_under_curve(s, full) for s in runs):.2f}",
+    }
+    for fraction in FRACTIONS:
+        # A run with no finished proposal yet has no recommendation: it ranks below every other.
+        best = sorted(
+            (best_at(steps, fraction * full) for steps in runs),
+            key=lambda b: -math.inf if b is None else b,
+        )
+        median = best[(len(best) - 1) // 2]  # the lower median: None while half have nothing
+        cells[f"best{fraction}"] = "-" if median is None else f"{100 * median:.2f}"
+    return cells
+
+
+def percent(value: float) -> str:
+    return "-" if math.isinf(value) else f"{100 * value:.2f}"
+
+
+def at_equal_compute(
+    runs: dict[str, list[list[Step]]],
+    ds_runs: list[list[Step]],
+    ds_true: list[float],
+    target: float,
+) -> tuple[float, str]:
+    """The fixed-stride strategies at DiffStride's median compute: how often they had reached
+    the target and how their recommendation's true accuracy compares with DiffStride's
+    (``ds_true``: the true accuracies of its recommendations)."""
+    budget = statistics.median(sum(s.cost for s in steps) for steps in ds_runs)
+    bar = statistics.median(ds_true) if ds_true else math.inf
+    rows = []
+    for key, key_runs in runs.items():
+        recommended = [best_at(steps, budget) for steps in key_runs]
+        known = [v for v in recommended if v is not None]
+        reached = sum(
+            1 for steps in key_runs if (c := compute_to_target(steps, target)) and c <= budget
+        )
+        q1, median, q3 = quantiles([-math.inf if v is None else v for v in recommended])
+        rows.append(
+            [
+                key,
+                str(len(key_runs)),
+                f"{100 * reached / len(key_runs):.0f}%",
+                f"{len(key_runs) - len(known)}",
+                f"{percent(median)} ({percent(q1)} to {percent(q3)})",
+                f"{100 * sum(v >= bar for v in known) / len(key_runs):.0f}%",
+            ]
+        )
+    header = [
+        "strategy",
+        "runs",
+        "reached the target",
+        "runs with no result yet",
+        "true acc % of the recommendation: median (IQR)",
+        f"runs at or above DiffStride's median ({100 * bar:.2f}%)",
+    ]
+    return budget, table(header, rows)
+
+
+def run_diffstride(
+    oracle: OracleTable, repeats: int, which_stages: list[int]
+) -> tuple[list[list[Step]], list[list[str]]]:
+    """Real DiffStride searches (defaults) plus their rounded retrains, one job per seed."""
+    runs, rows = [], []
+    for seed in range(repeats):
+        job = JobSpec.parse(
+            base_job(
+                oracle,
+                [
+                    {
+                        "name": "diffstride",
+                        "options": {
+                            "which_stages": which_stages,
+                            "retrain": True,
+                            "round_to": "space",
+                        },
+                    }
+                ],
+                1e18,
+            )
+            | {"seed": seed, "train": {**oracle.train, "seed": seed, "score_test": True}}
+        )
+        job = job.model_copy(
+            update={"budget": job.budget.model_copy(update={"unit": "trials", "total": 2})}
+        )
+        data = load_dataset(job.dataset)
+        stored = JobRunner(job, data, InlineExecutor(), MemoryTrialStore()).run()
+        search = next(t for t in stored if t.request.params.get("phase") == "search")
+        retrain = next((t for t in stored if t.request.params.get("phase") == "retrain"), None)
+        spent = sum(t.result.cost_flops for t in stored if t.result is not None)
+        point = oracle.lookup(retrain.request.spec) if retrain is not None else None
+        true = point.mean() if point is not None else None
+        # One step for the whole search-plus-retrain: its recommendation is the retrain.
+        seen = retrain.result.accuracy if retrain is not None and retrain.result else None
+        runs.append([Step(cost=spent, seen=seen, true=true)])
+        rows.append(diffstride_row(seed, search, retrain, point, spent, oracle))
+    return runs, rows
+
+
+def diffstride_row(
+    seed: int,
+    search: StoredTrial,
+    retrain: StoredTrial | None,
+    point: Any,
+    spent: float,
+    oracle: OracleTable,
+) -> list[str]:
+    result = search.result
+    learned = (
+        ", ".join(f"{s[0]:.2f}x{s[1]:.2f}" for s in result.learned_strides if s)
+        if result is not None
+        else "-"
+    )
+    a = f"{100 * result.accuracy:.2f} / {100 * (result.test_accuracy or 0):.2f}" if result else "-"
+    rounded = str(retrain.request.params.get("strides")) if retrain is not None else "-"
+    b_seen = (
+        f"{100 * retrain.result.accuracy:.2f} / {100 * (retrain.result.test_accuracy or 0):.2f}"
+        if retrain and retrain.result
+        else "-"
+    )
+    b_true = f"{100 * point.mean():.2f}" if point is not None else "not in the table"
+    return [
+        str(seed),
+        learned,
+        a,
+        rounded,
+        b_seen,
+        b_true,
+        f"{spent / oracle.base_epoch_flops():.2f}",
+    ]
+
+
+def run_compound(oracle: OracleTable, total_flops: float) -> list[str]:
+    job = JobSpec.parse(
+        base_job(
+            oracle,
+            [{"name": "compound", "options": {"phi_max": 2, "max_grid_points": 3}}],
+            total_flops,
+        )
+    )
+    data = load_dataset(job.dataset)
+    stored = JobRunner(job, data, InlineExecutor(), MemoryTrialStore()).run()
+    done = [t for t in stored if t.result is not None]
+    best = max(done, key=lambda t: t.result.accuracy if t.result else 0.0)
+    spent = sum(t.result.cost_flops for t in done if t.result is not None)
+    assert best.result is not None
+    return [
+        str(len(done)),
+        f"{100 * best.result.accuracy:.2f}",
+        best.request.spec.to_string().split(":", 4)[-1][:80],
+        f"{spent / oracle.base_epoch_flops():.2f}",
+    ]
+
+
+def plot(curves: dict[str, list[list[Step]]], full: float, base_epoch: float, path: Path) -> None:
+    """Median true accuracy of the recommendation against compute, interquartile band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, points in curves.items():
-        if not points:
-            continue
-        xs = [x for x, _ in points]
-        ys = [y for _, y in points]
-        ax.step(xs, ys, where="post", marker="o", markersize=3, label=key)
-    ax.set_xlabel("cumulative compute charged to the strategy (PFLOPs)")
-    ax.set_ylabel("best validation accuracy so far")
-    ax.set_title(title)
+    xs = [full * k / 100 for k in range(1, 101)]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for key, runs in curves.items():
+        values = [[best_at(steps, x) or 0.0 for steps in runs] for x in xs]
+        q = [quantiles(v) for v in values]
+        epochs = [x / base_epoch for x in xs]
+        (line,) = ax.plot(epochs, [100 * m for _, m, _ in q], label=key)
+        ax.fill_between(
+            epochs,
+            [100 * lo for lo, _, _ in q],
+            [100 * hi for _, _, hi in q],
+            color=line.get_color(),
+            alpha=0.15,
+        )
+    ax.set_xlabel("compute charged (base epochs)")
+    ax.set_ylabel("true accuracy of the recommendation (%)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def bench_table(path: Path, args: argparse.Namespace) -> str:
+    oracle = OracleTable.load(path)
+    base_epoch = oracle.base_epoch_flops()
+    full = oracle.full_cost()
+    target = oracle.target()
+    start = time.perf_counter()
+    job = JobSpec.parse(base_job(oracle, SIMULATED, full * len(SIMULATED)))
+    repetitions = simulate(job, oracle, args.repeats)
+    simulated_s = time.perf_counter() - start
+    keys = [s.get("label") or s["name"] for s in SIMULATED]
+    runs = {key: [r.steps.get(key, []) for r in repetitions] for key in keys}
+    print(f"{oracle.name}: {args.repeats} simulated repetitions in {simulated_s:.1f} s", flush=True)
+
+    which = [i for i, choices in enumerate(oracle.strides) if len(choices) > 1]
+    ds_runs, ds_rows = run_diffstride(oracle, args.diffstride_repeats, which)
+    runs["diffstride (real)"] = ds_runs
+    print(f"{oracle.name}: diffstride {ds_rows}", flush=True)
+
+    header = [
+        "strategy",
+        "runs",
+        "compute-to-target, base epochs: median (IQR)",
+        "success within one full grid",
+        "true acc % at 25% / 50% / 100% of the grid's compute (lower median; -: half had none)",
+        "area under the curve",
+    ]
+    rows = []
+    for key, key_runs in runs.items():
+        cells = summarise(key_runs, target, full, base_epoch)
+        rows.append(
+            [
+                key,
+                cells["runs"],
+                cells["c2t"],
+                cells["success"],
+                " / ".join(cells[f"best{f}"] for f in FRACTIONS),
+                cells["auc"],
+            ]
+        )
+    ds_true = sorted(v for v in (best_at(steps, math.inf) for steps in ds_runs) if v is not None)
+    equal_budget, equal_table = at_equal_compute(
+        {k: v for k, v in runs.items() if "real" not in k}, ds_runs, ds_true, target
+    )
+    ds_true_text = ", ".join(f"{100 * v:.2f}" for v in ds_true)
+    ds_c2t = [compute_to_target(steps, target) for steps in ds_runs]
+    quarter = [c is not None and c <= 0.25 * full for c in ds_c2t]
+    aim = (
+        f"The question kept from before: does DiffStride reach the target for at most a quarter "
+        f"of the full grid's compute ({0.25 * full / base_epoch:.1f} base epochs)? "
+        f"**{sum(quarter)} of {len(quarter)} repetitions did.**"
+    )
+    ds_table = table(
+        [
+            "seed",
+            "learned strides",
+            "(a) search network: val / test acc %",
+            "(b) rounded",
+            "(b) retrain val / test acc %",
+            "(b) true acc % (table)",
+            "search + retrain, base epochs",
+        ],
+        ds_rows,
+    )
+    compound = ""
+    if not args.skip_compound:
+        trials, accuracy, arch, spent = run_compound(oracle, 0.25 * full)
+        compound = "Compound scaling (real, one run, a quarter of a full grid's compute): " + (
+            f"{trials} trials, best val acc {accuracy}% (`{arch}`), {spent} base epochs."
+        )
+    figure = results_module.RESULTS.parent / f"strategies_{oracle.name}.png"
+    plot({k: v for k, v in runs.items() if "real" not in k}, full, base_epoch, figure)
+    best = oracle.best()
+    return f"""### Table `{oracle.name}` ({len(oracle.points)} points)
+
+Base `{oracle.base}`, strides {oracle.strides}; {oracle.num_train:,} training and
+{oracle.num_val:,} validation images, {oracle.epochs} epochs per point, seeds {oracle.seeds}
+(made on {oracle.machine}). Best point {tuple(best.strides)}: mean
+{100 * best.mean():.2f}% (SE {100 * best.standard_error():.2f}); **target {100 * target:.2f}%**.
+One full grid costs {full / base_epoch:.1f} base epochs (1 base epoch = {base_epoch / 1e12:.2f}
+TFLOPs), which is every strategy's budget. Simulated: {args.repeats} repetitions per strategy
+in {simulated_s:.0f} s.
+
+{table(header, rows)}
+
+DiffStride's real repetitions (defaults: ramp inside, R auto, strides on Adam 0.1; the search
+then the retrain of its strides rounded into the table's space (`round_to: space`),
+{oracle.epochs} epochs each). The table's best point scores {100 * best.mean():.2f}% val and
+{100 * (best.test_mean() or math.nan):.2f}% test (mean of {len(best.runs)} seeds):
+
+{ds_table}
+
+{aim}
+
+The same question at equal compute: the simulated strategies after DiffStride's median
+compute ({equal_budget / base_epoch:.2f} base epochs, one search plus one retrain), against
+DiffStride's recommendations (true accuracy
+{ds_true_text}%):
+
+{equal_table}
+
+{compound}
+
+![true accuracy of the recommendation against compute, median and IQR]({figure.name})
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--subset", type=int, default=6000, help="training images (then 10%% val)")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per trial")
-    parser.add_argument("--budget", type=float, default=24, help="base epochs for the whole job")
-    parser.add_argument("--smoothness", type=float, default=4.0, help="R of DiffStride")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results", type=Path, default=results_module.RESULTS)
+    parser.add_argument("--repeats", type=int, default=50, help="simulated repetitions")
+    parser.add_argument("--diffstride-repeats", type=int, default=3)
+    parser.add_argument("--skip-compound", action="store_true")
     parser.add_argument(
-        "--plot", type=Path, default=results_module.RESULTS.parent / "strategies_best_so_far.png"
+        "--table",
+        type=Path,
+        nargs="+",
+        default=[ORACLES / "resnet3_27.json", ORACLES / "resnet_narrow_18.json"],
     )
+    parser.add_argument("--results", type=Path, default=results_module.RESULTS)
     args = parser.parse_args()
-
-    job = JobSpec.parse(job_dict(args))
-    data = load_dataset(job.dataset)
-    print(f"data: {data.num_train} train, {data.num_val} val images", flush=True)
-    store = MemoryTrialStore()
-    completed: list[StoredTrial] = []  # in completion order
-    start = time.perf_counter()
-
-    def observe(event: RunEvent, runner: JobRunner) -> None:
-        state = runner.states[event.strategy]
-        used = f"{100 * state.committed / state.budget:.0f}% of share" if state.budget else ""
-        head = f"[{time.perf_counter() - start:6.0f}s] {event.strategy:<10}"
-        trial = event.trial
-        if event.kind == "submitted" and trial is not None:
-            print(f"{head} submit {describe(trial)} ({used})", flush=True)
-        elif event.kind == "progress" and trial is not None and event.report is not None:
-            r = event.report
-            strides = [f"{s[0]:.2f}" for s in r.strides if s is not None]
-            print(
-                f"{head}   #{trial.number} epoch {r.epoch}: val {r.val_accuracy:.4f}, "
-                f"{r.seconds:.0f} s" + (f", strides {strides}" if strides else ""),
-                flush=True,
-            )
-        elif event.kind == "finished" and trial is not None:
-            completed.append(trial)
-            outcome = (
-                f"acc {trial.result.accuracy:.4f}, {trial.result.cost_flops / 1e12:.2f} TFLOPs"
-                if trial.result is not None
-                else f"failed: {(trial.error or '').strip().splitlines()[-1:]}"
-            )
-            print(f"{head} done   {describe(trial)}: {trial.state}, {outcome}", flush=True)
-        elif event.kind == "stopped":
-            print(f"{head} stopped: {event.message} ({state.trials_done} trials)", flush=True)
-
-    runner = JobRunner(job, data, InlineExecutor(), store, observer=observe)
-    base_epoch = runner.epoch_cost(runner.base)
-    share = runner.strategy_budget() / base_epoch
-    # DiffStride's searches (R = 4) cost several base epochs each: say up front whether they fit.
-    probe = copy.deepcopy(runner.states["diffstride"].strategy)
-    search_costs = []
-    while (request := probe.ask()) is not None and request.params.get("phase") == "search":
-        search_costs.append(runner.epoch_cost(request.spec) * args.epochs / base_epoch)
-    fit_note = (
-        f"DiffStride's searches are estimated at "
-        f"{', '.join(f'{c:.2f}' for c in search_costs)} base epochs each; its share is "
-        f"{share:.2f}"
-        + (" (a search that does not fit is skipped)." if max(search_costs) > share else ".")
-    )
-    print(fit_note, flush=True)
-    trials = runner.run()
-    total_wall = time.perf_counter() - start
-    print(f"total {total_wall:.0f} s", flush=True)
-
-    rows: list[list[str]] = []
-    best: dict[str, tuple[float, float]] = {}  # key -> (best accuracy, FLOPs spent)
-    best_retrain: dict[str, float] = {}
-    for key, state in runner.states.items():
-        own = [t for t in trials if t.strategy == key]
-        skipped = [t for t in own if (t.error or "").startswith(OVER_BUDGET)]
-        ran = [t for t in own if t not in skipped]
-        with_result = [t for t in ran if t.result is not None]
-        failed = len(ran) - len(with_result)
-        pruned = sum(t.state == "pruned" for t in ran)
-        top = max(
-            with_result,
-            key=lambda t: (t.result.accuracy, -t.id) if t.result is not None else (0.0, 0),
-            default=None,
-        )
-        wall = sum(t.result.wall_seconds for t in with_result if t.result is not None)
-        run_text = str(len(ran))
-        extras = [f"{pruned} pruned"] * bool(pruned) + [f"{failed} failed"] * bool(failed)
-        if extras:
-            run_text += f" ({', '.join(extras)})"
-        if top is not None and top.result is not None:
-            best[key] = (top.result.accuracy, state.spent)
-            phase = top.request.params.get("phase")
-            acc_text = f"{100 * top.result.accuracy:.2f}" + (f" ({phase})" if phase else "")
-            arch_text = strides_of(top)
-        else:
-            acc_text, arch_text = "-", "-"
-        retrains = [
-            t.result.accuracy
-            for t in with_result
-            if t.result is not None and t.request.params.get("phase") == "retrain"
-        ]
-        if retrains:
-            best_retrain[key] = max(retrains)
-        rows.append(
-            [
-                key,
-                run_text,
-                str(len(skipped)),
-                acc_text,
-                arch_text,
-                f"{state.spent / base_epoch:.2f}",
-                f"{state.spent / 1e15:.4f}",
-                f"{wall:.0f}",
-                state.stopped or "",
-            ]
-        )
-    body = table(
-        [
-            "strategy",
-            "trials run",
-            "skipped (over budget)",
-            "best val acc %",
-            "its strides",
-            "compute (base epochs)",
-            "compute (PFLOPs)",
-            "wall s",
-            "stopped",
-        ],
-        rows,
-    )
-
-    curves: dict[str, list[tuple[float, float]]] = {key: [] for key in runner.states}
-    spent: dict[str, float] = dict.fromkeys(runner.states, 0.0)
-    for trial in completed:
-        if trial.result is None:
-            continue
-        spent[trial.strategy] += trial.result.cost_flops
-        previous = curves[trial.strategy][-1][1] if curves[trial.strategy] else 0.0
-        curves[trial.strategy].append(
-            (spent[trial.strategy] / 1e15, max(previous, trial.result.accuracy))
-        )
-    plot(
-        curves,
-        args.plot,
-        f"Fashion-MNIST subset {args.subset}, {args.epochs} epoch(s)/trial, "
-        f"budget {args.budget:g} base epochs",
-    )
-    print(f"plot: {args.plot}", flush=True)
-
-    if "grid" in best and "diffstride" in best:
-        grid_acc, grid_flops = best["grid"]
-        diff_acc, diff_flops = best["diffstride"]
-        gap = 100 * (grid_acc - diff_acc)
-        fraction = diff_flops / grid_flops if grid_flops else float("inf")
-        side = "behind" if gap > 0 else "ahead"
-        met = gap <= AIM_POINTS and fraction <= AIM_FRACTION
-        retrain_text = (
-            f" (its best retrained fixed-stride architecture: "
-            f"{100 * best_retrain['diffstride']:.2f}%)"
-            if "diffstride" in best_retrain
-            else ""
-        )
-        aim = (
-            f"Aim: DiffStride within {AIM_POINTS} points of the best grid accuracy for at most "
-            f"{AIM_FRACTION:.0%} of the grid's compute. DiffStride's best {100 * diff_acc:.2f}% "
-            f"vs grid's {100 * grid_acc:.2f}% ({abs(gap):.2f} points {side})"
-            f"{retrain_text}, for "
-            f"{fraction:.0%} of the grid's compute ({diff_flops / base_epoch:.2f} vs "
-            f"{grid_flops / base_epoch:.2f} base epochs): **{'met' if met else 'not met'}**"
-            f" ({'accuracy ok' if gap <= AIM_POINTS else 'accuracy short'}, "
-            f"{'compute ok' if fraction <= AIM_FRACTION else 'compute over'})."
-        )
-    else:
-        aim = "Aim: not assessed (grid or DiffStride finished no trial)."
-    print(aim, flush=True)
-
-    plot_link = os.path.relpath(args.plot.resolve(), args.results.resolve().parent)
     results_module.RESULTS = Path(args.results)
-    write_section(
+    start = time.perf_counter()
+    sections = [bench_table(path, args) for path in args.table]
+    total = time.perf_counter() - start
+    results_module.write_section(
         "strategies",
-        f"""## Search strategies on one budget (`bench/strategies.py`)
+        f"""## Search strategies by compute to target (`bench/strategies.py`)
 
-Machine: {machine()}.
+Machine: {machine()}. Total wall time {total:.0f} s.
 
-One job on real Fashion-MNIST: subset of {args.subset:,} training images ({data.num_train:,}
-train, {data.num_val:,} validation), {args.epochs} epoch(s) per trial, batch {args.batch}, no
-augmentation, seed {args.seed}. ResNet family (`resnet_narrow_fmnist`), strides searched over
-`{STRIDES}`. Budget: {args.budget:g} base epochs (1 base epoch = {base_epoch / 1e12:.2f} TFLOPs)
-for the whole job, split evenly across the {len(runner.states)} strategies
-({args.budget / len(runner.states):.2f} each). Strategies: grid; random; Optuna (TPE, median
-pruner); DiffStride (inits (1,2,2,2) and (1,3,1,3), R = {args.smoothness:g}, then the rounded
-strides retrained); compound scaling (phi up to 2, 3 grid points, MACs ceiling 200 M). Best
-accuracy is over all of a strategy's trials (for DiffStride the search phase counts too, its
-strides then the learned ones); compute is what the strategy was charged (FLOPs x images seen).
-Total wall time {total_wall:.0f} s.
+Fixed-stride strategies are simulated against oracle tables (`data/oracles/`, made by
+`bench/oracle.py`): the live runner with a lookup executor, each proposal charged the table's
+compute and scored with one of the table's seeds at random; each repetition has its own seed
+(sampler and grid order). A strategy's recommendation is its best *seen* accuracy, scored by its
+*true* accuracy (the table's mean over seeds). Compute-to-target counts every FLOP charged until
+a proposal's true accuracy reached the target (table's best mean minus max(0.5 points, 2 SE));
+"not reached" within one full grid's compute counts as a failure. DiffStride runs for real;
+its recommendation is its rounded retrain, scored by the table.
 
-{body}
-
-{fit_note} {aim}
-
-![best-so-far accuracy vs compute]({plot_link})
+{chr(10).join(sections)}
 """,
     )
     print(f"wrote section 'strategies' to {results_module.RESULTS}", flush=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -90,9 +90,18 @@ def count_macs(model: nn.Module, spec: ArchSpec) -> int:
 
 
 def measure_latency_ms(
-    model: nn.Module, spec: ArchSpec, *, batch: int = 1, warmup: int = 3, repeats: int = 10
+    model: nn.Module,
+    spec: ArchSpec,
+    *,
+    batch: int = 1,
+    warmup: int = 3,
+    repeats: int = 10,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """Median forward wall time in milliseconds for ``batch`` images (eval, no grad)."""
+    """Median forward wall time in milliseconds for ``batch`` images (eval, no grad).
+
+    ``clock`` returns seconds (``time.perf_counter``; tests pass a scripted one).
+    """
     device = next(model.parameters()).device
     x = torch.randn(batch, spec.in_channels, spec.resolution, spec.resolution, device=device)
     was_training = model.training
@@ -103,12 +112,13 @@ def measure_latency_ms(
             for i in range(warmup + repeats):
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
-                start = time.perf_counter()
+                start = clock()
                 model(x)
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
+                elapsed_ms = (clock() - start) * 1000
                 if i >= warmup:
-                    times.append((time.perf_counter() - start) * 1000)
+                    times.append(elapsed_ms)
     finally:
         model.train(was_training)
     return statistics.median(times)

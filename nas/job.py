@@ -8,6 +8,7 @@ Loadable from YAML or JSON; every validation error names the field.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -134,6 +135,15 @@ class StrategyConfig(BaseModel):
         return self.label or self.name
 
 
+@dataclass(frozen=True)
+class StrategyRun:
+    """One strategy of a job in one repeat."""
+
+    config: StrategyConfig
+    repeat: int
+    key: str
+
+
 class Budget(BaseModel):
     """Compute for the whole job, split evenly across strategies.
 
@@ -175,6 +185,36 @@ class JobSpec(BaseModel):
     objectives: Objectives = Objectives()
     train: TrainOptions = TrainOptions()
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    repeats: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="runs of each strategy, each with its own seeds (data order, weights' init, "
+        "sampler and grid order); the budget is per strategy per repeat",
+    )
+    priority: int = Field(
+        default=0,
+        ge=-1000,
+        le=1000,
+        description="a server's free slots go to the highest priority first (and servers "
+        "claim higher priorities first); equal priorities share by weight",
+    )
+    weight: float = Field(
+        default=1.0,
+        gt=0,
+        le=1000,
+        description="jobs of equal priority running at once share the executor's slots in "
+        "proportion to their weights",
+    )
+    warm_start: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="id of a finished job on the same server whose trials this job starts "
+        "from: each strategy with the same label, name and options in both jobs replays that "
+        "job's finished trials (copied, free of charge) instead of running them again; the "
+        "data, base, space, training and epochs must be the same",
+    )
     keep_weights: Literal["best", "all", "none"] = Field(
         default="best",
         description="trained weights the server keeps: the current best trial's (superseded "
@@ -237,8 +277,21 @@ class JobSpec(BaseModel):
         """The base architecture (before it is fitted to the data's channels and classes)."""
         return parse_spec(self.base or DEFAULT_BASES[self.family])
 
+    def runs(self) -> list[StrategyRun]:
+        """Every strategy once per repeat: repeat ``r`` of ``grid`` is keyed ``grid/r<r>`` when
+        the job repeats (plain ``grid`` otherwise) and seeded ``seed + r``."""
+        return [
+            StrategyRun(
+                config,
+                repeat,
+                config.key if self.repeats == 1 else f"{config.key}/r{repeat}",
+            )
+            for config in self.strategies
+            for repeat in range(self.repeats)
+        ]
+
     def strategy_keys(self) -> list[str]:
-        return [s.key for s in self.strategies]
+        return [run.key for run in self.runs()]
 
     # ---- loading with field-naming errors -------------------------------------------------
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -230,6 +231,17 @@ class ArchSpec(BaseModel):
 
     def with_stages(self, stages: list[StageSpec] | tuple[StageSpec, ...]) -> ArchSpec:
         return self.replace(stages=[s.model_dump() for s in stages])
+
+    def with_strides(self, strides: Sequence[float]) -> ArchSpec:
+        """A copy with stage ``i`` at the square stride ``strides[i]`` (one per stage)."""
+        if len(strides) != len(self.stages):
+            raise SpecError(f"{len(strides)} strides for {len(self.stages)} stages", field="stages")
+        return self.replace(
+            stages=[
+                {**stage.model_dump(), "stride": (float(s), float(s))}
+                for stage, s in zip(self.stages, strides, strict=True)
+            ]
+        )
 
     # ---- derived facts --------------------------------------------------------------------
 

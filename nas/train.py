@@ -1,7 +1,8 @@
 """The training loop: one trial = spec + data + epochs + options -> TrialResult.
 
 SGD with Nesterov momentum (or AdamW), per-step cosine schedule with optional linear warm-up,
-label smoothing through ``nn.CrossEntropyLoss``, seeded. On CUDA: bf16 autocast and channels_last.
+label smoothing through ``nn.CrossEntropyLoss``, random crops padded with the data's background,
+seeded (the defaults: ``nas.trial.TrainOptions``). On CUDA: bf16 autocast and channels_last.
 On CPU: torch threads set to the cores available. ``on_epoch`` receives an ``EpochReport``
 after every epoch and may return True to stop the trial (pruning).
 
@@ -33,8 +34,9 @@ from nas.layers.diffstride import DiffStride, complexity_regularizer
 from nas.layers.schedules import set_epoch
 from nas.models import build_model
 from nas.models.network import Network
+from nas.readout import StrideReadout
 from nas.spec import ArchSpec
-from nas.trial import EpochReport, TrainOptions, TrialResult
+from nas.trial import EpochReport, TrainOptions, TrialResult, TrialTiming
 
 EpochCallback = Callable[[EpochReport], bool | None]
 StepCallback = Callable[[int, int], None]  # (steps done, total steps)
@@ -71,29 +73,35 @@ def resample(x: torch.Tensor, resolution: int) -> torch.Tensor:
     return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
 
 
+def _stage_layers(model: Network) -> list[DiffStride | None]:
+    return [
+        next((m for m in stage.modules() if isinstance(m, DiffStride)), None)
+        for stage in model.stages
+    ]
+
+
 def learned_strides(model: Network) -> list[tuple[float, float] | None]:
     """Per stage: the current stride of its DiffStride layer, else None."""
-    out: list[tuple[float, float] | None] = []
-    for stage in model.stages:
-        layer = next((m for m in stage.modules() if isinstance(m, DiffStride)), None)
-        out.append(layer.stride if layer is not None else None)
-    return out
+    return [layer.stride if layer is not None else None for layer in _stage_layers(model)]
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
-    """No weight decay on BN, biases and strides (decaying a stride would bias it to 0)."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for param in model.parameters():
-        (decay if param.ndim > 1 else no_decay).append(param)
+def stride_readouts(model: Network) -> list[StrideReadout | None]:
+    """Per stage: what its DiffStride layer learned (init, bounds, sizes), else None."""
+    return [layer.readout() if layer is not None else None for layer in _stage_layers(model)]
+
+
+def _param_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict[str, object]]:
+    """No weight decay on BN and biases."""
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
 
 
-def _make_optimizer(model: nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
-    groups = _param_groups(model, options.weight_decay)
+def _make_optimizer(params: list[nn.Parameter], options: TrainOptions) -> torch.optim.Optimizer:
+    groups = _param_groups(params, options.weight_decay)
     if options.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=options.learning_rate)
     return torch.optim.SGD(
@@ -102,6 +110,29 @@ def _make_optimizer(model: nn.Module, options: TrainOptions) -> torch.optim.Opti
         momentum=options.momentum,
         nesterov=options.nesterov and options.momentum > 0,
     )
+
+
+def make_stride_optimizer(
+    layers: list[DiffStride], options: TrainOptions
+) -> torch.optim.Optimizer | None:
+    """The strides' own optimizer: Adam or SGD at ``options.stride_learning_rate``, no weight
+    decay (decaying a stride would pull it towards 0); None without DiffStride layers."""
+    params = [layer.stride_param for layer in layers]
+    if not params:
+        return None
+    lr = options.stride_learning_rate
+    if options.stride_optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=0.0)
+    return torch.optim.SGD(params, lr=lr, momentum=options.momentum, weight_decay=0.0)
+
+
+def split_parameters(
+    model: nn.Module, layers: list[DiffStride]
+) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """``(weights, strides)``: every parameter of ``model``, strides apart."""
+    strides = {id(layer.stride_param) for layer in layers}
+    weights = [p for p in model.parameters() if id(p) not in strides]
+    return weights, [layer.stride_param for layer in layers]
 
 
 def _lr_at(step: int, total: int, warmup: int, base: float, schedule: str) -> float:
@@ -119,15 +150,16 @@ def evaluate(
 ) -> tuple[float, float]:
     """(mean cross-entropy, top-1 accuracy) over ``x``."""
     model.eval()
-    total_loss, correct = 0.0, 0
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
     for xb, yb in batches(x, y, EVAL_BATCH, shuffle=False):
         xb, yb = xb.to(device), yb.to(device)
         with _autocast(device):
             logits = model(_memory_format(xb, device)).float()
-        total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
-        correct += int((logits.argmax(1) == yb).sum().item())
+        total_loss += F.cross_entropy(logits, yb, reduction="sum").double()
+        correct += (logits.argmax(1) == yb).sum()
     n = max(1, len(y))
-    return total_loss / n, correct / n
+    return float(total_loss) / n, int(correct) / n  # one host sync per evaluation
 
 
 def _autocast(device: torch.device) -> torch.autocast | nullcontext[None]:
@@ -166,6 +198,7 @@ def train(
     model: Network | None = None,
 ) -> TrialResult:
     """Train ``spec`` on ``data`` for ``epochs``; return final metrics and cost."""
+    start = time.perf_counter()
     options = options or TrainOptions()
     if epochs < 1:
         raise OptionsError(f"must be >= 1, got {epochs}", field="epochs")
@@ -174,40 +207,57 @@ def train(
     if device.type == "cpu":
         torch.set_num_threads(options.threads or len(os.sched_getaffinity(0)))
     torch.manual_seed(options.seed)
-    generator = torch.Generator().manual_seed(options.seed)
-
-    train_x = resample(data.train_x, spec.resolution)
-    val_x = resample(data.val_x, spec.resolution)
+    # On a GPU the data moves to the device once and batches are drawn there (no copy per step);
+    # on the CPU nothing moves.
+    on_device = device.type != "cpu"
+    generator = torch.Generator(device=device if on_device else "cpu").manual_seed(options.seed)
+    train_x = resample(data.train_x.to(device) if on_device else data.train_x, spec.resolution)
+    val_x = resample(data.val_x.to(device) if on_device else data.val_x, spec.resolution)
+    train_y = data.train_y.to(device) if on_device else data.train_y
+    val_y = data.val_y.to(device) if on_device else data.val_y
     net = (model if model is not None else build_model(spec)).to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    optimizer = _make_optimizer(net, options)
+    diffstride_layers = [m for m in net.modules() if isinstance(m, DiffStride)]
+    weights, _ = split_parameters(net, diffstride_layers)
+    optimizer = _make_optimizer(weights, options)
+    stride_optimizer = make_stride_optimizer(diffstride_layers, options)
     criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
     augment = (
-        Augment(crop_padding=max(1, spec.resolution // 8), hflip=True) if options.augment else None
+        Augment(crop_padding=options.crop_padding, hflip=True, fill=data.background)
+        if options.augment
+        else None
     )
     steps_per_epoch = math.ceil(len(data.train_y) / options.batch_size)
     total_steps = steps_per_epoch * epochs
     warmup_steps = options.warmup_epochs * steps_per_epoch
-    diffstride_layers = [m for m in net.modules() if isinstance(m, DiffStride)]
 
-    start = time.perf_counter()
     history: list[EpochReport] = []
     cost_flops = 0.0
     best_accuracy = 0.0
     step = 0
     pruned = stopped_early = False
     aux_weight = spec.head.aux_weight if spec.head.aux_stage is not None else 0.0
+    setup_seconds = time.perf_counter() - start
+    train_seconds = eval_seconds = 0.0
+    # A fixed-stride network costs the same every epoch: count its FLOPs once. DiffStride's
+    # learned strides change its maps, so it is counted again each epoch.
+    fixed_flops = None if diffstride_layers else _forward_flops(net, spec, device)
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
         set_epoch(net, epoch)
-        flops_per_image = _forward_flops(net, spec, device)
+        flops_per_image = fixed_flops or _forward_flops(net, spec, device)
         net.train()
-        loss_sum, correct, seen = 0.0, 0, 0
+        steps_start = time.perf_counter()
+        setup_seconds += steps_start - epoch_start
+        # Running sums stay on the device (float64, as Python's float): no host sync per step.
+        loss_total = torch.zeros((), dtype=torch.float64, device=device)
+        correct_total = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
         lr = options.learning_rate
         for xb, yb in batches(
             train_x,
-            data.train_y,
+            train_y,
             options.batch_size,
             shuffle=True,
             generator=generator,
@@ -216,6 +266,12 @@ def train(
             lr = _lr_at(step, total_steps, warmup_steps, options.learning_rate, options.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            if stride_optimizer is not None:
+                stride_lr = _lr_at(
+                    step, total_steps, 0, options.stride_learning_rate, options.stride_schedule
+                )
+                for group in stride_optimizer.param_groups:
+                    group["lr"] = stride_lr
             xb, yb = _memory_format(xb.to(device), device), yb.to(device)
             with _autocast(device):
                 if aux_weight:
@@ -229,22 +285,30 @@ def train(
                 if options.stride_regularizer and diffstride_layers:
                     loss = loss + complexity_regularizer(net, options.stride_regularizer)
             optimizer.zero_grad(set_to_none=True)
+            if stride_optimizer is not None:
+                stride_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if stride_optimizer is not None:
+                stride_optimizer.step()
             for layer in diffstride_layers:
                 layer.clamp_()
-            loss_sum += loss.item() * len(yb)
-            correct += int((logits.argmax(1) == yb).sum().item())
+            loss_total += loss.detach().double() * len(yb)
+            correct_total += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
             step += 1
             if on_step is not None:
                 on_step(step, total_steps)
+        loss_sum, correct = float(loss_total), int(correct_total)
+        eval_start = time.perf_counter()
+        train_seconds += eval_start - steps_start
         if not math.isfinite(loss_sum):
             raise TrainingDiverged(
                 f"training diverged: the loss is {loss_sum} in epoch {epoch + 1} (lr {lr:g}); "
                 "lower the learning rate or use normalised blocks"
             )
-        val_loss, val_accuracy = evaluate(net, val_x, data.val_y, device)
+        val_loss, val_accuracy = evaluate(net, val_x, val_y, device)
+        eval_seconds += time.perf_counter() - eval_start
         cost_flops += 3.0 * flops_per_image * seen + flops_per_image * len(data.val_y)
         best_accuracy = max(best_accuracy, val_accuracy)
         report = EpochReport(
@@ -266,18 +330,31 @@ def train(
             break
 
     last = history[-1]
+    test_accuracy = None
+    if options.score_test and data.test_x is not None and data.test_y is not None:
+        test_start = time.perf_counter()
+        _, test_accuracy = evaluate(
+            net, resample(data.test_x, spec.resolution), data.test_y, device
+        )
+        eval_seconds += time.perf_counter() - test_start
+    final_start = time.perf_counter()
+    params, macs = count_params(net), (fixed_flops or _forward_flops(net, spec, device)) // 2
+    setup_seconds += time.perf_counter() - final_start
     return TrialResult(
         accuracy=last.val_accuracy,
+        test_accuracy=test_accuracy,
         best_accuracy=best_accuracy,
         val_loss=last.val_loss,
-        params=count_params(net),
-        macs=_forward_flops(net, spec, device) // 2,
+        params=params,
+        macs=macs,
         wall_seconds=time.perf_counter() - start,
+        timing=TrialTiming(setup=setup_seconds, train=train_seconds, evaluate=eval_seconds),
         cost_flops=cost_flops,
         epochs_run=len(history),
         pruned=pruned,
         stopped_early=stopped_early,
         learned_strides=last.strides,
+        stride_readout=stride_readouts(net),
         history=history,
         device=device.type,
     )

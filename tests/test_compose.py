@@ -19,8 +19,25 @@ def compose() -> dict[str, Any]:
     return data
 
 
+API_REPLICAS = ("api", "api-2")
+
+
 def test_services_are_the_documented_ones() -> None:
-    assert set(compose()["services"]) == {"postgres", "ray-head", "ray-worker", "api"}
+    assert set(compose()["services"]) == {"postgres", "ray-head", "ray-worker", *API_REPLICAS}
+
+
+def test_two_api_replicas_differ_only_in_their_host_port() -> None:
+    services = compose()["services"]
+    first, second = (services[name] for name in API_REPLICAS)
+    assert {k: v for k, v in first.items() if k != "ports"} == {
+        k: v for k, v in second.items() if k != "ports"
+    }
+    published = [p.split(":") for p in first["ports"] + second["ports"]]
+    assert len({host for host, _ in published}) == 2  # both reachable from the host
+    assert {inner for _, inner in published} == {first["environment"]["NAS_PORT"]}
+    assert first["restart"] == "unless-stopped"  # a dead replica comes back; meanwhile the
+    lease = float(first["environment"]["NAS_LEASE_SECONDS"])  # other takes its jobs over
+    assert Settings(lease_seconds=lease).lease_seconds == lease
 
 
 def test_api_environment_names_real_settings() -> None:
@@ -61,7 +78,7 @@ def test_ray_addresses_agree() -> None:
 def test_ray_head_workers_and_api_share_one_required_auth_token() -> None:
     # Ray 2.59+ turns token auth on by default: every node and the driver need the same token
     services = compose()["services"]
-    for name in ("ray-head", "ray-worker", "api"):
+    for name in ("ray-head", "ray-worker", *API_REPLICAS):
         env = services[name]["environment"]
         assert env["RAY_AUTH_MODE"] == "token", name
         assert env["RAY_AUTH_TOKEN"].startswith("${RAY_AUTH_TOKEN:?"), name  # refused unset
@@ -81,7 +98,8 @@ def test_api_and_workers_share_the_artifact_directory() -> None:
     services = compose()["services"]
     artifact_dir = services["api"]["environment"]["NAS_ARTIFACT_DIR"]
     mount = f"artifacts:{artifact_dir}"
-    assert mount in services["api"]["volumes"] and mount in services["ray-worker"]["volumes"]
+    for name in (*API_REPLICAS, "ray-worker"):
+        assert mount in services[name]["volumes"], name
     assert "artifacts" in compose()["volumes"]
 
 

@@ -30,7 +30,17 @@ EFFICIENTNET = (
     "efficientnet:r32:c3:n10:silu:stem_c8_s2:ds_r1_c8_se0.25:"
     "ir_r2_k5_s2_e4_c16_se0.25:head_c32_d0.2"
 )
-SPECS = {"resnet": RESNET, "diffstride": DIFFSTRIDE, "efficientnet": EFFICIENTNET}
+# The DiffStride strategy's default layer (ramp inside, R auto): readout (a) is this network.
+DIFFSTRIDE_DEFAULT = (
+    "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:"
+    "basic_r1_s2_c16_diffstride_ramp=inside_smoothness=auto:head_d0"
+)
+SPECS = {
+    "resnet": RESNET,
+    "diffstride": DIFFSTRIDE,
+    "diffstride-default": DIFFSTRIDE_DEFAULT,
+    "efficientnet": EFFICIENTNET,
+}
 
 
 def trained(text: str, steps: int = 3) -> Network:
@@ -73,7 +83,7 @@ def test_load_rebuilds_the_model_and_predicts_exactly_as_saved(family: str, tmp_
     assert export.verify(saved) == 0.0
     fresh = build_model(model.spec)
     assert not torch.allclose(export.predict(fresh, x), before, atol=1e-4)
-    if family == "diffstride":
+    if family.startswith("diffstride"):
         layer = next(m for m in loaded.modules() if isinstance(m, DiffStride))
         assert layer.stride != (2.0, 2.0)  # the learned stride came back with the weights
     meta = export.metadata(saved)
@@ -163,14 +173,16 @@ def test_load_says_what_is_wrong(tmp_path: Path) -> None:
         export.load(tmp_path / "model")
 
 
-def test_a_worker_process_saves_the_model_it_reports_on(tmp_path: Path) -> None:
-    """LocalExecutor: the trial trains in a subprocess, which saves where the request says."""
+@pytest.mark.parametrize("text", [RESNET, DIFFSTRIDE_DEFAULT], ids=["strided", "diffstride"])
+def test_a_worker_process_saves_the_model_it_reports_on(text: str, tmp_path: Path) -> None:
+    """LocalExecutor: the trial trains in a subprocess, which saves where the request says; a
+    DiffStride search network (with its learned strides) is a model like any other."""
     dataset = DatasetRef(name="synthetic", subset=200)
     dest = tmp_path / "job-1" / "trial-1"
     request = TrialRequest(
-        spec=parse_spec(RESNET),
+        spec=parse_spec(text),
         epochs=1,
-        options=TrainOptions(batch_size=50, threads=1),
+        options=TrainOptions(batch_size=50, threads=1, stride_lr=0.2),
         artifact=str(dest),
     )
     completions: list[Completion] = []
@@ -190,3 +202,6 @@ def test_a_worker_process_saves_the_model_it_reports_on(tmp_path: Path) -> None:
     val_loss, accuracy = evaluate(model, data.val_x, data.val_y, torch.device("cpu"))
     assert accuracy == result.accuracy  # the saved weights are the ones that were measured
     assert val_loss == pytest.approx(result.val_loss, rel=1e-5)
+    layers = [m for m in model.modules() if isinstance(m, DiffStride)]
+    learned = [s for s in result.learned_strides if s is not None]
+    assert [layer.stride for layer in layers] == learned  # the learned strides came back

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.processes import bounded_log
 from workers.trial_entry import run_trial
 
 ProgressCallback = Callable[[EpochReport], bool]
@@ -32,6 +33,9 @@ class Completion:
     charged: bool = True
     """A retry counts against the trial's attempts; False when the cluster under it was lost
     (the trial is not why: its retry is free, up to as many free retries as attempts)."""
+    log: str | None = None
+    """A failure's log: the tail of what the worker wrote to stderr while it ran the trial
+    (the traceback included), at most ``workers.processes.LOG_LIMIT`` bytes."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,6 @@ class InlineExecutor:
 
     def __init__(self) -> None:
         self._queue: deque[tuple[int, TrialRequest, DatasetRef, ProgressCallback]] = deque()
-        self._cancelled: set[int] = set()
 
     def submit(
         self,
@@ -84,22 +87,24 @@ class InlineExecutor:
         dataset: DatasetRef,
         on_progress: ProgressCallback,
     ) -> None:
+        """Queue the trial (replacing a queued one with its id)."""
+        self.cancel(trial_id)
         self._queue.append((trial_id, request, dataset, on_progress))
 
     def in_flight(self) -> int:
         return len(self._queue)
 
     def cancel(self, trial_id: int) -> None:
-        self._cancelled.add(trial_id)
+        """Drop the trial from the queue: no completion follows (a submit again runs it)."""
+        self._queue = deque(q for q in self._queue if q[0] != trial_id)
 
     def wait(self, timeout: float | None = None) -> list[Completion]:
         while self._queue:
             trial_id, request, dataset, on_progress = self._queue.popleft()
-            if trial_id in self._cancelled:
-                continue
             try:
                 result = run_trial(request, dataset, on_progress)
             except Exception as exc:  # a failing trial is recorded, never fatal to the job
-                return [Completion(trial_id, None, error_summary(exc))]
+                log = bounded_log("".join(traceback.format_exception(exc)))
+                return [Completion(trial_id, None, error_summary(exc), log=log)]
             return [Completion(trial_id, result)]
         return []

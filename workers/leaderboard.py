@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from nas.readout import stage_statuses
 from workers.store import StoredTrial
 
 
@@ -20,6 +21,8 @@ class LeaderboardRow(BaseModel):
     cost_flops: float | None
     wall_seconds: float | None
     learned_strides: list[tuple[float, float] | None] | None
+    stride_status: list[list[str] | None] | None = None
+    test_accuracy: float | None = None
     phase: str | None
 
 
@@ -52,6 +55,8 @@ def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
                     if result and any(s is not None for s in result.learned_strides)
                     else None
                 ),
+                stride_status=stage_statuses(result.stride_readout) if result else None,
+                test_accuracy=result.test_accuracy if result else None,
                 phase=str(phase) if phase is not None else None,
             )
         )

@@ -32,10 +32,13 @@ from workers.executor import Assignment, Completion, ProgressCallback
 from workers.processes import (
     Child,
     ChildExited,
+    StderrTail,
     child_env,
     close_stdin,
+    file_size,
     kill_group,
     read_messages,
+    read_since,
     write_line,
 )
 from workers.protocol import Message, TrialJob, decision_line
@@ -179,6 +182,7 @@ class LocalExecutor:
             worker.current = assignment
             worker.served += 1
             worker.last_seen = time.monotonic()
+            worker.log_from = self._log_size(worker)
             job = TrialJob(assignment.trial_id, assignment.request, assignment.dataset)
             write_line(worker.process, job.to_line())
 
@@ -249,7 +253,9 @@ class LocalExecutor:
             error = f"worker exited with code {item.code}"
             if item.stderr:
                 error += f"; stderr:\n{item.stderr}"
-            return Completion(current.trial_id, None, error, retryable=True)
+            return Completion(
+                current.trial_id, None, error, retryable=True, log=item.log or item.stderr
+            )
         if current is None or item.trial_id not in (None, current.trial_id):
             return None  # heartbeats, and nothing else arrives between trials
         if item.type == "progress" and item.report is not None:
@@ -258,10 +264,22 @@ class LocalExecutor:
                 write_line(worker.process, decision_line(current.trial_id, stop, item.report.epoch))
         elif item.type in ("result", "error"):
             worker.current = None
+            failed = self._trial_log(worker) if item.type == "error" else None
             if worker.served >= self.max_trials_per_worker:
                 self._retire(worker)
-            return Completion(current.trial_id, item.result, item.error)
+            return Completion(current.trial_id, item.result, item.error, log=failed)
         return None
+
+    @staticmethod
+    def _log_size(worker: _Worker) -> int:
+        return file_size(worker.stderr) if not isinstance(worker.stderr, StderrTail) else 0
+
+    @staticmethod
+    def _trial_log(worker: _Worker) -> str | None:
+        """What the worker wrote to stderr since its current trial began (bounded)."""
+        if isinstance(worker.stderr, StderrTail):
+            return None
+        return read_since(worker.stderr, worker.log_from) or None
 
     def _reap_silent(self) -> list[Completion]:
         now = time.monotonic()
@@ -270,10 +288,12 @@ class LocalExecutor:
             if now - worker.last_seen <= self.heartbeat_timeout:
                 continue
             current = worker.current
+            log = self._trial_log(worker)
             self._discard(worker)
             if current is not None:
                 error = f"worker silent for {self.heartbeat_timeout:g}s"
-                completions.append(Completion(current.trial_id, None, error, retryable=True))
+                completion = Completion(current.trial_id, None, error, retryable=True, log=log)
+                completions.append(completion)
         return completions
 
     def _next_silence_in(self) -> float:

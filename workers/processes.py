@@ -18,6 +18,8 @@ from workers.protocol import Message, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[1]
 STDERR_TAIL = 2000  # characters of a child's stderr quoted when it dies
+LOG_LIMIT = 64 * 1024
+"""Most bytes (UTF-8) of a failed trial's log: its worker's stderr tail and its traceback."""
 
 
 class StderrTail:
@@ -58,14 +60,17 @@ class Child:
     process: subprocess.Popen[bytes]
     stderr: IO[bytes] | StderrTail
     last_seen: float = field(default_factory=time.monotonic)  # its last line, any line
+    log_from: int = 0  # where the current trial's share of a stderr file starts
 
 
 @dataclass(frozen=True)
 class ChildExited:
-    """The child's stdout closed and it exited with ``code``; ``stderr`` is its tail."""
+    """The child's stdout closed and it exited with ``code``; ``stderr`` is its tail, ``log``
+    what it wrote to a stderr file since ``Child.log_from`` (bounded)."""
 
     code: int
     stderr: str
+    log: str = ""
 
 
 ChildT = TypeVar("ChildT", bound=Child)
@@ -84,12 +89,14 @@ def read_messages(child: ChildT, events: queue.Queue[tuple[ChildT, Message | Chi
                 continue  # a stray line is a sign of life, nothing more
             events.put((child, message))
     code = child.process.wait()
+    log = ""
     if isinstance(child.stderr, StderrTail):
         tail = child.stderr.text()
     else:
         with child.stderr:
             tail = stderr_tail(child.stderr)
-    events.put((child, ChildExited(code, tail)))
+            log = read_since(child.stderr, child.log_from)
+    events.put((child, ChildExited(code, tail, log)))
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -120,6 +127,51 @@ def stderr_tail(stream: IO[bytes], limit: int = STDERR_TAIL) -> str:
         return stream.read().decode("utf-8", errors="replace").strip()
     except (OSError, ValueError):
         return ""
+
+
+def bounded_log(text: str, limit: int = LOG_LIMIT) -> str:
+    """``text``, or its end when longer than ``limit`` bytes of UTF-8 (cut at a line, with a
+    note of how much was left out): the end is where a traceback and the last words are."""
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return text
+    return _tail(data, len(data), limit)
+
+
+def _tail(data: bytes, total: int, limit: int) -> str:
+    """The end of ``data`` (the last bytes of ``total``) in at most ``limit`` bytes."""
+    note = "[... {} bytes before this ...]\n"
+    room = limit - len(note.format(total).encode())
+    kept = data[-room:]
+    cut = kept.find(b"\n")
+    if 0 <= cut < len(kept) - 1:
+        kept = kept[cut + 1 :]  # from a line start
+    text = kept.decode("utf-8", errors="ignore")  # a split character at the start goes
+    return note.format(total - len(text.encode())) + text
+
+
+def file_size(stream: IO[bytes]) -> int:
+    """Bytes written to a child's stderr file so far (by the child, through its own fd)."""
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def read_since(stream: IO[bytes], start: int, limit: int = LOG_LIMIT) -> str:
+    """What a child wrote to its stderr file from byte ``start`` on, at most ``limit`` bytes of
+    it (the end): a trial's own share of a worker that serves trial after trial."""
+    end = file_size(stream)
+    if end <= start:
+        return ""
+    first = max(start, end - limit)
+    try:
+        data = os.pread(stream.fileno(), end - first, first)
+    except (OSError, ValueError):
+        return ""
+    if first == start:
+        return data.decode("utf-8", errors="replace")
+    return _tail(data, end - start, limit)
 
 
 def write_line(process: subprocess.Popen[bytes], line: str) -> None:

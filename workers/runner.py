@@ -26,12 +26,12 @@ from functools import lru_cache
 
 from nas.data import ImageData
 from nas.flops import complexity
-from nas.job import JobSpec
+from nas.job import Budget, JobSpec
 from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.trial import EpochReport
 from workers.executor import Completion, Executor
-from workers.store import StoredTrial, TrialStore
+from workers.store import BudgetUse, StoredTrial, TrialStore
 
 
 def fit_base(job: JobSpec, data: ImageData) -> ArchSpec:
@@ -65,6 +65,8 @@ def epoch_cost_estimator(num_train: int, num_val: int) -> Callable[[ArchSpec], f
 
 
 OVER_BUDGET = "over budget"
+BUDGET_SPENT = "budget spent"
+TRIAL_LIMIT = "trial limit reached"
 MAX_CONSECUTIVE_SKIPS = 25  # a strategy whose next 25 trials do not fit is out of budget
 
 
@@ -124,6 +126,8 @@ class JobRunner:
         self._trial_owner: dict[int, StrategyState] = {}
         self._number: dict[int, int] = {}
         self._free_retries: Counter[int] = Counter()  # trial id -> uncharged retries so far
+        self._declined: set[str] = set()  # strategies with nothing to ask this round
+        self._started = False
 
     # ---- set-up ---------------------------------------------------------------------------
 
@@ -141,20 +145,23 @@ class JobRunner:
         states: dict[str, StrategyState] = {}
         budget = self.strategy_budget()
         budget_flops = budget if self.job.budget.unit != "trials" else math.inf
-        for config in self.job.strategies:
+        for run in self.job.runs():
+            train = self.job.train
+            if run.repeat:
+                train = train.model_copy(update={"seed": train.seed + run.repeat})
             context = StrategyContext(
-                key=config.key,
+                key=run.key,
                 base=self.base,
                 space=self.job.space,
                 epochs=self.job.budget.epochs_per_trial,
-                train=self.job.train,
+                train=train,
                 objectives=self.job.objectives,
-                seed=self.job.seed,
+                seed=self.job.seed + run.repeat,
                 budget_flops=budget_flops,
                 epoch_cost=self.epoch_cost,
             )
-            strategy = get(config.name)(context, config.options)
-            states[config.key] = StrategyState(config.key, strategy, budget)
+            strategy = get(run.config.name)(context, run.config.options)
+            states[run.key] = StrategyState(run.key, strategy, budget)
         return states
 
     def _replay(self) -> list[StoredTrial]:
@@ -188,6 +195,8 @@ class JobRunner:
         return self.epoch_cost(spec) * self.job.budget.epochs_per_trial
 
     def _charge(self, trial: StoredTrial) -> float:
+        if trial.copied_from is not None:
+            return 0.0  # known from another job (warm start): this job did not pay for it
         if self.job.budget.unit == "trials":
             return 1.0
         return trial.result.cost_flops if trial.result is not None else 0.0
@@ -199,43 +208,127 @@ class JobRunner:
 
         ``should_stop`` is polled between completions: when it says so, the in-flight trials
         are cancelled in the executor and left unfinished in the store (the caller marks them
-        cancelled, or a later run resumes them).
+        cancelled, or a later run resumes them). The loop is a ``JobPool`` of this one job
+        (the server's scheduler runs several jobs in one pool).
         """
-        for trial in self._replay():
-            self._submit(trial)
+        from workers.pool import JobPool  # the pool drives runners: imported late
+
+        pool = JobPool[int](self.executor, reraise=True)
+        pool.add(0, self)
         while True:
             if should_stop is not None and should_stop():
-                for trial_id in self._in_flight():
-                    self.executor.cancel(trial_id)
+                self.cancel()
                 return self.store.trials()
-            self._fill()
+            pool.fill()
             if self.executor.in_flight() == 0:
                 break
-            for completion in self.executor.wait(timeout=1.0):
-                self._complete(completion)
+            pool.wait(timeout=1.0)
+        self.finish()
+        return self.store.trials()
+
+    # ---- steps (driven by ``run`` or by a ``workers.pool.JobPool``) ------------------------
+
+    def start(self) -> None:
+        """Replay the store into the strategies and resubmit the unfinished trials (once)."""
+        if self._started:
+            return
+        self._started = True
+        unfinished = self._replay()
+        self._save_budget()
+        for trial in unfinished:
+            self._submit(trial)
+
+    def new_round(self) -> None:
+        """A new round of offers: strategies that had nothing to ask may be asked again."""
+        self._declined.clear()
+
+    def offer(self) -> bool:
+        """One free executor slot: give it to the strategy that has used the smallest share of
+        its budget (ties: job order), so every strategy progresses from the start even when
+        the executor runs fewer trials at once than the job has strategies. True when a trial
+        was submitted; False when no strategy has anything to run now (this round)."""
+        order = {key: i for i, key in enumerate(self.states)}
+        while True:
+            candidates = [
+                s for s in self.states.values() if s.stopped is None and s.key not in self._declined
+            ]
+            if not candidates:
+                return False
+            state = min(candidates, key=lambda s: (self._used_share(s), order[s.key]))
+            running = len(state.reserved)
+            if not self._ask_one(state):
+                self._declined.add(state.key)
+            elif len(state.reserved) > running:
+                return True
+            # else: a proposal that did not fit was skipped; ask again
+
+    def owns(self, trial_id: int) -> bool:
+        """Whether ``trial_id`` is one of this job's trials in flight."""
+        state = self._trial_owner.get(trial_id)
+        return state is not None and trial_id in state.reserved
+
+    def in_flight(self) -> int:
+        """This job's trials submitted to the executor and not completed yet."""
+        return sum(len(state.reserved) for state in self.states.values())
+
+    @property
+    def done(self) -> bool:
+        """Every strategy has stopped and nothing of the job is in flight."""
+        return self.in_flight() == 0 and all(s.stopped is not None for s in self.states.values())
+
+    def cancel(self) -> None:
+        """Cancel this job's in-flight trials in the executor (the store is not touched)."""
+        for trial_id in self._in_flight_ids():
+            self.executor.cancel(trial_id)
+
+    def finish(self) -> None:
+        """The run ended: strategies still going are marked finished (and the budget use
+        kept in the store)."""
         for state in self.states.values():
             if state.stopped is None:
                 state.stopped = "finished"
-        return self.store.trials()
+        self._save_budget()
 
-    def _in_flight(self) -> list[int]:
+    def budget_use(self) -> dict[str, BudgetUse]:
+        """Each strategy's use of its share of the budget, now."""
+        unit = "trials" if self.job.budget.unit == "trials" else "flops"
+        used = {}
+        for key, state in self.states.items():
+            if state.stopped is not None and not state.reserved:
+                fraction = 1.0
+            else:
+                fraction = min(1.0, state.spent / state.budget) if state.budget > 0 else 0.0
+            used[key] = BudgetUse(
+                unit=unit,
+                budget=state.budget,
+                spent=state.spent,
+                trials=state.trials_done,
+                stopped=state.stopped,
+                fraction=fraction,
+            )
+        return used
+
+    def _save_budget(self) -> None:
+        self.store.record_budget(self.budget_use())
+
+    def extend(self, budget: Budget) -> None:
+        """The job's budget changed (``nas extend`` while it runs): new shares, and the
+        strategies that stopped for want of budget (or of trials) ask again."""
+        self.job = self.job.model_copy(update={"budget": budget})
+        share = self.strategy_budget()
+        for state in self.states.values():
+            state.budget = share
+            if state.stopped in (BUDGET_SPENT, TRIAL_LIMIT):
+                state.stopped = None
+                state.consecutive_skips = 0
+        self._save_budget()
+
+    def complete(self, completion: Completion) -> None:
+        """Store a completion and tell its strategy (a retryable loss runs the trial again)."""
+        self._complete(completion)
+
+    def _in_flight_ids(self) -> list[int]:
         return [i for state in self.states.values() for i in state.reserved]
-
-    def _fill(self) -> None:
-        """Fill the executor, each free slot going to the strategy that has used the smallest
-        share of its budget (ties: job order), so every strategy progresses from the start
-        even when the executor runs fewer trials at once than the job has strategies."""
-        order = {key: i for i, key in enumerate(self.states)}
-        declined: set[str] = set()  # asked and had nothing (this round)
-        while self.executor.in_flight() < self.executor.capacity:
-            candidates = [
-                s for s in self.states.values() if s.stopped is None and s.key not in declined
-            ]
-            if not candidates:
-                return
-            state = min(candidates, key=lambda s: (self._used_share(s), order[s.key]))
-            if not self._ask_one(state):
-                declined.add(state.key)
 
     @staticmethod
     def _used_share(state: StrategyState) -> float:
@@ -243,11 +336,11 @@ class JobRunner:
 
     def _ask_one(self, state: StrategyState) -> bool:
         if state.trials_asked >= self.job.budget.max_trials_per_strategy:
-            self._stop(state, "trial limit reached")
+            self._stop(state, TRIAL_LIMIT)
             return False
         if state.committed >= state.budget:
             if not state.reserved:
-                self._stop(state, "budget spent")
+                self._stop(state, BUDGET_SPENT)
             return False
         request = state.strategy.ask()
         if request is None:
@@ -267,7 +360,9 @@ class JobRunner:
             state.consecutive_skips += 1
             state.strategy.tell(trial.number, None)
             if state.consecutive_skips >= MAX_CONSECUTIVE_SKIPS or remaining <= 0:
-                self._stop(state, "budget spent")
+                self._stop(state, BUDGET_SPENT)
+            else:
+                self._save_budget()
             return True
         state.consecutive_skips = 0
         state.reserved[trial.id] = cost
@@ -276,6 +371,7 @@ class JobRunner:
 
     def _stop(self, state: StrategyState, why: str) -> None:
         state.stopped = why
+        self._save_budget()
         self._emit(RunEvent("stopped", state.key, message=why))
 
     def _submit(self, trial: StoredTrial) -> None:
@@ -304,7 +400,8 @@ class JobRunner:
                 self._submit(trial)
                 return
             error = f"gave up after {trial.attempts} attempts; last: {error}"
-        self.store.finish(completion.trial_id, completion.result, error)
+        log = completion.log if completion.result is None else None
+        self.store.finish(completion.trial_id, completion.result, error, log)
         state.reserved.pop(completion.trial_id, None)
         state.trials_done += 1
         if self.job.budget.unit == "trials":
@@ -312,6 +409,7 @@ class JobRunner:
         elif completion.result is not None:
             state.spent += completion.result.cost_flops
         state.strategy.tell(number, completion.result)
+        self._save_budget()
         trial = self.store.get(completion.trial_id)
         self._emit(RunEvent("finished", state.key, trial=trial))
 

@@ -18,6 +18,26 @@ TRIAL_STATES: tuple[str, ...] = ("queued", "running", "completed", "pruned", "sk
 FINISHED_STATES: frozenset[str] = frozenset({"completed", "pruned", "skipped", "failed"})
 
 
+class BudgetUse(BaseModel):
+    """One strategy's use of its share of the job's budget (kept with the job, so it outlives
+    the run: shown for finished jobs, and the same after a restart)."""
+
+    unit: Literal["flops", "trials"] = Field(
+        description="what `budget` and `spent` count: FLOPs, or trials (budget unit 'trials')"
+    )
+    budget: float = Field(description="the strategy's share of the job's budget")
+    spent: float = Field(description="charged by its finished trials (skipped ones: nothing)")
+    trials: int = Field(description="its finished trials (completed, pruned, skipped, failed)")
+    stopped: str | None = Field(
+        default=None,
+        description="why it asks no more: 'budget spent', 'search space "
+        "exhausted', 'trial limit reached', 'finished'; null while it asks",
+    )
+    fraction: float = Field(
+        description="progress, 0..1: spent / budget, and 1 once it stopped with nothing running"
+    )
+
+
 class StoredTrial(BaseModel):
     """A trial as stored: its request, state and (once finished) result or error."""
 
@@ -30,6 +50,9 @@ class StoredTrial(BaseModel):
     error: str | None = None
     attempts: int = 0
     progress: list[EpochReport] = Field(default_factory=list)
+    copied_from: int | None = Field(
+        default=None, description="warm start: the trial of another job this one copies"
+    )
 
     @property
     def finished(self) -> bool:
@@ -45,7 +68,16 @@ class TrialStore(Protocol):
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None: ...
 
-    def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None: ...
+    def finish(
+        self,
+        trial_id: int,
+        result: TrialResult | None,
+        error: str | None,
+        log: str | None = None,
+    ) -> None:
+        """Store the outcome (``log``: a failure's log, kept with it); idempotent: a finished
+        trial is never overwritten."""
+        ...
 
     def skip(self, trial_id: int, reason: str) -> None:
         """Finished without running (``skipped``, with the reason); idempotent like finish."""
@@ -57,19 +89,27 @@ class TrialStore(Protocol):
         """Every trial of the job, ordered by (strategy, number)."""
         ...
 
+    def record_budget(self, used: dict[str, BudgetUse]) -> None:
+        """Keep each strategy's budget use with the job (replacing what was kept)."""
+        ...
+
 
 class MemoryTrialStore:
-    """A ``TrialStore`` in a dict: for the embedded runner and tests."""
+    """A ``TrialStore`` in a dict: for the embedded runner and tests. Ids count from
+    ``first_id`` (stores of jobs that share one executor need distinct ids)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_id: int = 1) -> None:
         self._trials: dict[int, StoredTrial] = {}
+        self._first_id = first_id
+        self.budget: dict[str, BudgetUse] = {}
+        self.logs: dict[int, str] = {}  # trial id -> its failure's log
 
     def add(self, request: TrialRequest) -> StoredTrial:
         for trial in self._trials.values():
             if trial.strategy == request.strategy and trial.number == request.number:
                 raise ValueError(f"trial {request.strategy}#{request.number} already stored")
         trial = StoredTrial(
-            id=len(self._trials) + 1,
+            id=self._first_id + len(self._trials),
             strategy=request.strategy,
             number=request.number,
             request=request,
@@ -86,10 +126,18 @@ class MemoryTrialStore:
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         self._trials[trial_id].progress.append(report)
 
-    def finish(self, trial_id: int, result: TrialResult | None, error: str | None) -> None:
+    def finish(
+        self,
+        trial_id: int,
+        result: TrialResult | None,
+        error: str | None,
+        log: str | None = None,
+    ) -> None:
         trial = self._trials[trial_id]
         if trial.finished:
             return  # idempotent: a finished trial is never overwritten
+        if log is not None and result is None:
+            self.logs[trial_id] = log
         trial.result = result
         trial.error = error
         if result is None:
@@ -105,6 +153,9 @@ class MemoryTrialStore:
 
     def get(self, trial_id: int) -> StoredTrial:
         return self._trials[trial_id].model_copy()
+
+    def record_budget(self, used: dict[str, BudgetUse]) -> None:
+        self.budget = dict(used)
 
     def trials(self) -> list[StoredTrial]:
         return sorted(

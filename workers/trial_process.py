@@ -183,6 +183,9 @@ def serve_one(line: str, channel: _Channel, inbox: TrialInbox) -> None:
 
         result = run_trial(request, job.dataset, on_epoch)
     except Exception as exc:  # the trial failed: report it, this worker goes on
+        # the whole traceback to stderr first: the parent keeps it with the trial's log
+        traceback.print_exception(exc, file=sys.stderr)
+        sys.stderr.flush()
         channel.send(Message("error", job.trial_id, error=summarize(exc)))
         return
     channel.send(Message("result", job.trial_id, result=result))

@@ -82,6 +82,14 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
     """Bumped on every change to the job or any of its trials (for incremental clients)."""
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    """``JobSpec.priority``: servers claim higher priorities first."""
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
+    """The server running the job (``host:pid:token``); None when no server holds it."""
+    lease_expires_at: Mapped[datetime | None]
+    """When the owner's lease lapses unless renewed; then any server may take the job over."""
+    budget_used: Mapped[dict[str, Any] | None]
+    """Per strategy, its use of its budget share (``workers.store.BudgetUse`` as JSON)."""
 
     trials: Mapped[list[Trial]] = relationship(
         back_populates="job", cascade="all, delete-orphan", passive_deletes=True
@@ -128,6 +136,8 @@ class Trial(Base):
     finished_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=0, server_default="0")
     """The job's ``version`` at this trial's last change (for incremental clients)."""
+    copied_from: Mapped[int | None]
+    """Warm start: the id of the trial (of another job) this one is a copy of."""
 
     job: Mapped[Job] = relationship(back_populates="trials")
     document: Mapped[TrialDocument] = relationship(
@@ -149,6 +159,8 @@ class TrialDocument(Base):
     )
     request: Mapped[dict[str, Any]]
     result: Mapped[dict[str, Any] | None]
+    log: Mapped[str | None] = mapped_column(sa.Text)
+    """A failed trial's log: its worker's stderr tail and traceback (at most 64 kB)."""
 
     trial: Mapped[Trial] = relationship(back_populates="document")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,17 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def database_now(session: Session) -> datetime:
+    """The time leases are measured by: PostgreSQL's clock (one clock for every server on the
+    database, whatever their own clocks say), this machine's for SQLite (a file on one
+    machine)."""
+    if session.get_bind().dialect.name == "postgresql":
+        now: datetime | None = session.scalar(sa.select(sa.func.clock_timestamp()))
+        if now is not None:
+            return now.astimezone(UTC)
+    return datetime.now(UTC)
+
+
 def alembic_config(url: str) -> Config:
     """Alembic's configuration for ``url``, found relative to this package (not the cwd)."""
     config = Config(str(ALEMBIC_INI))
@@ -90,6 +102,24 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x6E6173  # PostgreSQL advisory lock key: one migrating server at a time
+
+
 def upgrade_database(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (default: the latest migration)."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at ``url`` to ``revision`` (default: the latest migration).
+
+    On PostgreSQL under an advisory lock: replicas starting together (``docker compose up``
+    with two API servers) migrate one after the other; the later ones find nothing to do."""
+    if make_url(url).get_backend_name() != "postgresql":
+        command.upgrade(alembic_config(url), revision)
+        return
+    engine = sa.create_engine(make_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as lock:
+            lock.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK)))
+            try:
+                command.upgrade(alembic_config(url), revision)
+            finally:
+                lock.execute(sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK)))
+    finally:
+        engine.dispose()

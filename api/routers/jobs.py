@@ -14,6 +14,7 @@ from api.schemas import (
     READ_ERRORS,
     WRITE_ERRORS,
     BestOut,
+    ExtendIn,
     Id,
     JobOut,
     JobProgress,
@@ -22,7 +23,7 @@ from api.schemas import (
     TrialOut,
     errors,
 )
-from api.store import JobRecord, TrialSummary
+from api.store import JobRecord, TrialLog, TrialSummary
 from nas.data import names as dataset_names
 from nas.errors import NasError
 from nas.job import JobSpec
@@ -96,9 +97,9 @@ def get_job(job_id: Id, svc: ServicesDep) -> JobOut:
 
 @router.get("/{job_id}/progress", response_model=JobProgress, dependencies=[Depends(require_read)])
 def job_progress(job_id: Id, svc: ServicesDep) -> JobProgress:
-    """Trial counts per state and strategy; ``budget_used`` while this server runs the job."""
-    used = svc.scheduler.budget_used(job_id) if svc.scheduler is not None else None
-    return JobProgress(**svc.repo.progress(job_id), budget_used=used)
+    """Trial counts per state and strategy, and each strategy's budget use (as stored with the
+    job: the same from every server, kept once the job ended)."""
+    return JobProgress(**svc.repo.progress(job_id))
 
 
 @router.get("/{job_id}/trials", response_model=Page[TrialOut], dependencies=[Depends(require_read)])
@@ -125,6 +126,17 @@ def list_trials(
     page = Page[TrialSummary].model_construct(items=trials, total=total, offset=offset, limit=limit)
     # Built from trusted columns: serialized directly, not validated again on the way out.
     return Response(page.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/{job_id}/trials/{trial_id}/log",
+    response_model=TrialLog,
+    dependencies=[Depends(require_read)],
+)
+def trial_log(job_id: Id, trial_id: Id, svc: ServicesDep) -> TrialLog:
+    """Why a trial failed: the reason in full, and the tail of its worker's stderr with the
+    traceback (at most 64 kB; kept for trials that failed)."""
+    return svc.repo.trial_log(job_id, trial_id)
 
 
 @router.get("/{job_id}/best", response_model=BestOut, dependencies=[Depends(require_read)])
@@ -155,10 +167,27 @@ def best(
     responses=WRITE_ERRORS,
 )
 def cancel_job(job_id: Id, svc: ServicesDep) -> JobOut:
-    """Stop a queued or running job (409 when it already ended)."""
-    job = svc.repo.set_state(job_id, "cancelled")
+    """Stop a queued or running job (409 when it already ended): its unfinished trials fail
+    ("cancelled") at once; the server running it (any server) kills their workers."""
+    job = svc.repo.cancel(job_id)
     if svc.scheduler is not None:
         svc.scheduler.cancel(job_id)
+    return job_out(job, svc)
+
+
+@router.post(
+    "/{job_id}/extend",
+    response_model=JobOut,
+    dependencies=[Depends(require_write)],
+    responses=WRITE_ERRORS,
+)
+def extend_job(job_id: Id, more: ExtendIn, svc: ServicesDep) -> JobOut:
+    """Give a job more budget. A completed, failed or cancelled job continues (it is queued
+    again; the trials a cancel stopped run again; its strategies replay what they ran); a
+    queued or running one gets the bigger budget where it runs."""
+    job = svc.repo.extend(job_id, more.budget, more.max_trials_per_strategy)
+    if svc.scheduler is not None:
+        svc.scheduler.notify()
     return job_out(job, svc)
 
 

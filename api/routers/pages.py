@@ -1,4 +1,5 @@
-"""HTML pages: ``/`` lists the jobs, ``/jobs/{id}`` is one job's live leaderboard.
+"""HTML pages: ``/`` lists the jobs, ``/jobs/{id}`` is one job's live leaderboard, ``/compare``
+puts several jobs side by side.
 
 Server-rendered with Jinja2 (autoescaped); the leaderboard's data comes from
 ``GET /api/v1/jobs/{id}/leaderboard`` (polled by ``static/leaderboard.js``), its charts from the
@@ -19,7 +20,10 @@ from fastapi.templating import Jinja2Templates
 
 import nas
 from api.deps import ServicesDep, require_read
-from api.leaderboard import FINISHED
+from api.leaderboard import FINISHED, Leaderboards
+from api.results import compare, parse_job_ids
+from api.routers.leaderboard import leaderboards
+from api.routers.results import JOB_IDS_HELP
 from api.schemas import MAX_ID, READ_ERRORS, Id
 from api.store import JobRecord
 from nas.errors import NotFoundError
@@ -116,3 +120,35 @@ def job_page(request: Request, job_id: Id, svc: ServicesDep) -> HTMLResponse:
             request, "missing.html", _context(request, job_id=job_id), status_code=404
         )
     return templates.TemplateResponse(request, "job.html", _context(request, job=job_row(job)))
+
+
+@router.get("/compare", response_class=HTMLResponse, dependencies=[Depends(require_read)])
+def compare_page(
+    request: Request,
+    jobs: Annotated[list[str], Query(description=JOB_IDS_HELP)],
+    boards: Annotated[Leaderboards, Depends(leaderboards)],
+) -> HTMLResponse:
+    """Several jobs on the same dataset: best-so-far against compute per job and strategy, and
+    their compute to one target (live). An unknown job: a 404 page; jobs on different data: a
+    422 page saying what differs."""
+    ids = parse_job_ids(jobs)
+    snapshots = []
+    for job_id in ids:
+        try:
+            snapshots.append(boards.snapshot(job_id))
+        except NotFoundError:
+            return templates.TemplateResponse(
+                request, "missing.html", _context(request, job_id=job_id), status_code=404
+            )
+    found = compare(snapshots)  # the same data, else a 422 page
+    joined = ",".join(str(i) for i in ids)
+    return templates.TemplateResponse(
+        request,
+        "compare.html",
+        _context(
+            request,
+            ids=joined,
+            jobs=[{"id": s.id, "name": s.name, "state": s.state} for s in snapshots],
+            dataset=found.dataset,
+        ),
+    )

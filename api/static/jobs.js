@@ -8,6 +8,20 @@
   const ROOT = table.dataset.root;
   const FINISHED = ["completed", "pruned", "skipped", "failed"];
   const live = document.getElementById("live");
+  const compareButton = document.getElementById("compare-button");
+  // the jobs ticked for comparison: kept across refreshes (the rows are rebuilt)
+  const selected = new Set([...table.querySelectorAll("input[name=jobs]:checked")].map((c) => c.value));
+  function updateButton() {
+    compareButton.disabled = selected.size < 2;
+  }
+  table.addEventListener("change", (e) => {
+    const box = e.target.closest("input[name=jobs]");
+    if (!box) return;
+    if (box.checked) selected.add(box.value);
+    else selected.delete(box.value);
+    updateButton();
+  });
+  updateButton();
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -40,7 +54,15 @@
     progress.append(bar, el("span", "progress-text", parts.join(" · ")));
     const strategies = job.spec.strategies.map((s) => s.label || s.name).join(", ");
     const created = new Date(job.created_at).toISOString().slice(0, 16).replace("T", " ") + " UTC";
-    tr.append(el("td", "num", job.id), name, state, progress, el("td", "muted", strategies), el("td", "muted", created));
+    const pick = el("td", "select-cell");
+    const box = el("input");
+    box.type = "checkbox";
+    box.name = "jobs";
+    box.value = String(Number(job.id));
+    box.checked = selected.has(box.value);
+    box.setAttribute("aria-label", "compare job " + box.value);
+    pick.append(box);
+    tr.append(pick, el("td", "num", job.id), name, state, progress, el("td", "muted", strategies), el("td", "muted", created));
     return tr;
   }
 

@@ -14,11 +14,12 @@
   const TERMINAL = new Set(["completed", "cancelled", "failed"]);
 
   // ---- the client's copy of the job ---------------------------------------------------------
-  const FIELDS = ["strategy", "number", "state", "spec", "accuracy", "n_params", "macs",
+  const FIELDS = ["strategy", "number", "state", "spec", "strides", "accuracy", "n_params", "macs",
     "cost_flops", "wall_seconds", "epoch", "epochs", "error"];
   const store = {
     version: 0, createdAt: null, job: null, progress: null, strategies: [], states: [],
-    curves: [], front: null, id: [], index: new Map(), cols: {}, rank: [], changed: new Set(),
+    curves: [], front: null, comparison: null, seriesOf: new Map(), seriesNames: [],
+    id: [], index: new Map(), cols: {}, rank: [], changed: new Set(),
   };
   for (const f of FIELDS) store.cols[f] = [];
 
@@ -45,11 +46,13 @@
       store.index = new Map(t.id.map((id, i) => [id, i]));
       cols.strategy = t.strategy.map((code) => d.strategies[code]);
       cols.state = t.state.map((code) => d.states[code]);
+      cols.strides = t.strides.map((code) => t.stride_texts[code]);
       for (const f of plain) cols[f] = f === "spec" ? t.spec.map((code) => t.specs[code]) : t[f];
       store.freshSpecs = t.specs;
       store.changed = new Set(t.id);
       if (d.best_so_far !== null) store.curves = d.best_so_far;
       if (d.pareto !== null) store.front = d.pareto;
+      if (d.comparison) setComparison(d.comparison);
       return true;
     }
     for (let k = 0; k < t.id.length; k++) {
@@ -62,11 +65,21 @@
       store.changed.add(t.id[k]);
       cols.strategy[i] = d.strategies[t.strategy[k]];
       cols.state[i] = d.states[t.state[k]];
+      cols.strides[i] = t.stride_texts[t.strides[k]];
       for (const f of plain) cols[f][i] = f === "spec" ? t.specs[t.spec[k]] : t[f][k];
     }
     if (d.best_so_far !== null) store.curves = d.best_so_far;
     if (d.pareto !== null) store.front = d.pareto;
+    if (d.comparison) setComparison(d.comparison);
     return t.id.length > 0 || d.full;
+  }
+
+  // Compute to target per series: a strategy, or a repeated strategy's runs (grid/r0, ...).
+  function setComparison(c) {
+    store.comparison = c;
+    store.seriesNames = c.series.map((s) => s.strategy);
+    store.seriesOf = new Map();
+    for (const s of c.series) for (const k of s.keys) store.seriesOf.set(k.key, s.strategy);
   }
 
   function computeRanks() {
@@ -108,7 +121,12 @@
     const m = Math.floor(v / 60);
     return m < 60 ? m + "m " + Math.round(v % 60) + "s" : Math.floor(m / 60) + "h " + (m % 60) + "m";
   }
-  const colorOf = (strategy) => PALETTE[Math.max(0, store.strategies.indexOf(strategy)) % PALETTE.length];
+  // one colour per series: a repeated strategy's runs share their strategy's
+  function colorOf(strategy) {
+    const series = store.seriesOf.get(strategy);
+    const k = series !== undefined ? store.seriesNames.indexOf(series) : store.strategies.indexOf(strategy);
+    return PALETTE[Math.max(0, k) % PALETTE.length];
+  }
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -133,6 +151,7 @@
     if (p.states.failed) parts.push(p.states.failed + " failed");
     if (job.error) parts.push("error: " + job.error);
     document.getElementById("progress-text").textContent = parts.join(" · ");
+    renderStrategies();
     const chips = document.getElementById("strategy-chips");
     const best = new Map(store.curves.map((c) => [c.strategy, c]));
     chips.replaceChildren(...store.strategies.map((s) => {
@@ -145,8 +164,22 @@
       const done = counts.total - (counts.queued || 0) - (counts.running || 0);
       chip.append(sw, el("strong", null, s), el("span", "muted", done + "/" + counts.total));
       if (top !== null) chip.append(el("span", null, "best " + pct(top)));
+      const use = (job.budget || {})[s];
+      if (use) chip.append(budgetChip(use));
       return chip;
     }));
+  }
+
+  // A strategy's use of its budget share, as the job keeps it (also once the job ended).
+  function budgetChip(use) {
+    const share = use.budget > 0 ? use.spent / use.budget : 0;
+    const amount = use.unit === "trials"
+      ? use.spent + " of " + use.budget + " trials"
+      : si(use.spent) + "FLOPs of " + si(use.budget) + "FLOPs";
+    const span = el("span", "budget", "budget " + pct1(Math.min(1, share)));
+    span.dataset.strategyBudget = "";
+    span.title = amount + (use.stopped ? " · stopped: " + use.stopped : "");
+    return span;
   }
 
   // ---- table --------------------------------------------------------------------------------
@@ -154,6 +187,7 @@
     { key: "rank", label: "Rank", num: true, value: (i) => store.rank[i], text: (v) => v ?? "" },
     { key: "strategy", label: "Strategy" },
     { key: "number", label: "#", num: true },
+    { key: "strides", label: "Strides", cls: "mono", text: (v) => v ?? "" },
     { key: "spec", label: "Architecture (block string)", cls: "mono", text: (v) => shortSpec(v) },
     { key: "accuracy", label: "Accuracy", num: true, text: pct },
     { key: "n_params", label: "Params", num: true, text: si },
@@ -247,8 +281,161 @@
     if (state === "pruned" && store.cols.epoch[i] !== null) {
       box.append(el("span", "detail", "after epoch " + store.cols.epoch[i]));
     }
+    if (state === "failed") {
+      const why = el("button", "why", "why");
+      why.type = "button";
+      why.dataset.why = String(store.id[i]);
+      why.title = "the reason in full, its worker's stderr and the traceback";
+      box.append(why);
+    }
     td.append(box);
     return td;
+  }
+
+  // ---- why a trial failed: its error and log, fetched when asked for ------------------------
+  async function openWhy(trialId) {
+    const dialog = document.getElementById("why");
+    document.getElementById("why-trial").textContent = String(trialId);
+    document.getElementById("why-meta").textContent = "loading…";
+    document.getElementById("why-error").textContent = "";
+    document.getElementById("why-log").textContent = "";
+    if (!dialog.open) dialog.showModal();
+    try {
+      const res = await fetch(TRIALS + "/" + Number(trialId) + "/log", { cache: "no-store" });
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const d = await res.json();
+      document.getElementById("why-meta").textContent =
+        d.strategy + " #" + d.number + " · " + d.state + " · " + d.attempts + " attempt" + (d.attempts === 1 ? "" : "s");
+      document.getElementById("why-error").textContent = d.error || "(no reason recorded)";
+      document.getElementById("why-log").textContent = d.log || "(no log kept for this trial)";
+    } catch (err) {
+      document.getElementById("why-meta").textContent = "could not load the log: " + err.message;
+    }
+  }
+
+  // ---- per strategy: compute to target (the headline), trials, accuracy spread, budget -------
+  const acc = (v) => (v === null || v === undefined ? "–" : pct(v));
+  function amount(v) {
+    const c = store.comparison;
+    return c && c.unit === "base_epochs" ? v.toFixed(2) : si(v);
+  }
+  // a run's or a series' compute to target, in the comparison's unit
+  function targetText(t) {
+    const c = store.comparison;
+    if (!c || !t || c.target.value === null) return "–";
+    if (t.compute_to_target === null) return "not reached";
+    let text = amount(t.compute_to_target);
+    if (t.q1 !== undefined && t.q1 !== null && t.q3 !== undefined) {
+      text += " (IQR " + amount(t.q1) + "–" + (t.q3 === null ? "not reached" : amount(t.q3)) + ")";
+    }
+    return text;
+  }
+
+  function renderTarget() {
+    const c = store.comparison;
+    const line = document.getElementById("target-line");
+    if (!c) return;
+    const unit = c.unit === "base_epochs" ? "base epochs" : "FLOPs";
+    document.querySelector('#strategies th[data-key="target"]').textContent = "To target (" + unit + ")";
+    const t = c.target;
+    line.title = "target: " + t.rule;
+    if (t.value === null) {
+      line.textContent = "Target: the best completed trial's accuracy less a margin (no completed trial yet)";
+      return;
+    }
+    const se = t.n_val ? "2 standard errors on " + t.n_val + " validation images" : "2 standard errors (validation size unknown)";
+    line.textContent = "Target " + pct(t.value) + ": the best, " + pct(t.best) + " (trial " + t.best_trial +
+      "), less " + (100 * t.margin).toFixed(2) + " points (the larger of 0.5 points and " + se + ")";
+  }
+
+  function nameCell(text, color) {
+    const name = el("td");
+    const box = el("div", "strategy-cell");
+    const sw = el("span", "swatch");
+    sw.style.background = color;
+    box.append(sw, el("span", null, text));
+    name.append(box);
+    return name;
+  }
+
+  function numCells(pairs) {
+    return pairs.map(([key, text, title]) => {
+      const td = el("td", "num", text);
+      td.dataset.key = key;
+      if (title) td.title = title;
+      return td;
+    });
+  }
+
+  function strategyRow(s, kt, repeat) {
+    const p = store.progress;
+    const counts = p.strategies[s] || { total: 0 };
+    const c = store.curves.find((x) => x.strategy === s) || {};
+    const use = ((store.job && store.job.budget) || {})[s];
+    const tr = el("tr", repeat ? "repeat" : "");
+    tr.dataset.strategy = s;
+    const done = counts.total - (counts.queued || 0) - (counts.running || 0);
+    const best = c.accuracy && c.accuracy.length ? c.accuracy[c.accuracy.length - 1] : null;
+    const cells = numCells([
+      ["target", targetText(kt), kt && kt.reached_by !== null ? "reached by trial " + kt.reached_by : ""],
+      ["auc", kt && kt.auc !== null ? pct(kt.auc) : "–"],
+      ["done", done + " / " + counts.total],
+      ["best", acc(best) + (best !== null ? " (#" + c.trial[c.trial.length - 1] + ")" : "")],
+      ["min", acc(c.min_accuracy)],
+      ["max", acc(c.max_accuracy)],
+      ["latest", acc(c.latest_accuracy)],
+      ["budget", use && use.budget > 0 ? pct1(Math.min(1, use.spent / use.budget)) : "–"],
+    ]);
+    const stopped = el("td", "stopped", use && use.stopped ? use.stopped : "");
+    stopped.dataset.key = "stopped";
+    tr.append(nameCell(s, colorOf(s)), ...cells, stopped);
+    return tr;
+  }
+
+  // A repeated strategy: the median of its runs, how many reached the target, then each run.
+  function seriesRow(series) {
+    const p = store.progress;
+    const tr = el("tr", "series");
+    tr.dataset.series = series.strategy;
+    let done = 0;
+    let total = 0;
+    let best = null;
+    for (const k of series.keys) {
+      const counts = p.strategies[k.key] || { total: 0 };
+      done += counts.total - (counts.queued || 0) - (counts.running || 0);
+      total += counts.total;
+      const c = store.curves.find((x) => x.strategy === k.key);
+      if (c && c.max_accuracy !== null && (best === null || c.max_accuracy > best)) best = c.max_accuracy;
+    }
+    const reached = store.comparison.target.value === null ? "" : ", " + series.reached + " of " + series.runs + " reached";
+    const cells = numCells([
+      ["target", targetText(series) + reached],
+      ["auc", series.auc !== null ? pct(series.auc) : "–"],
+      ["done", done + " / " + total],
+      ["best", acc(best)],
+      ["min", ""], ["max", ""], ["latest", ""], ["budget", ""],
+    ]);
+    const band = series.band === "iqr" ? "interquartile range" : "min-max";
+    const name = nameCell(series.strategy + " · median of " + series.runs + " runs", colorOf(series.keys[0].key));
+    name.title = "the band on the chart: " + band;
+    tr.append(name, ...cells, el("td", "stopped", ""));
+    return tr;
+  }
+
+  function renderStrategies() {
+    renderTarget();
+    const c = store.comparison;
+    const rows = [];
+    const shown = new Set();
+    for (const series of c ? c.series : []) {
+      if (series.curve) rows.push(seriesRow(series));
+      for (const k of series.keys) {
+        rows.push(strategyRow(k.key, k, Boolean(series.curve)));
+        shown.add(k.key);
+      }
+    }
+    for (const s of store.strategies) if (!shown.has(s)) rows.push(strategyRow(s, null, false));
+    document.getElementById("strategies-body").replaceChildren(...rows);
   }
 
   // A trial without metrics (queued, running, skipped, failed) uses their columns to say where
@@ -333,7 +520,7 @@
           td.title = v;
         } else {
           td.textContent = col.text ? col.text(v) : (v ?? "");
-          if (col.key === "spec") td.title = v;
+          if (col.key === "spec" || col.key === "strides") td.title = v ?? "";
         }
         tr.append(td);
       }
@@ -412,21 +599,39 @@
     empty.hidden = false;
   }
 
+  // Best-so-far against compute: a line per strategy; a repeated strategy's runs as one line,
+  // their median, in a band (min-max, or the interquartile range from 5 runs).
   function renderBest() {
-    const curves = store.curves.filter((c) => c.cost.length > 0);
-    if (!curves.length) return showEmpty("best", "no completed trials yet");
+    const c = store.comparison;
+    const repeated = c ? c.series.filter((s) => s.curve) : [];
+    const grouped = new Set(repeated.flatMap((s) => s.keys.map((k) => k.key)));
+    const curves = store.curves.filter((cv) => cv.cost.length > 0 && !grouped.has(cv.strategy));
+    const groups = repeated.filter((s) => s.curve.cost.length > 0);
+    if (!curves.length && !groups.length) return showEmpty("best", "no completed trials yet");
     const data = [null];
     const marks = [];
-    for (const c of curves) {
-      marks.push(c.cost.length);
-      const xs = c.cost.slice();
-      const ys = c.accuracy.slice();
-      if (c.spent > xs[xs.length - 1]) { xs.push(c.spent); ys.push(ys[ys.length - 1]); }
+    const bands = [];
+    const lines = [];
+    for (const cv of curves) {
+      marks.push(cv.cost.length);
+      bands.push(null);
+      lines.push({ label: cv.strategy, color: colorOf(cv.strategy) });
+      const xs = cv.cost.slice();
+      const ys = cv.accuracy.slice();
+      if (cv.spent > xs[xs.length - 1]) { xs.push(cv.spent); ys.push(ys[ys.length - 1]); }
       data.push([xs.map((x) => Math.max(x, 1)), ys]);
     }
-    const key = curves.map((c) => c.strategy).join("\u0000");
+    for (const g of groups) {
+      const color = colorOf(g.keys[0].key);
+      const drawn = nasCharts.bandSeries(g.curve, color);
+      marks.push(0);
+      bands.push(drawn.band);
+      lines.push({ label: g.strategy + " (median of " + g.runs + ")", color });
+      data.push(drawn.data);
+    }
+    const key = lines.map((l) => l.label + "\u0001" + l.color).join("\u0000");
     if (charts.best && chartKeys.best === key) {
-      charts.best.series.slice(1).forEach((s, k) => { s.marker.count = marks[k]; });
+      charts.best.series.slice(1).forEach((s, k) => { s.marker.count = marks[k]; s.band = bands[k]; });
       charts.best.setData(data);
       return;
     }
@@ -437,11 +642,11 @@
       cursor: { drag: { x: true, y: true, uni: 20 }, points: { show: false } },
       scales: { x: { time: false, distr: 3 }, y: { auto: true } },
       axes: [axis("FLOPs spent", si, 34), axis("best accuracy", pct1)],
-      hooks: { drawSeries: [drawMarkers] },
-      series: [{}, ...curves.map((c, k) => ({
-        label: c.strategy, stroke: colorOf(c.strategy), width: 2,
+      hooks: { drawAxes: [nasCharts.drawBands], drawSeries: [drawMarkers] },
+      series: [{}, ...lines.map((l, k) => ({
+        label: l.label, stroke: l.color, width: 2,
         paths: uPlot.paths.stepped({ align: 1 }), points: { show: false },
-        marker: { size: 6, fill: colorOf(c.strategy), count: marks[k] },
+        marker: { size: 6, fill: l.color, count: marks[k] }, band: bands[k],
       }))],
     }, data);
   }
@@ -639,21 +844,44 @@
     }
   }
 
+  // "learned", "learned to floor", ... per axis -> one word per stage for the legend.
+  function stageStatus(t, k) {
+    if (!t.status) return t.state === "running" ? "learning" : "";
+    const [h, w] = t.status[k];
+    return h === w ? h : "h " + h + ", w " + w;
+  }
+
   function drawStrides(t) {
-    if (!t.stages.length) return showEmpty("strides", "no learned strides for this trial yet");
-    const data = [t.epoch];
+    const note = document.getElementById("strides-status");
+    if (!t.stages.length) {
+      note.textContent = "";
+      return showEmpty("strides", "no learned strides for this trial yet");
+    }
+    // Epoch 0 is where each stride started (its init), so a stride that never moved is a flat
+    // line from its init, told apart from a learned one.
+    const withInit = t.init && t.init.length === t.stages.length;
+    const data = [withInit ? [0, ...t.epoch] : t.epoch];
     const series = [{ label: "epoch" }];
     t.stages.forEach((stage, k) => {
       const color = PALETTE[k % PALETTE.length];
-      const same = t.h[k].every((h, j) => h === t.w[k][j]);
-      data.push(t.h[k]);
-      series.push({ label: same ? "stage " + stage : "stage " + stage + " h", stroke: color, width: 2, points: { show: true, size: 5 } });
+      const h = withInit ? [t.init[k][0], ...t.h[k]] : t.h[k];
+      const w = withInit ? [t.init[k][1], ...t.w[k]] : t.w[k];
+      const same = h.every((v, j) => v === w[j]);
+      const status = stageStatus(t, k);
+      const held = status.startsWith("held") || status === "unchanged";
+      const name = "stage " + stage;
+      data.push(h);
+      series.push({ label: same ? name : name + " h", stroke: color, width: held ? 1 : 2, dash: held ? [2, 3] : undefined, points: { show: true, size: 5 } });
       if (!same) {
-        data.push(t.w[k]);
-        series.push({ label: "stage " + stage + " w", stroke: color, width: 2, dash: [5, 4], points: { show: true, size: 4 } });
+        data.push(w);
+        series.push({ label: name + " w", stroke: color, width: held ? 1 : 2, dash: [5, 4], points: { show: true, size: 4 } });
       }
     });
-    const key = t.trial + ":" + series.map((s) => s.label).join(",");
+    note.textContent = t.stages.map((stage, k) => {
+      const status = stageStatus(t, k);
+      return "stage " + stage + ": " + (status || "?") + " (from " + t.init[k].map((v) => v.toFixed(2)).join("x") + ")";
+    }).join(" · ");
+    const key = t.trial + ":" + withInit + ":" + series.map((s) => s.label + (s.dash ? "-" : "")).join(",");
     if (charts.strides && chartKeys.strides === key) { charts.strides.setData(data); return; }
     chartKeys.strides = key;
     mount("strides", {
@@ -754,6 +982,11 @@
     });
   }
   window.addEventListener("resize", () => { resizeCharts(); renderRows(true); });
+  document.getElementById("trials-body").addEventListener("click", (e) => {
+    const button = e.target.closest("button.why");
+    if (button) openWhy(button.dataset.why);
+  });
+  document.getElementById("why-close").addEventListener("click", () => document.getElementById("why").close());
   window.leaderboard = { store, charts, view };
   poll();
 })();

@@ -99,6 +99,31 @@ def load_cifar100(root: str | Path | None = None) -> RawImages:
     return RawImages(x, y, 100, origin=str(path))
 
 
+def load_cifar10_test(root: str | Path | None = None) -> RawImages | None:
+    """The official CIFAR-10 test split (``test_batch``), or None when it is not there."""
+    path = _resolve(root, CIFAR10_ENV, "cifar-10-batches-py", "CIFAR-10")
+    if not (path / "test_batch").is_file():
+        return None
+    x, y = _images_labels(path / "test_batch", "labels")
+    return RawImages(x, y, 10, origin=str(path / "test_batch"))
+
+
+def load_cifar100_test(root: str | Path | None = None) -> RawImages | None:
+    """The official CIFAR-100 test split (the ``test`` file), or None when it is not there."""
+    path = _resolve(root, CIFAR100_ENV, "cifar-100-python", "CIFAR-100")
+    if not (path / "test").is_file():
+        return None
+    x, y = _images_labels(path / "test", "fine_labels")
+    return RawImages(x, y, 100, origin=str(path / "test"))
+
+
+def load_cifar_dir_test(path: Path) -> RawImages | None:
+    """The test split of either CIFAR flavour, or None."""
+    if any(path.glob("data_batch_*")):
+        return load_cifar10_test(path)
+    return load_cifar100_test(path)
+
+
 def load_cifar_dir(path: Path) -> RawImages:
     """Either CIFAR flavour, told apart by its files."""
     if any(path.glob("data_batch_*")):

@@ -80,6 +80,10 @@ class ImageData:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    test_x: torch.Tensor | None = None
+    """The official test split (normalized with the train stats), or None: scored, never used
+    to select."""
+    test_y: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         for part in ("train", "val"):
@@ -93,6 +97,13 @@ class ImageData:
                 )
         if self.train_x.shape[1:] != self.val_x.shape[1:]:
             raise DataError("train and val images differ in shape", field="val_x")
+        if (self.test_x is None) != (self.test_y is None):
+            raise DataError("test_x and test_y come together", field="test_x")
+        if self.test_x is not None and self.test_y is not None:
+            if self.test_x.shape[1:] != self.train_x.shape[1:]:
+                raise DataError("test images differ in shape from training", field="test_x")
+            if self.test_y.ndim != 1 or self.test_y.shape[0] != self.test_x.shape[0]:
+                raise DataError("test labels do not match the test images", field="test_y")
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
             raise DataError("mean/std must have one entry per channel", field="mean")
 
@@ -119,9 +130,22 @@ class ImageData:
         """Number of validation images."""
         return int(self.val_x.shape[0])
 
+    @property
+    def background(self) -> tuple[float, ...]:
+        """A raw 0 (black) per channel after normalization: the value to pad images with."""
+        return tuple(-m / s for m, s in zip(self.mean, self.std, strict=True))
+
+    @property
+    def num_test(self) -> int:
+        """Number of official test images (0 without a test split)."""
+        return 0 if self.test_x is None else int(self.test_x.shape[0])
+
 
 def _to_float(x: npt.NDArray[Any]) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(x))
+    array = np.ascontiguousarray(x)
+    if not array.flags.writeable:  # e.g. np.frombuffer over a file's bytes
+        array = array.copy()
+    t = torch.from_numpy(array)
     if t.dtype == torch.uint8:
         return t.to(torch.float32).div_(255.0)
     return t.to(torch.float32, copy=True)
@@ -134,8 +158,12 @@ def prepare(
     subset: int | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
+    test: RawImages | None = None,
 ) -> ImageData:
-    """Subset, split train/val (both seeded, stratified) and normalize with train-part stats."""
+    """Subset, split train/val (both seeded, stratified) and normalize with train-part stats.
+
+    ``test``, the official test split, is kept whole and normalized with the same stats.
+    """
     idx = np.arange(raw.y.shape[0])
     if subset is not None:
         idx = subset_indices(raw.y, subset, seed=seed)
@@ -147,7 +175,17 @@ def prepare(
     if train_x.shape[0] * train_x.shape[2] * train_x.shape[3] < 2:
         std_t = torch.ones_like(mean_t)
     std_t = torch.where(std_t > 1e-8, std_t, torch.ones_like(std_t))
-    for x in (train_x, val_x):
+    test_x = None
+    if test is not None:
+        if test.x.shape[1:] != raw.x.shape[1:] or test.num_classes > raw.num_classes:
+            raise DataError(
+                f"the test split {tuple(test.x.shape[1:])} with {test.num_classes} classes does "
+                f"not match the training images {tuple(raw.x.shape[1:])} with "
+                f"{raw.num_classes}",
+                field="test",
+            )
+        test_x = _to_float(test.x)
+    for x in (train_x, val_x, *([test_x] if test_x is not None else [])):
         x.sub_(mean_t.view(1, -1, 1, 1)).div_(std_t.view(1, -1, 1, 1))
     return ImageData(
         name=name,
@@ -158,4 +196,6 @@ def prepare(
         num_classes=raw.num_classes,
         mean=tuple(float(v) for v in mean_t),
         std=tuple(float(v) for v in std_t),
+        test_x=test_x,
+        test_y=None if test is None else torch.from_numpy(test.y.astype(np.int64)),
     )

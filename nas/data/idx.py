@@ -120,3 +120,20 @@ def load_fashion_mnist(root: str | Path | None = None) -> RawImages:
     if raw.num_classes > 10:
         raise DataError(f"Fashion-MNIST labels exceed 9 in {path}", field="source")
     return RawImages(raw.x, raw.y, 10, origin=raw.origin)
+
+
+def load_idx_test(root: Path) -> RawImages | None:
+    """The ``t10k-*`` test pair of an IDX directory (the MNIST layout), or None."""
+    if find_idx(root, "t10k-images-idx3-ubyte") is None:
+        return None
+    return load_idx_pair(root, prefix="t10k")
+
+
+def load_fashion_mnist_test(root: str | Path | None = None) -> RawImages | None:
+    """The 10,000 official Fashion-MNIST test images, or None when the files are missing."""
+    raw = load_idx_test(fashion_mnist_root(root))
+    if raw is None:
+        return None
+    if raw.num_classes > 10:
+        raise DataError(f"Fashion-MNIST test labels exceed 9 in {raw.origin}", field="source")
+    return RawImages(raw.x, raw.y, 10, origin=raw.origin)

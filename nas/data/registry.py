@@ -7,14 +7,23 @@ from pathlib import Path
 
 from nas.errors import DataError, NotFoundError
 
-from .cifar import is_cifar_dir, load_cifar10, load_cifar100, load_cifar_dir
+from .cifar import (
+    is_cifar_dir,
+    load_cifar10,
+    load_cifar10_test,
+    load_cifar100,
+    load_cifar100_test,
+    load_cifar_dir,
+    load_cifar_dir_test,
+)
 from .dataset import ImageData, RawImages, prepare
 from .folder import load_folder
-from .idx import find_idx, load_fashion_mnist, load_idx_pair
+from .idx import find_idx, load_fashion_mnist, load_fashion_mnist_test, load_idx_pair, load_idx_test
 from .npz import load_npz
 from .synthetic import make_synthetic
 
 Loader = Callable[[Path | None], RawImages]
+TestLoader = Callable[[Path | None], RawImages | None]
 
 _LOADERS: dict[str, Loader] = {
     "fashion-mnist": load_fashion_mnist,
@@ -22,11 +31,22 @@ _LOADERS: dict[str, Loader] = {
     "cifar100": load_cifar100,
     "synthetic": lambda _root: make_synthetic(),
 }
+# The official test split of a registered dataset, where it has one (None: files missing).
+_TEST_LOADERS: dict[str, TestLoader] = {
+    "fashion-mnist": load_fashion_mnist_test,
+    "cifar10": load_cifar10_test,
+    "cifar100": load_cifar100_test,
+}
 
 
-def register(name: str, loader: Loader) -> None:
-    """Add (or replace) a named dataset; ``loader(root)`` returns its raw images."""
+def register(name: str, loader: Loader, test_loader: TestLoader | None = None) -> None:
+    """Add (or replace) a named dataset; ``loader(root)`` returns its raw training images and
+    ``test_loader(root)``, when given, its official test split."""
     _LOADERS[name] = loader
+    if test_loader is not None:
+        _TEST_LOADERS[name] = test_loader
+    else:
+        _TEST_LOADERS.pop(name, None)
 
 
 def names() -> list[str]:
@@ -47,6 +67,15 @@ def read_path(path: Path) -> RawImages:
     return load_folder(path)
 
 
+def read_test_path(path: Path) -> RawImages | None:
+    """The official test split next to a dataset path (IDX ``t10k-*``, CIFAR), else None."""
+    if path.is_dir() and is_cifar_dir(path):
+        return load_cifar_dir_test(path)
+    if path.is_dir():
+        return load_idx_test(path)
+    return None
+
+
 def load(
     source: str,
     *,
@@ -54,15 +83,21 @@ def load(
     val_fraction: float = 0.1,
     seed: int = 0,
     root: str | Path | None = None,
+    with_test: bool = True,
 ) -> ImageData:
-    """Load ``source`` (a registered name or a path) as normalized train/val tensors.
+    """Load ``source`` (a registered name or a path) as normalized train/val(/test) tensors.
 
     ``subset`` keeps that many training images (stratified, seeded) before the seeded,
     stratified train/val split; normalization stats come from the train part only.
-    ``root`` overrides where a registered dataset's files live.
+    ``root`` overrides where a registered dataset's files live. The official test split, when
+    the dataset has one and ``with_test``, is loaded whole (never subset) as ``test_x/test_y``.
     """
+    test: RawImages | None = None
     if source in _LOADERS:
-        raw = _LOADERS[source](Path(root) if root is not None else None)
+        where = Path(root) if root is not None else None
+        raw = _LOADERS[source](where)
+        if with_test and source in _TEST_LOADERS:
+            test = _TEST_LOADERS[source](where)
         name = source
     else:
         path = Path(source).expanduser()
@@ -72,5 +107,6 @@ def load(
                 field="source",
             )
         raw = read_path(path)
+        test = read_test_path(path) if with_test else None
         name = path.name or str(path)
-    return prepare(raw, name, subset=subset, val_fraction=val_fraction, seed=seed)
+    return prepare(raw, name, subset=subset, val_fraction=val_fraction, seed=seed, test=test)

@@ -21,12 +21,13 @@ import torch
 from torch import nn
 
 from nas.layers.conv import conv_bn_act
-from nas.layers.diffstride import DiffStride
+from nas.layers.diffstride import DiffStride, Ramp, Smoothness
 from nas.layers.spectral_pool import SpectralPool
 from nas.spec import Activation, StageSpec
 
 ConvStride = tuple[int, int]
 DEFAULT_SMOOTHNESS = 4.0  # R of the DiffStride paper; a stage overrides it with smoothness=<R>
+DEFAULT_RAMP = "outside"  # the paper's mask; a stage overrides it with ramp=inside
 
 
 def max_pool(stride: ConvStride) -> nn.MaxPool2d:
@@ -38,8 +39,10 @@ def make_downsampler(stage: StageSpec) -> tuple[ConvStride, nn.Module | None]:
     """``(conv_stride, pool)`` for the first block of ``stage``."""
     if stage.downsample == "diffstride":
         # Learnable even from stride 1: DiffStride may learn to downsample where the init did not.
-        smoothness = float(stage.extras.get("smoothness", DEFAULT_SMOOTHNESS))
-        return (1, 1), DiffStride(init_stride=stage.stride, smoothness=smoothness)
+        raw = stage.extras.get("smoothness", DEFAULT_SMOOTHNESS)
+        smoothness: Smoothness = "auto" if raw == "auto" else float(raw)
+        placement: Ramp = "inside" if stage.extras.get("ramp") == "inside" else "outside"
+        return (1, 1), DiffStride(stage.stride, smoothness=smoothness, ramp=placement)
     if stage.downsample == "spectral":
         return (1, 1), (SpectralPool(stride=stage.stride) if stage.is_downsampling else None)
     integer = (int(stage.stride[0]), int(stage.stride[1]))

@@ -34,8 +34,10 @@ _DESCRIPTIONS: dict[str, str] = {}
 _VALIDATORS: dict[str, StageValidator] = {}
 _EXTRAS: dict[str, frozenset[str]] = {}
 _SCALERS: dict[str, StageScaler] = {}
-COMMON_EXTRAS = frozenset({"smoothness"})
-"""Extras every block accepts (DiffStride's ``smoothness``, read by ``nas.layers.downsample``)."""
+COMMON_EXTRAS = frozenset({"smoothness", "ramp"})
+"""Extras every block accepts (DiffStride's ``smoothness`` and ``ramp``, read by
+``nas.layers.downsample``)."""
+MAX_SMOOTHNESS = 64.0
 
 
 def register_block(
@@ -117,9 +119,29 @@ def validate_stage(stage: StageSpec, in_channels: int, field: str = "stage") -> 
                 f"{stage.block} does not read {key!r}; its extras: {', '.join(sorted(known))}",
                 field=f"{field}.extras.{key}",
             )
+    _validate_diffstride_extras(stage, field)
     validator = _VALIDATORS.get(stage.block)
     if validator is not None:
         validator(stage, in_channels, field)
+
+
+def _validate_diffstride_extras(stage: StageSpec, field: str) -> None:
+    """``smoothness``: a number in (0, 64] or ``auto``; ``ramp``: ``outside`` or ``inside``."""
+    smoothness = stage.extras.get("smoothness")
+    if (
+        smoothness is not None
+        and smoothness != "auto"
+        and (isinstance(smoothness, str) or not 0 < smoothness <= MAX_SMOOTHNESS)
+    ):
+        raise SpecError(
+            f"smoothness must be a number in (0, {MAX_SMOOTHNESS:g}] or 'auto', got {smoothness!r}",
+            field=f"{field}.extras.smoothness",
+        )
+    placement = stage.extras.get("ramp")
+    if placement is not None and placement not in ("outside", "inside"):
+        raise SpecError(
+            f"ramp must be 'outside' or 'inside', got {placement!r}", field=f"{field}.extras.ramp"
+        )
 
 
 def build_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:

@@ -28,7 +28,13 @@ def plain_conv(in_channels: int, out_channels: int, kernel: int, stride: ConvStr
 
 
 class Shortcut(nn.Module):
-    """Identity, or 1x1 conv (strided, or followed by the block's shared pool) + BN."""
+    """Identity, or 1x1 conv (strided, or with the block's shared pool) + BN.
+
+    A linear pool (spectral pooling, DiffStride: ``pool.linear``) acts on the pixels and the 1x1
+    convolution on the channels, so the two commute: the pool goes first, on the fewer input
+    channels, and the convolution runs at the reduced size. The output is the reference's
+    ``pool(conv(x))`` up to float rounding; a max pool keeps that order.
+    """
 
     def __init__(
         self,
@@ -50,6 +56,9 @@ class Shortcut(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv is None or self.bn is None:
             return x  # (N, C, H, W)
+        if self.pool is not None and getattr(self.pool, "linear", False):
+            x = self.pool(x)  # (N, C_in, H', W')
+            return self.bn(self.conv(x))  # type: ignore[no-any-return]  # (N, C_out, H', W')
         x = self.conv(x)  # (N, C_out, H/s, W/s) or (N, C_out, H, W) before a pool
         if self.pool is not None:
             x = self.pool(x)  # (N, C_out, H', W')

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-# Tolerance of the even rounding: 28 / 2.0000001 still gives 14.
+# Tolerance of the floor: 28 / 2.0000001 still gives 14.
 _EPS = 1e-6
 
 
@@ -40,18 +41,23 @@ def max_stride(size: int) -> float:
     return size / 2.0
 
 
-def spectral_output_size(size: int, stride: float) -> int:
-    """Output length of fixed spectral pooling: ``size / stride`` rounded up to even, >= 2.
+def spectral_output_size(size: int, stride: float, axis: Literal["height", "width"]) -> int:
+    """Output length of fixed spectral pooling: the reference's ``FixedSpectralPooling`` rule.
 
-    ``min(2 * ceil(clamp(size / stride, 2, size) / 2), size)``: 28 at stride 2 gives 14,
-    32 at 3 gives 12, 7 at 1 stays 7.
+    ``floor(size / stride)``, at least 2; on the height (two-sided) axis also made even by
+    dropping one: 14 at stride 2 gives 6 x 7, 28 at stride 3 gives 8 x 9. A stride of exactly
+    1 leaves the axis as it is (the reference would drop a row of an odd height there).
     """
     if size < 2:
         raise ValueError(f"spectral downsampling needs an axis of length >= 2, got {size}")
     if not stride >= 1.0:  # also rejects NaN
         raise ValueError(f"spectral stride must be >= 1, got {stride}")
-    target = min(max(size / stride, 2.0), float(size))
-    return min(2 * math.ceil(target / 2.0 - _EPS), size)
+    if stride == 1.0:
+        return size
+    out = math.floor(size / stride + _EPS)
+    if axis == "height":
+        out -= out % 2
+    return min(max(out, 2), size)
 
 
 def two_sided_frequencies(out: int) -> list[int]:
@@ -117,12 +123,19 @@ def width_operator(size: int, out: int, mask: Tensor | None, device: torch.devic
 
 
 def apply_operators(x: Tensor, q: Tensor, p: Tensor) -> Tensor:
-    """``Re(Q X P^T)`` for every (N, C) image: (N, C, H, W) -> (N, C, out_h, out_w)."""
-    q_re, q_im = q[0].to(x.dtype), q[1].to(x.dtype)  # (out_h, H)
-    p_re, p_im = p[0].to(x.dtype), p[1].to(x.dtype)  # (out_w, W)
-    z_re = x @ p_re.T  # (N, C, H, out_w)
-    z_im = x @ p_im.T  # (N, C, H, out_w)
-    return q_re @ z_re - q_im @ z_im  # (N, C, out_h, out_w)
+    """``Re(Q X P^T)`` for every (N, C) image: (N, C, H, W) -> (N, C, out_h, out_w).
+
+    Two GEMMs over the whole batch: ``Z = X [P_re; P_im]^T`` on the width axis, then
+    ``[Q_re, -Q_im] [Z_re; Z_im]`` on the height axis (``Re(Q Z) = Q_re Z_re - Q_im Z_im``).
+    """
+    n, c, h, w = x.shape
+    out_h, out_w = q.shape[1], p.shape[1]
+    p_cat = torch.cat([p[0], p[1]], 0).to(x.dtype)  # (2 out_w, W)
+    q_cat = torch.cat([q[0], -q[1]], 1).to(x.dtype)  # (out_h, 2H)
+    z = x.reshape(n * c * h, w) @ p_cat.T  # (N C H, 2 out_w)
+    z = z.view(n * c, h, 2, out_w).permute(0, 3, 2, 1).reshape(n * c * out_w, 2 * h)
+    y = z @ q_cat.T  # (N C out_w, out_h)
+    return y.view(n, c, out_w, out_h).transpose(-1, -2)  # (N, C, out_h, out_w)
 
 
 def spectral_resample(

@@ -1,10 +1,9 @@
 """Fixed spectral pooling (Rippel et al., 2015), the reference's ``FixedSpectralPooling``.
 
-A hard crop of the spectrum to :func:`~nas.layers.spectral.spectral_output_size` (``n / s``
-rounded up to even), no mask and nothing learned; computed by the separable matrix products of
-:mod:`nas.layers.spectral`. Differences from the reference: the size rule rounds ``n / s`` up
-to even on both axes (the reference floors H to even and floors W: identical whenever the
-stride divides ``n / 2``), and ``norm="forward"`` keeps the input's scale.
+A hard crop of the spectrum to :func:`~nas.layers.spectral.spectral_output_size` (the
+reference's rule: ``floor(n / s)``, the height made even), no mask and nothing learned; computed
+by the separable matrix products of :mod:`nas.layers.spectral`. Differences from the reference:
+``norm="forward"`` keeps the input's scale, and a stride of exactly 1 leaves an axis alone.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ from nas.layers.spectral import spectral_output_size, spectral_resample
 
 class SpectralPool(nn.Module):
     """Downsample (N, C, H, W) by a fixed, possibly fractional, stride in the Fourier domain."""
+
+    linear = True  # a linear map of the pixels: commutes with 1x1 convolutions
 
     def __init__(self, stride: float | tuple[float, float] = (2, 2)) -> None:
         super().__init__()
@@ -31,8 +32,8 @@ class SpectralPool(nn.Module):
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """Output (H', W') for an input of (height, width)."""
         return (
-            spectral_output_size(height, self.stride[0]),
-            spectral_output_size(width, self.stride[1]),
+            spectral_output_size(height, self.stride[0], "height"),
+            spectral_output_size(width, self.stride[1], "width"),
         )
 
     def forward(self, x: Tensor) -> Tensor:

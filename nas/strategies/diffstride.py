@@ -1,12 +1,20 @@
 """DiffStride: learn the strides by gradient descent, then retrain the rounded architecture.
 
-Phase 1 trains the base once per stride initialisation with DiffStride layers on the chosen
-stages (``downsample="diffstride"``, the init as their starting strides), optionally with the
-complexity regularizer. Phase 2 (``retrain``) takes each finished search's learned strides,
-rounds them to integers (half up, at least 1, per axis) and trains that fixed-stride
-architecture from scratch, so it is compared with the fixed-stride strategies on equal terms.
-Identical rounded architectures are retrained once; failed searches and rounded architectures
-that are impossible (strides leaving no pixels) are not retrained.
+Phase 1 trains the base once per stride initialisation and per complexity weight (``lambdas``:
+one search each, so one job draws the accuracy-vs-MACs trade-off) with DiffStride layers on the
+chosen stages (``downsample="diffstride"``, the init as their starting strides). The trained
+search network is itself a candidate final model (readout a: on the leaderboard, exportable).
+Phase 2 (``retrain``, readout b) takes each finished search's strides, rounds them to integers
+(half up, at least 1, per axis; ``round_by`` picks the stride parameter or the downsampling
+the layer applied; ``round_to: space`` instead takes each stage to the nearest of the job's
+stride choices) and trains that fixed-stride architecture from scratch, so it is compared
+with the fixed-stride strategies on equal terms. Identical rounded architectures are retrained
+once; failed searches and rounded architectures that are impossible (strides leaving no
+pixels) are not retrained.
+
+The layer defaults (``smoothness: auto``, ``ramp: inside``) and the strides' optimizer defaults
+(``nas.trial.TrainOptions``) come from the sweep in ``bench/stride_sweep.py``; the paper's
+layer is ``smoothness: 4, ramp: outside``.
 
 Ask order: all searches first (they may run in parallel), then retrains in search-number order
 as their searches finish; ``propose`` returns None while only pending searches could add more.
@@ -17,12 +25,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from nas.errors import OptionsError, SpecError
-from nas.layers.downsample import DEFAULT_SMOOTHNESS
 from nas.spec import ArchSpec
 from nas.strategies import register
 from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
@@ -36,17 +43,51 @@ class DiffStrideOptions(BaseModel):
 
     An init may instead list one float per stage of ``which_stages``; the other stages then keep
     the base's strides. ``which_stages``: stage indices that get DiffStride (default: every stage
-    whose base stride or any init's stride is above 1).
+    whose base stride or any init's stride is above 1). ``lambdas``: complexity weights, one
+    search per init and value (``regularizer`` is the single-value form). The ``stride_*``
+    options override the job's training options for this strategy's searches.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     inits: list[list[float]] | None = Field(default=None, min_length=1, max_length=64)
     regularizer: float = Field(default=0.0, ge=0, description="lambda of the complexity term")
-    retrain: bool = True
-    which_stages: list[int] | None = Field(default=None, min_length=1)
-    smoothness: float = Field(
-        default=4.0, gt=0, le=64, description="R of the spectral mask (the paper's 4)"
+    lambdas: list[float] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="complexity weights: one search per init and value",
     )
+    retrain: bool = True
+    round_by: Literal["stride", "applied"] = Field(
+        default="stride",
+        description="round the learned stride parameter, or the downsampling the layer "
+        "applied (input size / output size)",
+    )
+    round_to: Literal["integers", "space"] = Field(
+        default="integers",
+        description="integers: each axis to its nearest integer (anisotropic strides stay); "
+        "space: each stage to the nearest of the job's stride choices (geometric mean of the "
+        "two axes, nearest on a log scale), so the retrain is a point the fixed-stride "
+        "strategies could also pick",
+    )
+    which_stages: list[int] | None = Field(default=None, min_length=1)
+    smoothness: float | Literal["auto"] = Field(
+        default="auto", description="R of the spectral mask: a number (the paper's 4) or auto"
+    )
+    ramp: Literal["inside", "outside"] = Field(
+        default="inside", description="the mask's ramp inside the target or outside (the paper)"
+    )
+    stride_optimizer: Literal["adam", "sgd"] | None = None
+    stride_lr: float | None = Field(default=None, gt=0, le=100)
+    stride_lr_scale: float | None = Field(default=None, gt=0, le=10_000)
+    stride_schedule: Literal["cosine", "constant"] | None = None
+
+    @field_validator("smoothness")
+    @classmethod
+    def _smoothness_valid(cls, value: float | str) -> float | str:
+        if value != "auto" and not (isinstance(value, int | float) and 0 < value <= 64):
+            raise ValueError(f"must be a number in (0, 64] or 'auto', got {value!r}")
+        return value
 
     @field_validator("inits")
     @classmethod
@@ -56,6 +97,18 @@ class DiffStrideOptions(BaseModel):
                 raise ValueError(f"init {i} is empty")
             if any(not math.isfinite(s) or s < 1 or s > 64 for s in init):
                 raise ValueError(f"init {i}: strides must be in [1, 64], got {init}")
+        return value
+
+    @field_validator("lambdas")
+    @classmethod
+    def _lambdas_valid(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if value is not None:
+            if info.data.get("regularizer", 0.0) != 0.0:
+                raise ValueError("give either regularizer or lambdas, not both")
+            if any(not math.isfinite(v) or v < 0 or v > 1000 for v in value):
+                raise ValueError(f"every lambda must be in [0, 1000], got {value}")
+            if len(set(value)) != len(value):
+                raise ValueError(f"a lambda is listed twice: {value}")
         return value
 
     @field_validator("which_stages")
@@ -68,10 +121,28 @@ class DiffStrideOptions(BaseModel):
                 raise ValueError(f"stage indices must be distinct, got {value}")
         return value
 
+    def weights(self) -> list[float]:
+        """The complexity weights to search with: ``lambdas``, else ``[regularizer]``."""
+        return list(self.lambdas) if self.lambdas is not None else [self.regularizer]
+
+    def train_overrides(self) -> dict[str, Any]:
+        """The ``stride_*`` options that were given, for ``TrainOptions``."""
+        names = ("stride_optimizer", "stride_lr", "stride_lr_scale", "stride_schedule")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
 
 def round_stride(value: float) -> int:
     """Nearest integer, halves up, at least 1 (1.6 -> 2, 2.4 -> 2, 2.5 -> 3, 0.9 -> 1)."""
     return max(1, math.floor(value + 0.5))
+
+
+def nearest_choice(stride: Stride, choices: Sequence[int]) -> int:
+    """The choice nearest to the stride's geometric mean on a log scale (ties: the larger).
+
+    (2.4, 1.0) -> 1.55 -> 2 of [1, 2, 3]; (3.0, 5.24) -> 3.96 -> 3 of [1, 2, 3].
+    """
+    mean = math.sqrt(max(stride[0], 1.0) * max(stride[1], 1.0))
+    return min(sorted(choices, reverse=True), key=lambda c: abs(math.log(c / mean)))
 
 
 def _display(stride: Sequence[float]) -> float | list[float]:
@@ -142,13 +213,22 @@ class DiffStrideSearch(SearchStrategy):
                 )
         return full
 
+    def _layer_extras(self, extras: dict[str, Any]) -> dict[str, Any]:
+        """A DiffStride stage's extras: the layer options, written unless the paper's."""
+        extras = {k: v for k, v in extras.items() if k not in ("smoothness", "ramp")}
+        if self.options.smoothness != 4.0:
+            extras["smoothness"] = self.options.smoothness
+        if self.options.ramp != "outside":
+            extras["ramp"] = self.options.ramp
+        return extras
+
     @cached_property
-    def _searches(self) -> list[tuple[list[float], ArchSpec]]:
-        """``(init, search spec)`` per distinct initialisation, in option order."""
+    def _searches(self) -> list[tuple[list[float], float, ArchSpec]]:
+        """``(init, lambda, search spec)`` per distinct initialisation and lambda."""
         base = self.context.base
         stages = set(self._stages)
         inits = self.options.inits or [[s.stride[0] for s in base.stages]]
-        out: list[tuple[list[float], ArchSpec]] = []
+        specs: list[tuple[list[float], ArchSpec]] = []
         seen: set[str] = set()
         for index, init in enumerate(inits):
             full = self._full_init(index, init)
@@ -156,13 +236,10 @@ class DiffStrideSearch(SearchStrategy):
             for i, stage in enumerate(base.stages):
                 update: dict[str, object] = {}
                 if i in stages:
-                    extras = {**stage.extras}
-                    if self.options.smoothness != DEFAULT_SMOOTHNESS:
-                        extras["smoothness"] = self.options.smoothness
                     update = {
                         "stride": (float(full[i]), float(full[i])),
                         "downsample": "diffstride",
-                        "extras": extras,
+                        "extras": self._layer_extras(stage.extras),
                     }
                 elif float(full[i]) != stage.stride[0] or stage.stride[0] != stage.stride[1]:
                     update = {"stride": (float(full[i]), float(full[i]))}
@@ -173,32 +250,54 @@ class DiffStrideSearch(SearchStrategy):
                 raise OptionsError(str(exc), field=f"inits[{index}]") from None
             if spec.to_string() not in seen:
                 seen.add(spec.to_string())
-                out.append((full, spec))
-        return out
+                specs.append((full, spec))
+        return [(init, weight, spec) for weight in self.options.weights() for init, spec in specs]
 
     # ---- phase 2 ---------------------------------------------------------------------------
 
     def _learned(self, record: TrialRecord) -> list[Stride]:
-        """Per stage: the learned stride, else (no DiffStride readout) the spec's stride."""
+        """Per stage: the learned stride (``round_by: applied``: the downsampling the layer
+        applied), else (no DiffStride readout) the spec's stride."""
         spec = record.request.spec
-        learned = record.result.learned_strides if record.result is not None else []
+        result = record.result
+        learned = result.learned_strides if result is not None else []
         if len(learned) != len(spec.stages):
             learned = [None] * len(spec.stages)
+        readouts = result.stride_readout if result is not None else []
+        if self.options.round_by == "applied" and len(readouts) == len(spec.stages):
+            learned = [
+                r.applied if r is not None else value
+                for r, value in zip(readouts, learned, strict=True)
+            ]
         out: list[Stride] = []
         for value, stage in zip(learned, spec.stages, strict=True):
             out.append(stage.stride if value is None else (float(value[0]), float(value[1])))
         return out
 
+    def _rounded(self, learned: list[Stride]) -> list[tuple[int, int]]:
+        """Integer strides per stage: per axis, or the nearest of the space's choices (a space
+        without stride choices holds only the base's strides, as for the grid)."""
+        if self.options.round_to == "integers":
+            return [(round_stride(h), round_stride(w)) for h, w in learned]
+        choices = self.context.space.strides or [
+            [int(stage.stride[0])] for stage in self.context.base.stages
+        ]
+        return [
+            (c, c) for c in (nearest_choice(s, cs) for s, cs in zip(learned, choices, strict=True))
+        ]
+
     def _retrain_for(self, record: TrialRecord) -> TrialRequest | None:
         """The retrain request of a finished search, or None if its rounding is impossible."""
         learned = self._learned(record)
-        rounded = [(round_stride(h), round_stride(w)) for h, w in learned]
+        rounded = self._rounded(learned)
         staged = [
             {
                 **stage.model_dump(),
                 "stride": (float(h), float(w)),
                 "downsample": "strided",
-                "extras": {k: v for k, v in stage.extras.items() if k != "smoothness"},
+                "extras": {
+                    k: v for k, v in stage.extras.items() if k not in ("smoothness", "ramp")
+                },
             }
             for stage, (h, w) in zip(self.context.base.stages, rounded, strict=True)
         ]
@@ -210,6 +309,8 @@ class DiffStrideSearch(SearchStrategy):
             "phase": "retrain",
             "from_trial": record.number,
             "learned": [_display(s) for s in learned],
+            "round_by": self.options.round_by,
+            "round_to": self.options.round_to,
             "strides": [_display(s) for s in rounded],
         }
         return self.request(spec, params)
@@ -233,11 +334,12 @@ class DiffStrideSearch(SearchStrategy):
     def propose(self) -> TrialRequest | None:
         asked = len(self._phase("search"))
         if asked < len(self._searches):
-            init, spec = self._searches[asked]
+            init, weight, spec = self._searches[asked]
+            params: dict[str, Any] = {"phase": "search", "init": init}
+            if self.options.lambdas is not None:
+                params["lambda"] = weight
             return self.request(
-                spec,
-                {"phase": "search", "init": init},
-                stride_regularizer=self.options.regularizer,
+                spec, params, stride_regularizer=weight, **self.options.train_overrides()
             )
         if not self.options.retrain:
             return None

@@ -48,7 +48,7 @@ def wait_for(
     raise AssertionError(f"job {job_id} did not reach {states}: {job.get('state')}")
 
 
-def test_submit_run_rank_and_delete(client: TestClient) -> None:
+def test_submit_run_rank_and_delete(client: TestClient, migrated_url: str) -> None:
     response = client.post("/api/v1/jobs", json=JOB)
     assert response.status_code == 201, response.text
     job = response.json()
@@ -68,6 +68,17 @@ def test_submit_run_rank_and_delete(client: TestClient) -> None:
 
     best = client.get(f"/api/v1/jobs/{job['id']}/best").json()
     assert best["best"]["accuracy"] == accuracies[0]
+
+    # the budget use is kept with the job: shown once it ended, by any server
+    progress = client.get(f"/api/v1/jobs/{job['id']}/progress").json()
+    with make_client(migrated_url, scheduler=False) as other:
+        assert other.get(f"/api/v1/jobs/{job['id']}/progress").json() == progress
+        board = other.get(f"/api/v1/jobs/{job['id']}/leaderboard").json()
+    for key in ("grid", "random"):
+        use = progress["budget"][key]
+        assert (use["unit"], use["budget"], use["spent"], use["trials"]) == ("trials", 2, 2, 2)
+        assert use["stopped"] is not None and progress["budget_used"][key] == 1.0
+    assert board["job"]["budget"] == progress["budget"]
 
     listing = client.get("/api/v1/jobs", params={"state": "completed"}).json()
     assert job["id"] in [j["id"] for j in listing["items"]]

@@ -153,8 +153,14 @@ def test_a_trial_too_big_for_memory_fails_with_the_reason_and_the_next_job_runs(
         assert wait_until_done(client, normal["id"])["state"] == "completed"
         failed = client.get(f"/api/v1/jobs/{too_big['id']}/trials").json()["items"]
         fine = client.get(f"/api/v1/jobs/{normal['id']}/trials").json()["items"]
+        logs = [
+            client.get(f"/api/v1/jobs/{too_big['id']}/trials/{t['id']}/log").json() for t in failed
+        ]
     assert len(failed) == 2 and all(t["state"] == "failed" for t in failed), failed
     assert all("allocate" in (t["error"] or "") for t in failed), [t["error"] for t in failed]
+    for log in logs:  # the worker's stderr for the trial: the whole traceback, bounded
+        assert "Traceback (most recent call last)" in log["log"], log
+        assert "allocate" in log["log"] and len(log["log"].encode()) <= 64 * 1024
     assert all(t["attempts"] == 1 for t in failed)  # an error of the trial: not retried
     assert fine and all(t["state"] == "completed" for t in fine), fine
 

@@ -27,6 +27,7 @@ from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
 from nas.job import JobSpec
 from nas.models import preset
+from nas.readout import StrideReadout
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
 
@@ -123,13 +124,17 @@ def h(migrated_url: str) -> Iterator[Harness]:
         yield harness
 
 
+INTERNED = ("specs", "stride_texts")  # the distinct values the per-trial codes point into
+
+
 def rows(board: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """The columnar trials as {id: row}, codes decoded."""
     t = board["trials"]
     out = {}
     for k, trial_id in enumerate(t["id"]):
-        row = {name: values[k] for name, values in t.items() if name != "specs"}
+        row = {name: values[k] for name, values in t.items() if name not in INTERNED}
         row["spec"] = t["specs"][row["spec"]]
+        row["strides"] = t["stride_texts"][row["strides"]]
         row["strategy"] = board["strategies"][row["strategy"]]
         row["state"] = board["states"][row["state"]]
         out[trial_id] = row
@@ -426,6 +431,53 @@ def test_learned_strides_from_history_and_from_epoch_reports(h: Harness) -> None
     assert live["epoch"] == [1, 2] and live["w"][0] == [2.0, 2.5]
     none = h.client.get(f"/api/v1/jobs/{job_id}/trials/{fixed}/strides").json()
     assert none["stages"] == [] and none["epoch"] == []
+    assert got["init"] == [[2.0, 2.0]] * 3 and live["init"] == [[2.0, 2.0]] * 3
+    assert got["status"] is None and live["status"] is None  # a result from before readouts
+
+
+def readout(init: float, learned: float, low: float, high: float) -> StrideReadout:
+    return StrideReadout(
+        init=(init, init),
+        learned=(learned, learned),
+        low=(low, low),
+        high=(high, high),
+        input_size=(28, 28),
+        output_size=(14, 14),
+    )
+
+
+def test_a_stride_held_at_its_clamp_floor_is_not_called_learned(h: Harness) -> None:
+    job_id, store = h.job()
+    stages = [BASE.stages[0]] + [
+        s.model_copy(update={"stride": (float(v), float(v)), "downsample": "diffstride"})
+        for s, v in zip(BASE.stages[1:], (1, 2, 2), strict=True)
+    ]
+    spec = BASE.with_stages(stages)
+    path = [[None, (28 / 24, 28 / 24), (2.0, 2.0), (2.0, 2.0)]] * 2
+    path[1] = [None, (28 / 24, 28 / 24), (2.6, 2.6), (2.02, 2.02)]
+    done = h.add(store, "ds", spec)
+    store.mark_running(done)
+    readouts = [
+        None,
+        readout(1.0, 28 / 24, 28 / 24, 14.0),  # raised to the floor by the clamp: held
+        readout(2.0, 2.6, 14 / 10, 7.0),  # moved: learned
+        readout(2.0, 2.02, 8 / 4, 4.0),  # init at its floor, stayed: held there
+    ]
+    finished = result(0.8, 1000, 1e9, strides=path).model_copy(update={"stride_readout": readouts})
+    store.finish(done, finished, None)
+    got = h.client.get(f"/api/v1/jobs/{job_id}/trials/{done}/strides").json()
+    assert got["stages"] == [1, 2, 3]
+    assert got["init"] == [[1.0, 1.0], [2.0, 2.0], [2.0, 2.0]]
+    assert got["status"] == [
+        ["held at floor", "held at floor"],
+        ["learned", "learned"],
+        ["held at floor", "held at floor"],
+    ]
+    assert got["low"][0] == pytest.approx([28 / 24, 28 / 24])
+    assert got["h"][0] == pytest.approx([28 / 24, 28 / 24])  # both trajectories are shown
+    listed = h.client.get(f"/api/v1/jobs/{job_id}/trials").json()["items"]
+    (row,) = [t for t in listed if t["id"] == done]
+    assert row["stride_status"] == [None, *got["status"]]
 
 
 def test_openapi_documents_the_leaderboard(h: Harness) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -44,6 +46,30 @@ def test_db_downgrade_base_then_upgrade_again(database_url: str) -> None:
     upgrade_database(database_url)
     assert table_names(database_url) == TABLES
     command.check(config)
+
+
+def test_db_replicas_starting_together_migrate_one_after_the_other(
+    make_database: Any,
+) -> None:
+    url = make_database("postgresql")
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            upgrade_database(url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert table_names(url) == TABLES
+    command.check(alembic_config(url))
 
 
 def test_db_upgrade_works_from_any_directory(

@@ -231,9 +231,13 @@ def test_db_trials_of_one_job_only(repo: JobRepository) -> None:
         repo.trial_store(999).add(request())
 
 
-def test_db_heartbeat_worker_and_requeue_stale(repo: JobRepository, factory: Factory) -> None:
+def test_db_lease_renewals_are_the_trials_heartbeat_and_stale_ones_are_requeued(
+    repo: JobRepository, factory: Factory
+) -> None:
     job = repo.create(make_job())
-    store = SqlTrialStore(factory, job.id, worker="host-a:1")
+    [claimed] = repo.claim("host-a:1:aa", timedelta(minutes=5))
+    assert claimed.id == job.id and claimed.state == "running"
+    store = repo.trial_store(job.id, lease_owner="host-a:1:aa")
     fresh, stale, done = (store.add(request(number=n)) for n in range(3))
     for trial in (fresh, stale, done):
         store.mark_running(trial.id)
@@ -241,14 +245,17 @@ def test_db_heartbeat_worker_and_requeue_stale(repo: JobRepository, factory: Fac
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(factory) as session:
         session.execute(
-            sa.update(Trial).where(Trial.id.in_([stale.id, done.id])).values(heartbeat_at=long_ago)
+            sa.update(Trial)
+            .where(Trial.id.in_([fresh.id, stale.id, done.id]))
+            .values(heartbeat_at=long_ago)
         )
-    store.heartbeat(fresh.id, worker="host-b:2")
+    assert repo.renew("host-a:1:aa", [job.id], timedelta(minutes=5)) == {job.id}
     with session_scope(factory) as session:
-        row = session.get(Trial, fresh.id)
-        assert row is not None and row.worker == "host-b:2"
-        assert row.heartbeat_at is not None and row.heartbeat_at.tzinfo is not None
-        assert abs(row.heartbeat_at - datetime.now(UTC)) < timedelta(minutes=1)
+        rows = {t.id: t for t in session.scalars(sa.select(Trial))}
+        assert rows[fresh.id].worker == "host-a:1:aa"
+        assert rows[fresh.id].heartbeat_at is not None and rows[fresh.id].heartbeat_at > long_ago
+        assert rows[done.id].heartbeat_at == long_ago  # only running trials beat
+        session.execute(sa.update(Trial).where(Trial.id == stale.id).values(heartbeat_at=long_ago))
     assert store.requeue_stale(timedelta(minutes=5)) == [stale.id]
     assert [store.get(t.id).state for t in (fresh, stale, done)] == [
         "running",

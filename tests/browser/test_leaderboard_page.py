@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from nas.models import preset
+from nas.readout import StrideReadout
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from tests.browser.conftest import Server, screenshot
@@ -36,9 +37,27 @@ def report(epoch: int, strides: list[tuple[float, float] | None] | None = None) 
     )
 
 
+def readouts(last: list[tuple[float, float] | None]) -> list[StrideReadout | None]:
+    """Readouts of stages started at stride 2 on 28/14/7-pixel maps, ending at ``last``."""
+    return [
+        None
+        if stride is None
+        else StrideReadout(
+            init=(2.0, 2.0),
+            learned=stride,
+            low=(1.0, 1.0),
+            high=(size / 2, size / 2),
+            input_size=(size, size),
+            output_size=(size // 2, size // 2),
+        )
+        for stride, size in zip(last, (28, 28, 14, 7), strict=True)
+    ]
+
+
 def result(accuracy: float, macs: int, strides: Any = None) -> TrialResult:
     paths = strides or [[None] * 4, [None] * 4]
     return TrialResult(
+        stride_readout=readouts(paths[-1]),
         accuracy=accuracy,
         best_accuracy=accuracy,
         val_loss=0.5,
@@ -166,6 +185,12 @@ def test_the_leaderboard_shows_trials_charts_progress_and_errors(server: Server,
     front = page.evaluate("() => window.leaderboard.store.front.trial")
     assert front == [ids["grid_small"], ids["random"], ids["ds"], ids["grid_best"]]
     assert page.locator("#strides-trial").input_value() == str(ids["ds"])
+    # Each learned stride starts at its init (epoch 0) and says whether it learned.
+    assert page.evaluate("() => window.leaderboard.charts.strides.data[0]") == [0, 1, 2]
+    assert page.locator("#strides-status").text_content() == (
+        "stage 1: learned (from 2.00x2.00) · stage 2: learned (from 2.00x2.00) · "
+        "stage 3: learned (from 2.00x2.00)"
+    )
     assert not page.errors
     screenshot(page, "leaderboard")
 

@@ -71,6 +71,7 @@ def test_submit_watch_rank_and_export_a_model_that_predicts_as_in_the_worker(
     watched = nas(server, "watch", str(job_id), "--interval", "0.2")
     assert watched.exit_code == 0, watched.output
     assert f"job {job_id} (cli-test) completed: 4 completed" in watched.stdout
+    assert "grid: budget 100% (2 of 2 trials, 2 trials done), stopped:" in watched.stdout
     assert "grid" in watched.stderr and "random" in watched.stderr  # one bar per strategy
 
     progress = httpx.get(f"{server.url}/api/v1/jobs/{job_id}/progress").json()
@@ -139,6 +140,29 @@ def test_cancel_and_watch_a_cancelled_job(server: RunningServer, tmp_path: Path)
     assert "409" in one_line_error(again) and "cancelled" in again.stderr
 
 
+def test_extend_a_finished_job_and_watch_it_finish_again(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    six_points = {"strides": [[1, 2], [1, 2, 3]]}
+    job_id = submitted(server, job_file(tmp_path, strategies=["random"], space=six_points))
+    first = nas(server, "watch", str(job_id), "--interval", "0.2")
+    assert first.exit_code == 0 and "completed: 4 completed" in first.stdout, first.output
+    extended = nas(server, "extend", str(job_id), "--budget", "2")
+    assert extended.exit_code == 0, extended.output
+    assert f"job {job_id} (cli-test)" in extended.stdout and "budget now 6" in extended.stdout
+    watched = nas(server, "watch", str(job_id), "--interval", "0.2")
+    assert watched.exit_code == 0, watched.output
+    assert f"job {job_id} (cli-test) completed: 6 completed" in watched.stdout
+    refused = nas(server, "extend", str(job_id), "--budget", "0")
+    assert refused.exit_code == 2  # checked here: never sent
+
+
+def test_run_refuses_a_warm_start(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(job_file(tmp_path, warm_start=1))])
+    assert result.exit_code == 2
+    assert "warm_start" in one_line_error(result)
+
+
 def test_export_without_kept_weights_says_why(server: RunningServer, tmp_path: Path) -> None:
     path = job_file(
         tmp_path,
@@ -167,6 +191,7 @@ def test_export_without_kept_weights_says_why(server: RunningServer, tmp_path: P
         (["watch", "999999"], KEY, 1, "404 no job 999999"),
         (["best", "999999", "--export", "{tmp}/x"], KEY, 1, "404 no job 999999"),
         (["cancel", "999999"], None, 1, "401 this server needs an API key"),
+        (["extend", "999999", "--budget", "1"], KEY, 1, "404 no job 999999"),
         (["submit", "{job}"], "wrong", 1, "403 API key not recognised (give the key with"),
         (["submit", "{bad_job}"], KEY, 1, "422 strategies[0].name: unknown strategy 'nope'"),
         (["submit", "{tmp}/missing.yaml"], KEY, 2, "cannot read"),

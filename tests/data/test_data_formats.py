@@ -93,6 +93,40 @@ def test_fashion_mnist_from_root_and_env(
     assert data.name == "fashion-mnist"
 
 
+def test_the_official_test_split_comes_whole_and_normalized_with_the_train_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_fmnist(tmp_path)
+    assert load("fashion-mnist", root=tmp_path).test_x is None  # no t10k files: no test split
+    rng = np.random.default_rng(1)
+    test_x = rng.integers(0, 256, size=(15, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", test_x)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", (np.arange(15) % 10).astype(np.uint8))
+    data = load("fashion-mnist", root=tmp_path, subset=20, val_fraction=0.25)
+    assert (data.num_train, data.num_val, data.num_test) == (15, 5, 15)  # never subset
+    assert data.test_x is not None and data.test_y is not None
+    expected = (torch.from_numpy(test_x).float() / 255 - data.mean[0]) / data.std[0]
+    torch.testing.assert_close(data.test_x[:, 0], expected)
+    assert data.test_y.tolist() == [i % 10 for i in range(15)]
+    assert load(str(tmp_path)).num_test == 15  # an IDX directory given as a path
+    assert load("fashion-mnist", root=tmp_path, with_test=False).test_x is None
+
+
+def test_a_test_split_of_another_shape_is_refused(tmp_path: Path) -> None:
+    _write_fmnist(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((4, 14, 14), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4, dtype=np.uint8))
+    with pytest.raises(DataError, match="test split") as info:
+        load(str(tmp_path))
+    assert info.value.field == "test"
+
+
+def test_real_fashion_mnist_has_its_10000_test_images(fashion_mnist_dir: Path) -> None:
+    data = load("fashion-mnist", subset=100, root=fashion_mnist_dir)
+    assert data.num_test == 10_000  # Xiao et al. 2017: 60,000 training and 10,000 test images
+    assert data.test_y is not None and torch.bincount(data.test_y).tolist() == [1000] * 10
+
+
 def test_fashion_mnist_missing_says_apt_get(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         load("fashion-mnist", root=tmp_path / "nowhere")
@@ -123,6 +157,10 @@ def test_cifar10_fake_batches(tmp_path: Path, protocol: int) -> None:
     assert (data.num_train, data.num_val) == (40, 10)
     assert data.train_x.shape[1:] == (3, 32, 32) and data.num_classes == 10
     assert len(data.mean) == 3
+    assert data.test_x is None  # no test_batch
+    _cifar_batch(root / "test_batch", 12, b"labels", 10, protocol)
+    assert load("cifar10", root=tmp_path).num_test == 12
+    assert load(str(root)).num_test == 12
     direct = load(str(root), val_fraction=0.2)  # a path is recognised as CIFAR
     assert torch.equal(direct.train_x, data.train_x)
     # Pixel layout: row-major R plane, then G, then B.

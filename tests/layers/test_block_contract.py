@@ -90,7 +90,7 @@ def test_every_block_takes_every_downsampling_kind(block: str, kind: str) -> Non
     x = torch.randn(2, IN_CHANNELS, 12, 12, requires_grad=True)
     out = module(x)
     if kind == "spectral":
-        side = spectral_output_size(12, 2.0)
+        side = spectral_output_size(12, 2.0, "height")
     elif kind == "diffstride":
         learned = next(m for m in module.modules() if isinstance(m, DiffStride))
         side = learned.output_size(12, 12)[0]

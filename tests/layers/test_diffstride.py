@@ -20,19 +20,26 @@ from torch import Tensor, nn
 
 from nas.layers.diffstride import (
     DiffStride,
+    auto_smoothness,
     clamp_strides_,
     complexity_regularizer,
     kept_columns,
     kept_rows,
 )
+from nas.layers.spectral_pool import SpectralPool
 
 # ---------------------------------------------------------------------------------------------
 # An independent FFT implementation of the reference formula.
 # ---------------------------------------------------------------------------------------------
 
 
-def reference_diffstride(x: Tensor, stride: Tensor, smoothness: float) -> Tensor:
+def reference_diffstride(
+    x: Tensor, stride: Tensor, smoothness: float, placement: str = "outside"
+) -> Tensor:
     """rfft2 -> reference masks -> crop where mask > 0 -> irfft2, all with norm="forward".
+
+    ``placement="inside"``: the ramp ends at the target, ``clip((T - p) / R, 0, 1)``, and the
+    crop keeps the positions whose mask is above 0.01.
 
     ``stride`` (2,) is taken as given (already within its bounds). Output width: irfft's
     ``2 * (columns - 1)``, except when the whole half spectrum of an odd width is kept, where the
@@ -47,11 +54,13 @@ def reference_diffstride(x: Tensor, stride: Tensor, smoothness: float) -> Tensor
     pos_h = torch.fft.ifftshift(torch.cat([r[h % 2 :].flip(0), r]))  # (H,)
     pos_w = torch.arange(w // 2 + 1, dtype=torch.float64)  # (W//2+1,)
     s = stride.double()
-    mask_h = ((smoothness + h / s[0] / 2 - pos_h) / smoothness).clamp(0, 1)
-    mask_w = ((smoothness + w / s[1] / 2 + 1 - pos_w) / smoothness).clamp(0, 1)
+    top = smoothness if placement == "outside" else 0.0
+    floor = 0.0 if placement == "outside" else 0.01
+    mask_h = ((top + h / s[0] / 2 - pos_h) / smoothness).clamp(0, 1)
+    mask_w = ((top + w / s[1] / 2 + 1 - pos_w) / smoothness).clamp(0, 1)
     spec = spec * mask_h[:, None] * mask_w[None, :]
-    rows = torch.nonzero(mask_h.detach() > 0)[:, 0]
-    cols = torch.nonzero(mask_w.detach() > 0)[:, 0]
+    rows = torch.nonzero(mask_h.detach() > floor)[:, 0]
+    cols = torch.nonzero(mask_w.detach() > floor)[:, 0]
     spec = spec.index_select(-2, rows).index_select(-1, cols)
     out_w = w if len(cols) == w // 2 + 1 else 2 * (len(cols) - 1)
     return torch.fft.irfft2(spec, s=(len(rows), out_w), norm="forward")
@@ -215,16 +224,111 @@ def test_forward_and_stride_gradient_match_the_fft_reference(
         rtol=1e-6,
         atol=0.0,
     )
+    assert_matches_reference(layer, x, y, smoothness, "outside")
+
+
+def assert_matches_reference(
+    layer: DiffStride, x: Tensor, y: Tensor, smoothness: float, placement: str
+) -> None:
+    """The layer's output ``y`` and its stride gradient equal the FFT reference's."""
     ref_stride = layer.stride_param.detach().clone().requires_grad_()
-    y_ref = reference_diffstride(x, ref_stride, smoothness)
+    y_ref = reference_diffstride(x, ref_stride, smoothness, placement=placement)
     assert y.shape == y_ref.shape
     torch.testing.assert_close(y.double(), y_ref, atol=2e-5, rtol=1e-4)
-
     weights = torch.randn(y.shape, dtype=torch.float64)
     (grad,) = torch.autograd.grad((y.double() * weights).sum(), layer.stride_param)
     (grad_ref,) = torch.autograd.grad((y_ref * weights).sum(), ref_stride)
     assert grad_ref.abs().min() > 1e-3  # the comparison is not between zeros
     torch.testing.assert_close(grad.double(), grad_ref.double(), rtol=1e-4, atol=1e-6)
+
+
+INSIDE_CASES = [
+    ((28, 28), (2.3, 2.6), 1.75),
+    ((28, 30), (1.0, 1.0), 1.0),  # the floor is 1 inside: no raise, the ramp still bites
+    ((32, 27), (1.7, 2.6), 2.0),
+    ((15, 20), (3.1, 1.4), 1.0),
+    ((14, 14), (2.2, 2.7), 1.0),
+    ((17, 16), (2.2, 1.9), 1.5),
+]
+
+
+@pytest.mark.parametrize(("size", "stride", "smoothness"), INSIDE_CASES)
+def test_inside_ramp_matches_the_fft_definition(
+    size: tuple[int, int], stride: tuple[float, float], smoothness: float
+) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, *size)
+    layer = DiffStride(stride, smoothness=smoothness, ramp="inside")
+    y = layer(x)
+    assert layer.stride == pytest.approx(stride)  # within [1, n/2]: not moved by the clamp
+    assert_matches_reference(layer, x, y, smoothness, "inside")
+
+
+@pytest.mark.parametrize(
+    ("size", "stride", "smoothness", "expected"),
+    [
+        # Inside, the crop keeps p < T - 0.01 R: H=28, S=2: T=7 -> p = 0..6 -> 14 rows;
+        # T_w = 8 -> columns 0..7 -> 14 wide: the size of fixed spectral pooling.
+        ((28, 28), (2.0, 2.0), 1.75, (14, 14)),
+        # A hair under 2 does not add a row at weight ~0: T = 7.0035, p < 6.986 -> 14.
+        ((28, 28), (1.999, 1.999), 1.75, (14, 14)),
+        # H=14, S=2: T=3.5 -> p = 0..3 -> 8 rows (p = 3 at weight 0.5); T_w = 4.5 -> 5
+        # columns -> 8 wide.
+        ((14, 14), (2.0, 2.0), 1.0, (8, 8)),
+        # H=7 (odd), S=3.5: T=1 -> p < 0.99 would leave 1 row; at least p = 0, 1 -> 3 rows.
+        ((7, 7), (3.5, 3.5), 1.0, (3, 2)),
+        # Stride 1 keeps the whole map.
+        ((28, 27), (1.0, 1.0), 1.75, (28, 27)),
+    ],
+)
+def test_inside_output_size_by_hand(
+    size: tuple[int, int],
+    stride: tuple[float, float],
+    smoothness: float,
+    expected: tuple[int, int],
+) -> None:
+    layer = DiffStride(stride, smoothness=smoothness, ramp="inside")
+    assert layer.output_size(*size) == expected
+    assert layer(torch.randn(2, 3, *size)).shape == (2, 3, *expected)
+
+
+def test_inside_ramp_at_r1_and_an_integer_target_is_fixed_spectral_pooling() -> None:
+    # Every kept frequency has mask 1 when T is an integer and R = 1: a hard crop.
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 28, 28)
+    pooled = SpectralPool((2, 2))(x)
+    learned = DiffStride((2.0, 2.0), smoothness=1.0, ramp="inside")(x)
+    torch.testing.assert_close(learned, pooled, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [(7, 1.0), (14, 1.0), (16, 1.0), (28, 1.75), (32, 2.0), (224, 4.0)]
+)
+def test_auto_smoothness_is_a_sixteenth_of_the_axis_within_1_and_4(
+    size: int, expected: float
+) -> None:
+    assert auto_smoothness(size) == expected
+    layer = DiffStride(2.0, smoothness="auto", ramp="inside")
+    assert layer.smoothness_for(size, 14) == (expected, 1.0)
+
+
+def test_auto_smoothness_lets_small_maps_shrink_where_r4_cannot() -> None:
+    # The issue's case: with R = 4 a 7-pixel map keeps all 7 pixels at any stride.
+    x = torch.randn(1, 2, 7, 7)
+    assert DiffStride(3.0, smoothness=4.0)(x).shape[-2:] == (7, 7)
+    assert DiffStride(3.0, smoothness="auto", ramp="inside")(x).shape[-2:] == (3, 4)
+    # Outside with R = 1: T = 7/3/2 = 1.17, p < 2.17 -> 3 positions -> 5 rows; T_w = 2.17,
+    # c < 3.17 -> all 4 columns of the half spectrum -> the input width, 7.
+    assert DiffStride(3.0, smoothness="auto")(x).shape[-2:] == (5, 7)
+
+
+def test_inside_floor_is_the_lower_bound_and_stride_one_still_learns() -> None:
+    layer = DiffStride((1.0, 1.0), smoothness="auto", ramp="inside")
+    layer(torch.randn(4, 3, 28, 28)).square().mean().backward()
+    assert layer.stride == (1.0, 1.0)  # not raised to n / (n - R)
+    assert layer.last_bounds == ((1.0, 14.0), (1.0, 14.0))
+    grad = layer.stride_param.grad
+    assert grad is not None and torch.all(grad.abs() > 1e-5)
 
 
 def test_gradients_reach_the_strides() -> None:

@@ -9,38 +9,45 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nas.layers.diffstride import DiffStride
+from nas.layers.resnet import Shortcut
 from nas.layers.spectral import spectral_output_size, spectral_resample_fft
 from nas.layers.spectral_pool import SpectralPool
 
 
 @pytest.mark.parametrize(
-    ("size", "stride", "expected"),
+    ("size", "stride", "height", "width"),
     [
-        (28, 2, 14),
-        (32, 2, 16),
-        (32, 4, 8),
-        (28, 3, 10),  # 9.33 rounded up to even
-        (32, 3, 12),  # 10.67 -> 12
-        (32, 1.5, 22),  # 21.33 -> 22
-        (28, 2.5, 12),  # 11.2 -> 12
-        (28, 1, 28),
-        (7, 1, 7),  # odd size, stride 1: identity size
-        (7, 2, 4),  # 3.5 -> 4
-        (3, 2, 2),
-        (32, 16, 2),
-        (32, 100, 2),  # past n / 2: still 2 pixels
-        (2, 1, 2),
-        (28, 2.0000001, 14),  # float noise does not jump to the next even size
+        # The reference FixedSpectralPooling (google-research/diffstride pooling.py, build()):
+        # strided_height = height // stride, minus its remainder mod 2, at least 2;
+        # strided_width = width // stride, at least 2.
+        (28, 2, 14, 14),
+        (14, 2, 6, 7),  # 7 -> 6 on the height: the 14 px at stride 2 -> 6 x 7
+        (28, 3, 8, 9),  # 9.33 -> 9 -> 8 x 9
+        (32, 2, 16, 16),
+        (32, 4, 8, 8),
+        (32, 3, 10, 10),  # 10.67 -> 10
+        (32, 1.5, 20, 21),  # 21.33 -> 21 -> 20 x 21
+        (28, 2.5, 10, 11),  # 11.2 -> 11 -> 10 x 11
+        (7, 2, 2, 3),  # 3.5 -> 3 -> 2 x 3
+        (3, 2, 2, 2),  # at least 2
+        (32, 16, 2, 2),
+        (32, 100, 2, 2),  # past n / 2: still 2 pixels
+        (28, 1, 28, 28),
+        (7, 1, 7, 7),  # stride 1 leaves an axis alone (the reference would give 6 x 7)
+        (2, 1, 2, 2),
+        (28, 2.0000001, 14, 14),  # float noise does not drop to the next size
     ],
 )
-def test_spectral_output_size_table(size: int, stride: float, expected: int) -> None:
-    assert spectral_output_size(size, stride) == expected
+def test_spectral_output_size_table(size: int, stride: float, height: int, width: int) -> None:
+    assert spectral_output_size(size, stride, "height") == height
+    assert spectral_output_size(size, stride, "width") == width
 
 
 @pytest.mark.parametrize(("size", "stride"), [(1, 1.0), (28, 0.5), (28, math.nan)])
 def test_spectral_output_size_rejects(size: int, stride: float) -> None:
     with pytest.raises(ValueError):
-        spectral_output_size(size, stride)
+        spectral_output_size(size, stride, "height")
 
 
 def test_spectral_pool_rejects_stride_below_one() -> None:
@@ -55,7 +62,10 @@ def test_hard_crop_equals_the_fft_definition(
 ) -> None:
     # A hard crop at spectral_output_size, no mask: irfft2(crop(rfft2(x))) with norm="forward".
     x = torch.randn(2, 3, *size)
-    expected = (spectral_output_size(size[0], stride[0]), spectral_output_size(size[1], stride[1]))
+    expected = (
+        spectral_output_size(size[0], stride[0], "height"),
+        spectral_output_size(size[1], stride[1], "width"),
+    )
     layer = SpectralPool(stride)
     y = layer(x)
     assert y.shape == (2, 3, *expected)
@@ -116,9 +126,39 @@ def test_reduced_precision_input_keeps_dtype() -> None:
 )
 def test_output_size_property(h: int, w: int, sh: float, sw: float) -> None:
     x = torch.randn(1, 1, h, w)
-    expected = (spectral_output_size(h, sh), spectral_output_size(w, sw))
+    expected = (spectral_output_size(h, sh, "height"), spectral_output_size(w, sw, "width"))
     assert min(expected) >= 2
     assert expected[0] <= h and expected[1] <= w
-    assert expected[0] % 2 == 0 or expected[0] == h
-    assert expected[1] % 2 == 0 or expected[1] == w
+    assert expected[0] % 2 == 0 or expected[0] == h  # the height is even unless untouched
+    assert expected[1] == max(2, min(w, math.floor(w / sw + 1e-6)))  # the width: floor
     assert tuple(SpectralPool((sh, sw))(x).shape[-2:]) == expected
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        SpectralPool((2, 3)),
+        DiffStride((2.3, 1.7), smoothness="auto", ramp="inside"),
+        DiffStride((2.0, 2.0), smoothness=4.0),
+    ],
+    ids=["spectral", "diffstride-inside", "diffstride-paper"],
+)
+def test_shortcut_pools_first_and_equals_the_reference_order(pool: torch.nn.Module) -> None:
+    # A linear pool commutes with the 1x1 projection: the shortcut pools the fewer input
+    # channels first; the reference order is conv1x1 -> pool -> BN.
+    torch.manual_seed(0)
+    shortcut = Shortcut(8, 16, (1, 1), pool, project=True).eval()
+    x = torch.randn(2, 8, 14, 14)
+    y = shortcut(x)
+    assert shortcut.conv is not None and shortcut.bn is not None
+    reference = shortcut.bn(pool(shortcut.conv(x)))
+    torch.testing.assert_close(y, reference, atol=1e-5, rtol=1e-4)
+
+
+def test_a_max_pool_shortcut_keeps_the_conv_first() -> None:
+    torch.manual_seed(0)
+    pool = torch.nn.MaxPool2d(3, 2, 1)
+    shortcut = Shortcut(4, 8, (1, 1), pool, project=True).eval()
+    x = torch.randn(2, 4, 8, 8)
+    assert shortcut.conv is not None and shortcut.bn is not None
+    torch.testing.assert_close(shortcut(x), shortcut.bn(pool(shortcut.conv(x))))

@@ -73,7 +73,7 @@ def test_apply_choice_swaps_blocks_and_drops_foreign_extras() -> None:
 
 
 def test_grid_enumerates_blocks_and_downsampling_kinds(make_context, objective, base_spec) -> None:
-    grid = GridSearch(make_context(space=SPACE))
+    grid = GridSearch(make_context(space=SPACE), {"order": "product"})
     records = drive(grid, objective, 1000)
     expected = []
     for blocks in itertools.product(*BLOCKS):
@@ -101,7 +101,8 @@ def test_a_single_block_list_applies_to_every_stage(make_context, objective) -> 
 def test_spaces_without_block_choices_keep_their_params(make_context, objective) -> None:
     records = drive(GridSearch(make_context()), objective, 3)
     assert all(
-        set(r.request.params) == {"strides", "width", "depth", "resolution"} for r in records
+        set(r.request.params) == {"strides", "width", "depth", "resolution", "order"}
+        for r in records
     )
     assert Space(preset("resnet_narrow_fmnist"), SearchSpace()).size == 1
 

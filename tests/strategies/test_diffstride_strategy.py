@@ -9,8 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from nas.errors import OptionsError
+from nas.job import SearchSpace
+from nas.readout import StrideReadout
 from nas.strategies.base import StrategyContext
-from nas.strategies.diffstride import DiffStrideSearch, round_stride
+from nas.strategies.diffstride import DiffStrideSearch, nearest_choice, round_stride
 from nas.strategies.synthetic import SyntheticObjective
 from nas.trial import TrialRequest, TrialResult
 
@@ -89,6 +91,8 @@ def test_retrains_rounded_architecture(make_context: Make, objective: SyntheticO
         "phase": "retrain",
         "from_trial": 0,
         "learned": [1.0, 1.6, 2.4, 1.2],
+        "round_by": "stride",
+        "round_to": "integers",
         "strides": [1, 2, 2, 1],
     }
     assert [s.stride for s in retrain.spec.stages] == [(1, 1), (2, 2), (2, 2), (1, 1)]
@@ -216,6 +220,16 @@ def test_replay_gives_the_same_next_ask(make_context: Make, objective: Synthetic
         ({"which_stages": [-1]}, "which_stages"),
         ({"retrain": "maybe"}, "retrain"),
         ({"bogus": 1}, "bogus"),
+        ({"lambdas": [0.1, 0.1]}, "lambdas"),
+        ({"lambdas": [-1.0]}, "lambdas"),
+        ({"lambdas": [0.1], "regularizer": 0.5}, "lambdas"),
+        ({"smoothness": "sometimes"}, "smoothness"),
+        ({"smoothness": 0}, "smoothness"),
+        ({"ramp": "middle"}, "ramp"),
+        ({"round_by": "nearest"}, "round_by"),
+        ({"round_to": "nearest"}, "round_to"),
+        ({"stride_optimizer": "rmsprop"}, "stride_optimizer"),
+        ({"stride_lr": 0}, "stride_lr"),
     ],
 )
 def test_invalid_options(make_context: Make, options: dict[str, Any], field: str) -> None:
@@ -253,3 +267,124 @@ def test_smoothness_option_reaches_the_search_spec_only(
     strategy.tell(search.number, learned(objective, search, [None, 2.2, 1.8, 2.0]))
     retrain = ask(strategy)
     assert all("smoothness" not in s.extras for s in retrain.spec.stages)
+
+
+def test_layer_defaults_are_written_and_the_paper_arm_is_not(make_context: Make) -> None:
+    default = ask(DiffStrideSearch(make_context(), {"retrain": False}))
+    learned_stages = [s for s in default.spec.stages if s.downsample == "diffstride"]
+    assert learned_stages
+    assert all(s.extras == {"smoothness": "auto", "ramp": "inside"} for s in learned_stages)
+    assert "ramp=inside_smoothness=auto" in default.spec.to_string()
+    paper = ask(DiffStrideSearch(make_context(), {"smoothness": 4, "ramp": "outside"}))
+    assert all(
+        s.extras == {} for s in paper.spec.stages if s.downsample == "diffstride"
+    )  # the layer's own defaults: R = 4, ramp outside
+
+
+def test_one_search_per_init_and_lambda(
+    make_context: Make, objective: SyntheticObjective, drive: Any
+) -> None:
+    inits = [[1, 2, 2, 2], [1, 3, 1, 3]]
+    strategy = DiffStrideSearch(make_context(), {"inits": inits, "lambdas": [0.0, 0.5, 2.0]})
+    searches = [ask(strategy) for _ in range(6)]
+    assert strategy.ask() is None  # waiting for the searches
+    assert [(r.params["init"], r.params["lambda"]) for r in searches] == [
+        (init, weight) for weight in (0.0, 0.5, 2.0) for init in [[1, 2, 2, 2], [1, 3, 1, 3]]
+    ]
+    assert [r.options.stride_regularizer for r in searches] == [0.0, 0.0, 0.5, 0.5, 2.0, 2.0]
+    # Identical rounded architectures are retrained once, whatever lambda found them.
+    for request in searches:
+        strategy.tell(request.number, learned(objective, request, [None, 2.2, 1.8, 2.0]))
+    retrains = []
+    while (request := strategy.ask()) is not None:
+        retrains.append(request)
+        strategy.tell(request.number, objective.evaluate(request))
+    assert [r.params["strides"] for r in retrains] == [[1.0, 2, 2, 2]]
+    assert strategy.is_finished()
+
+
+def test_stride_options_override_the_jobs_for_the_searches_only(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    options = {"stride_optimizer": "sgd", "stride_lr_scale": 40.0, "stride_schedule": "constant"}
+    strategy = DiffStrideSearch(make_context(), {"inits": [[1, 2, 2, 2]], **options})
+    search = ask(strategy)
+    assert search.options.stride_optimizer == "sgd"
+    assert search.options.stride_lr_scale == 40.0
+    assert search.options.stride_schedule == "constant"
+    assert search.options.stride_lr == make_context().train.stride_lr  # not given: the job's
+    strategy.tell(search.number, learned(objective, search, [None, 2.2, 1.8, 2.0]))
+    retrain = ask(strategy)
+    assert retrain.options == make_context().train  # a fixed-stride retrain: the job's options
+
+
+def readout(learned: float, applied: float, size: int = 28) -> StrideReadout:
+    """A square stage readout whose output size makes ``size / output == applied``."""
+    out = round(size / applied)
+    return StrideReadout(
+        init=(2.0, 2.0),
+        learned=(learned, learned),
+        low=(1.0, 1.0),
+        high=(size / 2, size / 2),
+        input_size=(size, size),
+        output_size=(out, out),
+    )
+
+
+@pytest.mark.parametrize(
+    ("round_by", "expected"), [("stride", [1.0, 3, 2, 2]), ("applied", [1.0, 2, 2, 2])]
+)
+def test_round_by_picks_the_stride_or_the_applied_downsampling(
+    make_context: Make, objective: SyntheticObjective, round_by: str, expected: list[float]
+) -> None:
+    strategy = DiffStrideSearch(make_context(), {"inits": [[1, 2, 2, 2]], "round_by": round_by})
+    search = ask(strategy)
+    # Stage 1 learned S = 2.6 but its map went 28 -> 14 (applied 2.0); stages 2, 3 stayed.
+    result = learned(objective, search, [None, 2.6, 2.0, 2.0]).model_copy(
+        update={
+            "stride_readout": [None, readout(2.6, 2.0), readout(2.0, 2.0, 14), readout(2.0, 2.0, 8)]
+        }
+    )
+    strategy.tell(search.number, result)
+    retrain = ask(strategy)
+    assert retrain.params["strides"] == expected
+    assert retrain.params["round_by"] == round_by
+
+
+@pytest.mark.parametrize(
+    ("stride", "expected"),
+    [((2.4, 1.0), 2), ((3.0, 5.24), 3), ((1.2, 1.3), 1), ((1.0, 2.0), 2), ((0.8, 0.9), 1)],
+)
+def test_nearest_choice_on_a_log_scale(stride: tuple[float, float], expected: int) -> None:
+    # (1.0, 2.0): geometric mean 1.41, exactly between 1 and 2 on a log scale: the larger wins.
+    assert nearest_choice(stride, [1, 2, 3]) == expected
+
+
+def test_round_to_space_retrains_a_point_of_the_space(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    space = SearchSpace(strides=[[1], [1, 2], [1, 2, 3], [2, 4]])
+    strategy = DiffStrideSearch(make_context(space=space), {"round_to": "space"})
+    search = ask(strategy)
+    result = objective.evaluate(search).model_copy(
+        update={"learned_strides": [None, (2.4, 1.0), (3.0, 5.24), (2.7, 2.7)]}
+    )
+    strategy.tell(search.number, result)
+    retrain = ask(strategy)
+    # Per axis: [1, [2, 1], [3, 5], 3]. 2.7 is nearer 2 than 4 on a log scale (midpoint 2.83).
+    assert retrain.params["strides"] == [1, 2, 3, 2]
+    assert retrain.params["round_to"] == "space"
+    assert [s.stride for s in retrain.spec.stages] == [(1, 1), (2, 2), (3, 3), (2, 2)]
+
+
+def test_round_to_space_without_stride_choices_keeps_the_base_strides(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    strategy = DiffStrideSearch(make_context(space=SearchSpace()), {"round_to": "space"})
+    search = ask(strategy)
+    result = objective.evaluate(search).model_copy(
+        update={"learned_strides": [None, (3.4, 3.4), (1.0, 1.2), (2.2, 2.0)]}
+    )
+    strategy.tell(search.number, result)
+    retrain = ask(strategy)
+    assert retrain.params["strides"] == [1, 2, 2, 2]  # the base's: the only point of the space

@@ -33,7 +33,7 @@ def test_enumerates_exactly_its_space_in_order(make_context, objective, base_spe
     space = SearchSpace(
         strides=[[1, 2], [1, 2, 3], [2], [1, 2]], widths=[0.5, 1.0], depths=[1.0, 2.0]
     )
-    grid = GridSearch(make_context(space=space))
+    grid = GridSearch(make_context(space=space), {"order": "product"})
     records = drive(grid, objective, 1000)
     keys = [key_of_params(r.request.params) for r in records]
     expected = expected_points(base_spec, space)
@@ -57,10 +57,11 @@ def test_skips_impossible_points(make_context, objective, base_spec) -> None:
 def test_empty_strides_and_resolutions_mean_the_base(make_context, objective, base_spec) -> None:
     space = SearchSpace(widths=[0.5, 1.0, 2.0])
     records = drive(GridSearch(make_context(space=space)), objective, 100)
-    assert [r.request.params["width"] for r in records] == [0.5, 1.0, 2.0]
+    assert sorted(r.request.params["width"] for r in records) == [0.5, 1.0, 2.0]
     assert all(r.request.params["strides"] == [1, 2, 2, 2] for r in records)
     assert all(r.request.spec.resolution == base_spec.resolution for r in records)
-    assert records[1].request.spec == base_spec
+    (unit,) = [r for r in records if r.request.params["width"] == 1.0]
+    assert unit.request.spec == base_spec
 
 
 @pytest.mark.parametrize("k", [0, 3, 7])
@@ -70,3 +71,47 @@ def test_replay_asks_the_same_next_trial(make_context, objective, k: int) -> Non
     grid.ask()  # one pending trial in flight
     fresh = replayed(grid, GridSearch(make_context()))
     assert fresh.ask() == grid.ask()
+
+
+def test_the_default_order_is_a_seeded_shuffle_of_the_whole_space(
+    make_context, objective, base_spec
+) -> None:
+    space = SearchSpace(strides=[[1], [1, 2], [1, 2, 3], [1, 2, 3]])
+    orders = []
+    for seed in (0, 0, 1):
+        records = drive(GridSearch(make_context(space=space, seed=seed)), objective, 100)
+        orders.append([key_of_params(r.request.params) for r in records])
+    expected = expected_points(base_spec, space)
+    assert sorted(orders[0]) == sorted(expected) and len(orders[0]) == 18  # every point once
+    assert orders[0] == orders[1]  # the same seed, the same order (replayable)
+    assert orders[0] != orders[2]  # another seed, another order
+    assert orders[0] != expected  # not the product order
+
+
+def test_a_shuffled_grid_replays_to_the_same_next_ask(make_context, objective) -> None:
+    space = SearchSpace(strides=[[1], [1, 2], [1, 2, 3], [1, 2, 3]])
+    grid = GridSearch(make_context(space=space, seed=5))
+    drive(grid, objective, 7)
+    fresh = replayed(grid, GridSearch(make_context(space=space, seed=5)))
+    first, second = grid.ask(), fresh.ask()
+    assert first is not None and second is not None
+    assert first.params == second.params
+
+
+def test_a_job_asked_before_grids_were_shuffled_resumes_in_product_order(
+    make_context, objective
+) -> None:
+    # Trials stored by an older server name no order: the grid must go on where it was.
+    space = SearchSpace(strides=[[1], [1, 2], [1, 2, 3], [1, 2, 3]])
+    old = GridSearch(make_context(space=space), {"order": "product"})
+    drive(old, objective, 5)
+    for record in old.records:
+        del record.request.params["order"]  # as stored before
+    resumed = replayed(old, GridSearch(make_context(space=space)))
+    rest = drive(resumed, objective, 100)
+    keys = [key_of_params(r.request.params) for r in rest]
+    product = [
+        key_of_params(r.request.params)
+        for r in drive(GridSearch(make_context(space=space), {"order": "product"}), objective, 100)
+    ]
+    assert keys == product  # all 18 points, in product order, none twice

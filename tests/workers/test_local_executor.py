@@ -13,6 +13,7 @@ import pytest
 from nas.data import load
 from nas.job import DatasetRef, JobSpec
 from nas.models import preset
+from nas.train import train
 from nas.trial import EpochReport, TrainOptions, TrialRequest
 from workers.executor import Completion, ProgressCallback
 from workers.local_executor import LocalExecutor
@@ -221,3 +222,28 @@ def test_a_pruning_answer_reaches_only_the_trial_it_was_given_to(
     [full] = collect(executor, 1)
     assert pruned.result is not None and pruned.result.pruned
     assert full.result is not None and not full.result.pruned and full.result.epochs_run == 2
+
+
+def test_a_warm_worker_gives_the_same_result_as_a_fresh_run_to_the_last_digit() -> None:
+    """The engine's reuse (one worker process, its cached data, trial after trial) changes no
+    result: the second trial of a warm worker equals the same request trained here, alone."""
+    other = request(1).model_copy(update={"options": TrainOptions(batch_size=50, seed=7)})
+    target = TrialRequest(
+        spec=preset("resnet_narrow_fmnist"),
+        epochs=2,
+        options=TrainOptions(batch_size=64, seed=3, threads=1),
+    )
+    executor = LocalExecutor(capacity=1, heartbeat_interval=0.5)
+    try:
+        executor.submit(1, other, DATA, lambda r: False)
+        collect(executor, 1)
+        executor.submit(2, target, DATA, lambda r: False)
+        [done] = collect(executor, 1, timeout=120)
+    finally:
+        executor.shutdown()
+    assert done.result is not None, done.error
+    alone = train(target.spec, load(DATA.name, subset=DATA.subset), target.epochs, target.options)
+    warm = done.result
+    assert warm.accuracy == alone.accuracy and warm.val_loss == alone.val_loss
+    assert [h.train_loss for h in warm.history] == [h.train_loss for h in alone.history]
+    assert [h.val_accuracy for h in warm.history] == [h.val_accuracy for h in alone.history]

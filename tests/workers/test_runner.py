@@ -243,3 +243,82 @@ def test_proposals_over_the_budget_are_skipped_not_failed(data: Any) -> None:
     assert skipped and all(t.error and t.error.startswith("over budget") for t in skipped)
     assert all(t.id not in executor.submitted for t in skipped)  # never ran
     assert not [t for t in trials if t.state == "failed"]
+
+
+def test_budget_use_is_kept_in_the_store_and_the_same_after_a_restart(data: Any) -> None:
+    job = make_job()
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    with pytest.raises(KeyboardInterrupt):
+        JobRunner(job, data, SyntheticExecutor(objective, crash_after=9), store).run()
+    midway = store.budget
+    assert sum(use.trials for use in midway.values()) == 9 + len(
+        [t for t in store.trials() if t.state == "skipped"]
+    )
+    runner = JobRunner(job, data, SyntheticExecutor(objective), store)
+    trials = runner.run()
+    share = 400 / 5 * probe.epoch_cost(runner.base)
+    for key, use in store.budget.items():
+        charged = sum(t.result.cost_flops for t in trials if t.strategy == key and t.result)
+        assert use.unit == "flops" and use.budget == pytest.approx(share)
+        assert use.spent == pytest.approx(charged) and use.spent >= midway[key].spent
+        assert use.trials == len([t for t in trials if t.strategy == key])
+        assert use.stopped is not None and use.fraction == 1.0
+    final = dict(store.budget)
+    store.budget = {}
+    JobRunner(job, data, SyntheticExecutor(objective), store).start()  # rebuilt from the trials
+    assert {k: (u.spent, u.trials) for k, u in store.budget.items()} == {
+        k: (u.spent, u.trials) for k, u in final.items()
+    }
+
+
+def test_an_extended_budget_lets_stopped_strategies_ask_again(data: Any) -> None:
+    job = make_job(
+        strategies=["grid", "random"], budget={"unit": "trials", "total": 4, "epochs_per_trial": 1}
+    )
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    runner = JobRunner(job, data, SyntheticExecutor(objective), store)
+    before = {t.id: t.result for t in runner.run()}
+    assert len(before) == 4 and {s.stopped for s in runner.states.values()} == {"budget spent"}
+    runner.extend(job.budget.model_copy(update={"total": 10}))
+    assert all(s.stopped is None and s.budget == 5 for s in runner.states.values())
+    assert {k: u.budget for k, u in store.budget.items()} == {"grid": 5, "random": 5}
+    trials = runner.run()
+    assert len(trials) == 10
+    assert all(t.result == before[t.id] for t in trials if t.id in before)  # kept, not rerun
+    grid = [t.request.spec.to_string() for t in trials if t.strategy == "grid"]
+    assert len(grid) == 5 and len(set(grid)) == 5  # the grid went on, no point twice
+    assert sorted(t.number for t in trials if t.strategy == "random") == [0, 1, 2, 3, 4]
+
+
+def test_repeats_run_each_strategy_with_its_own_seeds_and_replay(data: Any) -> None:
+    job = make_job(
+        strategies=["grid", "random", "optuna"],
+        repeats=3,
+        budget={"unit": "trials", "total": 12, "epochs_per_trial": 1},
+    )
+    assert job.strategy_keys() == [
+        f"{s}/r{r}" for s in ("grid", "random", "optuna") for r in (0, 1, 2)
+    ]
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    runner = JobRunner(job, data, SyntheticExecutor(objective), MemoryTrialStore())
+    trials = runner.run()
+    # Per strategy per repeat: the budget (4 trials each), its own seeds.
+    for key in job.strategy_keys():
+        mine = [t for t in trials if t.strategy == key]
+        assert len(mine) == 4, key
+        repeat = int(key.rsplit("/r", 1)[1])
+        assert {t.request.options.seed for t in mine} == {job.train.seed + repeat}
+        assert runner.states[key].strategy.context.seed == job.seed + repeat
+
+    def order(key: str) -> list[str]:
+        return [t.request.spec.to_string() for t in trials if t.strategy == key]
+
+    for name in ("grid", "random"):
+        assert len({tuple(order(f"{name}/r{r}")) for r in range(3)}) == 3  # distinct orders
+    again = JobRunner(job, data, SyntheticExecutor(objective), MemoryTrialStore()).run()
+    assert [(t.strategy, t.request) for t in again] == [(t.strategy, t.request) for t in trials]

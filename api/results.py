@@ -1,0 +1,285 @@
+"""Results to take home and to put side by side: a job's trials as flat rows (CSV, JSON) and
+several jobs' compute to target on one footing (``/compare``).
+
+CSV cells are spreadsheet-safe (OWASP's CSV injection advice): a text cell starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, so no spreadsheet reads a
+job name or an error as a formula; commas, quotes and newlines are quoted by the ``csv`` module.
+Numbers are written as numbers (a negative one stays a number).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from api.leaderboard import Snapshot
+from api.schemas import MAX_ID
+from api.store import JobRepository, TrialSummary
+from api.targets import (
+    SeriesTarget,
+    Target,
+    Unit,
+    best_of,
+    live_target,
+    series_of,
+    series_targets,
+)
+from nas.errors import OptionsError
+from nas.job import DatasetRef
+
+BATCH = 2_000
+"""Trials read per query while an export streams."""
+MAX_COMPARED = 8
+MAX_QUERY = 200
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# ---- one trial, one flat row -----------------------------------------------------------------
+
+
+class TrialRow(BaseModel):
+    """One trial as a flat row (the columns of ``trials.csv``, in this order)."""
+
+    id: int
+    job_id: int
+    job_name: str
+    strategy: str = Field(description="the strategy key (a repeat's: grid/r1)")
+    repeat: int | None = Field(default=None, description="the repeat (jobs with repeats)")
+    number: int = Field(description="the trial's ordinal within its strategy")
+    state: str
+    phase: str | None = None
+    strides: str | None = Field(
+        default=None, description="per stage, '1-2-2-2'; learned DiffStride strides: 2 decimals"
+    )
+    spec: str = Field(description="the block string")
+    accuracy: float | None = Field(default=None, description="validation accuracy")
+    test_accuracy: float | None = None
+    params: int | None = None
+    macs: int | None = None
+    cost_flops: float | None = None
+    wall_seconds: float | None = None
+    epochs_run: int | None = None
+    attempts: int = 0
+    copied_from: int | None = None
+    error: str | None = None
+
+
+COLUMNS = tuple(TrialRow.model_fields)
+
+
+def _number(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def trial_row(
+    trial: TrialSummary, job_id: int, job_name: str, strategies: Sequence[str]
+) -> TrialRow:
+    return TrialRow.model_construct(
+        id=trial.id,
+        job_id=job_id,
+        job_name=job_name,
+        strategy=trial.strategy,
+        repeat=series_of(trial.strategy, strategies)[1],
+        number=trial.number,
+        state=trial.state,
+        phase=trial.phase,
+        strides=trial.strides,
+        spec=trial.spec,
+        accuracy=_number(trial.accuracy),
+        test_accuracy=_number(trial.test_accuracy),
+        params=trial.n_params,
+        macs=trial.macs,
+        cost_flops=_number(trial.cost_flops),
+        wall_seconds=_number(trial.wall_seconds),
+        epochs_run=trial.epochs_run,
+        attempts=trial.attempts,
+        copied_from=trial.copied_from,
+        error=trial.error,
+    )
+
+
+def job_rows(
+    repo: JobRepository, job_id: int, job_name: str, strategies: Sequence[str]
+) -> Iterator[list[TrialRow]]:
+    """Every trial of a job by id, ``BATCH`` rows at a time (one short query each)."""
+    after = -1
+    while True:
+        trials = repo.summaries_after(job_id, after, BATCH)
+        if not trials:
+            return
+        yield [trial_row(t, job_id, job_name, strategies) for t in trials]
+        after = trials[-1].id
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell no spreadsheet runs: text starting like a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_text(batches: Iterable[Sequence[TrialRow]]) -> Iterator[str]:
+    """The header, then the rows of each batch, as CSV text chunks."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    yield buffer.getvalue()
+    for rows in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        for row in rows:
+            writer.writerow([safe_cell(getattr(row, c)) for c in COLUMNS])
+        yield buffer.getvalue()
+
+
+def json_text(batches: Iterable[Sequence[TrialRow]]) -> Iterator[str]:
+    """A JSON array of the rows, in chunks."""
+    yield "["
+    first = True
+    for rows in batches:
+        if not rows:
+            continue
+        body = ",".join(json.dumps(r.model_dump(), allow_nan=False) for r in rows)
+        yield body if first else "," + body
+        first = False
+    yield "]"
+
+
+# ---- several jobs side by side --------------------------------------------------------------
+
+
+def parse_job_ids(values: Sequence[str]) -> list[int]:
+    """``jobs=1,2,5`` (or ``jobs=1&jobs=2``, as a form sends checkboxes) as distinct ids in that
+    order: 2 to ``MAX_COMPARED`` of them."""
+    text = ",".join(values)
+    if len(text) > MAX_QUERY:
+        raise OptionsError(f"at most {MAX_QUERY} characters", field="jobs")
+    ids: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or len(part) > 10 or int(part) > MAX_ID:
+            raise OptionsError(f"{part!r} is not a job id", field="jobs")
+        if int(part) not in ids:
+            ids.append(int(part))
+    if not 2 <= len(ids) <= MAX_COMPARED:
+        raise OptionsError(
+            f"name 2 to {MAX_COMPARED} different jobs, e.g. jobs=1,2 (got {len(ids)})",
+            field="jobs",
+        )
+    return ids
+
+
+class CompareJob(BaseModel):
+    id: int
+    name: str
+    state: str
+    strategies: list[str] = Field(description="its strategies (repeats grouped)")
+
+
+class CompareSeries(SeriesTarget):
+    """One strategy of one job: its compute to target and best-so-far curve."""
+
+    job: int
+    job_name: str
+
+
+class CompareOut(BaseModel):
+    """Several jobs on the same data, against one target (``GET /api/v1/compare``)."""
+
+    jobs: list[CompareJob]
+    dataset: dict[str, Any]
+    target: Target
+    unit: Unit = Field(
+        description="base_epochs when every job counts them and one is the same FLOPs in all, "
+        "else flops"
+    )
+    unit_flops: float
+    horizon: float | None = None
+    series: list[CompareSeries]
+
+
+def _data(dataset: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return DatasetRef.model_validate(dataset).model_dump()
+    except ValidationError:
+        return dataset
+
+
+def _describe(dataset: dict[str, Any]) -> str:
+    subset = dataset.get("subset")
+    return (
+        f"{dataset.get('name')}, "
+        + (f"subset {subset}, " if subset is not None else "all images, ")
+        + f"val_fraction {dataset.get('val_fraction')}, seed {dataset.get('seed')}"
+    )
+
+
+def compare(snapshots: Sequence[Snapshot]) -> CompareOut:
+    """The jobs' strategies against the best accuracy any of them reached (minus the margin);
+    OptionsError (422, ``jobs``) when they are not on the same data."""
+    first = snapshots[0]
+    data = _data(first.dataset)
+    for other in snapshots[1:]:
+        theirs = _data(other.dataset)
+        if theirs != data:
+            raise OptionsError(
+                f"jobs {first.id} and {other.id} are on different data ({_describe(data)} vs "
+                f"{_describe(theirs)}): only jobs on the same dataset are compared",
+                field="jobs",
+            )
+    best: tuple[float, int, int] | None = None
+    for snap in snapshots:
+        found = best_of(snap.runs)
+        if found is not None and (best is None or found[0] > best[0]):
+            best = (found[0], found[1], snap.id)
+    target = live_target(
+        best[0] if best else None,
+        first.n_val,
+        best[1] if best else None,
+        best[2] if best else None,
+    )
+    unit: Unit = "flops"
+    unit_flops = 1.0
+    if all(
+        s.unit == "base_epochs" and math.isclose(s.unit_flops, first.unit_flops, rel_tol=1e-6)
+        for s in snapshots
+    ):
+        unit, unit_flops = "base_epochs", first.unit_flops
+    horizons = [s.horizon for s in snapshots if s.horizon]
+    horizon = max(horizons) if horizons else None
+    series: list[CompareSeries] = []
+    jobs: list[CompareJob] = []
+    for snap in snapshots:
+        found_series = series_targets(
+            snap.runs, snap.base_keys, target.value, unit_flops, horizon, every_curve=True
+        )
+        jobs.append(
+            CompareJob(
+                id=snap.id,
+                name=snap.name,
+                state=snap.state,
+                strategies=[s.strategy for s in found_series],
+            )
+        )
+        series.extend(
+            CompareSeries(job=snap.id, job_name=snap.name, **s.model_dump()) for s in found_series
+        )
+    return CompareOut(
+        jobs=jobs,
+        dataset=data,
+        target=target,
+        unit=unit,
+        unit_flops=unit_flops,
+        horizon=horizon,
+        series=series,
+    )

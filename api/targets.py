@@ -1,0 +1,359 @@
+"""Compute to target for live jobs: the comparison's headline on the page, the CLI and /compare.
+
+A live job has no oracle table, so the target comes from its own trials:
+
+    target = p - max(0.5 points, 2 * sqrt(p * (1 - p) / n_val))
+
+where ``p`` is the best validation accuracy of a completed trial (of any strategy; on the
+compare page, of any of the jobs) and ``n_val`` the size of the validation split: two standard
+errors of a binomial accuracy measured on ``n_val`` images, and never less than the half point
+an oracle table uses (``nas.oracle.MIN_MARGIN``). ``n_val`` comes from the job's ``DatasetRef``
+the way ``nas.data.split`` draws it: ``round(val_fraction * n)`` (at least 1), ``n`` the subset
+or, without one, the size of a registered dataset; a dataset path without a subset has no known
+``n_val`` and gets the half point alone.
+
+A strategy's compute-to-target is the compute it was charged (``nas.compare.compute_to_target``,
+its finished trials in finish order, failed and pruned ones included) until its first completed
+trial reached the target; in base epochs when the job's budget counts them, else in FLOPs. Its
+area under the curve is the mean best-so-far accuracy over ``[0, horizon]`` FLOPs
+(``nas.compare.area_under_curve``), the horizon being a strategy's budget share (or, without
+one, the most any strategy spent), the same for every strategy compared.
+
+Repeats: a job with ``repeats: N`` stores strategy ``grid``'s runs as ``grid/r0`` ...
+``grid/r<N-1>``. Such keys (whose prefix is one of the job's strategy keys) form one *series*:
+its compute-to-target is the median over its runs (a run that did not reach the target counts as
+never), with the interquartile range, and its curve the median best-so-far accuracy against
+compute with a band: min-max, or the interquartile range when N >= 5.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from nas.compare import Step, area_under_curve, compute_to_target
+from nas.oracle import MIN_MARGIN
+
+# Training images of the registered datasets (nas.data.registry), for n_val without a subset.
+REGISTERED_SIZES: dict[str, int] = {
+    "fashion-mnist": 60_000,
+    "cifar10": 50_000,
+    "cifar100": 50_000,
+    "synthetic": 2_000,  # nas.data.synthetic.make_synthetic's default
+}
+IQR_FROM = 5
+"""Repeats from which a series' band is the interquartile range instead of min-max."""
+RULE = (
+    "best validation accuracy of a completed trial minus max(0.5 points, 2 standard errors: "
+    "2 * sqrt(p * (1 - p) / n_val))"
+)
+_REPEAT = re.compile(r"(.+)/r(\d+)")
+
+Unit = Literal["base_epochs", "flops"]
+
+
+# ---- the validation set and the target ----------------------------------------------------
+
+
+def validation_size(dataset: Mapping[str, Any]) -> int | None:
+    """``n_val`` of a job's ``DatasetRef`` (as stored), drawn as ``nas.data.split`` draws it;
+    None when the dataset's size is not known here (a path without a subset)."""
+    name = dataset.get("name")
+    subset = dataset.get("subset")
+    fraction = float(dataset.get("val_fraction", 0.1))
+    total = REGISTERED_SIZES.get(name) if isinstance(name, str) else None
+    if isinstance(subset, int) and subset > 0:
+        n = min(subset, total) if total is not None else subset
+    elif total is not None:
+        n = total
+    else:
+        return None
+    n_val = round(fraction * n)
+    return max(n_val, 1) if fraction > 0 else n_val
+
+
+class Target(BaseModel):
+    """The accuracy a strategy must reach, and how it was set."""
+
+    value: float | None = Field(description="the target (null: no completed trial yet)")
+    best: float | None = Field(description="p: the best validation accuracy of a completed trial")
+    best_trial: int | None = None
+    best_job: int | None = Field(default=None, description="the job of that trial")
+    margin: float | None = Field(description="max(0.005, 2 * sqrt(p(1-p)/n_val))")
+    n_val: int | None = Field(description="validation images (null: not known)")
+    rule: str = RULE
+
+
+def live_target(
+    best: float | None,
+    n_val: int | None,
+    best_trial: int | None = None,
+    best_job: int | None = None,
+) -> Target:
+    """The target below the best accuracy ``best`` measured on ``n_val`` images."""
+    if best is None or not math.isfinite(best):
+        return Target(value=None, best=None, margin=None, n_val=n_val)
+    p = min(1.0, max(0.0, best))
+    margin = MIN_MARGIN
+    if n_val:
+        margin = max(MIN_MARGIN, 2 * math.sqrt(p * (1 - p) / n_val))
+    return Target(
+        value=best - margin,
+        best=best,
+        best_trial=best_trial,
+        best_job=best_job,
+        margin=margin,
+        n_val=n_val,
+    )
+
+
+# ---- strategies and their repeats ---------------------------------------------------------
+
+
+def run_keys(strategies: Sequence[str], repeats: int) -> list[str]:
+    """The strategy keys trials are stored under (``nas.job.JobSpec.runs``): ``grid`` once,
+    or ``grid/r0`` ... when the job repeats."""
+    if repeats <= 1:
+        return list(strategies)
+    return [f"{key}/r{r}" for key in strategies for r in range(repeats)]
+
+
+def series_of(key: str, strategies: Iterable[str]) -> tuple[str, int | None]:
+    """(series, repeat) of a trial's strategy key: ``grid/r2`` is repeat 2 of ``grid`` when
+    ``grid`` is one of the job's ``strategies``; any other key is its own series."""
+    known = set(strategies)
+    if key in known:
+        return key, None
+    match = _REPEAT.fullmatch(key)
+    if match and match[1] in known:
+        return match[1], int(match[2])
+    return key, None
+
+
+def group_keys(keys: Sequence[str], strategies: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``keys`` grouped into series, in the order each series first appears; repeats by number."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for key in keys:
+        series, repeat = series_of(key, strategies)
+        groups.setdefault(series, []).append((-1 if repeat is None else repeat, key))
+    return [(series, [k for _, k in sorted(members)]) for series, members in groups.items()]
+
+
+# ---- statistics ------------------------------------------------------------------------------
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default) of ``values``; infinities (runs that never
+    got there) sort last and win any interpolation they take part in."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    if low == high:
+        return ordered[low]
+    if math.isinf(ordered[high]):
+        return ordered[high]
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class KeyRun:
+    """One strategy key's finished trials in finish order."""
+
+    key: str
+    steps: list[Step] = field(default_factory=list)
+    trials: list[int] = field(default_factory=list)
+
+    @property
+    def spent(self) -> float:
+        return sum(s.cost for s in self.steps)
+
+
+def best_so_far(steps: Sequence[Step]) -> list[tuple[float, float]]:
+    """(compute so far, best accuracy) at each step that improved the best."""
+    spent, best, out = 0.0, None, []
+    for step in steps:
+        spent += step.cost
+        if step.seen is not None and (best is None or step.seen > best):
+            best = step.seen
+            out.append((spent, best))
+    return out
+
+
+class BandCurve(BaseModel):
+    """A series' median best-so-far accuracy against compute (FLOPs), with its band."""
+
+    cost: list[float] = Field(default_factory=list, description="FLOPs spent (per run)")
+    accuracy: list[float] = Field(default_factory=list, description="the runs' median")
+    low: list[float] = Field(default_factory=list)
+    high: list[float] = Field(default_factory=list)
+
+
+def band_curve(runs: Sequence[KeyRun], band: Literal["min-max", "iqr"]) -> BandCurve:
+    """Median (and band) of the runs' best-so-far accuracy at each compute where one changed,
+    over the runs that found one by then, once at least half of them had; the last point is at
+    the most any run spent."""
+    curves = [best_so_far(r.steps) for r in runs]
+    ends = [r.spent for r in runs if r.steps]
+    xs = sorted({x for c in curves for x, _ in c} | set(ends))
+    need = (len(runs) + 1) // 2
+    where = [0] * len(curves)
+    out = BandCurve()
+    for n, x in enumerate(xs):
+        values = []
+        for k, c in enumerate(curves):
+            while where[k] < len(c) and c[where[k]][0] <= x:
+                where[k] += 1
+            if where[k]:
+                values.append(c[where[k] - 1][1])
+        if len(values) < max(need, 1):
+            continue
+        median = quantile(values, 0.5)
+        low, high = (
+            (quantile(values, 0.25), quantile(values, 0.75))
+            if band == "iqr"
+            else (min(values), max(values))
+        )
+        last = n == len(xs) - 1
+        if (
+            out.cost
+            and not last
+            and (median, low, high)
+            == (
+                out.accuracy[-1],
+                out.low[-1],
+                out.high[-1],
+            )
+        ):
+            continue
+        out.cost.append(x)
+        out.accuracy.append(median)
+        out.low.append(low)
+        out.high.append(high)
+    return out
+
+
+class KeyTarget(BaseModel):
+    """One strategy key (one run) against the target."""
+
+    key: str
+    compute_to_target: float | None = Field(description="in the unit; null: not reached")
+    reached_by: int | None = Field(default=None, description="the trial that reached it")
+    spent: float = Field(description="compute charged so far, in the unit")
+    auc: float | None = Field(
+        default=None, description="mean best-so-far accuracy over [0, horizon]"
+    )
+
+
+class SeriesTarget(BaseModel):
+    """A strategy (all its repeats) against the target."""
+
+    strategy: str = Field(description="the strategy key, or what its repeats share")
+    keys: list[KeyTarget]
+    runs: int
+    reached: int = Field(description="runs that reached the target")
+    compute_to_target: float | None = Field(
+        description="median over the runs, in the unit (a run that did not reach it counts as "
+        "never); null: the median run did not reach it"
+    )
+    q1: float | None = Field(default=None, description="its interquartile range (repeats)")
+    q3: float | None = None
+    auc: float | None = Field(default=None, description="mean over the runs")
+    band: Literal["min-max", "iqr"] | None = Field(
+        default=None, description="what `curve`'s band is (repeats only)"
+    )
+    curve: BandCurve | None = Field(default=None, description="median best-so-far (repeats only)")
+
+
+class Comparison(BaseModel):
+    """Compute to target of a job's strategies (or of several jobs' on /compare)."""
+
+    target: Target
+    unit: Unit = Field(description="base_epochs or flops: what compute_to_target counts")
+    unit_flops: float = Field(description="FLOPs in one unit")
+    horizon: float | None = Field(
+        default=None, description="FLOPs over which the areas under the curves are taken"
+    )
+    series: list[SeriesTarget] = Field(default_factory=list)
+
+
+def key_target(
+    run: KeyRun, target: float | None, unit_flops: float, horizon: float | None
+) -> KeyTarget:
+    """One run against ``target`` (compute in units of ``unit_flops`` FLOPs)."""
+    spent, reached_by = None, None
+    if target is not None:
+        spent = compute_to_target(run.steps, target)
+        reached_by = next(
+            (
+                trial
+                for step, trial in zip(run.steps, run.trials, strict=True)
+                if step.true is not None and step.true >= target
+            ),
+            None,
+        )
+    return KeyTarget(
+        key=run.key,
+        compute_to_target=spent / unit_flops if spent is not None else None,
+        reached_by=reached_by,
+        spent=run.spent / unit_flops,
+        auc=area_under_curve(run.steps, horizon) if horizon else None,
+    )
+
+
+def series_targets(
+    runs: Sequence[KeyRun],
+    strategies: Sequence[str],
+    target: float | None,
+    unit_flops: float,
+    horizon: float | None,
+    *,
+    every_curve: bool = False,
+) -> list[SeriesTarget]:
+    """Per series (a strategy and its repeats), in the order of ``runs``; a series of repeats
+    has its median curve, and with ``every_curve`` a single run its best-so-far too."""
+    by_key = {r.key: r for r in runs}
+    out = []
+    for series, keys in group_keys([r.key for r in runs], strategies):
+        members = [by_key[k] for k in keys]
+        rows = [key_target(r, target, unit_flops, horizon) for r in members]
+        reached = [r.compute_to_target for r in rows]
+        values = [math.inf if v is None else v for v in reached]
+        repeated = len(members) > 1 or series_of(keys[0], strategies)[1] is not None
+        aucs = [r.auc for r in rows if r.auc is not None]
+        band: Literal["min-max", "iqr"] = "iqr" if len(members) >= IQR_FROM else "min-max"
+        out.append(
+            SeriesTarget(
+                strategy=series,
+                keys=rows,
+                runs=len(rows),
+                reached=sum(v is not None for v in reached),
+                compute_to_target=_finite(quantile(values, 0.5)),
+                q1=_finite(quantile(values, 0.25)) if repeated else None,
+                q3=_finite(quantile(values, 0.75)) if repeated else None,
+                auc=sum(aucs) / len(aucs) if aucs else None,
+                band=band if repeated else None,
+                curve=band_curve(members, band) if repeated or every_curve else None,
+            )
+        )
+    return out
+
+
+def best_of(runs: Iterable[KeyRun]) -> tuple[float, int] | None:
+    """(accuracy, trial) of the best completed trial of ``runs`` (ties: the first seen)."""
+    found: tuple[float, int] | None = None
+    for run in runs:
+        for step, trial in zip(run.steps, run.trials, strict=True):
+            if step.seen is not None and (found is None or step.seen > found[0]):
+                found = (step.seen, trial)
+    return found

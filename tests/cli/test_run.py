@@ -1,0 +1,43 @@
+"""``nas run``: a whole comparison on this machine, its JSON leaderboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+
+
+def test_a_diffstride_search_learns_its_strides_at_a_small_budget(
+    fashion_mnist_dir: Path, tmp_path: Path, monkeypatch: object
+) -> None:
+    """The DiffStride issue's budget: from (2, 2, 2) on 3,000 Fashion-MNIST images for 2 epochs
+    with the defaults, at least two stage strides move by 0.25 or more, and the JSON says so."""
+    job = {
+        "name": "diffstride-learns",
+        "dataset": {"name": str(fashion_mnist_dir), "subset": 3000},
+        "family": "resnet",
+        "strategies": [{"name": "diffstride", "options": {"retrain": False}}],
+        "budget": {"unit": "trials", "total": 1, "epochs_per_trial": 2},
+        "seed": 0,
+    }
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job))
+    result = runner.invoke(app, ["run", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["strategy"] == "diffstride" and row["phase"] == "search"
+    learned = row["learned_strides"]
+    assert learned[0] is None  # stage 0 keeps stride 1: no DiffStride there
+    moves = [max(abs(h - 2.0), abs(w - 2.0)) for h, w in learned[1:]]
+    assert sum(m >= 0.25 for m in moves) >= 2, learned
+    statuses = row["stride_status"]
+    assert statuses[0] is None
+    for move, status in zip(moves, statuses[1:], strict=True):
+        if move >= 0.25:
+            assert any(s.startswith("learned") for s in status), (move, status)
+    assert row["test_accuracy"] is None  # not asked for
