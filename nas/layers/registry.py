@@ -30,7 +30,6 @@ StageScaler = Callable[["StageSpec", float, float], "StageSpec"]
 ``out_channels`` and ``repeats`` (see ``nas.scaling.scale_stage``)."""
 
 _BUILDERS: dict[str, StageBuilder] = {}
-_DESCRIPTIONS: dict[str, str] = {}
 _VALIDATORS: dict[str, StageValidator] = {}
 _EXTRAS: dict[str, frozenset[str]] = {}
 _SCALERS: dict[str, StageScaler] = {}
@@ -60,7 +59,6 @@ def register_block(
         if name in _BUILDERS:
             raise ValueError(f"block {name!r} is already registered")
         _BUILDERS[name] = builder
-        _DESCRIPTIONS[name] = description
         if validate is not None:
             _VALIDATORS[name] = validate
         if extras is not None:
@@ -79,11 +77,6 @@ def _ensure_loaded() -> None:
 def block_names() -> list[str]:
     _ensure_loaded()
     return sorted(_BUILDERS)
-
-
-def block_description(name: str) -> str:
-    _ensure_loaded()
-    return _DESCRIPTIONS[name]
 
 
 def get_block(name: str) -> StageBuilder:

@@ -152,10 +152,6 @@ class SearchStrategy(ABC):
     def pending(self) -> list[TrialRecord]:
         return [r for r in self.records if r.state == "pending"]
 
-    @property
-    def finished_records(self) -> list[TrialRecord]:
-        return [r for r in self.records if r.state != "pending"]
-
     def best(self) -> TrialRecord | None:
         done = [r for r in self.records if r.result is not None]
         return max(done, key=lambda r: r.result.accuracy if r.result else 0.0, default=None)
