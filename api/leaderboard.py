@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import TRIAL_STATES, Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
+from api.states import UNFINISHED_TRIAL_STATES
 from api.strides import strides_text
 from api.targets import (
     Comparison,
@@ -64,7 +65,6 @@ MAX_ROWS = 100_000
 MAX_ERROR_CHARS = 500
 """Errors are cut to this many characters (the whole text is in ``/trials``)."""
 FINISHED = FINISHED_STATES
-_UNFINISHED = ("queued", "running")
 _STATE_CODES = {s: i for i, s in enumerate(TRIAL_STATES)}
 
 
@@ -387,7 +387,7 @@ class Leaderboard:
             connection.execute(
                 sa.select(Trial.id, TrialDocument.request["epochs"].as_integer())
                 .join_from(Trial, TrialDocument)
-                .where(*where, Trial.state.in_(_UNFINISHED))
+                .where(*where, Trial.state.in_(UNFINISHED_TRIAL_STATES))
             ).all()
         )
         running = [r[_ID] for r in rows if r[_STATE] == "running"]

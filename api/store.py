@@ -26,7 +26,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from api.db.models import (
-    JOB_STATES,
     TRIAL_STATES,
     Job,
     Trial,
@@ -36,6 +35,14 @@ from api.db.models import (
 )
 from api.db.session import database_now, session_scope
 from api.pareto import pareto_front
+from api.states import (
+    JOB_STATES,
+    JOB_TRANSITIONS,
+    TERMINAL_JOB_STATES,
+    UNFINISHED_JOB_STATES,
+    UNFINISHED_TRIAL_STATES,
+    JobState,
+)
 from api.strides import strides_text
 from api.targets import run_keys
 from nas.errors import ConflictError, NasError, NotFoundError, OptionsError
@@ -45,13 +52,6 @@ from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.processes import LOG_LIMIT, bounded_log
 from workers.store import FINISHED_STATES, BudgetUse, StoredTrial
 
-JobStateName = Literal["queued", "running", "completed", "cancelled", "failed"]
-TERMINAL_JOB_STATES: frozenset[str] = frozenset({"completed", "cancelled", "failed"})
-JOB_TRANSITIONS: dict[str, frozenset[str]] = {
-    "queued": frozenset({"running", "cancelled"}),
-    # back to queued: the server restarted and the job waits for the next scheduler
-    "running": frozenset({"completed", "failed", "cancelled", "queued"}),
-}
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "accuracy": Trial.accuracy,
     "n_params": Trial.n_params,
@@ -62,7 +62,6 @@ SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "id": Trial.id,
     "created_at": Trial.created_at,
 }
-_UNFINISHED = ("queued", "running")
 CANCELLED = "cancelled"
 """The error of the trials a cancel stopped (they run again when the job is extended)."""
 MAX_EXTENSION = 1e30
@@ -75,7 +74,7 @@ class JobRecord(BaseModel):
 
     id: int
     name: str
-    state: JobStateName
+    state: JobState
     spec: JobSpec
     error: str | None = None
     created_at: datetime
@@ -147,7 +146,7 @@ def _lease_lost(session: Session, job_id: int, owner: str) -> NasError:
     ).one_or_none()
     if row is None:
         return _job_not_found(job_id)
-    if row.state != "running":
+    if row.state != JobState.RUNNING:
         return LeaseLost(f"job {job_id} is {row.state}", field="state")
     holder = row.lease_owner or "no server"
     return LeaseLost(f"job {job_id} is held by {holder}, not {owner}", field="state")
@@ -165,7 +164,7 @@ def _touch(
     the same row) is either before it (the write is refused) or after it."""
     bump = sa.update(Job).where(Job.id == job_id)
     if owner is not None:
-        bump = bump.where(Job.lease_owner == owner, Job.state == "running")
+        bump = bump.where(Job.lease_owner == owner, Job.state == JobState.RUNNING)
     version: int | None = session.scalar(
         bump.values(version=Job.version + 1, updated_at=utcnow()).returning(Job.version)
     )
@@ -727,7 +726,7 @@ def _record(row: Job, counts: dict[str, int]) -> JobRecord:
     return JobRecord(
         id=row.id,
         name=row.name,
-        state=row.state,  # a JobStateName by construction
+        state=JobState(row.state),
         spec=JobSpec.model_validate(row.spec),
         error=row.error,
         created_at=row.created_at,
@@ -782,7 +781,7 @@ class JobRepository:
         now = utcnow()
         row = Job(
             name=spec.name,
-            state="queued",
+            state=JobState.QUEUED,
             spec=_json(spec),
             created_at=now,
             updated_at=now,
@@ -836,7 +835,7 @@ class JobRepository:
         if row is None:
             raise _job_not_found(job_id)
         current = row.state
-        if owner is not None and (current != "running" or row.lease_owner != owner):
+        if owner is not None and (current != JobState.RUNNING or row.lease_owner != owner):
             raise _lease_lost(session, job_id, owner)
         if state not in JOB_TRANSITIONS.get(current, frozenset()):
             raise ConflictError(
@@ -844,7 +843,7 @@ class JobRepository:
             )
         now = utcnow()
         values: dict[str, Any] = {"state": state, "version": Job.version + 1, "updated_at": now}
-        if state == "running":
+        if state == JobState.RUNNING:
             values["started_at"] = sa.func.coalesce(Job.started_at, now)
         if state in TERMINAL_JOB_STATES:
             values.update(finished_at=now, lease_owner=None, lease_expires_at=None)
@@ -896,7 +895,7 @@ class JobRepository:
                 }
                 resumed = row.state in TERMINAL_JOB_STATES
                 if resumed:
-                    values.update(state="queued", finished_at=None, error=None)
+                    values.update(state=JobState.QUEUED, finished_at=None, error=None)
                 version = session.scalar(
                     sa.update(Job)
                     .where(Job.id == job_id, Job.version == row.version)
@@ -938,11 +937,11 @@ class JobRepository:
                     .where(
                         Job.id == job_id,
                         Job.version == row.version,
-                        Job.state == "running",
+                        Job.state == JobState.RUNNING,
                         Job.lease_owner == owner,
                     )
                     .values(
-                        state="completed",
+                        state=JobState.COMPLETED,
                         version=Job.version + 1,
                         updated_at=now,
                         finished_at=now,
@@ -955,7 +954,7 @@ class JobRepository:
                 current = session.execute(
                     sa.select(Job.state, Job.lease_owner, Job.version).where(Job.id == job_id)
                 ).one()
-                if current.state != "running" or current.lease_owner != owner:
+                if current.state != JobState.RUNNING or current.lease_owner != owner:
                     raise _lease_lost(session, job_id, owner)
                 # else the version moved (a trial write, an extension): look again
 
@@ -966,19 +965,19 @@ class JobRepository:
         lease go. ConflictError when the job already ended."""
         while True:
             with session_scope(self.factory) as session:
-                if not self._set_state(session, job_id, "cancelled", None, None):
+                if not self._set_state(session, job_id, JobState.CANCELLED, None, None):
                     continue
                 ids = list(
                     session.scalars(
                         sa.select(Trial.id).where(
-                            Trial.job_id == job_id, Trial.state.in_(_UNFINISHED)
+                            Trial.job_id == job_id, Trial.state.in_(UNFINISHED_TRIAL_STATES)
                         )
                     )
                 )
                 if ids:
                     session.execute(
                         sa.update(Trial)
-                        .where(Trial.id.in_(ids), Trial.state.in_(_UNFINISHED))
+                        .where(Trial.id.in_(ids), Trial.state.in_(UNFINISHED_TRIAL_STATES))
                         .values(state="failed", error=CANCELLED, finished_at=utcnow())
                     )
                     _touch(session, job_id, ids)
@@ -1010,7 +1009,7 @@ class JobRepository:
             )
             candidates = (
                 sa.select(Job.id)
-                .where(Job.state.in_(_UNFINISHED), free, Job.id.not_in(list(exclude)))
+                .where(Job.state.in_(UNFINISHED_JOB_STATES), free, Job.id.not_in(list(exclude)))
                 .order_by(Job.priority.desc(), Job.created_at, Job.id)
                 .limit(limit)
             )
@@ -1020,11 +1019,11 @@ class JobRepository:
             for job_id in session.scalars(candidates).all():
                 taken = session.execute(
                     sa.update(Job)
-                    .where(Job.id == job_id, Job.state.in_(_UNFINISHED), free)
+                    .where(Job.id == job_id, Job.state.in_(UNFINISHED_JOB_STATES), free)
                     .values(
                         lease_owner=owner,
                         lease_expires_at=now + lease,
-                        state="running",
+                        state=JobState.RUNNING,
                         started_at=sa.func.coalesce(Job.started_at, now),
                         version=Job.version + 1,
                         updated_at=now,
@@ -1049,7 +1048,7 @@ class JobRepository:
                     .where(
                         Job.id.in_(list(job_ids)),
                         Job.lease_owner == owner,
-                        Job.state == "running",
+                        Job.state == JobState.RUNNING,
                     )
                     .values(lease_expires_at=now + lease)
                     .returning(Job.id)
@@ -1110,7 +1109,9 @@ class JobRepository:
     def delete(self, job_id: int) -> None:
         """Delete a job with its trials and events; ConflictError while it runs."""
         with session_scope(self.factory) as session:
-            result = session.execute(sa.delete(Job).where(Job.id == job_id, Job.state != "running"))
+            result = session.execute(
+                sa.delete(Job).where(Job.id == job_id, Job.state != JobState.RUNNING)
+            )
             if getattr(result, "rowcount", 0):
                 return
             current = session.scalar(sa.select(Job.state).where(Job.id == job_id))
@@ -1128,7 +1129,9 @@ class JobRepository:
         """Jobs the scheduler should run (queued, or running ones left behind), oldest first."""
         with session_scope(self.factory) as session:
             rows = session.scalars(
-                sa.select(Job).where(Job.state.in_(_UNFINISHED)).order_by(Job.created_at, Job.id)
+                sa.select(Job)
+                .where(Job.state.in_(UNFINISHED_JOB_STATES))
+                .order_by(Job.created_at, Job.id)
             )
             return _records(session, rows)
 

@@ -24,7 +24,6 @@ NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
 }
 
-JOB_STATES: tuple[str, ...] = ("queued", "running", "completed", "cancelled", "failed")
 TRIAL_STATES: tuple[str, ...] = STORE_TRIAL_STATES
 
 

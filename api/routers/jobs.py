@@ -23,6 +23,7 @@ from api.schemas import (
     TrialOut,
     errors,
 )
+from api.states import JobState
 from api.store import JobRecord, TrialLog, TrialSummary
 from nas.data import names as dataset_names
 from nas.errors import NasError
@@ -30,7 +31,6 @@ from nas.job import JobSpec
 from workers.store import StoredTrial, TrialStateName
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=READ_ERRORS)
-JOB_STATES = Literal["queued", "running", "completed", "cancelled", "failed"]
 TRIAL_STATES = TrialStateName
 SORT_KEYS = Literal[
     "accuracy", "n_params", "macs", "cost_flops", "wall_seconds", "number", "id", "created_at"
@@ -82,7 +82,7 @@ def submit_job(spec: JobSpec, svc: ServicesDep) -> JobOut:
 @router.get("", response_model=Page[JobOut], dependencies=[Depends(require_read)])
 def list_jobs(
     svc: ServicesDep,
-    state: JOB_STATES | None = None,
+    state: JobState | None = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Page[JobOut]:
