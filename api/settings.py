@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
 
+    def unguarded(self, keys_stored: bool) -> bool:
+        """No API key guards this server: none in ``api_keys`` and none stored in the database."""
+        return not self.auth_enabled and not keys_stored
+
+    def bound(self, keys_stored: bool) -> Settings:
+        """The settings to serve with: an unguarded server is open to this machine only, so it
+        binds to 127.0.0.1 whatever ``host`` says (a loopback ``host`` is kept)."""
+        if not self.unguarded(keys_stored) or self.host in LOOPBACK_HOSTS:
+            return self
+        return self.model_copy(update={"host": "127.0.0.1"})
+
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")

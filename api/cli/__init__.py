@@ -1,0 +1,28 @@
+"""The ``nas`` command line (typer + rich): one app assembled from a sub-app per seam.
+
+Local verbs (``api.cli.local``): ``train``, ``run`` (a whole comparison, no server);
+``simulate`` (``api.cli.simulate``: strategies replayed against an oracle table); the server's
+verbs (``api.cli.server``): ``serve`` and ``keys``. Client verbs talk to a server over HTTP only
+(``api.client``; ``api.cli.remote`` and ``api.cli.watch``): ``submit``, ``watch``, ``jobs``,
+``leaderboard`` (``--csv``), ``best`` (``--export DIR``), ``cancel``, ``extend``, ``log``; the
+server and key come from ``--server`` / ``--api-key`` or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit
+codes: 0 ok, 1 the server refused (or the watched job did not complete), 2 bad input here, 3
+server unreachable.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import local, remote, server, simulate, watch
+
+app = typer.Typer(help="Neural architecture search for strides and scaling.", no_args_is_help=True)
+# unnamed sub-apps put their verbs on ``nas`` itself, in this order (``nas --help``)
+app.add_typer(local.app)
+app.add_typer(simulate.app)
+app.add_typer(server.app)
+app.add_typer(remote.app)
+app.add_typer(watch.app)
+app.add_typer(server.keys_app, name="keys")
+
+__all__ = ["app"]

@@ -1,0 +1,74 @@
+"""What every ``nas`` verb shares: the consoles, the one-line error exit, the option types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from nas.errors import NasError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from api.client import NasClient
+
+console = Console()
+err_console = Console(stderr=True)
+
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+Server = Annotated[
+    str,
+    typer.Option("--server", envvar="NAS_SERVER", help="the server's base URL"),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="NAS_API_KEY", help="API key (for writes)", show_default=False
+    ),
+]
+DEFAULT_SERVER = "http://127.0.0.1:8000"  # as api.client's (not imported: httpx stays lazy)
+
+
+def fail(error: NasError | str, code: int = 2) -> typer.Exit:
+    """Print one clear line and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+def invalid(exc: ValidationError) -> typer.Exit:
+    """The first error of a pydantic validation as one line (``field: message``)."""
+    first = exc.errors()[0]
+    return fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+
+
+def read_spec(text: str) -> str:
+    """A spec argument: the text of a ``.json``/``.txt`` file it names, else itself."""
+    path = Path(text)
+    if path.suffix in {".json", ".txt"} and path.exists():
+        return path.read_text()
+    return text
+
+
+@contextmanager
+def open_client(server: str, api_key: str | None) -> Iterator[NasClient]:
+    """A client of ``server``; any ``ClientError`` inside becomes one line and its exit code."""
+    from api.client import ClientError, NasClient
+
+    try:
+        with NasClient(server, api_key) as client:
+            yield client
+    except ClientError as exc:
+        raise fail(exc.message, exc.exit_code) from None
+
+
+def finished_count(counts: dict[str, int]) -> int:
+    """Trials in a finished state (``workers.store.FINISHED_STATES``) among ``counts``."""
+    from workers.store import FINISHED_STATES
+
+    return sum(counts.get(state, 0) for state in FINISHED_STATES)

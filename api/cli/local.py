@@ -1,0 +1,203 @@
+"""Local verbs, no server: ``train`` one architecture, ``run`` a whole comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from api.cli.common import console, err_console, fail, invalid, read_spec
+from nas.errors import NasError
+
+if TYPE_CHECKING:
+    from nas.job import JobSpec
+    from nas.trial import TrialResult
+    from workers.leaderboard import LeaderboardRow
+    from workers.runner import JobRunner, RunEvent
+
+app = typer.Typer()
+
+
+@app.command()
+def train(
+    spec: Annotated[str, typer.Option(help="block string, JSON file/text, or preset name")],
+    data: Annotated[str, typer.Option(help="dataset name or path")] = "fashion-mnist",
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    subset: Annotated[int | None, typer.Option(min=1, help="training images to use")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default per optimizer)")] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd or adamw")] = "sgd",
+    seed: int = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Train one architecture and print its validation accuracy and cost."""
+    from pydantic import ValidationError
+
+    from nas.data import load
+    from nas.spec import parse_spec
+    from nas.train import train as run_training
+    from nas.trial import EpochReport, TrainOptions
+
+    try:
+        arch = parse_spec(read_spec(spec))
+        options = TrainOptions.model_validate(
+            {"optimizer": optimizer, "lr": lr, "batch_size": batch_size, "seed": seed}
+        )
+        dataset = load(data, subset=subset, seed=seed)
+    except NasError as exc:
+        raise fail(exc) from None
+    except ValidationError as exc:
+        raise invalid(exc) from None
+
+    columns = (
+        TextColumn("[bold]training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=as_json) as progress:
+        task = progress.add_task("train", total=None, status="")
+
+        def on_step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        def on_epoch(report: EpochReport) -> None:
+            progress.update(task, status=f"epoch {report.epoch}: val acc {report.val_accuracy:.3f}")
+
+        try:
+            result = run_training(
+                arch, dataset, epochs, options, on_epoch=on_epoch, on_step=on_step
+            )
+        except NasError as exc:
+            raise fail(exc) from None
+
+    if as_json:
+        console.print_json(json.dumps({"spec": arch.to_string(), **result.model_dump()}))
+        return
+    _print_trained(arch.to_string(), result)
+
+
+def _print_trained(spec: str, result: TrialResult) -> None:
+    table = Table(title=spec, show_header=True)
+    for column in ("val accuracy", "params", "MACs", "seconds", "cost (GFLOPs)"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{result.accuracy:.4f}",
+        f"{result.params:,}",
+        f"{result.macs:,}",
+        f"{result.wall_seconds:.1f}",
+        f"{result.cost_flops / 1e9:,.0f}",
+    )
+    console.print(table)
+    if any(s is not None for s in result.learned_strides):
+        console.print(f"learned strides: {result.learned_strides}")
+
+
+@app.command()
+def run(
+    job_file: Annotated[Path, typer.Argument(help="job description (YAML or JSON)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the leaderboard as JSON")] = False,
+    top: Annotated[int, typer.Option(min=1, help="rows of the leaderboard to print")] = 15,
+) -> None:
+    """Run a whole comparison on this machine (no server) and print the leaderboard."""
+    from nas.job import JobSpec
+    from workers.executor import InlineExecutor
+    from workers.leaderboard import leaderboard
+    from workers.runner import JobRunner
+    from workers.store import MemoryTrialStore
+    from workers.trial_entry import load_dataset
+
+    try:
+        job = JobSpec.from_file(job_file)
+        if job.warm_start is not None:
+            raise fail("warm_start: starts from a job on a server (use nas submit)")
+        data = load_dataset(job.dataset)
+        store = MemoryTrialStore()
+        progress = Progress(
+            TextColumn("[bold]{task.description:<14}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}% of budget"),
+            TextColumn("{task.fields[status]}"),
+            console=err_console,
+            disable=as_json,
+        )
+        tasks = {key: progress.add_task(key, total=1.0, status="") for key in job.strategy_keys()}
+
+        def observe(event: RunEvent, runner: JobRunner) -> None:
+            _show_event(progress, tasks, event, runner)
+
+        with progress:
+            runner = JobRunner(job, data, InlineExecutor(), store, observer=observe)
+            trials = runner.run()
+    except NasError as exc:
+        raise fail(exc) from None
+
+    rows = leaderboard(trials)
+    if as_json:
+        console.print_json(json.dumps([r.model_dump() for r in rows]))
+        return
+    _print_run(job, len(trials), rows, runner, top)
+
+
+def _show_event(
+    progress: Progress, tasks: dict[str, TaskID], event: RunEvent, runner: JobRunner
+) -> None:
+    """One strategy's bar after an event of the run: its share of the budget and its status."""
+    state = runner.states[event.strategy]
+    fraction = min(1.0, state.committed / state.budget) if state.budget else 1.0
+    status = f"{state.trials_done} done"
+    if event.kind == "progress" and event.report is not None:
+        status += f", trial {event.trial.number if event.trial else '?'} epoch "
+        status += f"{event.report.epoch}: {event.report.val_accuracy:.3f}"
+    if event.kind == "stopped":
+        status = f"{state.trials_done} done ({event.message})"
+        fraction = 1.0
+    progress.update(tasks[event.strategy], completed=fraction, status=status)
+
+
+def _print_run(
+    job: JobSpec, n_trials: int, rows: list[LeaderboardRow], runner: JobRunner, top: int
+) -> None:
+    """The leaderboard of a finished ``nas run`` and the best trial of each strategy."""
+    from workers.leaderboard import best_per_strategy
+
+    table = Table(title=f"{job.name}: leaderboard ({n_trials} trials)")
+    for column in ("rank", "strategy", "architecture", "val acc", "params", "MACs", "GFLOPs"):
+        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for row in rows[:top]:
+        table.add_row(
+            str(row.rank),
+            row.strategy + (f" ({row.phase})" if row.phase else ""),
+            row.spec,
+            f"{row.accuracy:.4f}" if row.accuracy is not None else row.state,
+            f"{row.params:,}" if row.params is not None else "-",
+            f"{row.macs:,}" if row.macs is not None else "-",
+            f"{row.cost_flops / 1e9:,.1f}" if row.cost_flops is not None else "-",
+        )
+    console.print(table)
+    best = Table(title="best per strategy")
+    for column in ("strategy", "val acc", "architecture", "trials", "budget used"):
+        best.add_column(column)
+    winners = best_per_strategy(rows)
+    for key, state in runner.states.items():
+        winner = winners.get(key)
+        best.add_row(
+            key,
+            f"{winner.accuracy:.4f}" if winner and winner.accuracy is not None else "-",
+            winner.spec if winner else "-",
+            str(state.trials_done),
+            f"{100 * state.spent / state.budget:.0f}%" if state.budget else "-",
+        )
+    console.print(best)

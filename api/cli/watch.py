@@ -1,0 +1,149 @@
+"""``nas watch``: a job's live progress per strategy, polled over HTTP, until it ends."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+from api.cli.common import (
+    DEFAULT_SERVER,
+    ApiKey,
+    Server,
+    console,
+    err_console,
+    finished_count,
+    open_client,
+)
+
+if TYPE_CHECKING:
+    from api.client import BudgetUse, Job, JobProgress, NasClient
+
+app = typer.Typer()
+
+
+def _expected_trials(job: Job, strategies: int) -> int | None:
+    """Trials each strategy may run when the budget counts trials; else unknown."""
+    budget = job.spec.get("budget", {})
+    if budget.get("unit") != "trials" or strategies < 1:
+        return None
+    share = int(float(budget.get("total", 0)) // strategies)
+    return max(1, min(share, int(budget.get("max_trials_per_strategy", share))))
+
+
+def _fractions(job: Job, progress: JobProgress) -> dict[str, float | None]:
+    """Per strategy, how far along it is (0..1), None when unknown."""
+    if job.finished:
+        return dict.fromkeys(progress.strategies, 1.0)
+    if progress.budget_used is not None:
+        return {k: progress.budget_used.get(k) for k in progress.strategies}
+    expected = _expected_trials(job, len(progress.strategies))
+    out: dict[str, float | None] = {}
+    for key, counts in progress.strategies.items():
+        done = finished_count(counts)
+        out[key] = min(1.0, done / expected) if expected else None
+    return out
+
+
+@app.command()
+def watch(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    interval: Annotated[float, typer.Option(min=0.05, help="seconds between polls")] = 1.0,
+    patience: Annotated[
+        float, typer.Option(min=0, help="seconds to keep retrying an unreachable server")
+    ] = 30.0,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+) -> None:
+    """Live progress per strategy until the job ends; exit 0 when it completed, 1 otherwise."""
+    from api.client import EXIT_UNREACHABLE, ClientError
+
+    bars = Progress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[status]}"),
+        console=err_console,
+    )
+    tasks: dict[str, TaskID] = {}
+    best_of: dict[str, tuple[int, float | None]] = {}  # strategy -> (trials done, best accuracy)
+    with open_client(server, api_key) as client:
+        last_ok = time.monotonic()
+        with bars:
+            while True:
+                try:
+                    job = _poll(client, job_id, bars, tasks, best_of)
+                    last_ok = time.monotonic()
+                except ClientError as exc:
+                    if exc.exit_code != EXIT_UNREACHABLE or time.monotonic() - last_ok > patience:
+                        raise
+                    time.sleep(interval)
+                    continue
+                if job.finished:
+                    break
+                time.sleep(interval)
+        _print_ended(client, job)
+    if job.state != "completed":
+        raise typer.Exit(code=1)
+
+
+def _poll(
+    client: NasClient,
+    job_id: int,
+    bars: Progress,
+    tasks: dict[str, TaskID],
+    best_of: dict[str, tuple[int, float | None]],
+) -> Job:
+    """One look at the job: each strategy's bar brought up to date (its best accuracy fetched
+    only when it finished more trials since the last look)."""
+    job = client.job(job_id)
+    progress = client.progress(job_id)
+    fractions = _fractions(job, progress)
+    for key, counts in progress.strategies.items():
+        done = finished_count(counts)
+        if best_of.get(key, (-1, None))[0] != done:
+            top = client.trials(job_id, strategy=key, state="completed", limit=1)
+            accuracy = top.items[0].accuracy if top.items else None
+            best_of[key] = (done, accuracy)
+        status = f"{done} done, {counts.get('running', 0)} running"
+        if best_of[key][1] is not None:
+            status += f", best {best_of[key][1]:.4f}"
+        if key not in tasks:
+            tasks[key] = bars.add_task(escape(key), total=None, status="")
+        fraction = fractions.get(key)
+        bars.update(
+            tasks[key],
+            total=None if fraction is None else 1.0,
+            completed=fraction or 0.0,
+            status=status,
+        )
+    return job
+
+
+def _print_ended(client: NasClient, job: Job) -> None:
+    """The ended job: its trials by state, its error, each strategy's budget use."""
+    counts = job.trial_counts
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if n)
+    console.print(
+        f"job {job.id} ({escape(job.name)}) {job.state}: {summary or 'no trials'}",
+        soft_wrap=True,
+    )
+    if job.error:
+        console.print(f"  error: {escape(job.error)}", soft_wrap=True)
+    for key, use in (client.progress(job.id).budget or {}).items():
+        console.print(f"  {escape(key)}: {_budget_text(use)}", soft_wrap=True, highlight=False)
+    console.print(f"leaderboard: {client.leaderboard_url(job.id)}", soft_wrap=True, highlight=False)
+
+
+def _budget_text(use: BudgetUse) -> str:
+    """``budget 84% (4.2 of 5 GFLOPs), stopped: budget spent``."""
+    share = min(1.0, use.spent / use.budget) if use.budget > 0 else 0.0
+    if use.unit == "trials":
+        amount = f"{use.spent:g} of {use.budget:g} trials"
+    else:
+        amount = f"{use.spent / 1e9:,.1f} of {use.budget / 1e9:,.1f} GFLOPs"
+    text = f"budget {100 * share:.0f}% ({amount}, {use.trials} trials done)"
+    return text + (f", stopped: {use.stopped}" if use.stopped else "")
