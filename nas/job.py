@@ -8,6 +8,7 @@ Loadable from YAML or JSON; every validation error names the field.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -132,7 +133,14 @@ class StrategyConfig(BaseModel):
 
     @property
     def key(self) -> str:
-        return self.label or self.name
+        return strategy_key({"label": self.label, "name": self.name})
+
+
+def strategy_key(config: Mapping[str, Any]) -> str:
+    """The key a strategy's trials are stored under: its ``label``, else its ``name``; from a
+    ``StrategyConfig`` as JSON (a stored ``JobSpec``'s ``strategies`` entries)."""
+    key: str = config.get("label") or config["name"]
+    return key
 
 
 @dataclass(frozen=True)
