@@ -25,7 +25,6 @@ demand, one trial at a time (``stride_trajectory``).
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import gc
 import math
@@ -42,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import TRIAL_STATES, Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
+from api.pareto import ParetoFront
 from api.states import UNFINISHED_TRIAL_STATES
 from api.strides import strides_text
 from api.targets import (
@@ -56,6 +56,7 @@ from api.targets import (
 )
 from nas.compare import Step
 from nas.errors import NotFoundError, SpecError
+from nas.job import strategy_key
 from nas.readout import StrideReadout
 from nas.spec import ArchSpec
 from workers.store import FINISHED_STATES, BudgetUse
@@ -347,13 +348,11 @@ class Leaderboard:
         self.lock = threading.Lock()
         self.version = 0
         strategies = spec.get("strategies") or []
-        self.base_keys: list[str] = [s.get("label") or s["name"] for s in strategies]
+        self.base_keys: list[str] = [strategy_key(s) for s in strategies]
         # the keys trials are stored under: grid/r0, grid/r1, ... when the job repeats
         self.job_strategies = run_keys(self.base_keys, int(spec.get("repeats") or 1))
         self.strategies = list(self.job_strategies)  # then any other key a trial has
-        self.diffstride = sorted(
-            {s.get("label") or s["name"] for s in strategies if s["name"] == "diffstride"}
-        )
+        self.diffstride = sorted({strategy_key(s) for s in strategies if s["name"] == "diffstride"})
         self.epochs_per_trial = int((spec.get("budget") or {}).get("epochs_per_trial", 1))
         self.secondary: str | None = (spec.get("objectives") or {}).get("secondary")
         budget = spec.get("budget") or {}
@@ -457,7 +456,7 @@ class Leaderboard:
     def _reset_folds(self) -> None:
         self.last_key: tuple[Any, int] | None = None
         self.curves = {s: _Best(s) for s in self.strategies}
-        self.front = Front()
+        self.front = ParetoFront(keep_ties=False)  # of equal trials, the first to finish
 
     def _key(self, i: int) -> tuple[Any, int]:
         """The finish-order key of the trial at position ``i``: ``(finished_at, id)``."""
@@ -491,12 +490,7 @@ class Leaderboard:
         cols, curves = self.cols, self.curves
         strategies, states, costs = cols[_STRATEGY], cols[_STATE], cols[_COST]
         accuracies, all_macs, ids = cols[_ACCURACY], cols[_MACS], cols[_ID]
-        front_macs, front_accuracy, front_trial = (
-            self.front.macs,
-            self.front.accuracy,
-            self.front.trial,
-        )
-        isfinite, bisect_left, bisect_right = math.isfinite, bisect.bisect_left, bisect.bisect_right
+        isfinite, add_to_front = math.isfinite, self.front.add
         for i in order:
             curve = curves[strategies[i]]
             cost = costs[i]
@@ -524,18 +518,8 @@ class Leaderboard:
                 curve.accuracy.append(accuracy)
                 curve.trial.append(ids[i])
             macs = all_macs[i]
-            if macs is None:
-                continue
-            below = bisect_right(front_macs, macs)
-            if below and front_accuracy[below - 1] >= accuracy:
-                continue  # dominated (or equalled) by a front point with at most as many MACs
-            start = bisect_left(front_macs, macs)
-            end = start
-            while end < len(front_macs) and front_accuracy[end] <= accuracy:
-                end += 1  # these have at least as many MACs and at most this accuracy
-            front_macs[start:end] = [macs]
-            front_accuracy[start:end] = [accuracy]
-            front_trial[start:end] = [ids[i]]
+            if macs is not None:
+                add_to_front(ids[i], accuracy, macs)
         self.last_key = self._key(order[-1])
 
     def progress(self) -> Progress:
@@ -578,6 +562,10 @@ class Leaderboard:
             strides=stride_codes,
             stride_texts=list(texts),
         )
+
+    def _front(self) -> Front:
+        front = self.front
+        return Front.model_construct(trial=front.ids, macs=front.cost, accuracy=front.accuracy)
 
     # ---- compute to target (api.targets) -------------------------------------------------
 
@@ -684,7 +672,7 @@ class Leaderboard:
             progress=self.progress(),
             trials=self._columns(positions),
             best_so_far=[self.curves[s].curve() for s in self.strategies] if changed else None,
-            pareto=self.front if changed else None,
+            pareto=self._front() if changed else None,
             comparison=self.comparison(job) if changed else None,
             next=cursor,
         )

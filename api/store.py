@@ -46,7 +46,7 @@ from api.states import (
 from api.strides import strides_text
 from api.targets import run_keys
 from nas.errors import ConflictError, NasError, NotFoundError, OptionsError
-from nas.job import Budget, JobSpec, job_error_from
+from nas.job import Budget, JobSpec, job_error_from, strategy_key
 from nas.readout import stage_statuses
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.processes import LOG_LIMIT, bounded_log
@@ -1249,7 +1249,8 @@ class JobRepository:
 
     def pareto(self, job_id: int, cost: Literal["macs", "n_params"]) -> TrialList:
         """The completed trials on the accuracy-vs-``cost`` Pareto front, cheapest first (a
-        sweep over three columns, then only the front's rows are read)."""
+        sweep over three columns, then only the front's rows are read). The rule is
+        ``api.pareto``'s; the SQL window only drops points it would drop (proof there)."""
         column = SORT_COLUMNS[cost]
         with session_scope(self.factory) as session:
             # The sweep's running maximum as a window in SQL: only the points at least as
@@ -1306,7 +1307,7 @@ class JobRepository:
                 .group_by(Trial.strategy, Trial.state)
             ).all()
         keys = run_keys(
-            [s.get("label") or s["name"] for s in job.spec.get("strategies", [])],
+            [strategy_key(s) for s in job.spec.get("strategies", [])],
             int(job.spec.get("repeats") or 1),
         )
         states = dict.fromkeys(TRIAL_STATES, 0)
