@@ -14,11 +14,12 @@ from api.auth import KeyChecker
 from api.db.session import make_engine, session_factory
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.executors import executor_factory
 from api.keys import KeyRepository
 from api.leaderboard import Leaderboards
 from api.limits import BodySizeLimit
 from api.routers import export, health, jobs, leaderboard, pages, results
-from api.scheduler import Scheduler, executor_factory
+from api.scheduler import Scheduler
 from api.settings import Settings
 from api.store import JobRepository
 

@@ -22,17 +22,16 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from api.artifacts import Artifacts
 from api.db.session import database_unreachable
-from api.settings import Settings
+from api.executors import ExecutorFactory
 from api.store import JobRecord, JobRepository, LeaseLost, SqlTrialStore
 from nas.errors import NasError, NotFoundError
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.executor import Completion, Executor, InlineExecutor, ProgressCallback
+from workers.executor import Completion, Executor, ProgressCallback
 from workers.pool import JobPool
 from workers.runner import JobRunner
 from workers.store import BudgetUse, StoredTrial, TrialStore
@@ -40,29 +39,6 @@ from workers.trial_entry import load_dataset
 
 log = logging.getLogger("nas.scheduler")
 MAX_BACKOFF_SECONDS = 5.0
-ExecutorFactory = Callable[[], Executor]
-
-
-def executor_factory(settings: Settings) -> ExecutorFactory:
-    """The executor named by the settings (created lazily, in the scheduler thread)."""
-
-    def make() -> Executor:
-        if settings.executor == "ray":
-            from workers.ray_supervisor import SupervisedRayExecutor
-
-            return SupervisedRayExecutor(
-                address=settings.ray_address, heartbeat_timeout=settings.heartbeat_timeout
-            )
-        if settings.executor == "local":
-            from workers.local_executor import LocalExecutor
-
-            return LocalExecutor(
-                capacity=settings.max_parallel_trials,
-                heartbeat_timeout=settings.heartbeat_timeout,
-            )
-        return InlineExecutor()
-
-    return make
 
 
 class SavingExecutor:

@@ -1,0 +1,79 @@
+"""The server's executors, looked up by name (``NAS_EXECUTOR``, ``nas serve --executor``).
+
+``names()`` lists them; ``get(name)`` returns the builder, which makes the executor from the
+server's settings; ``executor_factory(settings)`` is what the scheduler calls (in its own thread,
+so a Ray bridge or worker pool starts only when a job runs). ``Settings.executor`` accepts exactly
+these names (a test checks that the two agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from api.settings import Settings
+from nas.errors import NotFoundError
+from workers.executor import Executor, InlineExecutor
+
+ExecutorFactory = Callable[[], Executor]
+ExecutorBuilder = Callable[[Settings], Executor]
+_REGISTRY: dict[str, ExecutorBuilder] = {}
+
+
+def register(name: str) -> Callable[[ExecutorBuilder], ExecutorBuilder]:
+    """Decorator: make ``builder`` the executor ``name``."""
+
+    def decorate(builder: ExecutorBuilder) -> ExecutorBuilder:
+        if name in _REGISTRY:
+            raise ValueError(f"executor {name!r} is already registered")
+        _REGISTRY[name] = builder
+        return builder
+
+    return decorate
+
+
+@register("local")
+def _local(settings: Settings) -> Executor:
+    """A pool of worker processes on this machine."""
+    from workers.local_executor import LocalExecutor
+
+    return LocalExecutor(
+        capacity=settings.max_parallel_trials, heartbeat_timeout=settings.heartbeat_timeout
+    )
+
+
+@register("ray")
+def _ray(settings: Settings) -> Executor:
+    """Ray actors, driven from a supervised bridge process (the server outlives its cluster)."""
+    from workers.ray_supervisor import SupervisedRayExecutor
+
+    return SupervisedRayExecutor(
+        address=settings.ray_address, heartbeat_timeout=settings.heartbeat_timeout
+    )
+
+
+@register("inline")
+def _inline(settings: Settings) -> Executor:
+    """Trials run in the scheduler's own thread, one at a time (tests, small demos)."""
+    return InlineExecutor()
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> ExecutorBuilder:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise NotFoundError(
+            f"unknown executor {name!r}; known: {', '.join(names())}", field="executor"
+        ) from None
+
+
+def executor_factory(settings: Settings) -> ExecutorFactory:
+    """The executor named by the settings, made when called (in the scheduler thread)."""
+    build = get(settings.executor)
+    return lambda: build(settings)
+
+
+__all__ = ["ExecutorBuilder", "ExecutorFactory", "executor_factory", "get", "names", "register"]
