@@ -456,7 +456,7 @@ class Leaderboard:
     def _reset_folds(self) -> None:
         self.last_key: tuple[Any, int] | None = None
         self.curves = {s: _Best(s) for s in self.strategies}
-        self.front = ParetoFront(keep_ties=False)  # of equal trials, the first to finish
+        self.front = ParetoFront[int](keep_ties=False)  # of equal trials, the first to finish
 
     def _key(self, i: int) -> tuple[Any, int]:
         """The finish-order key of the trial at position ``i``: ``(finished_at, id)``."""

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+C = TypeVar("C", int, float)
 
 
-class ParetoFront:
+class ParetoFront(Generic[C]):
     """The front of the points added so far: parallel lists ``ids``, ``accuracy``, ``cost``
     ordered by cost (identical points kept with ``keep_ties``: in the order added)."""
 
@@ -31,9 +34,9 @@ class ParetoFront:
         self.keep_ties = keep_ties
         self.ids: list[int] = []
         self.accuracy: list[float] = []
-        self.cost: list[float] = []
+        self.cost: list[C] = []
 
-    def add(self, point_id: int, accuracy: float, cost: float) -> bool:
+    def add(self, point_id: int, accuracy: float, cost: C) -> bool:
         """Add a point; False when a point on the front dominates it (or, without
         ``keep_ties``, equals it). The points it dominates leave the front."""
         costs, accuracies = self.cost, self.accuracy
@@ -68,7 +71,7 @@ def pareto_front(
     kept: neither dominates the other. ``presorted``: the points already come by cost, then
     accuracy descending (e.g. from SQL), so no sort is needed."""
     ordered = points if presorted else sorted(points, key=lambda p: (p[2], -p[1], p[0]))
-    front = ParetoFront(keep_ties=True)
+    front = ParetoFront[float](keep_ties=True)
     for point_id, accuracy, cost in ordered:
         front.add(point_id, accuracy, cost)
     return front.ids
