@@ -58,13 +58,13 @@ from api.db.session import make_engine, session_factory, session_scope, upgrade_
 from api.leaderboard import Leaderboards
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore, insert_trials
-from api.threaded_server import serve_in_thread
 from bench.results import machine, table, write_section
 from nas.job import JobSpec
 from nas.models import preset
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from tests import chromium
+from tests.threaded_server import serve_in_thread
 
 Factory = sessionmaker[Session]
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

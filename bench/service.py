@@ -52,11 +52,11 @@ from api.app import create_app
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
 from api.settings import Settings
 from api.store import JobRepository, insert_trials
-from api.threaded_server import serve_in_thread
 from bench.results import machine, table, write_section
 from nas.job import JobSpec
 from nas.models import preset
 from nas.trial import EpochReport, TrialRequest, TrialResult
+from tests.threaded_server import serve_in_thread
 from workers.executor import Executor, InlineExecutor
 from workers.runner import JobRunner
 from workers.trial_entry import load_dataset
@@ -449,7 +449,7 @@ def _started_by(url: str, job_id: int, pid: int) -> bool:
 
 
 def failover(lease: float, rounds: int, scratch: Path) -> list[list[str]]:
-    from api.threaded_server import free_port
+    from tests.threaded_server import free_port
 
     rows = []
     with database("postgresql", scratch) as url:

@@ -12,8 +12,8 @@ from xml.etree import ElementTree
 from api.app import create_app
 from api.db.session import upgrade_database
 from api.settings import Settings
-from api.threaded_server import serve_in_thread
 from tests.fuzz_data import seed_database
+from tests.threaded_server import serve_in_thread
 
 # A schema-valid JobSpec can still name an unknown strategy or dataset: 422 is right for it,
 # so "schema-valid request rejected" is not a defect here. Everything else is checked.

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from api.threaded_server import free_port
+from tests.threaded_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import socket
 import threading
 from types import TracebackType
 
-from api.threaded_server import free_port
+from tests.threaded_server import free_port
 
 
 class TcpProxy:

@@ -6,16 +6,42 @@ of the service implements the same protocol, so the embedded path and the server
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from nas.trial import EpochReport, TrialRequest, TrialResult
 
-TrialStateName = Literal["queued", "running", "completed", "pruned", "skipped", "failed"]
-TRIAL_STATES: tuple[str, ...] = ("queued", "running", "completed", "pruned", "skipped", "failed")
-"""``skipped``: asked by its strategy but not run (it did not fit in the budget left)."""
-FINISHED_STATES: frozenset[str] = frozenset({"completed", "pruned", "skipped", "failed"})
+
+class TrialState(StrEnum):
+    """Where a trial is: the one list of trial states (the SQL column, the REST filter, the
+    leaderboard's counts all read it)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PRUNED = "pruned"
+    SKIPPED = "skipped"
+    """Asked by its strategy but not run (it did not fit in the budget left)."""
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (TrialState.QUEUED, TrialState.RUNNING)
+
+    @classmethod
+    def of_result(cls, result: TrialResult | None) -> TrialState:
+        """The state of a trial that ended with ``result`` (None: it failed)."""
+        if result is None:
+            return cls.FAILED
+        return cls.PRUNED if result.pruned else cls.COMPLETED
+
+
+TrialStateName = TrialState  # the name the REST layer imports
+TRIAL_STATES: tuple[str, ...] = tuple(state.value for state in TrialState)
+"""Every state's value, in lifecycle order (plain strings, for SQL and JSON)."""
+FINISHED_STATES: tuple[str, ...] = tuple(state.value for state in TrialState if state.finished)
 
 
 class BudgetUse(BaseModel):
@@ -45,7 +71,7 @@ class StoredTrial(BaseModel):
     strategy: str
     number: int
     request: TrialRequest
-    state: TrialStateName = "queued"
+    state: TrialState = TrialState.QUEUED
     result: TrialResult | None = None
     error: str | None = None
     attempts: int = 0
@@ -119,7 +145,7 @@ class MemoryTrialStore:
 
     def mark_running(self, trial_id: int) -> None:
         trial = self._trials[trial_id]
-        trial.state = "running"
+        trial.state = TrialState.RUNNING
         trial.attempts += 1
         trial.progress = []
 
@@ -140,15 +166,12 @@ class MemoryTrialStore:
             self.logs[trial_id] = log
         trial.result = result
         trial.error = error
-        if result is None:
-            trial.state = "failed"
-        else:
-            trial.state = "pruned" if result.pruned else "completed"
+        trial.state = TrialState.of_result(result)
 
     def skip(self, trial_id: int, reason: str) -> None:
         trial = self._trials[trial_id]
         if not trial.finished:
-            trial.state = "skipped"
+            trial.state = TrialState.SKIPPED
             trial.error = reason
 
     def get(self, trial_id: int) -> StoredTrial:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,7 +20,14 @@ from nas.job import Objectives, SearchSpace
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrainOptions, TrialRequest, TrialResult
 
-TrialState = Literal["pending", "completed", "pruned", "failed"]
+
+class RecordState(StrEnum):
+    """Where a strategy's trial is: asked and not yet told (``pending``), or how it ended."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    PRUNED = "pruned"
+    FAILED = "failed"
 
 
 class NoOptions(BaseModel):
@@ -47,7 +55,7 @@ class TrialRecord:
     """One asked trial and, once known, its outcome."""
 
     request: TrialRequest
-    state: TrialState = "pending"
+    state: RecordState = RecordState.PENDING
     result: TrialResult | None = None
     reports: list[EpochReport] = field(default_factory=list)
 
@@ -95,9 +103,9 @@ class SearchStrategy(ABC):
         """Record a trial's outcome; ``None`` means it failed."""
         record = self.records[number]
         if result is None:
-            record.state = "failed"
+            record.state = RecordState.FAILED
         else:
-            record.state = "pruned" if result.pruned else "completed"
+            record.state = RecordState.PRUNED if result.pruned else RecordState.COMPLETED
             record.result = result
             record.reports = list(result.history)
         self.on_tell(record)
@@ -150,7 +158,7 @@ class SearchStrategy(ABC):
 
     @property
     def pending(self) -> list[TrialRecord]:
-        return [r for r in self.records if r.state == "pending"]
+        return [r for r in self.records if r.state == RecordState.PENDING]
 
     def best(self) -> TrialRecord | None:
         done = [r for r in self.records if r.result is not None]

@@ -23,7 +23,7 @@ from nas.errors import SpecError
 from nas.scaling import compound_scale, flops_factor
 from nas.spec import ArchSpec
 from nas.strategies import register
-from nas.strategies.base import SearchStrategy, TrialRecord
+from nas.strategies.base import RecordState, SearchStrategy, TrialRecord
 from nas.trial import TrialRequest
 
 Triple = tuple[float, float, float]
@@ -181,7 +181,7 @@ class CompoundScaling(SearchStrategy):
         if len(grid) < len(self._grid):
             triple, spec = self._grid[len(grid)]
             return self.request(spec, self._params("grid", triple, 1))
-        if any(r.state == "pending" for r in grid):
+        if any(r.state == RecordState.PENDING for r in grid):
             return None
         triple_ = self.best_triple()
         if triple_ is None:
@@ -194,7 +194,7 @@ class CompoundScaling(SearchStrategy):
 
     def is_finished(self) -> bool:
         grid = self._phase("grid")
-        if len(grid) < len(self._grid) or any(r.state == "pending" for r in grid):
+        if len(grid) < len(self._grid) or any(r.state == RecordState.PENDING for r in grid):
             return False
         triple = self.best_triple()
         return triple is None or len(self._phase("scale")) >= len(self._scale_plan(triple))

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from nas.errors import OptionsError, SpecError
 from nas.spec import ArchSpec
 from nas.strategies import register
-from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
+from nas.strategies.base import RecordState, SearchStrategy, StrategyContext, TrialRecord
 from nas.trial import TrialRequest
 
 Stride = tuple[float, float]
@@ -351,6 +351,6 @@ class DiffStrideSearch(SearchStrategy):
             return False
         if not self.options.retrain:
             return True
-        if any(r.state == "pending" for r in searches):
+        if any(r.state == RecordState.PENDING for r in searches):
             return False
         return self._next_retrain() is None

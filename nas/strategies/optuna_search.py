@@ -23,9 +23,9 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from nas.strategies import register
-from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
-from nas.strategies.grid import Space, asked_keys, key_of_params
+from nas.strategies.base import RecordState, SearchStrategy, StrategyContext, TrialRecord
 from nas.strategies.random_search import ENUMERATE_LIMIT, rng_for
+from nas.strategies.space import Space, asked_keys, key_of_params
 from nas.trial import TrialRequest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -183,7 +183,7 @@ class OptunaSearch(SearchStrategy):
                 continue
             study.enqueue_trial(self._params_of(index))
             trial = study.ask(self.distributions)
-            if not self.multi_objective and record.state != "pending":
+            if not self.multi_objective and record.state != RecordState.PENDING:
                 # a pending trial's reports are not replayed after a restart: leave them out
                 for report in record.reports:
                     trial.report(report.val_accuracy, report.epoch)
@@ -191,11 +191,11 @@ class OptunaSearch(SearchStrategy):
         return study
 
     def _finish(self, study: Any, trial: Any, record: TrialRecord) -> None:
-        if record.state == "completed" and record.result is not None:
+        if record.state == RecordState.COMPLETED and record.result is not None:
             study.tell(trial, self._values(record))
-        elif record.state == "pruned":
+        elif record.state == RecordState.PRUNED:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif record.state != "pending":
+        elif record.state != RecordState.PENDING:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
     # ---- the strategy -------------------------------------------------------------------------
@@ -253,7 +253,11 @@ class OptunaSearch(SearchStrategy):
 
     def should_prune(self, record: TrialRecord) -> bool:
         """Optuna's pruner on validation accuracy per epoch against the other records."""
-        if self.options.pruner == "none" or record.state != "pending" or not record.reports:
+        if (
+            self.options.pruner == "none"
+            or record.state != RecordState.PENDING
+            or not record.reports
+        ):
             return False
         hyperband = self.options.pruner == "hyperband"
         with warnings.catch_warnings():
@@ -266,14 +270,18 @@ class OptunaSearch(SearchStrategy):
             )
             for other in self.records:
                 # pending trials are left out: their progress is not replayed after a restart
-                if other is record or other.state == "pending" or self._record_index(other) is None:
+                if (
+                    other is record
+                    or other.state == RecordState.PENDING
+                    or self._record_index(other) is None
+                ):
                     continue
                 trial = self._add_running(study, other)
                 for report in other.reports:
                     trial.report(report.val_accuracy, report.epoch)
                     if hyperband:  # successive halving records its rungs as it goes
                         trial.should_prune()
-                if other.state == "completed" and other.result is not None:
+                if other.state == RecordState.COMPLETED and other.result is not None:
                     study.tell(trial, [other.result.accuracy])
                 else:
                     self._finish(study, trial, other)
@@ -301,7 +309,9 @@ class OptunaSearch(SearchStrategy):
 
     def pareto_front(self) -> list[TrialRecord]:
         """Completed records not dominated in (accuracy up, secondary cost down)."""
-        done = [r for r in self.records if r.state == "completed" and r.result is not None]
+        done = [
+            r for r in self.records if r.state == RecordState.COMPLETED and r.result is not None
+        ]
 
         def point(r: TrialRecord) -> tuple[float, float]:
             assert r.result is not None

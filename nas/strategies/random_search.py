@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nas.strategies import register
 from nas.strategies.base import SearchStrategy, StrategyContext
-from nas.strategies.grid import Space, asked_keys
+from nas.strategies.space import Space, asked_keys
 from nas.trial import TrialRequest
 
 ENUMERATE_LIMIT = 20_000

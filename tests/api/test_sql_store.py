@@ -4,7 +4,6 @@ interruption and a resume, and the JobRepository (transitions, pages, sorting, c
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +17,11 @@ from api.db.session import make_engine, session_factory, session_scope, upgrade_
 from api.store import JobRepository, SqlTrialStore, insert_trials
 from nas.data import ImageData, load
 from nas.errors import ConflictError, NasError, NotFoundError
-from nas.job import DatasetRef, JobSpec
+from nas.job import JobSpec
 from nas.models import preset
-from nas.strategies.synthetic import SyntheticObjective
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.executor import Completion, InlineExecutor, ProgressCallback
+from tests.fakes import SyntheticExecutor, SyntheticObjective
+from workers.executor import InlineExecutor
 from workers.runner import JobRunner, fit_base
 from workers.store import MemoryTrialStore, TrialStore
 
@@ -284,45 +283,6 @@ def test_db_every_change_bumps_the_job_version(repo: JobRepository) -> None:
 
 
 # ---- the runner over the SQL store: interrupted and resumed ------------------------------------
-
-
-class SyntheticExecutor:
-    """Evaluates requests with a known objective instead of training; can crash after n."""
-
-    capacity = 2
-
-    def __init__(self, objective: SyntheticObjective, crash_after: int | None = None) -> None:
-        self.objective = objective
-        self.crash_after = crash_after
-        self.completed = 0
-        self.queue: deque[tuple[int, TrialRequest, ProgressCallback]] = deque()
-
-    def submit(
-        self,
-        trial_id: int,
-        request: TrialRequest,
-        dataset: DatasetRef,
-        on_progress: ProgressCallback,
-    ) -> None:
-        self.queue.append((trial_id, request, on_progress))
-
-    def in_flight(self) -> int:
-        return len(self.queue)
-
-    def cancel(self, trial_id: int) -> None:
-        pass
-
-    def wait(self, timeout: float | None = None) -> list[Completion]:
-        if self.crash_after is not None and self.completed >= self.crash_after:
-            raise KeyboardInterrupt("simulated crash")
-        trial_id, request, on_progress = self.queue.popleft()
-        outcome = self.objective.evaluate(request)
-        for epoch in outcome.history:
-            if on_progress(epoch):
-                outcome = outcome.model_copy(update={"pruned": True})
-                break
-        self.completed += 1
-        return [Completion(trial_id, outcome)]
 
 
 @pytest.fixture(scope="module")

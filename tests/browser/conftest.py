@@ -20,9 +20,9 @@ from api.app import create_app
 from api.db.session import upgrade_database
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
-from api.threaded_server import serve_in_thread
 from nas.job import JobSpec
 from tests import chromium
+from tests.threaded_server import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -15,7 +15,7 @@ import pytest
 from api.app import create_app
 from api.db.session import upgrade_database
 from api.settings import Settings
-from api.threaded_server import free_port, serve_in_thread
+from tests.threaded_server import free_port, serve_in_thread
 
 KEY = "cli-test-key"
 

@@ -13,10 +13,10 @@ import torch
 from typer.testing import CliRunner, Result
 
 from api.cli import app
-from api.threaded_server import free_port
 from nas import export
 from nas.models import build_model
 from tests.cli.conftest import KEY, RunningServer
+from tests.threaded_server import free_port
 
 TINY_BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 JOB: dict[str, Any] = {

@@ -15,9 +15,9 @@ from api.cli import app as cli
 from api.db.session import upgrade_database
 from api.settings import Settings
 from api.store import JobRepository
-from api.threaded_server import serve_in_thread
 from tests.api.test_sql_store import make_job, request, result
 from tests.cli.test_cli import one_line_error
+from tests.threaded_server import serve_in_thread
 
 runner = CliRunner()
 

@@ -21,8 +21,8 @@ from nas.job import Objectives, SearchSpace
 from nas.models import preset
 from nas.spec import ArchSpec
 from nas.strategies.base import StrategyContext
-from nas.strategies.synthetic import SyntheticObjective
 from nas.trial import TrainOptions
+from tests.fakes import SyntheticObjective
 
 TARGET_STRIDES = (1.0, 2.0, 2.0, 1.0)
 DEFAULT_SPACE = SearchSpace(strides=[[1, 2]] * 4)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from nas.strategies.base import SearchStrategy, TrialRecord
-from nas.strategies.synthetic import SyntheticObjective
 from nas.trial import TrialResult
+from tests.fakes import SyntheticObjective
 
 
 def pruned_result(full: TrialResult, epochs: int) -> TrialResult:

@@ -18,12 +18,12 @@ from nas.errors import SpecError
 from nas.job import JobError, JobSpec, SearchSpace
 from nas.models import preset
 from nas.spec import ArchSpec
-from nas.strategies.grid import GridSearch, Space, key_of_params
+from nas.strategies.grid import GridSearch
 from nas.strategies.optuna_search import OptunaSearch
 from nas.strategies.random_search import RandomSearch
-from nas.strategies.space import apply_choice, is_valid_choice
-from nas.strategies.synthetic import SyntheticObjective
+from nas.strategies.space import Space, apply_choice, is_valid_choice, key_of_params
 from nas.trial import TrialRequest, TrialResult
+from tests.fakes import SyntheticObjective
 
 # base: resnet_narrow_fmnist, stages basic c16 / c32 s2 / c64 s2 / c128 s2 after a 16-channel stem
 BLOCKS = [["basic", "inceptionb"], ["basic", "fire", "dense"], ["basic", "dynamic"], ["basic"]]

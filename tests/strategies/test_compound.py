@@ -19,7 +19,7 @@ from nas.strategies.compound import (
     grid_points,
     spec_cost,
 )
-from nas.strategies.synthetic import SyntheticObjective
+from tests.fakes import SyntheticObjective
 
 Make = Callable[..., StrategyContext]
 

@@ -13,8 +13,8 @@ from nas.job import SearchSpace
 from nas.readout import StrideReadout
 from nas.strategies.base import StrategyContext
 from nas.strategies.diffstride import DiffStrideSearch, nearest_choice, round_stride
-from nas.strategies.synthetic import SyntheticObjective
 from nas.trial import TrialRequest, TrialResult
+from tests.fakes import SyntheticObjective
 
 Make = Callable[..., StrategyContext]
 

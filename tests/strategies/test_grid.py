@@ -9,8 +9,8 @@ from harness import drive, replayed
 
 from nas import strategies
 from nas.job import SearchSpace
-from nas.strategies.grid import GridSearch, key_of_params
-from nas.strategies.space import is_valid_choice
+from nas.strategies.grid import GridSearch
+from nas.strategies.space import is_valid_choice, key_of_params
 
 
 def expected_points(base, space: SearchSpace) -> list[tuple]:  # type: ignore[no-untyped-def]

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from nas import strategies
 from nas.job import Objectives, SearchSpace
-from nas.strategies.grid import key_of_params
 from nas.strategies.optuna_search import OptunaSearch
 from nas.strategies.random_search import RandomSearch
+from nas.strategies.space import key_of_params
 from nas.trial import EpochReport
 
 # 3^4 x 3 = 243 points, 210 of them possible on the 28 px base; the optimum is unique.

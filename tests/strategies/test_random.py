@@ -8,8 +8,9 @@ from pydantic import ValidationError
 
 from nas import strategies
 from nas.job import SearchSpace
-from nas.strategies.grid import GridSearch, key_of_params
+from nas.strategies.grid import GridSearch
 from nas.strategies.random_search import RandomSearch
+from nas.strategies.space import key_of_params
 
 SPACE = SearchSpace(strides=[[1, 2, 4]] * 4, widths=[0.5, 1.0])  # some points impossible
 

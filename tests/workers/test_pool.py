@@ -11,8 +11,8 @@ import pytest
 
 from nas.data import load
 from nas.job import DatasetRef, JobSpec
-from nas.strategies.synthetic import SyntheticObjective
 from nas.trial import TrialRequest
+from tests.fakes import SyntheticObjective
 from workers.executor import Completion, ProgressCallback
 from workers.pool import JobPool
 from workers.runner import JobRunner, fit_base

@@ -2,59 +2,16 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import pytest
 
 from nas.data import load
-from nas.job import DatasetRef, JobSpec
-from nas.strategies.synthetic import SyntheticObjective
-from nas.trial import TrialRequest
-from workers.executor import Completion, InlineExecutor, ProgressCallback
+from nas.job import JobSpec
+from tests.fakes import SyntheticExecutor, SyntheticObjective
+from workers.executor import Completion, InlineExecutor
 from workers.runner import JobRunner, fit_base
 from workers.store import MemoryTrialStore
-
-
-class SyntheticExecutor:
-    """Evaluates requests with a known objective instead of training; can crash after n."""
-
-    capacity = 2
-
-    def __init__(self, objective: SyntheticObjective, crash_after: int | None = None) -> None:
-        self.objective = objective
-        self.crash_after = crash_after
-        self.completed = 0
-        self.queue: deque[tuple[int, TrialRequest, ProgressCallback]] = deque()
-        self.submitted: list[int] = []
-
-    def submit(
-        self,
-        trial_id: int,
-        request: TrialRequest,
-        dataset: DatasetRef,
-        on_progress: ProgressCallback,
-    ) -> None:
-        self.submitted.append(trial_id)
-        self.queue.append((trial_id, request, on_progress))
-
-    def in_flight(self) -> int:
-        return len(self.queue)
-
-    def cancel(self, trial_id: int) -> None:
-        pass
-
-    def wait(self, timeout: float | None = None) -> list[Completion]:
-        if self.crash_after is not None and self.completed >= self.crash_after:
-            raise KeyboardInterrupt("simulated crash")
-        trial_id, request, on_progress = self.queue.popleft()
-        result = self.objective.evaluate(request)
-        for report in result.history:
-            if on_progress(report):
-                result = result.model_copy(update={"pruned": True})
-                break
-        self.completed += 1
-        return [Completion(trial_id, result)]
 
 
 def make_job(**overrides: Any) -> JobSpec:

@@ -1,19 +1,26 @@
-"""A cheap, known objective of the spec: for testing strategies without training anything.
+"""Test doubles shared by the test suites: a known objective instead of training, and an
+executor that evaluates requests with it.
 
-Accuracy peaks at a target stride schedule and width and falls off smoothly with the distance to
-it; cost is proportional to the spec's (analytic) compute, so budget logic sees realistic
-differences between cheap and expensive architectures. Optional seeded noise.
+- ``SyntheticObjective``: a cheap, known objective of the spec. Accuracy peaks at a target stride
+  schedule and width and falls off smoothly with the distance to it; cost is proportional to the
+  spec's (analytic) compute, so budget logic sees realistic differences between cheap and
+  expensive architectures. Optional seeded noise.
+- ``SyntheticExecutor``: an ``Executor`` that answers its oldest submission with the objective's
+  result (reporting every epoch, so strategies may prune), and can crash after ``n``.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nas.job import DatasetRef
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.executor import Completion, ProgressCallback
 
 
 def relative_compute(spec: ArchSpec, base: ArchSpec) -> float:
@@ -89,3 +96,44 @@ class SyntheticObjective:
             epochs_run=request.epochs,
             history=history,
         )
+
+
+class SyntheticExecutor:
+    """Evaluates requests with a known objective instead of training; can crash after n."""
+
+    capacity = 2
+
+    def __init__(self, objective: SyntheticObjective, crash_after: int | None = None) -> None:
+        self.objective = objective
+        self.crash_after = crash_after
+        self.completed = 0
+        self.queue: deque[tuple[int, TrialRequest, ProgressCallback]] = deque()
+        self.submitted: list[int] = []
+
+    def submit(
+        self,
+        trial_id: int,
+        request: TrialRequest,
+        dataset: DatasetRef,
+        on_progress: ProgressCallback,
+    ) -> None:
+        self.submitted.append(trial_id)
+        self.queue.append((trial_id, request, on_progress))
+
+    def in_flight(self) -> int:
+        return len(self.queue)
+
+    def cancel(self, trial_id: int) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> list[Completion]:
+        if self.crash_after is not None and self.completed >= self.crash_after:
+            raise KeyboardInterrupt("simulated crash")
+        trial_id, request, on_progress = self.queue.popleft()
+        result = self.objective.evaluate(request)
+        for report in result.history:
+            if on_progress(report):
+                result = result.model_copy(update={"pruned": True})
+                break
+        self.completed += 1
+        return [Completion(trial_id, result)]

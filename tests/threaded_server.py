@@ -1,4 +1,5 @@
-"""The app served by uvicorn in a background thread on loopback: tests, benchmarks, notebooks."""
+"""The app served by uvicorn in a background thread on loopback, for tests and benchmarks
+(``bench/`` imports its helpers from ``tests/`` as well: neither ships in the package)."""
 
 from __future__ import annotations
 
