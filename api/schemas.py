@@ -8,8 +8,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.store import JobRecord, TrialSummary
-from api.strides import strides_text
-from nas.readout import stage_statuses
+from workers.leaderboard import trial_columns
 from workers.store import BudgetUse, StoredTrial
 
 T = TypeVar("T")
@@ -82,36 +81,7 @@ class TrialOut(TrialSummary):
 
     @classmethod
     def of(cls, trial: StoredTrial) -> TrialOut:
-        result = trial.result
-        phase = trial.request.params.get("phase")
-        return cls(
-            id=trial.id,
-            strategy=trial.strategy,
-            number=trial.number,
-            state=trial.state,
-            spec=trial.request.spec.to_string(),
-            params=trial.request.params,
-            phase=str(phase) if phase is not None else None,
-            strides=strides_text(
-                trial.request.spec.to_string(), result.learned_strides if result else None
-            ),
-            accuracy=result.accuracy if result else None,
-            n_params=result.params if result else None,
-            macs=result.macs if result else None,
-            cost_flops=result.cost_flops if result else None,
-            wall_seconds=result.wall_seconds if result else None,
-            epochs_run=result.epochs_run if result else None,
-            attempts=trial.attempts,
-            error=trial.error,
-            learned_strides=(
-                result.learned_strides
-                if result and any(s is not None for s in result.learned_strides)
-                else None
-            ),
-            stride_status=stage_statuses(result.stride_readout) if result else None,
-            test_accuracy=result.test_accuracy if result else None,
-            last_epoch=trial.progress[-1] if trial.progress else None,
-        )
+        return cls.of_columns(trial_columns(trial), trial.progress[-1] if trial.progress else None)
 
 
 class ExtendIn(BaseModel):

@@ -18,7 +18,7 @@ import socket
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Self, cast
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError
@@ -47,8 +47,8 @@ from api.strides import strides_text
 from api.targets import run_keys
 from nas.errors import ConflictError, NasError, NotFoundError, OptionsError
 from nas.job import Budget, JobSpec, job_error_from, strategy_key
-from nas.readout import stage_statuses
 from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.leaderboard import flat_row
 from workers.processes import LOG_LIMIT, bounded_log
 from workers.store import FINISHED_STATES, BudgetUse, StoredTrial
 
@@ -273,6 +273,22 @@ class TrialSummary(BaseModel):
     )
     last_epoch: EpochReport | None = None
 
+    @classmethod
+    def of_columns(cls, columns: Mapping[Any, Any], last: EpochReport | None) -> Self:
+        """From a trial's columns (``workers.leaderboard.flat_row``: the one flattening),
+        without revalidating them; ``last``: its latest progress report."""
+        learned = columns["learned_strides"]
+        return cast(
+            Self,
+            cls.model_construct(
+                **flat_row(columns),
+                strides=strides_text(
+                    columns["spec"], learned if isinstance(learned, list) else None
+                ),
+                last_epoch=last,
+            ),
+        )
+
 
 _SUMMARY_COLUMNS = (
     Trial.id,
@@ -302,41 +318,7 @@ def _last(reports: ReportList | None) -> EpochReport | None:
 
 def _summary(row: sa.Row[Any], last: EpochReport | None) -> TrialSummary:
     """A ``TrialSummary`` from trusted columns, without revalidating them."""
-    strides = row.learned_strides
-    learned = (
-        [tuple(s) if s is not None else None for s in strides]
-        if isinstance(strides, list) and any(s is not None for s in strides)
-        else None
-    )
-    phase = row.params.get("phase") if isinstance(row.params, dict) else None
-    return TrialSummary.model_construct(
-        id=row.id,
-        strategy=row.strategy,
-        number=row.number,
-        state=row.state,
-        spec=row.spec,
-        params=row.params or {},
-        phase=str(phase) if phase is not None else None,
-        strides=strides_text(row.spec, strides if isinstance(strides, list) else None),
-        accuracy=row.accuracy,
-        n_params=row.n_params,
-        macs=row.macs,
-        cost_flops=row.cost_flops,
-        wall_seconds=row.wall_seconds,
-        epochs_run=row.epochs_run,
-        attempts=row.attempts,
-        error=row.error,
-        learned_strides=learned,
-        stride_status=stage_statuses(row.stride_readout),
-        test_accuracy=(
-            float(row.test_accuracy)
-            if isinstance(row.test_accuracy, int | float)
-            and not isinstance(row.test_accuracy, bool)
-            else None
-        ),
-        copied_from=row.copied_from,
-        last_epoch=last,
-    )
+    return TrialSummary.of_columns(row._mapping, last)
 
 
 def _current_progress(session: Session, trial_ids: list[int]) -> dict[int, ReportList]:

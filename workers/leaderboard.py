@@ -1,11 +1,86 @@
-"""Ranking a job's trials across strategies (the CLI table; the API serves the same rows)."""
+"""A trial as one flat row, and ranking a job's trials across strategies.
+
+``flat_row`` is the one place a trial is flattened: from its columns as the SQL store keeps
+them (``trial`` columns plus its result's ``learned_strides``, ``stride_readout`` and
+``test_accuracy``), which ``trial_columns`` gives for a ``StoredTrial``. The API's trial rows
+(``api.schemas.TrialSummary``: listings from columns, ``/best`` from stored trials) and the CLI's
+leaderboard rows are built from it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel
 
 from nas.readout import stage_statuses
 from workers.store import StoredTrial
+
+
+def trial_columns(trial: StoredTrial) -> dict[str, Any]:
+    """A stored trial's values under the names of the SQL store's columns (``flat_row``'s
+    input): its request's block string and params, its result's metrics and strides."""
+    result = trial.result
+    return {
+        "id": trial.id,
+        "strategy": trial.strategy,
+        "number": trial.number,
+        "state": trial.state,
+        "spec": trial.request.spec.to_string(),
+        "params": trial.request.params,
+        "accuracy": result.accuracy if result else None,
+        "n_params": result.params if result else None,
+        "macs": result.macs if result else None,
+        "cost_flops": result.cost_flops if result else None,
+        "wall_seconds": result.wall_seconds if result else None,
+        "epochs_run": result.epochs_run if result else None,
+        "attempts": trial.attempts,
+        "error": trial.error,
+        "learned_strides": result.learned_strides if result else None,
+        "stride_readout": result.stride_readout if result else None,
+        "test_accuracy": result.test_accuracy if result else None,
+        "copied_from": trial.copied_from,
+    }
+
+
+def flat_row(columns: Mapping[Any, Any]) -> dict[str, Any]:
+    """A trial's flat row (``ROW_FIELDS``) from its ``columns`` (trusted values; the result's
+    parts as stored JSON or as models): the phase from its params, its learned strides when
+    any stage has one, each stage's stride status, its test accuracy when it is a number."""
+    params = columns["params"]
+    phase = params.get("phase") if isinstance(params, dict) else None
+    strides = columns["learned_strides"]
+    test_accuracy = columns["test_accuracy"]
+    return {
+        "id": columns["id"],
+        "strategy": columns["strategy"],
+        "number": columns["number"],
+        "state": columns["state"],
+        "spec": columns["spec"],
+        "params": params or {},
+        "phase": str(phase) if phase is not None else None,
+        "accuracy": columns["accuracy"],
+        "n_params": columns["n_params"],
+        "macs": columns["macs"],
+        "cost_flops": columns["cost_flops"],
+        "wall_seconds": columns["wall_seconds"],
+        "epochs_run": columns["epochs_run"],
+        "attempts": columns["attempts"],
+        "error": columns["error"],
+        "learned_strides": (
+            [tuple(s) if s is not None else None for s in strides]
+            if isinstance(strides, list) and any(s is not None for s in strides)
+            else None
+        ),
+        "stride_status": stage_statuses(columns["stride_readout"]),
+        "test_accuracy": (
+            float(test_accuracy)
+            if isinstance(test_accuracy, int | float) and not isinstance(test_accuracy, bool)
+            else None
+        ),
+        "copied_from": columns["copied_from"],
+    }
 
 
 class LeaderboardRow(BaseModel):
@@ -35,29 +110,24 @@ def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
 
     rows = []
     for rank, trial in enumerate(sorted((t for t in trials if t.finished), key=sort_key), 1):
-        result = trial.result
-        phase = trial.request.params.get("phase")
+        row = flat_row(trial_columns(trial))
         rows.append(
             LeaderboardRow(
                 rank=rank,
-                trial_id=trial.id,
-                strategy=trial.strategy,
-                number=trial.number,
-                spec=trial.request.spec.to_string(),
-                state=trial.state,
-                accuracy=result.accuracy if result else None,
-                params=result.params if result else None,
-                macs=result.macs if result else None,
-                cost_flops=result.cost_flops if result else None,
-                wall_seconds=result.wall_seconds if result else None,
-                learned_strides=(
-                    result.learned_strides
-                    if result and any(s is not None for s in result.learned_strides)
-                    else None
-                ),
-                stride_status=stage_statuses(result.stride_readout) if result else None,
-                test_accuracy=result.test_accuracy if result else None,
-                phase=str(phase) if phase is not None else None,
+                trial_id=row["id"],
+                strategy=row["strategy"],
+                number=row["number"],
+                spec=row["spec"],
+                state=row["state"],
+                accuracy=row["accuracy"],
+                params=row["n_params"],
+                macs=row["macs"],
+                cost_flops=row["cost_flops"],
+                wall_seconds=row["wall_seconds"],
+                learned_strides=row["learned_strides"],
+                stride_status=row["stride_status"],
+                test_accuracy=row["test_accuracy"],
+                phase=row["phase"],
             )
         )
     return rows
