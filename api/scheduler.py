@@ -27,10 +27,12 @@ from datetime import timedelta
 from api.artifacts import Artifacts
 from api.db.session import database_unreachable
 from api.executors import ExecutorFactory
-from api.store import JobRecord, JobRepository, LeaseLost, SqlTrialStore
+from api.schemas import JobRecord
+from api.store import JobRepository, LeaseLost, SqlTrialStore
 from nas.errors import NasError, NotFoundError
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.backoff import ExponentialBackoff
 from workers.executor import Completion, Executor, ProgressCallback
 from workers.pool import JobPool
 from workers.runner import JobRunner
@@ -180,7 +182,7 @@ class Scheduler:
         self._claim_at = 0.0
         self.last_error: str | None = None
         self.waiting_for_database = False
-        self._backoff = poll_seconds
+        self._backoff = ExponentialBackoff(poll_seconds, MAX_BACKOFF_SECONDS)
 
     @property
     def running(self) -> bool:
@@ -236,8 +238,7 @@ class Scheduler:
                     continue
                 log.exception("scheduler step failed")
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self._stopping.wait(self._backoff)
-                self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
+                self._stopping.wait(self._backoff.next_delay())
         self._let_go()
 
     def _step(self) -> None:
@@ -284,8 +285,7 @@ class Scheduler:
             )
         self.waiting_for_database = True
         self.last_error = f"database unreachable: {type(exc).__name__}"
-        self._stopping.wait(self._backoff)
-        self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
+        self._stopping.wait(self._backoff.next_delay())
 
     # ---- leases ---------------------------------------------------------------------------
 
@@ -296,7 +296,7 @@ class Scheduler:
         if self.waiting_for_database:
             log.info("database reachable again: resuming")
             self.waiting_for_database = False
-        self._backoff = self.poll_seconds
+        self._backoff.reset()
         if jobs and not self._active:
             self._renew_at = time.monotonic() + self.lease.total_seconds() / 3
         for job in jobs:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from nas.job import DatasetRef
 from nas.trial import TrialRequest
+from workers.backoff import ExponentialBackoff
 from workers.executor import Assignment, Completion, ProgressCallback
 from workers.processes import (
     Child,
@@ -89,7 +90,7 @@ class SupervisedRayExecutor:
         """Why no bridge is connected now (None while one is, or the first is starting)."""
         self.restarts = 0
         self._bridge: _Bridge | None = None
-        self._backoff = 1.0
+        self._backoff = ExponentialBackoff(1.0, max_backoff)
         self._next_start = 0.0
         self._queue: deque[Assignment] = deque()
         self._sent: dict[int, Assignment] = {}
@@ -245,7 +246,7 @@ class SupervisedRayExecutor:
             if self.problem is not None:
                 log.warning("Ray is back (bridge pid %s): resuming", item.pid)
             self.problem = None
-            self._backoff = 1.0
+            self._backoff.reset()
             self._dispatch()
             return []
         assignment = self._sent.get(item.trial_id) if item.trial_id is not None else None
@@ -273,8 +274,7 @@ class SupervisedRayExecutor:
         self.problem = f"Ray cluster unreachable: {reason}"[:PROBLEM_LIMIT]
         if first:
             log.warning("%s; trials wait until Ray answers again", self.problem)
-        self._next_start = time.monotonic() + self._backoff
-        self._backoff = min(self.max_backoff, self._backoff * 2)
+        self._next_start = time.monotonic() + self._backoff.next_delay()
         error = f"Ray cluster lost: {reason}"
         if stderr:
             error += f"; bridge stderr:\n{stderr}"
