@@ -372,7 +372,8 @@ def same_trials_job(name: str, trials: int) -> JobSpec:
 def run_scheduled(url: str, specs: list[JobSpec], slots: int) -> float:
     """Store ``specs`` at once, run them with one server scheduler (local executor, ``slots``
     workers) until all completed; the wall seconds from the scheduler's start."""
-    from api.scheduler import Scheduler, executor_factory
+    from api.executors import executor_factory
+    from api.scheduler import Scheduler
 
     engine = make_engine(url)
     try:
