@@ -83,6 +83,8 @@ def list_jobs(
     as_json: AsJson = False,
 ) -> None:
     """List the server's jobs, newest first."""
+    from nas.job import strategy_key
+
     with open_client(server, api_key) as client:
         page = client.jobs(state=state, limit=limit)
     if as_json:
@@ -95,8 +97,7 @@ def list_jobs(
         counts = job.trial_counts
         done = finished_count(counts)
         strategies = [
-            s if isinstance(s, str) else s.get("label") or s.get("name", "?")
-            for s in job.spec.get("strategies", [])
+            s if isinstance(s, str) else strategy_key(s) for s in job.spec.get("strategies", [])
         ]
         table.add_row(
             str(job.id),

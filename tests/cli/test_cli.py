@@ -83,6 +83,9 @@ def test_submit_watch_rank_and_export_a_model_that_predicts_as_in_the_worker(
 
     listed = nas(server, "jobs", "--json")
     assert listed.exit_code == 0 and job_id in [j["id"] for j in json.loads(listed.stdout)]
+    table = nas(server, "jobs")
+    row = next(line for line in table.stdout.splitlines() if f" {job_id} " in line)
+    assert "cli-test" in row and "4/4" in row and "grid, random" in row, table.stdout
 
     board = nas(server, "leaderboard", str(job_id), "--json")
     assert board.exit_code == 0, board.output
