@@ -3,7 +3,8 @@
 Depth multiplies every stage's repeats (rounded up), width multiplies every channel count
 (rounded to a multiple of 8, never losing more than 10%), resolution sets the input size.
 Blocks whose widths live in extras (growth rate, squeeze width) or whose stage holds exactly one
-block (Inception's grid reductions) register their own rule (``register_block(scale=...)``).
+block (Inception's grid reductions) have their own rule (``_SCALERS``; a block registered
+elsewhere brings its own: ``register_block(scale=...)``).
 ``compound_scale`` ties all three to one knob: depth = alpha^phi, width = beta^phi,
 resolution = gamma^phi, with alpha * beta^2 * gamma^2 ~ 2 so FLOPs grow about 2^phi.
 """
@@ -11,13 +12,15 @@ resolution = gamma^phi, with alpha * beta^2 * gamma^2 ~ 2 so FLOPs grow about 2^
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from nas.errors import SpecError
+from nas.layers.plans import INCEPTION_EXTRAS
 from nas.spec import ArchSpec, StageSpec
 
-if TYPE_CHECKING:
-    from nas.layers.registry import StageScaler
+StageScaler = Callable[[StageSpec, float, float], StageSpec]
+"""``(stage, width, depth) -> scaled stage`` for blocks whose widths or depth are not just
+``out_channels`` and ``repeats`` (see ``scale_stage``)."""
 
 # variant -> (width, depth, resolution, dropout), from the paper and torchvision's
 # efficientnet_b0..b7 builders (torchvision/models/efficientnet.py).
@@ -48,9 +51,7 @@ def scale_depth(repeats: int, depth: float) -> int:
 def scale_stage(stage: StageSpec, width: float, depth: float) -> StageSpec:
     """One stage scaled: the block's own rule when it registered one, else channels x width
     (``make_divisible``) and repeats x depth (rounded up)."""
-    from nas.layers.registry import block_scaler  # the registry imports torch: keep it lazy
-
-    rule = block_scaler(stage.block)
+    rule = _SCALERS.get(stage.block)
     if rule is not None:
         return rule(stage, width, depth)
     return stage.model_copy(
@@ -78,6 +79,44 @@ def channel_extras_rule(names: frozenset[str], *, fixed_depth: bool = False) -> 
         )
 
     return rule
+
+
+def scale_dense(stage: StageSpec, width: float, depth: float) -> StageSpec:
+    """A dense stage scaled: growth and transition widths x ``width``, layers x ``depth``, and
+    out_channels recomputed as transition + repeats x growth. ``theta`` (a check tied to the
+    unscaled widths) is dropped from a scaled stage."""
+    if width == 1 and depth == 1:
+        return stage
+    extras = {k: v for k, v in stage.extras.items() if k != "theta"}
+    repeats = scale_depth(stage.repeats, depth)
+    if "growth" not in stage.extras:  # the default growth follows out_channels
+        out = make_divisible(stage.out_channels * width)
+        return stage.model_copy(update={"out_channels": out, "repeats": repeats, "extras": extras})
+    growth = int(stage.extras["growth"])
+    transition = stage.out_channels - stage.repeats * growth
+    new_growth = max(1, round(growth * width))
+    extras["growth"] = new_growth
+    out = make_divisible(transition * width) + repeats * new_growth
+    return stage.model_copy(update={"out_channels": out, "repeats": repeats, "extras": extras})
+
+
+_SCALERS: dict[str, StageScaler] = {
+    "dense": scale_dense,
+    "fire": channel_extras_rule(frozenset({"squeeze"})),
+    **{
+        # the grid reductions add channels to their input: a stage holds exactly one
+        name: channel_extras_rule(extras, fixed_depth=name in {"inceptionb", "inceptiond"})
+        for name, extras in INCEPTION_EXTRAS.items()
+    },
+}
+
+
+def register_scaler(block: str, rule: StageScaler) -> None:
+    """Scale the stages of ``block`` with ``rule`` instead of the default (see
+    ``nas.layers.registry.register_block``)."""
+    if block in _SCALERS:
+        raise ValueError(f"block {block!r} already has a scaling rule")
+    _SCALERS[block] = rule
 
 
 def scale(

@@ -17,7 +17,7 @@ The block string reads left to right like the network itself, tokens joined by `
   (SqueezeNet), ``d`` dropout, ``aux<i>`` an auxiliary classifier on the output of stage ``i``
   (Inception-v3) and ``auxw<w>`` its loss weight in training (default 0.4).
 
-Block types (``nas.layers.registry.block_names()``; the fields each one reads):
+Block types (``nas.validation.block_names()``; the fields each one reads):
 
 - ``basic``, ``bottleneck``: ResNet blocks, ``k``, ``se``; the bottleneck's middle width is
   ``c/4 * e`` split into ``g`` groups: ResNeXt's cardinality is ``g`` and its bottleneck width
@@ -48,6 +48,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nas.errors import SpecError
+from nas.validation import check_blocks
 
 DownsampleKind = Literal["strided", "spectral", "diffstride", "maxpool", "gridreduce"]
 """How a stage's first block reduces resolution (see ``nas.layers.downsample``): the block's own
@@ -201,25 +202,13 @@ class ArchSpec(BaseModel):
         return spec
 
     def check_blocks(self) -> None:
-        """Every stage's block type must be registered and accept its stage (``SpecError``).
+        """Every stage's block type must be declared and accept its stage (``SpecError``).
 
         Block-specific rules (a Fire module's squeeze below its expand channels, a dense block's
-        growth, ...) are the registered validators' (``nas.layers.registry.validate_stage``),
-        given the channels each stage's first block receives.
+        growth, ...) are the block rules' (``nas.validation``), given the channels each stage's
+        first block receives.
         """
-        # the registry imports torch: keep it lazy
-        from nas.layers.registry import block_names, validate_stage
-
-        known = block_names()
-        channels = self.stem.out_channels
-        for index, stage in enumerate(self.stages):
-            if stage.block not in known:
-                raise SpecError(
-                    f"unknown block {stage.block!r}; known: {', '.join(sorted(known))}",
-                    field=f"stages[{index}].block",
-                )
-            validate_stage(stage, stage.block_in_channels(channels), f"stages[{index}]")
-            channels = stage.out_channels
+        check_blocks(self)
 
     def stage_in_channels(self) -> list[int]:
         """Input channels of every stage (the stem's, then each previous stage's output)."""

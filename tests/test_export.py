@@ -16,11 +16,11 @@ from nas import export
 from nas.data import load
 from nas.job import DatasetRef
 from nas.layers.diffstride import DiffStride
-from nas.layers.registry import block_names
 from nas.models import Network, build_model
 from nas.spec import ArchSpec, parse_spec
 from nas.train import evaluate
 from nas.trial import TrainOptions, TrialRequest
+from nas.validation import block_names
 from workers.executor import Completion
 from workers.local_executor import LocalExecutor
 

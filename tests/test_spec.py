@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -245,3 +248,24 @@ def test_head_and_stem_tokens() -> None:
     assert (spec.head.aux_stage, spec.head.aux_weight) == (0, 0.3)
     assert spec.to_string() == text
     assert "auxw" not in spec.replace(head={"aux_stage": 0}).to_string()  # 0.4 is the default
+
+
+def test_specs_and_jobs_are_validated_without_torch() -> None:
+    """The block rules (``nas.validation``) are torch-free and imported at the top of
+    ``nas.spec``: creating a spec with block-specific checks, and a job, imports no torch."""
+    code = (
+        "import sys\n"
+        "from nas.errors import SpecError\n"
+        "from nas.job import JobSpec\n"
+        "from nas.spec import ArchSpec\n"
+        "base = 'resnet:r28:c1:n10:relu:stem_c16:fire_r2_c16_squeeze=4:dense_r2_s2_c32:head_d0'\n"
+        "ArchSpec.from_string(base)\n"
+        "try:\n"
+        "    ArchSpec.from_string(base.replace('squeeze=4', 'squeeze=40'))\n"
+        "except SpecError as exc:\n"
+        "    assert exc.field == 'stages[0].extras.squeeze', exc.field\n"
+        "JobSpec.parse({'name': 'j', 'dataset': 'synthetic', 'base': base,\n"
+        "               'strategies': ['grid'], 'budget': {'total': 1}})\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

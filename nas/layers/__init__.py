@@ -1,14 +1,5 @@
-"""Building blocks, one concept per module, looked up by name through ``nas.layers.registry``."""
+"""Building blocks, one concept per module, looked up by name through ``nas.layers.registry``.
 
-from nas.layers.diffstride import DiffStride, complexity_regularizer
-from nas.layers.registry import block_names, get_block, register_block
-from nas.layers.spectral_pool import SpectralPool
-
-__all__ = [
-    "DiffStride",
-    "SpectralPool",
-    "block_names",
-    "complexity_regularizer",
-    "get_block",
-    "register_block",
-]
+Importing the package imports no torch: ``nas.layers.extras`` and ``nas.layers.plans`` are
+torch-free and read by the block rules (``nas.validation``) whenever a spec is created.
+"""

@@ -1,5 +1,7 @@
 """The built-in stage builders: each stage = ``repeats`` blocks, the first one downsampling.
 
+Their rules (checks, extras) are ``nas.validation``'s, their scaling rules ``nas.scaling``'s.
+
 Block names are lowercase words without underscores (the block string splits tokens on ``_``);
 ``nas.spec``'s module docstring lists the fields and extras each block reads.
 """
@@ -13,13 +15,12 @@ from torch import nn
 from nas.layers import dense, fire, inception
 from nas.layers.conv import conv_bn_act
 from nas.layers.downsample import ConvStride, make_downsampler, needs_projection
-from nas.layers.dynamic_conv import DEFAULT_KERNELS, dynamic_conv_factory
-from nas.layers.extras import float_extra, int_extra
+from nas.layers.dynamic_conv import dynamic_conv_factory
 from nas.layers.mbconv import MBConv
+from nas.layers.plans import dynamic_options
 from nas.layers.registry import register_block
 from nas.layers.resnet import BasicBlock, Bottleneck
 from nas.layers.schedules import TemperatureSchedule
-from nas.scaling import channel_extras_rule
 from nas.spec import Activation, StageSpec
 
 # (in_channels, conv_stride, pool, is_first) -> block
@@ -114,7 +115,7 @@ register_block("ds", "depthwise-separable conv (MBConv with expand ratio 1), SE 
 # ---- plain convolutions (e.g. Inception-v3's stem) ----------------------------------------------
 
 
-@register_block("conv", "conv-BN-act layers, kxk; the first one downsamples", extras=frozenset())
+@register_block("conv", "conv-BN-act layers, kxk; the first one downsamples")
 def conv_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
     conv_stride, pool = make_downsampler(stage)
     layers: list[nn.Module] = [
@@ -134,45 +135,25 @@ def conv_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module
 register_block(
     "dense",
     "DenseNet(-BC) dense block: [transition BN-act-1x1-pool] + r BN-act-conv layers of growth k",
-    validate=dense.validate_dense,
-    extras=dense.EXTRAS,
-    scale=dense.scale_dense,
 )(dense.dense_stage)
 register_block(
     "fire",
     "SqueezeNet Fire: squeeze 1x1, expand 1x1 + 3x3 concatenated (squeeze < expand)",
-    validate=fire.validate_fire,
-    extras=fire.EXTRAS,
-    scale=channel_extras_rule(frozenset({"squeeze"})),
 )(fire.fire_stage)
 
 
 # ---- dynamic convolution ----------------------------------------------------------------------
 
-DYNAMIC_EXTRAS = frozenset({"kernels", "t0", "tepochs"})
-
-
-def dynamic_options(stage: StageSpec, field: str = "stage") -> tuple[int, TemperatureSchedule]:
-    """K and the temperature schedule of a ``dynamic`` stage from its extras."""
-    kernels = int_extra(stage, "kernels", DEFAULT_KERNELS, field, minimum=1, maximum=64)
-    start = float_extra(stage, "t0", 30.0, field, minimum=1.0, maximum=1000.0)
-    epochs = int_extra(stage, "tepochs", 10, field, minimum=0, maximum=10_000)
-    return kernels, TemperatureSchedule(start=start, end=1.0, epochs=epochs)
-
-
-def _validate_dynamic(stage: StageSpec, in_channels: int, field: str) -> None:
-    dynamic_options(stage, field)
-
 
 @register_block(
     "dynamic",
     "ResNet basic block of dynamic convolutions (K kernels mixed by attention; optional SE)",
-    validate=_validate_dynamic,
-    extras=DYNAMIC_EXTRAS,
 )
 def dynamic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
-    kernels, schedule = dynamic_options(stage)
-    make_conv = dynamic_conv_factory(kernels, schedule)
+    kernels, start, epochs = dynamic_options(stage)
+    make_conv = dynamic_conv_factory(
+        kernels, TemperatureSchedule(start=start, end=1.0, epochs=epochs)
+    )
 
     def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
         return BasicBlock(
@@ -193,19 +174,11 @@ def dynamic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Mod
 # ---- Inception-v3 -----------------------------------------------------------------------------
 
 _INCEPTION = {
-    "inceptiona": ("Inception-v3 35x35 module: 1x1 | 1x1-kxk | 1x1-3x3-3x3 | pool-1x1", "A"),
-    "inceptionb": ("Inception-v3 grid reduction (Mixed_6a): 3x3 | 1x1-3x3-3x3 | max pool", "B"),
-    "inceptionc": ("Inception-v3 17x17 module: n x 1 + 1 x n factorized 7x7 branches", "C"),
-    "inceptiond": ("Inception-v3 grid reduction (Mixed_7a): 1x1-3x3 | 1x1-1xn-nx1-3x3 | pool", "D"),
-    "inceptione": ("Inception-v3 8x8 module: expanded filter bank, parallel 1xn and nx1", "E"),
+    "inceptiona": "Inception-v3 35x35 module: 1x1 | 1x1-kxk | 1x1-3x3-3x3 | pool-1x1",
+    "inceptionb": "Inception-v3 grid reduction (Mixed_6a): 3x3 | 1x1-3x3-3x3 | max pool",
+    "inceptionc": "Inception-v3 17x17 module: n x 1 + 1 x n factorized 7x7 branches",
+    "inceptiond": "Inception-v3 grid reduction (Mixed_7a): 1x1-3x3 | 1x1-1xn-nx1-3x3 | pool",
+    "inceptione": "Inception-v3 8x8 module: expanded filter bank, parallel 1xn and nx1",
 }
-for _name, (_description, _letter) in _INCEPTION.items():
-    _extras = {"A": inception.EXTRAS_A, "C": inception.EXTRAS_C}.get(_letter, inception.NO_EXTRAS)
-    register_block(
-        _name,
-        _description,
-        validate=inception.validate_inception,
-        extras=_extras,
-        # the grid reductions add channels to their input: a stage holds exactly one
-        scale=channel_extras_rule(_extras, fixed_depth=_letter in {"B", "D"}),
-    )(inception.inception_stage)
+for _name, _description in _INCEPTION.items():
+    register_block(_name, _description)(inception.inception_stage)

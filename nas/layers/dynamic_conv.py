@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.layers.downsample import ConvStride
+from nas.layers.plans import DEFAULT_KERNELS
 from nas.layers.schedules import TemperatureSchedule
 
-DEFAULT_KERNELS = 4
 ATTENTION_REDUCTION = 4
 
 

@@ -6,8 +6,12 @@ type or range, so a bad block string is rejected when the spec is created, not w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nas.errors import SpecError
-from nas.spec import StageSpec
+
+if TYPE_CHECKING:
+    from nas.spec import StageSpec
 
 
 def int_extra(

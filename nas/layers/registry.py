@@ -1,20 +1,22 @@
 """Block registry: stage builders looked up by the ``block`` name of a ``StageSpec``.
 
 A builder turns one stage spec and its input channel count into a module whose output has
-``stage.out_channels`` channels. Register new block types with :func:`register_block`, with an
-optional validator that rejects impossible stages with a ``SpecError`` naming the field (run by
-``ArchSpec.check_blocks`` whenever a spec is created); the contract tests run over every entry.
-Build stages with :func:`build_stage`: it puts the grid reduction of a ``gridreduce`` stage in
-front of the block's stage, so every block type takes every downsampling kind.
+``stage.out_channels`` channels. Register new block types with :func:`register_block`; its
+checks and extras go to the torch-free block rules (``nas.validation``, run by ``ArchSpec``
+whenever a spec is created) and its scaling rule to ``nas.scaling``; the contract tests run over
+every entry. Build stages with :func:`build_stage`: it puts the grid reduction of a
+``gridreduce`` stage in front of the block's stage, so every block type takes every
+downsampling kind.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from nas.errors import NotFoundError, SpecError
+from nas.errors import NotFoundError
+from nas.scaling import StageScaler, register_scaler
+from nas.validation import StageValidator, declare_block, is_declared, validate_stage
 
 if TYPE_CHECKING:
     from torch import nn
@@ -22,21 +24,8 @@ if TYPE_CHECKING:
     from nas.spec import Activation, StageSpec
 
 StageBuilder = Callable[["StageSpec", int, "Activation"], "nn.Module"]
-StageValidator = Callable[["StageSpec", int, str], None]
-"""``(stage, channels into its first block, field prefix such as "stages[2]")``; raises
-``SpecError``."""
-StageScaler = Callable[["StageSpec", float, float], "StageSpec"]
-"""``(stage, width, depth) -> scaled stage`` for blocks whose widths or depth are not just
-``out_channels`` and ``repeats`` (see ``nas.scaling.scale_stage``)."""
 
 _BUILDERS: dict[str, StageBuilder] = {}
-_VALIDATORS: dict[str, StageValidator] = {}
-_EXTRAS: dict[str, frozenset[str]] = {}
-_SCALERS: dict[str, StageScaler] = {}
-COMMON_EXTRAS = frozenset({"smoothness", "ramp"})
-"""Extras every block accepts (DiffStride's ``smoothness`` and ``ramp``, read by
-``nas.layers.downsample``)."""
-MAX_SMOOTHNESS = 64.0
 
 
 def register_block(
@@ -48,35 +37,27 @@ def register_block(
 ) -> Callable[[StageBuilder], StageBuilder]:
     """Decorator: register ``builder`` under ``name`` (a lowercase word, no underscores).
 
-    ``extras`` names the ``key=value`` extras the block reads; when given, any other key is
-    rejected (a typo would otherwise be ignored) and a search that swaps block types drops the
-    old block's extras. ``scale`` replaces the default width/depth scaling of its stages.
+    ``description`` says what the block is, at the registration. ``validate`` and ``extras``
+    declare the block's rules (``nas.validation.declare_block``) unless they are declared there
+    already (the built-in blocks'); ``scale`` replaces the default width/depth scaling of its
+    stages (``nas.scaling.register_scaler``).
     """
-    if not re.fullmatch(r"[a-z][a-z0-9]*", name):
-        raise ValueError(f"block names are lowercase words without underscores, got {name!r}")
 
     def decorate(builder: StageBuilder) -> StageBuilder:
         if name in _BUILDERS:
             raise ValueError(f"block {name!r} is already registered")
-        _BUILDERS[name] = builder
-        if validate is not None:
-            _VALIDATORS[name] = validate
-        if extras is not None:
-            _EXTRAS[name] = frozenset(extras)
+        if validate is not None or extras is not None or not is_declared(name):
+            declare_block(name, validate, extras)
         if scale is not None:
-            _SCALERS[name] = scale
+            register_scaler(name, scale)
+        _BUILDERS[name] = builder
         return builder
 
     return decorate
 
 
 def _ensure_loaded() -> None:
-    import nas.layers.blocks  # noqa: F401  (registers the built-in blocks)
-
-
-def block_names() -> list[str]:
-    _ensure_loaded()
-    return sorted(_BUILDERS)
+    import nas.layers.blocks  # noqa: F401  (registers the built-in builders)
 
 
 def get_block(name: str) -> StageBuilder:
@@ -88,53 +69,6 @@ def get_block(name: str) -> StageBuilder:
         raise NotFoundError(
             f"unknown block {name!r}; known: {', '.join(sorted(_BUILDERS))}", field="block"
         ) from None
-
-
-def block_extras(name: str) -> frozenset[str] | None:
-    """The extras ``name`` reads (plus the common ones), or None when it does not declare them."""
-    get_block(name)
-    known = _EXTRAS.get(name)
-    return None if known is None else known | COMMON_EXTRAS
-
-
-def block_scaler(name: str) -> StageScaler | None:
-    """The block's own scaling rule, or None for the default one (unknown blocks too)."""
-    _ensure_loaded()
-    return _SCALERS.get(name)
-
-
-def validate_stage(stage: StageSpec, in_channels: int, field: str = "stage") -> None:
-    """Run ``stage.block``'s checks for a first block fed ``in_channels`` (``SpecError``)."""
-    known = block_extras(stage.block)
-    if known is not None:
-        for key in sorted(set(stage.extras) - known):
-            raise SpecError(
-                f"{stage.block} does not read {key!r}; its extras: {', '.join(sorted(known))}",
-                field=f"{field}.extras.{key}",
-            )
-    _validate_diffstride_extras(stage, field)
-    validator = _VALIDATORS.get(stage.block)
-    if validator is not None:
-        validator(stage, in_channels, field)
-
-
-def _validate_diffstride_extras(stage: StageSpec, field: str) -> None:
-    """``smoothness``: a number in (0, 64] or ``auto``; ``ramp``: ``outside`` or ``inside``."""
-    smoothness = stage.extras.get("smoothness")
-    if (
-        smoothness is not None
-        and smoothness != "auto"
-        and (isinstance(smoothness, str) or not 0 < smoothness <= MAX_SMOOTHNESS)
-    ):
-        raise SpecError(
-            f"smoothness must be a number in (0, {MAX_SMOOTHNESS:g}] or 'auto', got {smoothness!r}",
-            field=f"{field}.extras.smoothness",
-        )
-    placement = stage.extras.get("ramp")
-    if placement is not None and placement not in ("outside", "inside"):
-        raise SpecError(
-            f"ramp must be 'outside' or 'inside', got {placement!r}", field=f"{field}.extras.ramp"
-        )
 
 
 def build_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.errors import NotFoundError, SpecError
-from nas.job import SearchSpace
 from nas.scaling import scale
+from nas.search import SearchSpace
 from nas.spec import ArchSpec, DownsampleKind, ExtraValue
 from nas.strategies.base import TrialRecord
+from nas.validation import block_extras
 
 
 def apply_choice(
@@ -70,8 +71,6 @@ def apply_choice(
 
 
 def _extras_for(block: str, extras: dict[str, ExtraValue]) -> dict[str, ExtraValue]:
-    from nas.layers.registry import block_extras  # imports torch: keep it lazy
-
     try:
         known = block_extras(block)
     except NotFoundError as exc:

@@ -19,10 +19,11 @@ from torch import nn
 from nas.flops import count_flops
 from nas.layers.diffstride import DiffStride
 from nas.layers.dynamic_conv import DynamicConv2d
-from nas.layers.registry import block_names, build_stage
+from nas.layers.registry import build_stage, get_block
 from nas.layers.spectral import spectral_output_size
 from nas.models import build_model
 from nas.spec import DOWNSAMPLE_KINDS, ArchSpec, StageSpec
+from nas.validation import block_names
 
 IN_CHANNELS, OUT_CHANNELS, HEIGHT, WIDTH = 8, 24, 9, 8
 
@@ -63,6 +64,12 @@ def expected_size(size: int, stride: float) -> int:
 
 def test_every_block_has_a_case() -> None:
     assert sorted(block_names()) == BLOCKS
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_every_declared_block_has_a_builder(block: str) -> None:
+    """The torch-free rules (``nas.validation``) and the builders name the same blocks."""
+    assert callable(get_block(block))
 
 
 @pytest.mark.parametrize("stride", [1, 2, (2, 1)], ids=["s1", "s2", "s2x1"])

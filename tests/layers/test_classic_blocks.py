@@ -17,7 +17,7 @@ from nas.flops import count_params
 from nas.layers.dense import DenseLayer, Transition
 from nas.layers.downsample import GridReduction
 from nas.layers.fire import Fire
-from nas.layers.inception import PLANS, split
+from nas.layers.plans import PLANS, split
 from nas.layers.registry import build_stage
 from nas.spec import ArchSpec, StageSpec
 

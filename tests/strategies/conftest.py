@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from harness import drive as _drive
 
-from nas.job import Objectives, SearchSpace
 from nas.models import preset
+from nas.search import Objectives, SearchSpace
 from nas.spec import ArchSpec
 from nas.strategies.base import StrategyContext
 from nas.trial import TrainOptions

@@ -15,8 +15,9 @@ import pytest
 from harness import drive, replayed
 
 from nas.errors import SpecError
-from nas.job import JobError, JobSpec, SearchSpace
+from nas.job import JobError, JobSpec
 from nas.models import preset
+from nas.search import SearchSpace
 from nas.spec import ArchSpec
 from nas.strategies.grid import GridSearch
 from nas.strategies.optuna_search import OptunaSearch

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from nas.job import Objectives
 from nas.scaling import compound_scale, flops_factor
+from nas.search import Objectives
 from nas.spec import ArchSpec
 from nas.strategies.base import StrategyContext, TrialRecord
 from nas.strategies.compound import (

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from nas.errors import OptionsError
-from nas.job import SearchSpace
 from nas.readout import StrideReadout
+from nas.search import SearchSpace
 from nas.strategies.base import StrategyContext
 from nas.strategies.diffstride import DiffStrideSearch, nearest_choice, round_stride
 from nas.trial import TrialRequest, TrialResult

@@ -8,7 +8,7 @@ import pytest
 from harness import drive, replayed
 
 from nas import strategies
-from nas.job import SearchSpace
+from nas.search import SearchSpace
 from nas.strategies.grid import GridSearch
 from nas.strategies.space import is_valid_choice, key_of_params
 

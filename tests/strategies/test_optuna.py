@@ -9,7 +9,7 @@ from harness import drive, replayed
 from pydantic import ValidationError
 
 from nas import strategies
-from nas.job import Objectives, SearchSpace
+from nas.search import Objectives, SearchSpace
 from nas.strategies.optuna_search import OptunaSearch
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.space import key_of_params

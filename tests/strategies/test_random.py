@@ -7,7 +7,7 @@ from harness import drive, replayed
 from pydantic import ValidationError
 
 from nas import strategies
-from nas.job import SearchSpace
+from nas.search import SearchSpace
 from nas.strategies.grid import GridSearch
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.space import key_of_params

@@ -1,0 +1,166 @@
+"""The block rules: which block types exist, which extras each reads, and the checks that reject
+an impossible stage with a ``SpecError`` naming the field. Torch-free.
+
+``nas.spec.ArchSpec`` runs ``check_blocks`` whenever a spec is created; the builders
+(``nas.layers.registry``, which imports torch) are looked up by the same names. The built-in
+blocks' rules are declared here; a block registered elsewhere with
+``nas.layers.registry.register_block(validate=..., extras=...)`` declares its own through
+``declare_block``. The checks of blocks whose widths live in extras run the pure shape functions
+of ``nas.layers.plans``, the same ones their builders use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nas.errors import NotFoundError, SpecError
+from nas.layers.plans import (
+    DENSE_EXTRAS,
+    DYNAMIC_EXTRAS,
+    FIRE_EXTRAS,
+    INCEPTION_EXTRAS,
+    PLANS,
+    dense_widths,
+    dynamic_options,
+    fire_widths,
+)
+
+if TYPE_CHECKING:
+    from nas.spec import ArchSpec, StageSpec
+
+StageValidator = Callable[["StageSpec", int, str], None]
+"""``(stage, channels into its first block, field prefix such as "stages[2]")``; raises
+``SpecError``."""
+
+COMMON_EXTRAS = frozenset({"smoothness", "ramp"})
+"""Extras every block accepts (DiffStride's ``smoothness`` and ``ramp``, read by
+``nas.layers.downsample``)."""
+MAX_SMOOTHNESS = 64.0
+
+
+@dataclass(frozen=True)
+class BlockRules:
+    """A block type's checks (None: any stage) and the extras it reads (None: undeclared, any)."""
+
+    validate: StageValidator | None = None
+    extras: frozenset[str] | None = None
+
+
+_RULES: dict[str, BlockRules] = {}
+
+
+def declare_block(
+    name: str, validate: StageValidator | None = None, extras: frozenset[str] | None = None
+) -> None:
+    """Declare block type ``name`` (a lowercase word, no underscores: the block string splits
+    tokens on ``_``) with its checks and the extras it reads. When ``extras`` is given, any
+    other key is rejected (a typo would otherwise be ignored) and a search that swaps block
+    types drops the old block's extras."""
+    if not re.fullmatch(r"[a-z][a-z0-9]*", name):
+        raise ValueError(f"block names are lowercase words without underscores, got {name!r}")
+    if name in _RULES:
+        raise ValueError(f"block {name!r} is already declared")
+    _RULES[name] = BlockRules(validate, None if extras is None else frozenset(extras))
+
+
+def is_declared(name: str) -> bool:
+    return name in _RULES
+
+
+def block_names() -> list[str]:
+    return sorted(_RULES)
+
+
+def _rules(name: str) -> BlockRules:
+    try:
+        return _RULES[name]
+    except KeyError:
+        raise NotFoundError(
+            f"unknown block {name!r}; known: {', '.join(sorted(_RULES))}", field="block"
+        ) from None
+
+
+def block_extras(name: str) -> frozenset[str] | None:
+    """The extras ``name`` reads (plus the common ones), or None when it does not declare them."""
+    known = _rules(name).extras
+    return None if known is None else known | COMMON_EXTRAS
+
+
+def validate_stage(stage: StageSpec, in_channels: int, field: str = "stage") -> None:
+    """Run ``stage.block``'s checks for a first block fed ``in_channels`` (``SpecError``)."""
+    rules = _rules(stage.block)
+    known = block_extras(stage.block)
+    if known is not None:
+        for key in sorted(set(stage.extras) - known):
+            raise SpecError(
+                f"{stage.block} does not read {key!r}; its extras: {', '.join(sorted(known))}",
+                field=f"{field}.extras.{key}",
+            )
+    _validate_diffstride_extras(stage, field)
+    if rules.validate is not None:
+        rules.validate(stage, in_channels, field)
+
+
+def check_blocks(spec: ArchSpec) -> None:
+    """Every stage's block type must be declared and accept its stage (``SpecError``), given
+    the channels each stage's first block receives."""
+    channels = spec.stem.out_channels
+    for index, stage in enumerate(spec.stages):
+        if stage.block not in _RULES:
+            raise SpecError(
+                f"unknown block {stage.block!r}; known: {', '.join(block_names())}",
+                field=f"stages[{index}].block",
+            )
+        validate_stage(stage, stage.block_in_channels(channels), f"stages[{index}]")
+        channels = stage.out_channels
+
+
+def _validate_diffstride_extras(stage: StageSpec, field: str) -> None:
+    """``smoothness``: a number in (0, 64] or ``auto``; ``ramp``: ``outside`` or ``inside``."""
+    smoothness = stage.extras.get("smoothness")
+    if (
+        smoothness is not None
+        and smoothness != "auto"
+        and (isinstance(smoothness, str) or not 0 < smoothness <= MAX_SMOOTHNESS)
+    ):
+        raise SpecError(
+            f"smoothness must be a number in (0, {MAX_SMOOTHNESS:g}] or 'auto', got {smoothness!r}",
+            field=f"{field}.extras.smoothness",
+        )
+    placement = stage.extras.get("ramp")
+    if placement is not None and placement not in ("outside", "inside"):
+        raise SpecError(
+            f"ramp must be 'outside' or 'inside', got {placement!r}", field=f"{field}.extras.ramp"
+        )
+
+
+# ---- the built-in blocks (builders: nas.layers.blocks) ------------------------------------------
+
+
+def _validate_dense(stage: StageSpec, in_channels: int, field: str) -> None:
+    dense_widths(stage, in_channels, field)
+
+
+def _validate_fire(stage: StageSpec, in_channels: int, field: str) -> None:
+    fire_widths(stage, field)
+
+
+def _validate_dynamic(stage: StageSpec, in_channels: int, field: str) -> None:
+    dynamic_options(stage, field)
+
+
+def _validate_inception(stage: StageSpec, in_channels: int, field: str) -> None:
+    PLANS[stage.block](stage, in_channels, field)
+
+
+for _name in ("basic", "bottleneck", "ir", "ds"):
+    declare_block(_name)
+declare_block("conv", extras=frozenset())
+declare_block("dense", _validate_dense, DENSE_EXTRAS)
+declare_block("fire", _validate_fire, FIRE_EXTRAS)
+declare_block("dynamic", _validate_dynamic, DYNAMIC_EXTRAS)
+for _name, _extras in INCEPTION_EXTRAS.items():
+    declare_block(_name, _validate_inception, _extras)
