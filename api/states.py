@@ -6,6 +6,7 @@ service's queries come from there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from workers.store import FINISHED_STATES, TRIAL_STATES
@@ -39,3 +40,21 @@ UNFINISHED_TRIAL_STATES: tuple[str, ...] = tuple(
     s for s in TRIAL_STATES if s not in FINISHED_STATES
 )
 """Trials still to run or running (queued, running)."""
+
+
+def count_by_strategy(
+    keys: Iterable[str], counts: Iterable[tuple[str, str, int]]
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Trial counts per state, and per strategy (each with its ``total``), from ``(strategy,
+    state, n)`` counts: every state and every key of ``keys`` appear (zeros too), then any other
+    strategy counted."""
+    states = dict.fromkeys(TRIAL_STATES, 0)
+    strategies = {key: {**dict.fromkeys(TRIAL_STATES, 0), "total": 0} for key in keys}
+    for strategy, state, n in counts:
+        if not n:
+            continue
+        per = strategies.setdefault(strategy, {**dict.fromkeys(TRIAL_STATES, 0), "total": 0})
+        per[state] = per.get(state, 0) + n
+        per["total"] += n
+        states[state] = states.get(state, 0) + n
+    return states, strategies

@@ -17,16 +17,15 @@ import os
 import socket
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal, Self, cast
+from datetime import timedelta
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from api.db.models import (
-    TRIAL_STATES,
     Job,
     Trial,
     TrialDocument,
@@ -35,6 +34,8 @@ from api.db.models import (
 )
 from api.db.session import database_now, session_scope
 from api.pareto import pareto_front
+from api.schemas.jobs import JobRecord
+from api.schemas.trials import TrialLog, TrialSummary
 from api.states import (
     JOB_STATES,
     JOB_TRANSITIONS,
@@ -42,14 +43,13 @@ from api.states import (
     UNFINISHED_JOB_STATES,
     UNFINISHED_TRIAL_STATES,
     JobState,
+    count_by_strategy,
 )
-from api.strides import strides_text
 from api.targets import run_keys
 from nas.errors import ConflictError, NasError, NotFoundError, OptionsError
 from nas.job import Budget, JobSpec, job_error_from, strategy_key
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.leaderboard import flat_row
-from workers.processes import LOG_LIMIT, bounded_log
+from workers.processes import bounded_log
 from workers.store import FINISHED_STATES, BudgetUse, StoredTrial
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -67,34 +67,6 @@ CANCELLED = "cancelled"
 MAX_EXTENSION = 1e30
 
 Factory = sessionmaker[Session]
-
-
-class JobRecord(BaseModel):
-    """A job as stored, with its trial counts per state."""
-
-    id: int
-    name: str
-    state: JobState
-    spec: JobSpec
-    error: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    version: int
-    priority: int = 0
-    lease_owner: str | None = Field(
-        default=None, description="the server running the job (host:pid:token), if any"
-    )
-    lease_expires_at: datetime | None = Field(
-        default=None, description="when another server may take the job over unless renewed"
-    )
-    budget: dict[str, BudgetUse] | None = Field(
-        default=None,
-        description="per strategy, its use of its share of the budget (kept with the job: "
-        "also for finished jobs); null until a server started the job",
-    )
-    trial_counts: dict[str, int] = Field(default_factory=dict)
 
 
 JobList = list[JobRecord]
@@ -216,78 +188,6 @@ def _stored(row: sa.Row[Any], progress: Iterable[EpochReport] = ()) -> StoredTri
         progress=list(progress),
         copied_from=row.copied_from,
     )
-
-
-class TrialLog(BaseModel):
-    """Why a trial failed: its error and its log (``GET /api/v1/jobs/{id}/trials/{t}/log``)."""
-
-    job_id: int
-    trial: int
-    strategy: str
-    number: int
-    state: str
-    attempts: int
-    error: str | None = Field(default=None, description="the reason, in full")
-    log: str | None = Field(
-        default=None,
-        description=f"the tail of its worker's stderr and its traceback (at most {LOG_LIMIT} "
-        "bytes of UTF-8, cut at the start); null when none was kept (the trial did not fail, "
-        "or failed before logs were kept)",
-    )
-
-
-class TrialSummary(BaseModel):
-    """What a listing shows of a trial: its columns, no request or result documents."""
-
-    id: int
-    strategy: str
-    number: int
-    state: str
-    spec: str
-    params: dict[str, Any]
-    phase: str | None = None
-    strides: str | None = Field(
-        default=None,
-        description="stride per stage, '1-2-2-2' (a DiffStride stage's learned stride with two "
-        "decimals once the trial finished)",
-    )
-    accuracy: float | None = None
-    n_params: int | None = None
-    macs: int | None = None
-    cost_flops: float | None = None
-    wall_seconds: float | None = None
-    epochs_run: int | None = None
-    attempts: int
-    error: str | None = None
-    learned_strides: list[tuple[float, float] | None] | None = None
-    stride_status: list[list[str] | None] | None = Field(
-        default=None,
-        description="per stage: whether its DiffStride stride learned, per axis ('learned', "
-        "'held at floor', ...; see nas.readout), null for fixed stages",
-    )
-    test_accuracy: float | None = Field(
-        default=None, description="accuracy on the official test split, when it was scored"
-    )
-    copied_from: int | None = Field(
-        default=None, description="warm start: the trial of another job this one copies"
-    )
-    last_epoch: EpochReport | None = None
-
-    @classmethod
-    def of_columns(cls, columns: Mapping[Any, Any], last: EpochReport | None) -> Self:
-        """From a trial's columns (``workers.leaderboard.flat_row``: the one flattening),
-        without revalidating them; ``last``: its latest progress report."""
-        learned = columns["learned_strides"]
-        return cast(
-            Self,
-            cls.model_construct(
-                **flat_row(columns),
-                strides=strides_text(
-                    columns["spec"], learned if isinstance(learned, list) else None
-                ),
-                last_epoch=last,
-            ),
-        )
 
 
 _SUMMARY_COLUMNS = (
@@ -1292,13 +1192,7 @@ class JobRepository:
             [strategy_key(s) for s in job.spec.get("strategies", [])],
             int(job.spec.get("repeats") or 1),
         )
-        states = dict.fromkeys(TRIAL_STATES, 0)
-        strategies = {k: {**dict.fromkeys(TRIAL_STATES, 0), "total": 0} for k in keys}
-        for strategy, state, n in rows:
-            per = strategies.setdefault(strategy, {**dict.fromkeys(TRIAL_STATES, 0), "total": 0})
-            per[state] = per.get(state, 0) + n
-            per["total"] += n
-            states[state] = states.get(state, 0) + n
+        states, strategies = count_by_strategy(keys, rows)
         budget = _budget(job.budget_used)
         return {
             "job_id": job_id,

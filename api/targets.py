@@ -357,3 +357,68 @@ def best_of(runs: Iterable[KeyRun]) -> tuple[float, int] | None:
             if step.seen is not None and (found is None or step.seen > found[0]):
                 found = (step.seen, trial)
     return found
+
+
+# ---- a job's footing: the unit compute to target counts, the horizon of its areas -------------
+
+
+def share_flops(budget_used: Mapping[str, Any] | None) -> float | None:
+    """A strategy's budget share in FLOPs, as the runner keeps it (``BudgetUse``; every
+    strategy has the same share), or None (a budget counting trials, or none kept yet)."""
+    for use in (budget_used or {}).values():
+        if not isinstance(use, dict) or use.get("unit") != "flops":
+            continue
+        flops = use.get("budget")
+        if isinstance(flops, bool) or not isinstance(flops, int | float):
+            continue
+        if math.isfinite(flops) and flops > 0:
+            return float(flops)
+    return None
+
+
+def job_unit(
+    budget_unit: str,
+    n_strategies: int,
+    budget_total: float | None,
+    budget_used: Mapping[str, Any] | None,
+) -> tuple[Unit, float]:
+    """What compute-to-target counts and the FLOPs in one: base epochs when the budget counts
+    them (a strategy's share in FLOPs, as the runner keeps it, over its share in base epochs),
+    else FLOPs."""
+    if budget_unit == "base_epochs" and budget_used and budget_total:
+        share = float(budget_total) / max(1, n_strategies)
+        flops = share_flops(budget_used)
+        if flops is not None:
+            return "base_epochs", flops / share
+    return "flops", 1.0
+
+
+def area_horizon(budget_used: Mapping[str, Any] | None, runs: Sequence[KeyRun]) -> float | None:
+    """FLOPs over which the areas under the curves are taken: a strategy's budget share, or (a
+    budget counting trials, or none kept yet) the most any strategy spent."""
+    flops = share_flops(budget_used)
+    if flops is not None:
+        return flops
+    most = max((r.spent for r in runs), default=0.0)
+    return most if most > 0 else None
+
+
+def comparison(
+    runs: Sequence[KeyRun],
+    base_keys: Sequence[str],
+    n_val: int | None,
+    job_id: int,
+    unit: tuple[Unit, float],
+    horizon: float | None,
+) -> Comparison:
+    """Compute to target per strategy of one job (``runs``: each key's finished trials), against
+    the best accuracy it reached minus the margin."""
+    best = best_of(runs)
+    target = live_target(best[0] if best else None, n_val, best[1] if best else None, job_id)
+    return Comparison(
+        target=target,
+        unit=unit[0],
+        unit_flops=unit[1],
+        horizon=horizon,
+        series=series_targets(runs, base_keys, target.value, unit[1], horizon),
+    )

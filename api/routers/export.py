@@ -14,8 +14,7 @@ from starlette.background import BackgroundTask
 
 from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read
-from api.schemas import MAX_ID, READ_ERRORS, Id
-from api.store import JobRecord
+from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
 from nas import export
 from workers.store import StoredTrial
 

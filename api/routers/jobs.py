@@ -18,13 +18,15 @@ from api.schemas import (
     Id,
     JobOut,
     JobProgress,
+    JobRecord,
     Offset,
     Page,
+    TrialLog,
     TrialOut,
+    TrialSummary,
     errors,
 )
 from api.states import JobState
-from api.store import JobRecord, TrialLog, TrialSummary
 from nas.data import names as dataset_names
 from nas.errors import NasError
 from nas.job import JobSpec

@@ -8,14 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import ServicesDep, require_read
-from api.leaderboard import (
-    MAX_ROWS,
-    LeaderboardOut,
-    Leaderboards,
-    StrideTrajectory,
-    stride_trajectory,
-)
-from api.schemas import READ_ERRORS, Id
+from api.leaderboard import MAX_ROWS, Leaderboards, stride_trajectory
+from api.schemas import READ_ERRORS, Id, LeaderboardOut, StrideTrajectory
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"], responses=READ_ERRORS)
 MAX_VERSION = 2**62

@@ -24,8 +24,7 @@ from api.leaderboard import FINISHED, Leaderboards
 from api.results import compare, parse_job_ids
 from api.routers.leaderboard import leaderboards
 from api.routers.results import JOB_IDS_HELP
-from api.schemas import MAX_ID, READ_ERRORS, Id
-from api.store import JobRecord
+from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
 from nas.errors import NotFoundError
 
 PACKAGE = Path(__file__).resolve().parent.parent

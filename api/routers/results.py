@@ -10,9 +10,9 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Services, ServicesDep, require_read
 from api.leaderboard import Leaderboards
-from api.results import CompareOut, TrialRow, compare, csv_text, job_rows, json_text, parse_job_ids
+from api.results import compare, csv_text, job_rows, json_text, parse_job_ids
 from api.routers.leaderboard import leaderboards
-from api.schemas import READ_ERRORS, Id
+from api.schemas import READ_ERRORS, CompareOut, Id, TrialRow
 from api.targets import Comparison
 
 router = APIRouter(prefix="/api/v1", tags=["results"], responses=READ_ERRORS)

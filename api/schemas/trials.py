@@ -1,0 +1,94 @@
+"""Trials as the API shows them: flat rows (``TrialSummary``, ``TrialOut``) and failure logs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self, cast
+
+from pydantic import BaseModel, Field
+
+from api.strides import strides_text
+from nas.trial import EpochReport
+from workers.leaderboard import flat_row, trial_columns
+from workers.processes import LOG_LIMIT
+from workers.store import StoredTrial
+
+
+class TrialLog(BaseModel):
+    """Why a trial failed: its error and its log (``GET /api/v1/jobs/{id}/trials/{t}/log``)."""
+
+    job_id: int
+    trial: int
+    strategy: str
+    number: int
+    state: str
+    attempts: int
+    error: str | None = Field(default=None, description="the reason, in full")
+    log: str | None = Field(
+        default=None,
+        description=f"the tail of its worker's stderr and its traceback (at most {LOG_LIMIT} "
+        "bytes of UTF-8, cut at the start); null when none was kept (the trial did not fail, "
+        "or failed before logs were kept)",
+    )
+
+
+class TrialSummary(BaseModel):
+    """What a listing shows of a trial: its columns, no request or result documents."""
+
+    id: int
+    strategy: str
+    number: int
+    state: str
+    spec: str
+    params: dict[str, Any]
+    phase: str | None = None
+    strides: str | None = Field(
+        default=None,
+        description="stride per stage, '1-2-2-2' (a DiffStride stage's learned stride with two "
+        "decimals once the trial finished)",
+    )
+    accuracy: float | None = None
+    n_params: int | None = None
+    macs: int | None = None
+    cost_flops: float | None = None
+    wall_seconds: float | None = None
+    epochs_run: int | None = None
+    attempts: int
+    error: str | None = None
+    learned_strides: list[tuple[float, float] | None] | None = None
+    stride_status: list[list[str] | None] | None = Field(
+        default=None,
+        description="per stage: whether its DiffStride stride learned, per axis ('learned', "
+        "'held at floor', ...; see nas.readout), null for fixed stages",
+    )
+    test_accuracy: float | None = Field(
+        default=None, description="accuracy on the official test split, when it was scored"
+    )
+    copied_from: int | None = Field(
+        default=None, description="warm start: the trial of another job this one copies"
+    )
+    last_epoch: EpochReport | None = None
+
+    @classmethod
+    def of_columns(cls, columns: Mapping[Any, Any], last: EpochReport | None) -> Self:
+        """From a trial's columns (``workers.leaderboard.flat_row``: the one flattening),
+        without revalidating them; ``last``: its latest progress report."""
+        learned = columns["learned_strides"]
+        return cast(
+            Self,
+            cls.model_construct(
+                **flat_row(columns),
+                strides=strides_text(
+                    columns["spec"], learned if isinstance(learned, list) else None
+                ),
+                last_epoch=last,
+            ),
+        )
+
+
+class TrialOut(TrialSummary):
+    """One trial as the API shows it."""
+
+    @classmethod
+    def of(cls, trial: StoredTrial) -> TrialOut:
+        return cls.of_columns(trial_columns(trial), trial.progress[-1] if trial.progress else None)
