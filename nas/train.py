@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -187,6 +188,103 @@ def _forward_flops(model: Network, spec: ArchSpec, device: torch.device) -> int:
     return count_flops(model, x)
 
 
+def training_loss(
+    net: Network,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    criterion: nn.CrossEntropyLoss,
+    aux_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loss, logits)`` of one batch: the cross-entropy of the logits plus, for a spec with an
+    auxiliary classifier (``aux_weight`` > 0), ``aux_weight`` times its cross-entropy."""
+    if aux_weight:
+        logits, aux = net.forward_with_aux(xb)  # (N, classes), (N, classes)
+        loss = criterion(logits.float(), yb)
+        if aux is not None:
+            loss = loss + aux_weight * criterion(aux.float(), yb)
+    else:
+        logits = net(xb)  # (N, classes)
+        loss = criterion(logits.float(), yb)
+    return loss, logits
+
+
+@dataclass(frozen=True)
+class EpochTotals:
+    """One epoch's training sums (on the device) and where the step count and lr ended."""
+
+    loss: torch.Tensor  # sum over images of the batch loss, float64
+    correct: torch.Tensor  # int64
+    seen: int
+    step: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """What one optimisation step needs: the model, its optimizers, the loss, the schedule."""
+
+    net: Network
+    optimizer: torch.optim.Optimizer
+    stride_optimizer: torch.optim.Optimizer | None
+    criterion: nn.CrossEntropyLoss
+    diffstride_layers: list[DiffStride]
+    options: TrainOptions
+    device: torch.device
+    total_steps: int
+    warmup_steps: int
+    aux_weight: float
+    on_step: StepCallback | None
+
+    def run_epoch(
+        self, epoch_batches: Iterable[tuple[torch.Tensor, torch.Tensor]], step: int
+    ) -> EpochTotals:
+        """Train on every batch of one epoch, from global step ``step``."""
+        options, device = self.options, self.device
+        # Running sums stay on the device (float64, as Python's float): no host sync per step.
+        loss_total = torch.zeros((), dtype=torch.float64, device=device)
+        correct_total = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
+        lr = options.learning_rate
+        for xb, yb in epoch_batches:
+            lr = _lr_at(
+                step, self.total_steps, self.warmup_steps, options.learning_rate, options.schedule
+            )
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            if self.stride_optimizer is not None:
+                stride_lr = _lr_at(
+                    step, self.total_steps, 0, options.stride_learning_rate, options.stride_schedule
+                )
+                for group in self.stride_optimizer.param_groups:
+                    group["lr"] = stride_lr
+            xb, yb = _memory_format(xb.to(device), device), yb.to(device)
+            loss, logits = self.step(xb, yb)
+            loss_total += loss.detach().double() * len(yb)
+            correct_total += (logits.detach().argmax(1) == yb).sum()
+            seen += len(yb)
+            step += 1
+            if self.on_step is not None:
+                self.on_step(step, self.total_steps)
+        return EpochTotals(loss_total, correct_total, seen, step, lr)
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on a batch already on the device; ``(loss, logits)``."""
+        with _autocast(self.device):
+            loss, logits = training_loss(self.net, xb, yb, self.criterion, self.aux_weight)
+            if self.options.stride_regularizer and self.diffstride_layers:
+                loss = loss + complexity_regularizer(self.net, self.options.stride_regularizer)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.stride_optimizer is not None:
+            self.stride_optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]  # (torch leaves it unannotated)
+        self.optimizer.step()
+        if self.stride_optimizer is not None:
+            self.stride_optimizer.step()
+        for layer in self.diffstride_layers:
+            layer.clamp_()
+        return loss, logits
+
+
 def train(
     spec: ArchSpec,
     data: ImageData,
@@ -237,7 +335,19 @@ def train(
     best_accuracy = 0.0
     step = 0
     pruned = stopped_early = False
-    aux_weight = spec.head.aux_weight if spec.head.aux_stage is not None else 0.0
+    steps = _Steps(
+        net=net,
+        optimizer=optimizer,
+        stride_optimizer=stride_optimizer,
+        criterion=criterion,
+        diffstride_layers=diffstride_layers,
+        options=options,
+        device=device,
+        total_steps=total_steps,
+        warmup_steps=warmup_steps,
+        aux_weight=spec.head.aux_weight if spec.head.aux_stage is not None else 0.0,
+        on_step=on_step,
+    )
     setup_seconds = time.perf_counter() - start
     train_seconds = eval_seconds = 0.0
     # A fixed-stride network costs the same every epoch: count its FLOPs once. DiffStride's
@@ -250,56 +360,17 @@ def train(
         net.train()
         steps_start = time.perf_counter()
         setup_seconds += steps_start - epoch_start
-        # Running sums stay on the device (float64, as Python's float): no host sync per step.
-        loss_total = torch.zeros((), dtype=torch.float64, device=device)
-        correct_total = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        lr = options.learning_rate
-        for xb, yb in batches(
+        epoch_batches = batches(
             train_x,
             train_y,
             options.batch_size,
             shuffle=True,
             generator=generator,
             augment=augment,
-        ):
-            lr = _lr_at(step, total_steps, warmup_steps, options.learning_rate, options.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if stride_optimizer is not None:
-                stride_lr = _lr_at(
-                    step, total_steps, 0, options.stride_learning_rate, options.stride_schedule
-                )
-                for group in stride_optimizer.param_groups:
-                    group["lr"] = stride_lr
-            xb, yb = _memory_format(xb.to(device), device), yb.to(device)
-            with _autocast(device):
-                if aux_weight:
-                    logits, aux = net.forward_with_aux(xb)  # (N, classes), (N, classes)
-                    loss = criterion(logits.float(), yb)
-                    if aux is not None:
-                        loss = loss + aux_weight * criterion(aux.float(), yb)
-                else:
-                    logits = net(xb)  # (N, classes)
-                    loss = criterion(logits.float(), yb)
-                if options.stride_regularizer and diffstride_layers:
-                    loss = loss + complexity_regularizer(net, options.stride_regularizer)
-            optimizer.zero_grad(set_to_none=True)
-            if stride_optimizer is not None:
-                stride_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if stride_optimizer is not None:
-                stride_optimizer.step()
-            for layer in diffstride_layers:
-                layer.clamp_()
-            loss_total += loss.detach().double() * len(yb)
-            correct_total += (logits.detach().argmax(1) == yb).sum()
-            seen += len(yb)
-            step += 1
-            if on_step is not None:
-                on_step(step, total_steps)
-        loss_sum, correct = float(loss_total), int(correct_total)
+        )
+        totals = steps.run_epoch(epoch_batches, step)
+        step, lr, seen = totals.step, totals.lr, totals.seen
+        loss_sum, correct = float(totals.loss), int(totals.correct)
         eval_start = time.perf_counter()
         train_seconds += eval_start - steps_start
         if not math.isfinite(loss_sum):
