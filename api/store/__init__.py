@@ -1,0 +1,33 @@
+"""The service's storage API: jobs (``JobRepository``) and their trials (``SqlTrialStore``).
+
+``SqlTrialStore`` implements ``workers.store.TrialStore`` over the database, so the runner drives
+a server job exactly as it drives an embedded one. Both hand out plain values (``JobRecord``,
+``StoredTrial``, ``EpochReport``), never ORM objects, and every method is one short transaction.
+
+Every change to a job or any of its trials bumps the job's ``version`` (for incremental clients);
+a changed trial is stamped with that version (``trial.version``).
+Queries stay cheap with 10,000+ trials per job: per-job indexes, ``COUNT(*)`` for counts, and
+pages instead of whole tables.
+
+Modules: ``trials`` (the trial store), ``jobs`` (the job repository), ``leases`` (its claims and
+renewals), ``queries`` (its reads: pages, best, Pareto, progress), ``warm_start``, and ``rows``
+(what they share: JSON, the fenced version bump, rows to values).
+"""
+
+from api.store.jobs import MAX_EXTENSION, JobRepository
+from api.store.leases import LeaseState
+from api.store.queries import SORT_COLUMNS
+from api.store.rows import CANCELLED, Factory, LeaseLost, insert_trials
+from api.store.trials import SqlTrialStore
+
+__all__ = [
+    "CANCELLED",
+    "MAX_EXTENSION",
+    "SORT_COLUMNS",
+    "Factory",
+    "JobRepository",
+    "LeaseLost",
+    "LeaseState",
+    "SqlTrialStore",
+    "insert_trials",
+]

@@ -1,0 +1,258 @@
+"""``JobRepository``: jobs and their lifecycle (create, state changes, extend, cancel, delete),
+with the lease methods (``api.store.leases``) and the read queries (``api.store.queries``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from api.db.models import Job, Trial, utcnow
+from api.db.session import session_scope
+from api.schemas.jobs import JobRecord
+from api.states import (
+    JOB_STATES,
+    JOB_TRANSITIONS,
+    TERMINAL_JOB_STATES,
+    UNFINISHED_JOB_STATES,
+    UNFINISHED_TRIAL_STATES,
+    JobState,
+)
+from api.store.leases import Leases
+from api.store.queries import JobQueries
+from api.store.rows import (
+    CANCELLED,
+    Factory,
+    JobList,
+    as_json,
+    job_not_found,
+    job_record,
+    job_records,
+    lease_lost,
+    touch,
+)
+from api.store.trials import SqlTrialStore
+from api.store.warm_start import warm_start
+from nas.errors import ConflictError, OptionsError
+from nas.job import Budget, JobSpec, job_error_from
+from workers.store import TrialState
+
+MAX_EXTENSION = 1e30
+
+
+class JobRepository(JobQueries, Leases):
+    """Jobs and read access to their trials."""
+
+    def __init__(self, factory: Factory) -> None:
+        self.factory = factory
+
+    def create(self, spec: JobSpec) -> JobRecord:
+        """Store a validated job, state ``queued``."""
+        now = utcnow()
+        row = Job(
+            name=spec.name,
+            state=JobState.QUEUED,
+            spec=as_json(spec),
+            created_at=now,
+            updated_at=now,
+            version=1,
+            priority=spec.priority,
+        )
+        with session_scope(self.factory) as session:
+            session.add(row)
+            session.flush()
+            counts: dict[str, int] = {}
+            if spec.warm_start is not None:
+                counts = warm_start(session, row.id, spec)
+            return job_record(row, counts)
+
+    def get(self, job_id: int) -> JobRecord:
+        with session_scope(self.factory) as session:
+            row = session.get(Job, job_id)
+            if row is None:
+                raise job_not_found(job_id)
+            return job_records(session, [row])[0]
+
+    def set_state(
+        self, job_id: int, state: str, error: str | None = None, *, owner: str | None = None
+    ) -> JobRecord:
+        """Move the job to ``state``; ConflictError (naming the current state) when illegal.
+
+        queued -> running | cancelled; running -> completed | failed | cancelled | queued;
+        completed, failed and cancelled are final (and hold no lease). With ``owner`` (a
+        scheduler ending the job it runs) the change is fenced by the lease: ``LeaseLost``
+        unless the job runs under ``owner``'s lease.
+        """
+        if state not in JOB_STATES:
+            raise OptionsError(
+                f"unknown job state {state!r}; known: {', '.join(JOB_STATES)}", field="state"
+            )
+        while True:
+            with session_scope(self.factory) as session:
+                if self._set_state(session, job_id, state, error, owner):
+                    break
+        return self.get(job_id)
+
+    @staticmethod
+    def _set_state(
+        session: Session, job_id: int, state: str, error: str | None, owner: str | None
+    ) -> bool:
+        """One compare-and-set of the job's state; False when it changed meanwhile (look
+        again)."""
+        row = session.execute(
+            sa.select(Job.state, Job.lease_owner).where(Job.id == job_id)
+        ).one_or_none()
+        if row is None:
+            raise job_not_found(job_id)
+        current = row.state
+        if owner is not None and (current != JobState.RUNNING or row.lease_owner != owner):
+            raise lease_lost(session, job_id, owner)
+        if state not in JOB_TRANSITIONS.get(current, frozenset()):
+            raise ConflictError(
+                f"job {job_id} is {current}: it cannot become {state}", field="state"
+            )
+        now = utcnow()
+        values: dict[str, Any] = {"state": state, "version": Job.version + 1, "updated_at": now}
+        if state == JobState.RUNNING:
+            values["started_at"] = sa.func.coalesce(Job.started_at, now)
+        if state in TERMINAL_JOB_STATES:
+            values.update(finished_at=now, lease_owner=None, lease_expires_at=None)
+        if error is not None:
+            values["error"] = error
+        # compare-and-set: a concurrent change makes this a no-op, and we look again
+        where = [Job.id == job_id, Job.state == current]
+        if owner is not None:
+            where.append(Job.lease_owner == owner)
+        result = session.execute(sa.update(Job).where(*where).values(values))
+        return bool(getattr(result, "rowcount", 0))
+
+    def extend(
+        self, job_id: int, more: float, max_trials_per_strategy: int | None = None
+    ) -> JobRecord:
+        """Add ``more`` to the job's budget (in its unit), and optionally raise its trials per
+        strategy. A finished, failed or cancelled job goes back to ``queued`` (the trials a
+        cancel stopped run again) and a server resumes it: its strategies replay what they
+        ran. A queued or running job just has the bigger budget (its server takes it up)."""
+        if not (0 < more <= MAX_EXTENSION):
+            raise OptionsError(f"must be in (0, {MAX_EXTENSION:g}]", field="budget")
+        while True:
+            with session_scope(self.factory) as session:
+                row = session.execute(
+                    sa.select(Job.state, Job.spec, Job.version).where(Job.id == job_id)
+                ).one_or_none()
+                if row is None:
+                    raise job_not_found(job_id)
+                spec = JobSpec.model_validate(row.spec)
+                budget = spec.budget.model_dump()
+                budget["total"] = spec.budget.total + more
+                if max_trials_per_strategy is not None:
+                    if max_trials_per_strategy < spec.budget.max_trials_per_strategy:
+                        raise OptionsError(
+                            f"the job already allows {spec.budget.max_trials_per_strategy}: "
+                            "extend raises it, never lowers it",
+                            field="max_trials_per_strategy",
+                        )
+                    budget["max_trials_per_strategy"] = max_trials_per_strategy
+                try:
+                    extended = spec.model_copy(update={"budget": Budget.model_validate(budget)})
+                except ValidationError as exc:
+                    error = job_error_from(exc)
+                    raise OptionsError(error.message, field=f"budget.{error.field}") from None
+                values: dict[str, Any] = {
+                    "spec": as_json(extended),
+                    "version": Job.version + 1,
+                    "updated_at": utcnow(),
+                }
+                resumed = row.state in TERMINAL_JOB_STATES
+                if resumed:
+                    values.update(state=JobState.QUEUED, finished_at=None, error=None)
+                version = session.scalar(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.version == row.version)
+                    .values(values)
+                    .returning(Job.version)
+                )
+                if version is None:
+                    continue  # changed meanwhile: look again
+                if resumed:
+                    session.execute(
+                        sa.update(Trial)
+                        .where(
+                            Trial.job_id == job_id,
+                            Trial.state == TrialState.FAILED,
+                            Trial.error == CANCELLED,
+                        )
+                        .values(
+                            state=TrialState.QUEUED, error=None, finished_at=None, version=version
+                        )
+                    )
+                break
+        return self.get(job_id)
+
+    def cancel(self, job_id: int) -> JobRecord:
+        """Cancel a queued or running job: in one transaction it becomes ``cancelled`` and its
+        unfinished trials ``failed`` ("cancelled"). The server running it sees the state at
+        its next look (its later writes are refused), kills the trials' workers and lets the
+        lease go. ConflictError when the job already ended."""
+        while True:
+            with session_scope(self.factory) as session:
+                if not self._set_state(session, job_id, JobState.CANCELLED, None, None):
+                    continue
+                ids = list(
+                    session.scalars(
+                        sa.select(Trial.id).where(
+                            Trial.job_id == job_id, Trial.state.in_(UNFINISHED_TRIAL_STATES)
+                        )
+                    )
+                )
+                if ids:
+                    session.execute(
+                        sa.update(Trial)
+                        .where(Trial.id.in_(ids), Trial.state.in_(UNFINISHED_TRIAL_STATES))
+                        .values(state=TrialState.FAILED, error=CANCELLED, finished_at=utcnow())
+                    )
+                    touch(session, job_id, ids)
+                break
+        return self.get(job_id)
+
+    def delete(self, job_id: int) -> None:
+        """Delete a job with its trials and events; ConflictError while it runs."""
+        with session_scope(self.factory) as session:
+            result = session.execute(
+                sa.delete(Job).where(Job.id == job_id, Job.state != JobState.RUNNING)
+            )
+            if getattr(result, "rowcount", 0):
+                return
+            current = session.scalar(sa.select(Job.state).where(Job.id == job_id))
+        if current is None:
+            raise job_not_found(job_id)
+        raise ConflictError(f"job {job_id} is {current}: cancel it first", field="state")
+
+    def runnable(self) -> JobList:
+        """Jobs the scheduler should run (queued, or running ones left behind), oldest first."""
+        with session_scope(self.factory) as session:
+            rows = session.scalars(
+                sa.select(Job)
+                .where(Job.state.in_(UNFINISHED_JOB_STATES))
+                .order_by(Job.created_at, Job.id)
+            )
+            return job_records(session, rows)
+
+    def trial_store(self, job_id: int, lease_owner: str | None = None) -> SqlTrialStore:
+        """The ``TrialStore`` of one job (for the runner; fenced by ``lease_owner``'s lease)."""
+        return SqlTrialStore(self.factory, job_id, lease_owner=lease_owner)
+
+    # Last: a method named ``list`` would shadow the builtin in the annotations above.
+    def list(
+        self, state: str | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[JobList, int]:
+        """A page of jobs, newest first, and the total (optionally only those in ``state``)."""
+        where = [Job.state == state] if state is not None else []
+        with session_scope(self.factory) as session:
+            total = session.scalar(sa.select(sa.func.count()).select_from(Job).where(*where))
+            rows = session.scalars(
+                sa.select(Job).where(*where).order_by(Job.id.desc()).offset(offset).limit(limit)
+            )
+            return job_records(session, rows), total or 0

@@ -1,0 +1,235 @@
+"""What the store's modules share: JSON for the documents, the version bump that fences every
+write by the job's lease, the columns a ``StoredTrial`` is read from, job records with their
+trial counts, and bulk inserts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db.models import Job, Trial, TrialDocument, TrialEvent, utcnow
+from api.schemas.jobs import JobRecord
+from api.states import (
+    JobState,
+)
+from nas.errors import ConflictError, NasError, NotFoundError
+from nas.job import JobSpec
+from nas.trial import EpochReport, TrialRequest, TrialResult
+from workers.store import BudgetUse, StoredTrial
+
+CANCELLED = "cancelled"
+"""The error of the trials a cancel stopped (they run again when the job is extended)."""
+
+
+Factory = sessionmaker[Session]
+
+
+JobList = list[JobRecord]
+
+
+TrialList = list[StoredTrial]
+
+
+ReportList = list[EpochReport]
+
+
+# ---- JSON: non-finite floats (a diverged loss) are stored as strings pydantic reads back ------
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    dumped: dict[str, Any] = _finite(model.model_dump(mode="json"))
+    return dumped
+
+
+def sortable(value: float) -> float | None:
+    """A sortable column value: non-finite metrics sort with the missing ones (NULL)."""
+    return value if math.isfinite(value) else None
+
+
+# ---- the version bump and its fence ---------------------------------------------------------
+
+
+class LeaseLost(ConflictError):
+    """A write of a server that no longer runs the job: another server holds its lease now, or
+    the job is no longer running (cancelled, say). Nothing of the write is stored."""
+
+
+def lease_lost(session: Session, job_id: int, owner: str) -> NasError:
+    row = session.execute(
+        sa.select(Job.state, Job.lease_owner).where(Job.id == job_id)
+    ).one_or_none()
+    if row is None:
+        return job_not_found(job_id)
+    if row.state != JobState.RUNNING:
+        return LeaseLost(f"job {job_id} is {row.state}", field="state")
+    holder = row.lease_owner or "no server"
+    return LeaseLost(f"job {job_id} is held by {holder}, not {owner}", field="state")
+
+
+def touch(
+    session: Session, job_id: int, trial_ids: Iterable[int] = (), owner: str | None = None
+) -> int | None:
+    """Bump the job's version and stamp ``trial_ids`` with it (``trial.version``, what
+    incremental clients ask for); the new version, None when there is no such job.
+
+    With ``owner`` the write is fenced: it happens only while the job is running under
+    ``owner``'s lease, else ``LeaseLost`` (or NotFoundError) rolls the whole transaction back.
+    The check and the bump are one UPDATE of the job row, so a concurrent claim (which updates
+    the same row) is either before it (the write is refused) or after it."""
+    bump = sa.update(Job).where(Job.id == job_id)
+    if owner is not None:
+        bump = bump.where(Job.lease_owner == owner, Job.state == JobState.RUNNING)
+    version: int | None = session.scalar(
+        bump.values(version=Job.version + 1, updated_at=utcnow()).returning(Job.version)
+    )
+    if version is None and owner is not None:
+        raise lease_lost(session, job_id, owner)
+    ids = list(trial_ids)
+    if version is not None and ids:
+        session.execute(sa.update(Trial).where(Trial.id.in_(ids)).values(version=version))
+    return version
+
+
+def job_not_found(job_id: int) -> NotFoundError:
+    return NotFoundError(f"no job {job_id}", field="job_id")
+
+
+def trial_not_found(trial_id: int) -> NotFoundError:
+    return NotFoundError(f"no trial {trial_id}", field="trial_id")
+
+
+# ---- trials as values ------------------------------------------------------------------------
+
+# What a StoredTrial needs: plain columns, no ORM objects (10,000 of those cost seconds in GC).
+TRIAL_COLUMNS = (
+    Trial.id,
+    Trial.strategy,
+    Trial.number,
+    Trial.state,
+    TrialDocument.request,
+    TrialDocument.result,
+    Trial.error,
+    Trial.attempts,
+    Trial.copied_from,
+)
+
+
+def select_trials(columns: tuple[Any, ...]) -> sa.Select[Any]:
+    """SELECT ``columns`` of trials, their documents joined (every trial has one)."""
+    return sa.select(*columns).join_from(Trial, TrialDocument)
+
+
+def stored_trial(row: sa.Row[Any], progress: Iterable[EpochReport] = ()) -> StoredTrial:
+    return StoredTrial(
+        id=row.id,
+        strategy=row.strategy,
+        number=row.number,
+        request=TrialRequest.model_validate(row.request),
+        state=row.state,
+        result=TrialResult.model_validate(row.result) if row.result is not None else None,
+        error=row.error,
+        attempts=row.attempts,
+        progress=list(progress),
+        copied_from=row.copied_from,
+    )
+
+
+def current_progress(session: Session, trial_ids: list[int]) -> dict[int, ReportList]:
+    """Every report of the current attempt of each trial, in order."""
+    found: dict[int, ReportList] = {i: [] for i in trial_ids}
+    if not trial_ids:
+        return found
+    rows = session.execute(
+        sa.select(TrialEvent.trial_id, TrialEvent.report)
+        .join(Trial, Trial.id == TrialEvent.trial_id)
+        .where(TrialEvent.trial_id.in_(trial_ids), TrialEvent.attempt == Trial.attempts)
+        .order_by(TrialEvent.trial_id, TrialEvent.id)
+    )
+    for trial_id, report in rows:
+        found[trial_id].append(EpochReport.model_validate(report))
+    return found
+
+
+def insert_trials(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Bulk-insert trials, each row the ``trial`` columns plus its ``request`` and (optional)
+    ``result`` documents (imports, benchmarks, tests; the service adds trials one at a time
+    through ``SqlTrialStore.add``); their ids, in the order of ``rows``."""
+    documents = ("request", "result")
+    trials = [{k: v for k, v in row.items() if k not in documents} for row in rows]
+    ids = list(
+        session.scalars(sa.insert(Trial).returning(Trial.id, sort_by_parameter_order=True), trials)
+    )
+    session.execute(
+        sa.insert(TrialDocument),
+        [
+            {"trial_id": i, "request": row["request"], "result": row.get("result")}
+            for i, row in zip(ids, rows, strict=True)
+        ],
+    )
+    return ids
+
+
+# ---- jobs as values --------------------------------------------------------------------------
+
+
+def job_record(row: Job, counts: dict[str, int]) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        name=row.name,
+        state=JobState(row.state),
+        spec=JobSpec.model_validate(row.spec),
+        error=row.error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        version=row.version,
+        priority=row.priority,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        budget=budget_of(row.budget_used),
+        trial_counts=counts,
+    )
+
+
+def budget_of(stored: dict[str, Any] | None) -> dict[str, BudgetUse] | None:
+    """The stored budget use (written by this code: validated once, cheaply)."""
+    if not stored:
+        return None
+    return {key: BudgetUse.model_validate(value) for key, value in stored.items()}
+
+
+def _trial_counts(session: Session, job_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Trial counts per state of each job (one grouped ``COUNT(*)``)."""
+    counts: dict[int, dict[str, int]] = {i: {} for i in job_ids}
+    if not job_ids:
+        return counts
+    rows = session.execute(
+        sa.select(Trial.job_id, Trial.state, sa.func.count())
+        .where(Trial.job_id.in_(job_ids))
+        .group_by(Trial.job_id, Trial.state)
+    )
+    for job_id, state, n in rows:
+        counts[job_id][state] = n
+    return counts
+
+
+def job_records(session: Session, rows: Iterable[Job]) -> JobList:
+    rows = list(rows)
+    counts = _trial_counts(session, [r.id for r in rows])
+    return [job_record(r, counts[r.id]) for r in rows]
