@@ -30,13 +30,12 @@ import gc
 import math
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import TRIAL_STATES, Job, Trial, TrialDocument, TrialEvent
@@ -50,27 +49,25 @@ from api.schemas.leaderboard import (
     JobSummary,
     LeaderboardOut,
     Progress,
-    StrideTrajectory,
     TrialColumns,
 )
 from api.states import UNFINISHED_TRIAL_STATES, count_by_strategy
+from api.store.trajectory import learned_strides
 from api.strides import strides_text
 from api.targets import (
     Comparison,
     KeyRun,
     Unit,
-    best_of,
-    live_target,
+    area_horizon,
+    job_unit,
     run_keys,
-    series_targets,
     validation_size,
 )
+from api.targets import comparison as compare_strategies
 from nas.compare import Step
-from nas.errors import NotFoundError, SpecError
+from nas.errors import NotFoundError
 from nas.job import strategy_key
-from nas.readout import StrideReadout
-from nas.spec import ArchSpec
-from workers.store import FINISHED_STATES, BudgetUse
+from workers.store import FINISHED_STATES, BudgetUse, TrialState
 
 MAX_ROWS = 100_000
 """Most trials in one answer; more come through ``next`` (a cursor)."""
@@ -253,7 +250,7 @@ class Leaderboard:
                 .where(*where, Trial.state.in_(UNFINISHED_TRIAL_STATES))
             ).all()
         )
-        running = [r[_ID] for r in rows if r[_STATE] == "running"]
+        running = [r[_ID] for r in rows if r[_STATE] == TrialState.RUNNING]
         epochs: dict[int, int] = {}
         if running:
             epochs = dict(
@@ -302,7 +299,10 @@ class Leaderboard:
             if row[_ERROR] is not None:
                 i = self.where[row[_ID]]
                 errors[i] = _short(errors[i])
-        learned = _learned_strides(connection, rows)
+        learned = learned_strides(
+            connection,
+            [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")],
+        )
         specs, strides = cols[_SPEC], cols[_STRIDES]
         for row in rows:
             i = self.where[row[_ID]]
@@ -364,7 +364,7 @@ class Leaderboard:
             accuracy = accuracies[i]
             seen = (
                 accuracy
-                if states[i] == "completed" and accuracy is not None and isfinite(accuracy)
+                if states[i] == TrialState.COMPLETED and accuracy is not None and isfinite(accuracy)
                 else None
             )
             curve.steps.append(Step(charged, seen, seen))
@@ -437,42 +437,17 @@ class Leaderboard:
         ]
 
     def unit(self, job: sa.Row[Any]) -> tuple[Unit, float]:
-        """What compute-to-target counts and the FLOPs in one: base epochs when the budget
-        counts them (a strategy's share in FLOPs, as the runner keeps it, over its share in base
-        epochs), else FLOPs."""
-        if self.budget_unit == "base_epochs" and job.budget_used and job.budget_total:
-            share = float(job.budget_total) / max(1, len(self.base_keys))
-            flops = _share_flops(job.budget_used)
-            if flops is not None:
-                return "base_epochs", flops / share
-        return "flops", 1.0
-
-    def horizon(self, job: sa.Row[Any], runs: list[KeyRun]) -> float | None:
-        """FLOPs over which the areas under the curves are taken: a strategy's budget share,
-        or (a budget counting trials, or none kept yet) the most any strategy spent."""
-        flops = _share_flops(job.budget_used)
-        if flops is not None:
-            return flops
-        most = max((r.spent for r in runs), default=0.0)
-        return most if most > 0 else None
+        """What compute-to-target counts and the FLOPs in one (``api.targets.job_unit``)."""
+        return job_unit(self.budget_unit, len(self.base_keys), job.budget_total, job.budget_used)
 
     def comparison(self, job: sa.Row[Any]) -> Comparison:
         """Compute to target per strategy at this version (computed once per version)."""
         if self._comparison is not None and self._comparison[0] == self.version:
             return self._comparison[1]
         runs = self.runs()
-        best = best_of(runs)
-        target = live_target(
-            best[0] if best else None, self.n_val, best[1] if best else None, self.job_id
-        )
-        unit, unit_flops = self.unit(job)
-        horizon = self.horizon(job, runs)
-        found = Comparison(
-            target=target,
-            unit=unit,
-            unit_flops=unit_flops,
-            horizon=horizon,
-            series=series_targets(runs, self.base_keys, target.value, unit_flops, horizon),
+        horizon = area_horizon(job.budget_used, runs)
+        found = compare_strategies(
+            runs, self.base_keys, self.n_val, self.job_id, self.unit(job), horizon
         )
         self._comparison = (self.version, found)
         return found
@@ -540,36 +515,6 @@ class Leaderboard:
         if full and cursor is None:
             self.full_json = (self.version, body)
         return body
-
-
-def _share_flops(budget_used: dict[str, Any] | None) -> float | None:
-    """A strategy's budget share in FLOPs, as the runner keeps it (``BudgetUse``; every
-    strategy has the same share), or None (a budget counting trials, or none kept yet)."""
-    for use in (budget_used or {}).values():
-        if not isinstance(use, dict) or use.get("unit") != "flops":
-            continue
-        flops = use.get("budget")
-        if isinstance(flops, bool) or not isinstance(flops, int | float):
-            continue
-        if math.isfinite(flops) and flops > 0:
-            return float(flops)
-    return None
-
-
-def _learned_strides(connection: sa.Connection, rows: Sequence[sa.Row[Any]]) -> dict[int, Any]:
-    """The learned strides (as stored) of the finished DiffStride trials among ``rows``: the
-    documents of these few trials only."""
-    ids = [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")]
-    found: dict[int, Any] = {}
-    for start in range(0, len(ids), _CHUNK):
-        found.update(
-            connection.execute(
-                sa.select(TrialDocument.trial_id, TrialDocument.result["learned_strides"]).where(
-                    TrialDocument.trial_id.in_(ids[start : start + _CHUNK])
-                )
-            ).all()
-        )
-    return found
 
 
 @dataclass
@@ -646,7 +591,7 @@ class Leaderboards:
                 n_val=board.n_val,
                 unit=unit,
                 unit_flops=unit_flops,
-                horizon=board.horizon(job, runs),
+                horizon=area_horizon(job.budget_used, runs),
             )
 
     def answer(
@@ -657,104 +602,3 @@ class Leaderboards:
         body. NotFoundError for an unknown job."""
         with self._current(job_id) as (board, job, _):
             return board.answer(job, since, after, limit)
-
-
-# ---- learned strides ---------------------------------------------------------------------
-
-
-def _stride(value: Any, axis: int) -> float | None:
-    if not isinstance(value, list | tuple) or len(value) != 2:
-        return None
-    item = value[axis]
-    if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
-        return None
-    return float(item)
-
-
-def trajectory(
-    trial_id: int,
-    state: str,
-    epochs: Sequence[tuple[int, Any]],
-    spec: ArchSpec | None = None,
-    readouts: Any = None,
-) -> StrideTrajectory:
-    """From ``(epoch, strides)`` pairs, ``strides`` as stored (per stage ``[h, w]`` or null);
-    ``stages`` is empty when no stage learned its stride (a fixed-stride retrain, say). The
-    trial's ``spec`` gives each stage's init; its stored ``readouts`` (``stride_readout``) the
-    status and bounds once it finished."""
-    per_epoch = [s if isinstance(s, list) else [] for _, s in epochs]
-    n_stages = max((len(s) for s in per_epoch), default=0)
-    stages = [
-        k
-        for k in range(n_stages)
-        if any(k < len(s) and _stride(s[k], 0) is not None for s in per_epoch)
-    ]
-    init = (
-        [list(spec.stages[k].stride) for k in stages]
-        if spec is not None and all(k < len(spec.stages) for k in stages)
-        else []
-    )
-    finished = _readouts(readouts, stages)
-    return StrideTrajectory(
-        trial=trial_id,
-        state=state,
-        epoch=[int(e) for e, _ in epochs] if stages else [],
-        stages=stages,
-        h=[[_stride(s[k], 0) if k < len(s) else None for s in per_epoch] for k in stages],
-        w=[[_stride(s[k], 1) if k < len(s) else None for s in per_epoch] for k in stages],
-        init=init,
-        status=[list(r.status()) for r in finished] if finished else None,
-        low=[list(r.low) for r in finished] if finished else None,
-        high=[list(r.high) for r in finished] if finished else None,
-    )
-
-
-def _readouts(stored: Any, stages: list[int]) -> list[StrideReadout] | None:
-    """The readouts of ``stages`` from a stored ``stride_readout`` list, or None if any is
-    missing or malformed (a trial from before readouts, or a running one)."""
-    if not stages or not isinstance(stored, list) or any(k >= len(stored) for k in stages):
-        return None
-    try:
-        return [StrideReadout.model_validate(stored[k]) for k in stages]
-    except ValidationError:
-        return None
-
-
-def stride_trajectory(
-    factory: sessionmaker[Session], job_id: int, trial_id: int
-) -> StrideTrajectory:
-    """The learned strides per epoch of one trial: from its result's history once it has one,
-    else from the epoch reports of its current attempt. NotFoundError for an unknown job or a
-    trial of another job."""
-    with session_scope(factory) as session:
-        if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
-            raise NotFoundError(f"no job {job_id}", field="job_id")
-        trial = session.execute(
-            sa.select(Trial.state, Trial.spec, TrialDocument.result, Trial.attempts)
-            .join_from(Trial, TrialDocument)
-            .where(Trial.id == trial_id, Trial.job_id == job_id)
-        ).one_or_none()
-        if trial is None:
-            raise NotFoundError(f"no trial {trial_id} in job {job_id}", field="trial_id")
-        history = (trial.result or {}).get("history") if isinstance(trial.result, dict) else None
-        if isinstance(history, list):
-            epochs = [
-                (h.get("epoch", k + 1), h.get("strides"))
-                for k, h in enumerate(history)
-                if isinstance(h, dict)
-            ]
-        else:
-            epochs = [
-                (epoch, (report or {}).get("strides") if isinstance(report, dict) else None)
-                for epoch, report in session.execute(
-                    sa.select(TrialEvent.epoch, TrialEvent.report)
-                    .where(TrialEvent.trial_id == trial_id, TrialEvent.attempt == trial.attempts)
-                    .order_by(TrialEvent.id)
-                )
-            ]
-    result = trial.result if isinstance(trial.result, dict) else {}
-    try:
-        spec: ArchSpec | None = ArchSpec.from_string(trial.spec)
-    except SpecError:
-        spec = None
-    return trajectory(trial_id, trial.state, epochs, spec, result.get("stride_readout"))

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import ServicesDep, require_read
-from api.leaderboard import MAX_ROWS, Leaderboards, stride_trajectory
+from api.leaderboard import MAX_ROWS, Leaderboards
 from api.schemas import READ_ERRORS, Id, LeaderboardOut, StrideTrajectory
+from api.store.trajectory import stride_trajectory
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"], responses=READ_ERRORS)
 MAX_VERSION = 2**62
