@@ -21,7 +21,8 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-DEFAULT_SERVER = "http://127.0.0.1:8000"
+from api.defaults import DEFAULT_SERVER
+
 EXIT_SERVER = 1  # the server answered with an error
 EXIT_USAGE = 2  # bad input here (a file, a destination)
 EXIT_UNREACHABLE = 3  # no answer from the server

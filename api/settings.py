@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+from api.defaults import DEFAULT_PORT, LOOPBACK
+
+LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost", "::1"})
 
 
 class Settings(BaseSettings):
@@ -17,8 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore")
 
     database_url: str = "sqlite:///./nas.db"
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = LOOPBACK
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     executor: Literal["local", "ray", "inline"] = "local"
     ray_address: str | None = None
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -69,13 +71,13 @@ class Settings(BaseSettings):
 
     def bound(self, keys_stored: bool) -> Settings:
         """The settings to serve with: an unguarded server is open to this machine only, so it
-        binds to 127.0.0.1 whatever ``host`` says (a loopback ``host`` is kept)."""
+        binds to ``LOOPBACK`` whatever ``host`` says (a loopback ``host`` is kept)."""
         if not self.unguarded(keys_stored) or self.host in LOOPBACK_HOSTS:
             return self
-        return self.model_copy(update={"host": "127.0.0.1"})
+        return self.model_copy(update={"host": LOOPBACK})
 
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        host = LOOPBACK if self.host in {"0.0.0.0", "::"} else self.host
         return f"http://{host}:{self.port}"

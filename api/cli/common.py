@@ -32,7 +32,6 @@ ApiKey = Annotated[
         "--api-key", envvar="NAS_API_KEY", help="API key (for writes)", show_default=False
     ),
 ]
-DEFAULT_SERVER = "http://127.0.0.1:8000"  # as api.client's (not imported: httpx stays lazy)
 
 
 def fail(error: NasError | str, code: int = 2) -> typer.Exit:

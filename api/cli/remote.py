@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.cli.common import (
-    DEFAULT_SERVER,
     ApiKey,
     AsJson,
     Server,
@@ -23,6 +22,7 @@ from api.cli.common import (
     finished_count,
     open_client,
 )
+from api.defaults import DEFAULT_SERVER
 
 if TYPE_CHECKING:
     from api.client import Best, Comparison, Trial

@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from api.cli.common import (
-    DEFAULT_SERVER,
     ApiKey,
     Server,
     console,
@@ -18,6 +17,7 @@ from api.cli.common import (
     finished_count,
     open_client,
 )
+from api.defaults import DEFAULT_SERVER
 
 if TYPE_CHECKING:
     from api.client import BudgetUse, Job, JobProgress, NasClient
