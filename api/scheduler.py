@@ -317,7 +317,7 @@ class Scheduler:
             now = states.get(job_id)
             if now is None or now.state != "running" or now.owner != self.owner:
                 self._drop(job_id)
-            elif now.budget != runner.job.budget:
+            elif now.budget != runner.budget:
                 log.info("job %s: budget extended to %s", job_id, now.budget.total)
                 runner.extend(now.budget)
 
@@ -369,7 +369,7 @@ class Scheduler:
             runner = pool.entries[job_id].runner
             try:
                 runner.finish()  # keeps the final budget use
-                extended = self.repo.complete(job_id, self.owner, runner.job.budget)
+                extended = self.repo.complete(job_id, self.owner, runner.budget)
             except NasError as exc:  # cancelled, deleted or taken over meanwhile
                 log.info("job %s not completed here: %s", job_id, exc)
                 self._drop(job_id)

@@ -12,6 +12,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -148,3 +149,30 @@ def complexity(
         macs=count_macs(built, spec),
         latency_ms=measure_latency_ms(built, spec) if latency else None,
     )
+
+
+# ---- the cost of training ------------------------------------------------------------------------
+
+
+def epoch_flops(forward: float, train_images: int, val_images: int) -> float:
+    """FLOPs of one epoch at ``forward`` FLOPs per image: forward and backward (3 x forward) on
+    every training image plus one forward per validation image. The one formula: the trainer
+    charges it with the strides a model really has, the runner estimates with it before a
+    trial runs (``epoch_cost_estimator``)."""
+    return 3.0 * forward * train_images + forward * val_images
+
+
+@lru_cache(maxsize=4096)
+def forward_flops(spec_text: str) -> int:
+    """FLOPs of one forward pass of one image (from the block string; cached)."""
+    return 2 * complexity(ArchSpec.from_string(spec_text)).macs
+
+
+def epoch_cost_estimator(num_train: int, num_val: int) -> Callable[[ArchSpec], float]:
+    """Estimated FLOPs of one epoch of a spec on ``num_train`` training and ``num_val``
+    validation images (``epoch_flops`` at the spec's nominal strides)."""
+
+    def estimate(spec: ArchSpec) -> float:
+        return epoch_flops(forward_flops(spec.to_string()), num_train, num_val)
+
+    return estimate

@@ -30,7 +30,7 @@ from torch import nn
 
 from nas.data import Augment, ImageData, batches
 from nas.errors import OptionsError, TrainingDiverged
-from nas.flops import count_flops, count_params
+from nas.flops import count_flops, count_params, epoch_flops
 from nas.layers.diffstride import DiffStride, complexity_regularizer
 from nas.layers.schedules import set_epoch
 from nas.models import build_model
@@ -380,7 +380,7 @@ def train(
             )
         val_loss, val_accuracy = evaluate(net, val_x, val_y, device)
         eval_seconds += time.perf_counter() - eval_start
-        cost_flops += 3.0 * flops_per_image * seen + flops_per_image * len(data.val_y)
+        cost_flops += epoch_flops(flops_per_image, seen, len(data.val_y))
         best_accuracy = max(best_accuracy, val_accuracy)
         report = EpochReport(
             epoch=epoch + 1,

@@ -18,18 +18,17 @@ the budget is spent (nothing left, or many proposals in a row do not fit).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 
 from nas.data import ImageData
-from nas.flops import complexity
+from nas.flops import epoch_cost_estimator
 from nas.job import Budget, JobSpec
 from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.trial import EpochReport
+from workers.budget import BUDGET_SPENT, OVER_BUDGET, Account, JobBudget
 from workers.executor import Completion, Executor
 from workers.store import BudgetUse, StoredTrial, TrialStore
 
@@ -47,46 +46,39 @@ def fit_base(job: JobSpec, data: ImageData) -> ArchSpec:
     return base.replace(**changes)
 
 
-@lru_cache(maxsize=4096)
-def forward_flops(spec_text: str) -> int:
-    """FLOPs of one forward pass of one image (cached by block string)."""
-    return 2 * complexity(ArchSpec.from_string(spec_text)).macs
-
-
-def epoch_cost_estimator(num_train: int, num_val: int) -> Callable[[ArchSpec], float]:
-    """Estimated FLOPs of one epoch: forward + backward (3x forward) per training image, plus
-    one forward per validation image. The trainer charges the same formula with real strides."""
-
-    def estimate(spec: ArchSpec) -> float:
-        flops = forward_flops(spec.to_string())
-        return 3.0 * flops * num_train + flops * num_val
-
-    return estimate
-
-
-OVER_BUDGET = "over budget"
-BUDGET_SPENT = "budget spent"
-TRIAL_LIMIT = "trial limit reached"
-MAX_CONSECUTIVE_SKIPS = 25  # a strategy whose next 25 trials do not fit is out of budget
-
-
 @dataclass
 class StrategyState:
-    """Bookkeeping of one strategy within a run."""
+    """One strategy within a run: the strategy and its budget account (``workers.budget``)."""
 
     key: str
     strategy: SearchStrategy
-    budget: float
-    spent: float = 0.0
-    reserved: dict[int, float] = field(default_factory=dict)  # trial id -> estimated cost
-    trials_done: int = 0
-    trials_asked: int = 0
-    consecutive_skips: int = 0
-    stopped: str | None = None  # why it asks no more
+    account: Account
+
+    # read by progress displays (``nas run``)
+    @property
+    def budget(self) -> float:
+        return self.account.budget
+
+    @property
+    def spent(self) -> float:
+        return self.account.spent
 
     @property
     def committed(self) -> float:
-        return self.spent + sum(self.reserved.values())
+        return self.account.committed
+
+    @property
+    def trials_done(self) -> int:
+        return self.account.trials_done
+
+    @property
+    def stopped(self) -> str | None:
+        return self.account.stopped
+
+    @property
+    def reserved(self) -> dict[int, float]:
+        """Estimated costs of its trials in flight, by trial id."""
+        return self.account.reserved
 
 
 @dataclass(frozen=True)
@@ -122,6 +114,10 @@ class JobRunner:
         self.observer = observer
         self.base = fit_base(job, data)
         self.epoch_cost = epoch_cost_estimator(data.num_train, data.num_val)
+        runs = job.runs()
+        self.ledger = JobBudget(
+            job.budget, len(job.strategies), (r.key for r in runs), self.epoch_cost, self.base
+        )
         self.states = self._build_states()
         self._trial_owner: dict[int, StrategyState] = {}
         self._number: dict[int, int] = {}
@@ -131,20 +127,14 @@ class JobRunner:
 
     # ---- set-up ---------------------------------------------------------------------------
 
-    def strategy_budget(self) -> float:
-        """Each strategy's share of the job budget, in FLOPs (or trials for unit 'trials')."""
-        budget = self.job.budget
-        share = budget.total / len(self.job.strategies)
-        if budget.unit == "trials":
-            return math.floor(share)
-        if budget.unit == "flops":
-            return share
-        return share * self.epoch_cost(self.base)
+    @property
+    def budget(self) -> Budget:
+        """The job's budget this runner runs under now (``extend`` changes it)."""
+        return self.ledger.budget
 
     def _build_states(self) -> dict[str, StrategyState]:
         states: dict[str, StrategyState] = {}
-        budget = self.strategy_budget()
-        budget_flops = budget if self.job.budget.unit != "trials" else math.inf
+        budget_flops = self.ledger.share_flops
         for run in self.job.runs():
             train = self.job.train
             if run.repeat:
@@ -161,7 +151,7 @@ class JobRunner:
                 epoch_cost=self.epoch_cost,
             )
             strategy = get(run.config.name)(context, run.config.options)
-            states[run.key] = StrategyState(run.key, strategy, budget)
+            states[run.key] = StrategyState(run.key, strategy, self.ledger.accounts[run.key])
         return states
 
     def _replay(self) -> list[StoredTrial]:
@@ -172,34 +162,23 @@ class JobRunner:
             by_strategy.setdefault(trial.strategy, []).append(trial)
         for key, trials in by_strategy.items():
             state = self.states[key]
+            account = state.account
             state.strategy.replay((t.request, t.result, t.finished) for t in trials)
             for trial in trials:
-                state.trials_asked += 1
+                account.trials_asked += 1
                 self._number[trial.id] = trial.number
                 self._trial_owner[trial.id] = state
                 skipped = trial.error is not None and trial.error.startswith(OVER_BUDGET)
-                state.consecutive_skips = state.consecutive_skips + 1 if skipped else 0
+                account.consecutive_skips = account.consecutive_skips + 1 if skipped else 0
                 if trial.finished:
-                    state.trials_done += 1
-                    state.spent += self._charge(trial)
+                    # a warm start's copied trial is known from another job: free here
+                    copied = trial.copied_from is not None
+                    account.trials_done += 1
+                    account.spent += self.ledger.charge(trial.result, copied=copied)
                 else:
-                    state.reserved[trial.id] = self._estimate(trial.request.spec)
+                    account.reserved[trial.id] = self.ledger.estimate(trial.request.spec)
                     unfinished.append(trial)
         return unfinished
-
-    # ---- accounting -----------------------------------------------------------------------
-
-    def _estimate(self, spec: ArchSpec) -> float:
-        if self.job.budget.unit == "trials":
-            return 1.0
-        return self.epoch_cost(spec) * self.job.budget.epochs_per_trial
-
-    def _charge(self, trial: StoredTrial) -> float:
-        if trial.copied_from is not None:
-            return 0.0  # known from another job (warm start): this job did not pay for it
-        if self.job.budget.unit == "trials":
-            return 1.0
-        return trial.result.cost_flops if trial.result is not None else 0.0
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -254,7 +233,7 @@ class JobRunner:
             ]
             if not candidates:
                 return False
-            state = min(candidates, key=lambda s: (self._used_share(s), order[s.key]))
+            state = min(candidates, key=lambda s: (s.account.used_share, order[s.key]))
             running = len(state.reserved)
             if not self._ask_one(state):
                 self._declined.add(state.key)
@@ -285,28 +264,13 @@ class JobRunner:
         """The run ended: strategies still going are marked finished (and the budget use
         kept in the store)."""
         for state in self.states.values():
-            if state.stopped is None:
-                state.stopped = "finished"
+            if state.account.stopped is None:
+                state.account.stopped = "finished"
         self._save_budget()
 
     def budget_use(self) -> dict[str, BudgetUse]:
         """Each strategy's use of its share of the budget, now."""
-        unit = "trials" if self.job.budget.unit == "trials" else "flops"
-        used = {}
-        for key, state in self.states.items():
-            if state.stopped is not None and not state.reserved:
-                fraction = 1.0
-            else:
-                fraction = min(1.0, state.spent / state.budget) if state.budget > 0 else 0.0
-            used[key] = BudgetUse(
-                unit=unit,
-                budget=state.budget,
-                spent=state.spent,
-                trials=state.trials_done,
-                stopped=state.stopped,
-                fraction=fraction,
-            )
-        return used
+        return self.ledger.use()
 
     def _save_budget(self) -> None:
         self.store.record_budget(self.budget_use())
@@ -315,12 +279,7 @@ class JobRunner:
         """The job's budget changed (``nas extend`` while it runs): new shares, and the
         strategies that stopped for want of budget (or of trials) ask again."""
         self.job = self.job.model_copy(update={"budget": budget})
-        share = self.strategy_budget()
-        for state in self.states.values():
-            state.budget = share
-            if state.stopped in (BUDGET_SPENT, TRIAL_LIMIT):
-                state.stopped = None
-                state.consecutive_skips = 0
+        self.ledger.extend(budget)
         self._save_budget()
 
     def complete(self, completion: Completion) -> None:
@@ -330,47 +289,40 @@ class JobRunner:
     def _in_flight_ids(self) -> list[int]:
         return [i for state in self.states.values() for i in state.reserved]
 
-    @staticmethod
-    def _used_share(state: StrategyState) -> float:
-        return state.committed / state.budget if state.budget > 0 else math.inf
-
     def _ask_one(self, state: StrategyState) -> bool:
-        if state.trials_asked >= self.job.budget.max_trials_per_strategy:
-            self._stop(state, TRIAL_LIMIT)
-            return False
-        if state.committed >= state.budget:
-            if not state.reserved:
-                self._stop(state, BUDGET_SPENT)
+        account = state.account
+        why_not = self.ledger.can_ask(state.key)
+        if why_not is not None:
+            if why_not:
+                self._stop(state, why_not)
             return False
         request = state.strategy.ask()
         if request is None:
-            if state.strategy.is_finished() or not state.reserved:
+            if state.strategy.is_finished() or not account.reserved:
                 self._stop(state, "search space exhausted")
             return False
-        cost = self._estimate(request.spec)
+        cost = self.ledger.estimate(request.spec)
         trial = self.store.add(request)
-        state.trials_asked += 1
+        account.trials_asked += 1
         self._number[trial.id] = trial.number
         self._trial_owner[trial.id] = state
-        if state.committed + cost > state.budget:
+        if not account.fits(cost):
             # Recorded (so a replay asks the same next trial) but not run: it does not fit.
-            remaining = max(0.0, state.budget - state.committed)
+            remaining = account.remaining()
             self.store.skip(trial.id, f"{OVER_BUDGET}: needs {cost:.3g}, {remaining:.3g} left")
-            state.trials_done += 1
-            state.consecutive_skips += 1
+            out_of_budget = account.skip()
             state.strategy.tell(trial.number, None)
-            if state.consecutive_skips >= MAX_CONSECUTIVE_SKIPS or remaining <= 0:
+            if out_of_budget:
                 self._stop(state, BUDGET_SPENT)
             else:
                 self._save_budget()
             return True
-        state.consecutive_skips = 0
-        state.reserved[trial.id] = cost
+        account.reserve(trial.id, cost)
         self._submit(trial)
         return True
 
     def _stop(self, state: StrategyState, why: str) -> None:
-        state.stopped = why
+        state.account.stopped = why
         self._save_budget()
         self._emit(RunEvent("stopped", state.key, message=why))
 
@@ -402,12 +354,7 @@ class JobRunner:
             error = f"gave up after {trial.attempts} attempts; last: {error}"
         log = completion.log if completion.result is None else None
         self.store.finish(completion.trial_id, completion.result, error, log)
-        state.reserved.pop(completion.trial_id, None)
-        state.trials_done += 1
-        if self.job.budget.unit == "trials":
-            state.spent += 1.0
-        elif completion.result is not None:
-            state.spent += completion.result.cost_flops
+        state.account.settle(completion.trial_id, self.ledger.charge(completion.result))
         state.strategy.tell(number, completion.result)
         self._save_budget()
         trial = self.store.get(completion.trial_id)

@@ -1,0 +1,166 @@
+"""Budget accounting of one job: the one home of its rules.
+
+A job's budget (``nas.job.Budget``) is split evenly across its strategy runs. ``JobBudget`` turns
+it into each strategy's share (FLOPs, or trials for the unit ``trials``), estimates what a
+trial will cost before it runs (``epoch_cost`` of its spec, from ``nas.flops``, times its
+epochs), charges what it did cost once it finished (a warm start's copied trials are free),
+and keeps one ``Account`` per strategy: spent, reserved by trials in flight, trials asked and
+finished, the proposals in a row that did not fit, and why the strategy stopped. The runner
+asks it before every submission and tells it every outcome; the scheduler compares the job's
+stored budget with ``JobBudget.budget`` and hands a changed one to ``JobRunner.extend``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from nas.job import Budget
+from nas.spec import ArchSpec
+from nas.trial import TrialResult
+from workers.store import BudgetUse
+
+OVER_BUDGET = "over budget"
+BUDGET_SPENT = "budget spent"
+TRIAL_LIMIT = "trial limit reached"
+MAX_CONSECUTIVE_SKIPS = 25  # a strategy whose next 25 trials do not fit is out of budget
+
+
+@dataclass
+class Account:
+    """One strategy's share of the budget and its use of it."""
+
+    budget: float
+    spent: float = 0.0
+    reserved: dict[int, float] = field(default_factory=dict)  # trial id -> estimated cost
+    trials_done: int = 0
+    trials_asked: int = 0
+    consecutive_skips: int = 0
+    stopped: str | None = None  # why it asks no more
+
+    @property
+    def committed(self) -> float:
+        """Spent plus reserved by the trials in flight."""
+        return self.spent + sum(self.reserved.values())
+
+    @property
+    def used_share(self) -> float:
+        """Committed / budget: the runner gives the next slot to the smallest."""
+        return self.committed / self.budget if self.budget > 0 else math.inf
+
+    @property
+    def exhausted(self) -> bool:
+        """Nothing more fits: everything is spent or reserved."""
+        return self.committed >= self.budget
+
+    def remaining(self) -> float:
+        return max(0.0, self.budget - self.committed)
+
+    def fits(self, cost: float) -> bool:
+        return self.committed + cost <= self.budget
+
+    def reserve(self, trial_id: int, cost: float) -> None:
+        """A trial of estimated ``cost`` goes into flight."""
+        self.consecutive_skips = 0
+        self.reserved[trial_id] = cost
+
+    def skip(self) -> bool:
+        """A proposal did not fit (it is stored as skipped); True when the strategy is out of
+        budget (nothing left, or too many in a row)."""
+        self.trials_done += 1
+        self.consecutive_skips += 1
+        return self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS or self.remaining() <= 0
+
+    def settle(self, trial_id: int, charge: float) -> None:
+        """A trial finished (or failed): its reservation goes, its ``charge`` is spent."""
+        self.reserved.pop(trial_id, None)
+        self.trials_done += 1
+        self.spent += charge
+
+    def use(self, unit: str) -> BudgetUse:
+        if self.stopped is not None and not self.reserved:
+            fraction = 1.0
+        else:
+            fraction = min(1.0, self.spent / self.budget) if self.budget > 0 else 0.0
+        return BudgetUse(
+            unit="trials" if unit == "trials" else "flops",
+            budget=self.budget,
+            spent=self.spent,
+            trials=self.trials_done,
+            stopped=self.stopped,
+            fraction=fraction,
+        )
+
+
+class JobBudget:
+    """The budget of one job across its strategy runs ``keys``."""
+
+    def __init__(
+        self,
+        budget: Budget,
+        strategies: int,
+        keys: Iterable[str],
+        epoch_cost: Callable[[ArchSpec], float],
+        base: ArchSpec,
+    ) -> None:
+        self.budget = budget
+        self._strategies = strategies
+        self._epoch_cost = epoch_cost
+        self._base = base
+        self.accounts = {key: Account(self.share()) for key in keys}
+
+    def share(self) -> float:
+        """Each strategy's share of the job budget, in FLOPs (or trials for unit 'trials')."""
+        share = self.budget.total / self._strategies
+        if self.budget.unit == "trials":
+            return math.floor(share)
+        if self.budget.unit == "flops":
+            return share
+        return share * self._epoch_cost(self._base)
+
+    @property
+    def share_flops(self) -> float:
+        """The share in FLOPs as strategies see it (``StrategyContext.budget_flops``):
+        unbounded when the budget counts trials."""
+        return self.share() if self.budget.unit != "trials" else math.inf
+
+    def estimate(self, spec: ArchSpec) -> float:
+        """What a trial of ``spec`` will cost, before it runs."""
+        if self.budget.unit == "trials":
+            return 1.0
+        return self._epoch_cost(spec) * self.budget.epochs_per_trial
+
+    def charge(self, result: TrialResult | None, *, copied: bool = False) -> float:
+        """What a finished trial cost (``copied``: known from another job, free)."""
+        if copied:
+            return 0.0
+        if self.budget.unit == "trials":
+            return 1.0
+        return result.cost_flops if result is not None else 0.0
+
+    def can_ask(self, key: str) -> str | None:
+        """None when strategy ``key`` may propose a trial now; else why not: the trial limit
+        (it stops), or its budget committed (it stops once nothing of it is in flight, else
+        ``""``: it waits)."""
+        account = self.accounts[key]
+        if account.trials_asked >= self.budget.max_trials_per_strategy:
+            return TRIAL_LIMIT
+        if account.exhausted:
+            return BUDGET_SPENT if not account.reserved else ""
+        return None
+
+    def extend(self, budget: Budget) -> None:
+        """The job's budget changed: new shares, and the strategies that stopped for want of
+        budget (or of trials) may ask again."""
+        self.budget = budget
+        share = self.share()
+        for account in self.accounts.values():
+            account.budget = share
+            if account.stopped in (BUDGET_SPENT, TRIAL_LIMIT):
+                account.stopped = None
+                account.consecutive_skips = 0
+
+    def use(self) -> dict[str, BudgetUse]:
+        """Each strategy's use of its share, now."""
+        return {key: a.use(self.budget.unit) for key, a in self.accounts.items()}
