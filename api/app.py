@@ -16,7 +16,7 @@ from api.deps import Services
 from api.errors import install_error_handlers
 from api.executors import executor_factory
 from api.keys import KeyRepository
-from api.leaderboard import Leaderboards
+from api.leaderboards import Leaderboards
 from api.limits import BodySizeLimit
 from api.routers import export, health, jobs, leaderboard, pages, results
 from api.scheduler import Scheduler

@@ -1,51 +1,39 @@
 """The leaderboard's data: compact, incremental snapshots of one job's trials and aggregates.
 
-``Leaderboards`` keeps one ``Leaderboard`` per recently viewed job (LRU, keyed by job id and
-creation time). A ``Leaderboard`` holds the job's trials as columns (one Python list per field)
-built from the narrow ``trial`` rows (the documents live in ``trial_document``; only the
-unfinished trials' requests are read, for the epochs they ask for). On each
-request it reads the job's ``version``; when that moved, it loads only the trials whose
-``trial.version`` is newer (index ``ix_trial_job_id_version``) and merges them. The aggregates
-are folds over the finished trials in finish order (``finished_at``, then id), extended by the
+A ``Leaderboard`` holds one job's trials as columns (one Python list per field) built from the
+narrow ``trial`` rows (the documents live in ``trial_document``; only the unfinished trials'
+requests are read, for the epochs they ask for). ``api.leaderboards.Leaderboards`` keeps one per
+recently viewed job and, on each request, reads the job's ``version``; when that moved, the
+board loads only the trials whose ``trial.version`` is newer (index ``ix_trial_job_id_version``)
+and merges them. The aggregates (``api.folds``: best-so-far per strategy, the Pareto front) are
+folds over the finished trials in finish order (``finished_at``, then id), extended by the
 newly finished trials or, when a change falls before the end of that order, recomputed; either
-way once per job version, shared by every client:
-
-- best-so-far accuracy per strategy against the compute it spent: cumulative ``cost_flops`` of
-  its finished trials; only completed trials are candidates for the best (pruned and failed
-  ones add their cost); with the min, max and latest accuracy of its completed trials;
-- the Pareto front of completed trials: no other is at least as accurate for at most as many
-  MACs (of equal points, the first to finish);
-- trial counts per state and strategy.
+way once per job version, shared by every client; so are the trial counts per state and
+strategy.
 
 A client sends the ``version`` of its last answer as ``since`` and gets the trials changed since
 then, as parallel arrays. The job's version is read before its trials, so a concurrent change is
 at worst sent twice, never lost. A DiffStride trial's learned strides per epoch are read on
-demand, one trial at a time (``stride_trajectory``).
+demand, one trial at a time (``api.store.trajectory.stride_trajectory``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import threading
-from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from api.db.models import TRIAL_STATES, Job, Trial, TrialDocument, TrialEvent
-from api.db.session import session_scope
-from api.pareto import ParetoFront
+from api.db.models import TRIAL_STATES, Trial, TrialDocument, TrialEvent
+from api.folds import Folds
 from api.schemas.leaderboard import (
     MAX_ERROR_CHARS,
     Cursor,
-    Curve,
-    Front,
     JobSummary,
     LeaderboardOut,
     Progress,
@@ -64,8 +52,6 @@ from api.targets import (
     validation_size,
 )
 from api.targets import comparison as compare_strategies
-from nas.compare import Step
-from nas.errors import NotFoundError
 from nas.job import strategy_key
 from workers.store import FINISHED_STATES, BudgetUse, TrialState
 
@@ -123,7 +109,6 @@ _ID, _STRATEGY, _STATE, _ACCURACY = _I["id"], _I["strategy"], _I["state"], _I["a
 _MACS, _COST, _EPOCH, _ERROR = _I["macs"], _I["cost_flops"], _I["epoch"], _I["error"]
 _FINISHED_AT, _EPOCHS = _I["finished"], _I["epochs"]
 _SPEC, _STRIDES = _I["spec"], _I["strides"]
-_CHUNK = 1000  # ids per IN list
 
 
 @contextlib.contextmanager
@@ -146,58 +131,7 @@ def _short(error: str | None) -> str | None:
     return error[: MAX_ERROR_CHARS - 1] + "…"
 
 
-@dataclass(slots=True)
-class _Best:
-    """The best-so-far fold of one strategy (a plain object: cheap to update)."""
-
-    strategy: str
-    cost: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
-    trial: list[int] = field(default_factory=list)
-    spent: float = 0.0
-    finished: int = 0
-    completed: int = 0
-    low: float | None = None
-    high: float | None = None
-    latest: float | None = None
-    latest_trial: int | None = None
-    steps: list[Step] = field(default_factory=list)
-    """Every finished trial in finish order: its cost and, if completed, its accuracy."""
-    step_trials: list[int] = field(default_factory=list)
-
-    def curve(self) -> Curve:
-        return Curve(
-            strategy=self.strategy,
-            cost=self.cost,
-            accuracy=self.accuracy,
-            trial=self.trial,
-            spent=self.spent,
-            finished=self.finished,
-            completed=self.completed,
-            min_accuracy=self.low,
-            max_accuracy=self.high,
-            latest_accuracy=self.latest,
-            latest_trial=self.latest_trial,
-        )
-
-
 # ---- one job -----------------------------------------------------------------------------
-
-
-_JOB: tuple[Any, ...] = (
-    Job.id,
-    Job.name,
-    Job.state,
-    Job.error,
-    Job.version,
-    Job.created_at,
-    Job.updated_at,
-    Job.started_at,
-    Job.finished_at,
-    Job.budget_used,
-    # extend changes the total: read with each answer (base epochs per FLOP come from it)
-    Job.spec[("budget", "total")].as_float().label("budget_total"),
-)
 
 
 class Leaderboard:
@@ -234,6 +168,41 @@ class Leaderboard:
             self._update(session, version)
 
     def _update(self, session: Session, version: int) -> None:
+        rows, asked, epochs = self._read(session)
+        running = [r[_ID] for r in rows if r[_STATE] == TrialState.RUNNING]
+        fresh, refold = self._merge(rows)
+        cols = self.cols
+        for trial_id in epochs.keys() | set(running):
+            cols[_EPOCH][self.where[trial_id]] = epochs.get(trial_id, 0)
+        for trial_id, asked_epochs in asked.items():
+            if trial_id in self.where:  # else it changed after the first query: next time
+                cols[_EPOCHS][self.where[trial_id]] = asked_epochs
+        errors = cols[_ERROR]
+        for row in rows:
+            if row[_ERROR] is not None:
+                i = self.where[row[_ID]]
+                errors[i] = _short(errors[i])
+        learned = learned_strides(
+            session.connection(),
+            [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")],
+        )
+        specs, strides = cols[_SPEC], cols[_STRIDES]
+        for row in rows:
+            i = self.where[row[_ID]]
+            strides[i] = strides_text(specs[i], learned.get(row[_ID]))
+        known = set(self.strategies)
+        for strategy in dict.fromkeys(r[_STRATEGY] for r in rows):
+            if strategy not in known:
+                self.strategies.append(strategy)
+                known.add(strategy)
+        self.version = version
+        self._fold(fresh, refold)
+
+    def _read(
+        self, session: Session
+    ) -> tuple[Sequence[sa.Row[Any]], dict[int, int | None], dict[int, int]]:
+        """The trials changed since ``self.version`` (every one on the first load), the epochs
+        the unfinished ones ask for, and the last epoch reported by the running ones."""
         # Core, not ORM, execution: plain rows, no per-row ORM bookkeeping
         where = [Trial.job_id == self.job_id]
         changed = sa.select(*_SELECT)
@@ -261,6 +230,11 @@ class Leaderboard:
                     .group_by(TrialEvent.trial_id)
                 ).all()
             )
+        return rows, asked, epochs
+
+    def _merge(self, rows: Sequence[sa.Row[Any]]) -> tuple[list[int], bool]:
+        """Merge ``rows`` into the columns and counts: the positions of the newly finished
+        trials, and whether a finished trial changed (the folds start over)."""
         cols = self.cols
         refold = False
         fresh: list[int] = []  # positions of newly finished trials
@@ -289,38 +263,12 @@ class Leaderboard:
                 self.counts[row[_STRATEGY], row[_STATE]] += 1
                 if row[_STATE] in FINISHED:
                     fresh.append(i)
-        for trial_id in epochs.keys() | set(running):
-            cols[_EPOCH][self.where[trial_id]] = epochs.get(trial_id, 0)
-        for trial_id, asked_epochs in asked.items():
-            if trial_id in self.where:  # else it changed after the first query: next time
-                cols[_EPOCHS][self.where[trial_id]] = asked_epochs
-        errors = cols[_ERROR]
-        for row in rows:
-            if row[_ERROR] is not None:
-                i = self.where[row[_ID]]
-                errors[i] = _short(errors[i])
-        learned = learned_strides(
-            connection,
-            [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")],
-        )
-        specs, strides = cols[_SPEC], cols[_STRIDES]
-        for row in rows:
-            i = self.where[row[_ID]]
-            strides[i] = strides_text(specs[i], learned.get(row[_ID]))
-        known = set(self.strategies)
-        for strategy in dict.fromkeys(r[_STRATEGY] for r in rows):
-            if strategy not in known:
-                self.strategies.append(strategy)
-                known.add(strategy)
-        self.version = version
-        self._fold(fresh, refold)
+        return fresh, refold
 
     # ---- aggregates: folds over finished trials in finish order ---------------------------
 
     def _reset_folds(self) -> None:
-        self.last_key: tuple[Any, int] | None = None
-        self.curves = {s: _Best(s) for s in self.strategies}
-        self.front = ParetoFront[int](keep_ties=False)  # of equal trials, the first to finish
+        self.folds = Folds(self.strategies)
 
     def _key(self, i: int) -> tuple[Any, int]:
         """The finish-order key of the trial at position ``i``: ``(finished_at, id)``."""
@@ -340,51 +288,28 @@ class Leaderboard:
         """Extend the folds by the newly finished trials at ``fresh``; start over when one of
         them finished before the last one folded, or ``refold``."""
         order = self._order(fresh)
-        if order and self.last_key is not None and not refold:
+        folds = self.folds
+        if order and folds.last_key is not None and not refold:
             first = self._key(order[0])
-            refold = first[0] is None or self.last_key[0] is None or first <= self.last_key
+            refold = first[0] is None or folds.last_key[0] is None or first <= folds.last_key
         if refold:
             self._reset_folds()
+            folds = self.folds
             order = self._order(i for i, s in enumerate(self.cols[_STATE]) if s in FINISHED)
-        for strategy in self.strategies:
-            if strategy not in self.curves:
-                self.curves[strategy] = _Best(strategy)
+        folds.add_strategies(self.strategies)
         if not order:
             return
-        cols, curves = self.cols, self.curves
-        strategies, states, costs = cols[_STRATEGY], cols[_STATE], cols[_COST]
-        accuracies, all_macs, ids = cols[_ACCURACY], cols[_MACS], cols[_ID]
-        isfinite, add_to_front = math.isfinite, self.front.add
-        for i in order:
-            curve = curves[strategies[i]]
-            cost = costs[i]
-            charged = cost if cost is not None and isfinite(cost) else 0.0
-            curve.spent += charged
-            curve.finished += 1
-            accuracy = accuracies[i]
-            seen = (
-                accuracy
-                if states[i] == TrialState.COMPLETED and accuracy is not None and isfinite(accuracy)
-                else None
-            )
-            curve.steps.append(Step(charged, seen, seen))
-            curve.step_trials.append(ids[i])
-            if seen is None:
-                continue
-            curve.completed += 1
-            curve.latest, curve.latest_trial = accuracy, ids[i]
-            if curve.low is None or accuracy < curve.low:
-                curve.low = accuracy
-            if curve.high is None or accuracy > curve.high:
-                curve.high = accuracy
-            if not curve.accuracy or accuracy > curve.accuracy[-1]:
-                curve.cost.append(curve.spent)
-                curve.accuracy.append(accuracy)
-                curve.trial.append(ids[i])
-            macs = all_macs[i]
-            if macs is not None:
-                add_to_front(ids[i], accuracy, macs)
-        self.last_key = self._key(order[-1])
+        cols = self.cols
+        folds.extend(
+            order,
+            cols[_STRATEGY],
+            cols[_STATE],
+            cols[_COST],
+            cols[_ACCURACY],
+            cols[_MACS],
+            cols[_ID],
+        )
+        folds.last_key = self._key(order[-1])
 
     def progress(self) -> Progress:
         states, per = count_by_strategy(
@@ -423,17 +348,13 @@ class Leaderboard:
             stride_texts=list(texts),
         )
 
-    def _front(self) -> Front:
-        front = self.front
-        return Front.model_construct(trial=front.ids, macs=front.cost, accuracy=front.accuracy)
-
     # ---- compute to target (api.targets) -------------------------------------------------
 
     def runs(self) -> list[KeyRun]:
         """Each strategy key's finished trials in finish order (copies: safe outside the lock)."""
+        curves = self.folds.curves
         return [
-            KeyRun(s, list(self.curves[s].steps), list(self.curves[s].step_trials))
-            for s in self.strategies
+            KeyRun(s, list(curves[s].steps), list(curves[s].step_trials)) for s in self.strategies
         ]
 
     def unit(self, job: sa.Row[Any]) -> tuple[Unit, float]:
@@ -506,8 +427,10 @@ class Leaderboard:
             strategies=list(self.strategies),
             progress=self.progress(),
             trials=self._columns(positions),
-            best_so_far=[self.curves[s].curve() for s in self.strategies] if changed else None,
-            pareto=self._front() if changed else None,
+            best_so_far=[self.folds.curves[s].curve() for s in self.strategies]
+            if changed
+            else None,
+            pareto=self.folds.front_out() if changed else None,
             comparison=self.comparison(job) if changed else None,
             next=cursor,
         )
@@ -515,90 +438,3 @@ class Leaderboard:
         if full and cursor is None:
             self.full_json = (self.version, body)
         return body
-
-
-@dataclass
-class Snapshot:
-    """What the compare page needs of one job, copied out of its ``Leaderboard``."""
-
-    id: int
-    name: str
-    state: str
-    dataset: dict[str, Any]
-    base_keys: list[str]
-    runs: list[KeyRun]
-    n_val: int | None
-    unit: Unit
-    unit_flops: float
-    horizon: float | None
-
-
-class Leaderboards:
-    """The ``Leaderboard`` of recently viewed jobs (LRU, ``capacity`` jobs) over one database."""
-
-    def __init__(self, factory: sessionmaker[Session], capacity: int = 8) -> None:
-        self.factory = factory
-        self.capacity = capacity
-        self._boards: OrderedDict[tuple[int, datetime], Leaderboard] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _board(self, session: Session, job: sa.Row[Any]) -> Leaderboard:
-        key = (job.id, job.created_at)  # a reused id (SQLite) is another job
-        with self._lock:
-            board = self._boards.get(key)
-            if board is not None:
-                self._boards.move_to_end(key)
-                return board
-        spec = session.scalar(sa.select(Job.spec).where(Job.id == job.id)) or {}
-        with self._lock:
-            board = self._boards.setdefault(key, Leaderboard(job.id, spec))
-            self._boards.move_to_end(key)
-            while len(self._boards) > self.capacity:
-                self._boards.popitem(last=False)
-            return board
-
-    @contextlib.contextmanager
-    def _current(self, job_id: int) -> Iterator[tuple[Leaderboard, sa.Row[Any], Session]]:
-        """The job's board brought up to its version, and its row, under the board's lock."""
-        with session_scope(self.factory) as session:
-            job = session.execute(sa.select(*_JOB).where(Job.id == job_id)).one_or_none()
-            if job is None:
-                raise NotFoundError(f"no job {job_id}", field="job_id")
-            board = self._board(session, job)
-            with board.lock:
-                if job.version > board.version:
-                    board.update(session, job.version)
-                yield board, job, session
-
-    def comparison(self, job_id: int) -> Comparison:
-        """Compute to target of the job's strategies. NotFoundError for an unknown job."""
-        with self._current(job_id) as (board, job, _):
-            return board.comparison(job)
-
-    def snapshot(self, job_id: int) -> Snapshot:
-        """One job's strategies' runs and units (for /compare). NotFoundError when unknown."""
-        with self._current(job_id) as (board, job, session):
-            dataset = session.scalar(sa.select(Job.spec["dataset"]).where(Job.id == job_id))
-            unit, unit_flops = board.unit(job)
-            runs = board.runs()
-            return Snapshot(
-                id=job.id,
-                name=job.name,
-                state=job.state,
-                dataset=dataset if isinstance(dataset, dict) else {},
-                base_keys=list(board.base_keys),
-                runs=runs,
-                n_val=board.n_val,
-                unit=unit,
-                unit_flops=unit_flops,
-                horizon=area_horizon(job.budget_used, runs),
-            )
-
-    def answer(
-        self, job_id: int, since: int = 0, after: int | None = None, limit: int = MAX_ROWS
-    ) -> bytes:
-        """The changes of job ``job_id`` since version ``since`` (0: everything), at most
-        ``limit`` trials (then ``next`` says where to go on), as a ``LeaderboardOut`` JSON
-        body. NotFoundError for an unknown job."""
-        with self._current(job_id) as (board, job, _):
-            return board.answer(job, since, after, limit)

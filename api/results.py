@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.leaderboard import Snapshot
+from api.leaderboards import Snapshot
 from api.schemas import MAX_ID
 from api.schemas.results import CompareJob, CompareOut, CompareSeries, TrialRow
 from api.schemas.trials import TrialSummary

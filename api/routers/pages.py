@@ -20,12 +20,13 @@ from fastapi.templating import Jinja2Templates
 
 import nas
 from api.deps import ServicesDep, require_read
-from api.leaderboard import FINISHED, Leaderboards
+from api.leaderboards import Leaderboards
 from api.results import compare, parse_job_ids
 from api.routers.leaderboard import leaderboards
 from api.routers.results import JOB_IDS_HELP
 from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
 from nas.errors import NotFoundError
+from workers.store import FINISHED_STATES
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
@@ -74,7 +75,7 @@ def job_row(job: JobRecord) -> dict[str, Any]:
     """What the jobs table shows of one job."""
     counts = job.trial_counts
     total = sum(counts.values())
-    finished = sum(n for state, n in counts.items() if state in FINISHED)
+    finished = sum(n for state, n in counts.items() if state in FINISHED_STATES)
     return {
         "id": job.id,
         "name": job.name,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import Services, ServicesDep, require_read
-from api.leaderboard import Leaderboards
+from api.leaderboards import Leaderboards
 from api.results import compare, csv_text, job_rows, json_text, parse_job_ids
 from api.routers.leaderboard import leaderboards
 from api.schemas import READ_ERRORS, CompareOut, Id, TrialRow
