@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.settings import Settings
+from tests.cli.test_cli import job_file
 
 runner = CliRunner()
 
@@ -72,3 +73,11 @@ def test_serve_with_a_key_binds_where_asked(
     served, said = serve(tmp_path, monkeypatch, "--host", "0.0.0.0", keys="x" * 32)
     assert served["host"] == "0.0.0.0"
     assert "no API keys" not in said
+
+
+def test_serve_demo_stores_the_job_and_says_where_to_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, said = serve(tmp_path, monkeypatch, "--port", "8124", "--demo", str(job_file(tmp_path)))
+    assert served["port"] == 8124
+    assert "demo job 1 submitted leaderboard: http://127.0.0.1:8124/jobs/1" in said
