@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas.strategies.base import SearchStrategy, TrialRecord
+from nas.strategies.base import RecordState, SearchStrategy, TrialRecord
 from nas.trial import TrialResult
 from tests.fakes import SyntheticObjective
 
@@ -52,5 +52,5 @@ def drive(
 
 def replayed(strategy: SearchStrategy, fresh: SearchStrategy) -> SearchStrategy:
     """``fresh`` rebuilt from ``strategy``'s records, as the scheduler does after a restart."""
-    fresh.replay([(r.request, r.result, r.state != "pending") for r in strategy.records])
+    fresh.replay([(r.request, r.result, r.state != RecordState.PENDING) for r in strategy.records])
     return fresh

@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 
 import pytest
-from harness import drive, replayed
+from harness import drive
 
 from nas.errors import SpecError
 from nas.job import JobError, JobSpec
@@ -106,26 +106,6 @@ def test_spaces_without_block_choices_keep_their_params(make_context, objective)
         for r in records
     )
     assert Space(preset("resnet_narrow_fmnist"), SearchSpace()).size == 1
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda ctx: GridSearch(ctx),
-        lambda ctx: RandomSearch(ctx),
-        lambda ctx: OptunaSearch(ctx, {"n_startup_trials": 4}),
-        lambda ctx: OptunaSearch(ctx, {"sampler": "cmaes", "n_startup_trials": 3}),
-        lambda ctx: OptunaSearch(ctx, {"sampler": "nsga2", "population_size": 4}),
-    ],
-    ids=["grid", "random", "tpe", "cmaes", "nsga2"],
-)
-@pytest.mark.parametrize("k", [0, 5, 9])
-def test_replay_asks_the_same_next_trial(make_context, objective, make, k: int) -> None:
-    strategy = make(make_context(space=SPACE, seed=4))
-    drive(strategy, objective, k)
-    strategy.ask()  # one trial in flight
-    fresh = replayed(strategy, make(make_context(space=SPACE, seed=4)))
-    assert fresh.ask() == strategy.ask()
 
 
 def test_random_and_optuna_choose_blocks_without_repeats(make_context, objective) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from harness import drive, replayed
 
-from nas import strategies
 from nas.search import SearchSpace
 from nas.strategies.grid import GridSearch
 from nas.strategies.space import is_valid_choice, key_of_params
@@ -23,10 +21,6 @@ def expected_points(base, space: SearchSpace) -> list[tuple]:  # type: ignore[no
             # no block or downsampling choices in the space: those key entries are None
             points.append((tuple(float(s) for s in strides), width, depth, resolution, None, None))
     return points
-
-
-def test_registered() -> None:
-    assert strategies.get("grid") is GridSearch
 
 
 def test_enumerates_exactly_its_space_in_order(make_context, objective, base_spec) -> None:
@@ -62,15 +56,6 @@ def test_empty_strides_and_resolutions_mean_the_base(make_context, objective, ba
     assert all(r.request.spec.resolution == base_spec.resolution for r in records)
     (unit,) = [r for r in records if r.request.params["width"] == 1.0]
     assert unit.request.spec == base_spec
-
-
-@pytest.mark.parametrize("k", [0, 3, 7])
-def test_replay_asks_the_same_next_trial(make_context, objective, k: int) -> None:
-    grid = GridSearch(make_context())
-    drive(grid, objective, k)
-    grid.ask()  # one pending trial in flight
-    fresh = replayed(grid, GridSearch(make_context()))
-    assert fresh.ask() == grid.ask()
 
 
 def test_the_default_order_is_a_seeded_shuffle_of_the_whole_space(

@@ -8,7 +8,6 @@ import pytest
 from harness import drive, replayed
 from pydantic import ValidationError
 
-from nas import strategies
 from nas.search import Objectives, SearchSpace
 from nas.strategies.optuna_search import OptunaSearch
 from nas.strategies.random_search import RandomSearch
@@ -33,10 +32,6 @@ def report(epoch: int, accuracy: float) -> EpochReport:
         lr=0.1,
         seconds=0.0,
     )
-
-
-def test_registered() -> None:
-    assert strategies.get("optuna") is OptunaSearch
 
 
 def test_tpe_beats_random_on_average(make_context, objective) -> None:

@@ -1,0 +1,143 @@
+"""The contract every registered strategy keeps (``nas.strategies.names()``), in the style of
+Optuna's sampler tests: one suite parametrized over the registry, so a new strategy is covered
+the day it is registered. Synthetic objective (``tests.fakes``), tiny spaces and budgets.
+
+- registered under its own name, with options that forbid unknown fields;
+- replay: rebuilt from its records (with a trial in flight), it asks exactly what it would have
+  asked, and agrees on ``is_finished`` (on a stride space and on one with block and
+  downsampling choices);
+- options are validated, the error naming the field (directly and through ``JobSpec``);
+- once ``is_finished``, ``ask`` and ``propose`` give nothing (and ask records nothing);
+- run by the ``JobRunner``, it never spends more than its share (FLOPs and trial budgets).
+
+``FAST`` gives a strategy options that keep it small; a strategy not listed runs with its
+defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from harness import drive, replayed
+from pydantic import ValidationError
+
+from nas import strategies
+from nas.data import ImageData, load
+from nas.job import JobError, JobSpec
+from nas.search import SearchSpace
+from nas.strategies.base import SearchStrategy, StrategyContext
+from tests.fakes import SyntheticExecutor, SyntheticObjective
+from workers.executor import InlineExecutor
+from workers.runner import JobRunner, fit_base
+from workers.store import MemoryTrialStore, TrialState
+
+NAMES = strategies.names()
+FAST: dict[str, dict[str, Any]] = {
+    "optuna": {"n_startup_trials": 3},
+    "compound": {"max_grid_points": 3, "phi_max": 2},
+    "diffstride": {"inits": [[1, 2, 2, 2], [1, 1.5, 2.5, 1.5]]},
+}
+SPACES = {
+    "strides": SearchSpace(strides=[[1, 2]] * 4, widths=[0.5, 1.0]),
+    "blocks": SearchSpace(
+        strides=[[1, 2]] * 4,
+        blocks=[["basic", "bottleneck"]],
+        downsamples=["strided", "maxpool"],
+    ),
+}
+Make = Callable[..., StrategyContext]
+
+
+def build(name: str, context: StrategyContext) -> SearchStrategy:
+    return strategies.get(name)(context, FAST.get(name, {}))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registered_under_its_name_with_strict_options(name: str) -> None:
+    cls = strategies.get(name)
+    assert cls.name == name and cls.description
+    assert cls.Options.model_config.get("extra") == "forbid"
+
+
+@pytest.mark.parametrize("k", [0, 4, 9])
+@pytest.mark.parametrize("space", SPACES)
+@pytest.mark.parametrize("name", NAMES)
+def test_replay_asks_the_same_next_trial(
+    make_context: Make, objective: SyntheticObjective, name: str, space: str, k: int
+) -> None:
+    def make() -> SearchStrategy:
+        return build(name, make_context(space=SPACES[space], seed=4))
+
+    strategy = make()
+    drive(strategy, objective, k)
+    strategy.ask()  # one trial in flight (when it has one to ask)
+    fresh = replayed(strategy, make())
+    assert [r.state for r in fresh.records] == [r.state for r in strategy.records]
+    assert fresh.is_finished() == strategy.is_finished()
+    assert fresh.ask() == strategy.ask()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_options_are_validated_naming_the_field(make_context: Make, name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        strategies.get(name)(make_context(), {"no_such_option": 1})
+    assert info.value.errors()[0]["loc"][0] == "no_such_option"
+    with pytest.raises(JobError) as job_info:
+        job(name, no_such_option=1)
+    assert job_info.value.field == "strategies[0].options.no_such_option"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nothing_is_proposed_once_finished(
+    make_context: Make, objective: SyntheticObjective, name: str
+) -> None:
+    space = SearchSpace(strides=[[1], [1, 2], [2], [1, 2]])  # 4 points
+    strategy = build(name, make_context(space=space))
+    drive(strategy, objective, 50)
+    if not strategy.is_finished():
+        pytest.skip(f"{name} does not finish on a 4-point space within 50 trials")
+    asked = len(strategy.records)
+    assert strategy.ask() is None and len(strategy.records) == asked
+    assert strategy.propose() is None
+    fresh = replayed(strategy, build(name, make_context(space=space)))
+    assert fresh.is_finished() and fresh.ask() is None
+
+
+def job(name: str, **config: Any) -> JobSpec:
+    return JobSpec.parse(
+        {
+            "name": "contract",
+            "dataset": {"name": "synthetic", "subset": 200},
+            "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
+            "strategies": [{"name": name, "options": {**FAST.get(name, {}), **config}}],
+            "budget": {"unit": "base_epochs", "total": 3, "epochs_per_trial": 1},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data() -> ImageData:
+    return load("synthetic", subset=200)
+
+
+@pytest.mark.parametrize("unit", ["base_epochs", "trials"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_run_spends_at_most_its_share(data: ImageData, name: str, unit: str) -> None:
+    spec = job(name)
+    spec = spec.model_copy(update={"budget": spec.budget.model_copy(update={"unit": unit})})
+    probe = JobRunner(spec, data, InlineExecutor(), MemoryTrialStore())
+    objective = SyntheticObjective(
+        base=fit_base(spec, data), target_strides=(1, 2, 2, 1), cost_of_epoch=probe.epoch_cost
+    )
+    runner = JobRunner(spec, data, SyntheticExecutor(objective), MemoryTrialStore())
+    trials = runner.run()
+    (use,) = runner.budget_use().values()
+    run = [t for t in trials if t.state != TrialState.SKIPPED]
+    assert run and use.stopped is not None
+    assert use.spent <= use.budget
+    if unit == "trials":
+        assert len(run) <= use.budget == 3
+    else:
+        assert sum(t.result.cost_flops for t in run if t.result) <= use.budget
