@@ -7,20 +7,25 @@ executor that evaluates requests with it.
   expensive architectures. Optional seeded noise.
 - ``SyntheticExecutor``: an ``Executor`` that answers its oldest submission with the objective's
   result (reporting every epoch, so strategies may prune), and can crash after ``n``.
+- For tests of real executors: ``DATA`` (200 synthetic images), ``request`` (a small real trial),
+  ``record`` (an ``on_progress`` that keeps the reports) and ``collect`` (wait for completions).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from nas.job import DatasetRef
+from nas.models import preset
 from nas.spec import ArchSpec
-from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.executor import Completion, ProgressCallback
+from nas.trial import EpochReport, TrainOptions, TrialRequest, TrialResult
+from workers.executor import Completion, Executor, ProgressCallback
 
 
 def relative_compute(spec: ArchSpec, base: ArchSpec) -> float:
@@ -137,3 +142,37 @@ class SyntheticExecutor:
                 break
         self.completed += 1
         return [Completion(trial_id, result)]
+
+
+# ---- real executors -----------------------------------------------------------------------------
+
+DATA = DatasetRef(name="synthetic", subset=200)
+
+
+def request(epochs: int, **spec_changes: Any) -> TrialRequest:
+    """A small real trial: ``resnet_narrow_fmnist`` (with ``spec_changes``), batches of 100."""
+    spec = preset("resnet_narrow_fmnist")
+    if spec_changes:
+        spec = spec.replace(**spec_changes)
+    return TrialRequest(spec=spec, epochs=epochs, options=TrainOptions(batch_size=100))
+
+
+def record(reports: list[EpochReport]) -> ProgressCallback:
+    """An ``on_progress`` that keeps the reports and never prunes."""
+
+    def on_progress(report: EpochReport) -> bool:
+        reports.append(report)
+        return False
+
+    return on_progress
+
+
+def collect(executor: Executor, count: int, timeout: float = 60.0) -> dict[int, Completion]:
+    """Wait until ``count`` completions arrived (fails after ``timeout`` seconds); by trial id,
+    in the order they arrived."""
+    deadline = time.monotonic() + timeout
+    done: dict[int, Completion] = {}
+    while len(done) < count:
+        assert time.monotonic() < deadline, f"only {len(done)} of {count} completions"
+        done.update((c.trial_id, c) for c in executor.wait(timeout=1.0))
+    return done

@@ -6,48 +6,19 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from nas.data import load
-from nas.job import DatasetRef, JobSpec
+from nas.job import JobSpec
 from nas.models import preset
 from nas.train import train
 from nas.trial import EpochReport, TrainOptions, TrialRequest
-from workers.executor import Completion, ProgressCallback
+from tests.fakes import DATA, collect, request
+from tests.workers.executor_contract import ExecutorContract
 from workers.local_executor import LocalExecutor
 from workers.runner import JobRunner
 from workers.store import MemoryTrialStore
-
-DATA = DatasetRef(name="synthetic", subset=200)
-
-
-def request(epochs: int, **spec_changes: Any) -> TrialRequest:
-    spec = preset("resnet_narrow_fmnist")
-    if spec_changes:
-        spec = spec.replace(**spec_changes)
-    return TrialRequest(spec=spec, epochs=epochs, options=TrainOptions(batch_size=100))
-
-
-def record(reports: list[EpochReport]) -> ProgressCallback:
-    """An ``on_progress`` that keeps the reports and never prunes."""
-
-    def on_progress(report: EpochReport) -> bool:
-        reports.append(report)
-        return False
-
-    return on_progress
-
-
-def collect(executor: LocalExecutor, count: int, timeout: float = 60.0) -> list[Completion]:
-    """Wait until ``count`` completions arrived (fails after ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    done: list[Completion] = []
-    while len(done) < count:
-        assert time.monotonic() < deadline, f"only {len(done)} of {count} completions"
-        done.extend(executor.wait(timeout=1.0))
-    return done
 
 
 def gone(pid: int, within: float = 5.0) -> bool:
@@ -69,30 +40,8 @@ def executor() -> Iterator[LocalExecutor]:
     ex.shutdown()
 
 
-def test_a_trial_completes_with_progress(executor: LocalExecutor) -> None:
-    reports: list[EpochReport] = []
-    executor.submit(1, request(2), DATA, record(reports))
-    assert executor.in_flight() == 1
-    [done] = collect(executor, 1)
-    assert done.trial_id == 1 and done.error is None and not done.retryable
-    assert done.result is not None and done.result.epochs_run == 2 and not done.result.pruned
-    assert [r.epoch for r in reports] == [1, 2]
-    assert reports == done.result.history
-    assert executor.in_flight() == 0
-
-
-def test_on_progress_returning_true_prunes_at_that_epoch(executor: LocalExecutor) -> None:
-    executor.submit(1, request(3), DATA, lambda r: r.epoch == 1)
-    [done] = collect(executor, 1)
-    assert done.result is not None
-    assert done.result.pruned and done.result.epochs_run == 1
-
-
-def test_a_failing_trial_is_not_retryable_and_keeps_its_error(executor: LocalExecutor) -> None:
-    executor.submit(1, request(1, in_channels=3), DATA, lambda r: False)
-    [done] = collect(executor, 1)
-    assert done.result is None and not done.retryable
-    assert done.error is not None and "channel" in done.error.lower()
+class TestContract(ExecutorContract):
+    """Completion with progress, pruning, failures, capacity, cancel (one worker)."""
 
 
 def test_a_killed_worker_is_retryable(executor: LocalExecutor) -> None:
@@ -103,7 +52,7 @@ def test_a_killed_worker_is_retryable(executor: LocalExecutor) -> None:
         return False
 
     executor.submit(1, request(3), DATA, kill_at_first_epoch)
-    [done] = collect(executor, 1)
+    [done] = collect(executor, 1).values()
     assert done.retryable and done.result is None
     assert done.error is not None and done.error.startswith("worker exited with code -9")
 
@@ -111,7 +60,7 @@ def test_a_killed_worker_is_retryable(executor: LocalExecutor) -> None:
 def test_a_worker_that_dies_before_reading_its_job_is_retryable() -> None:
     with LocalExecutor(python="/bin/false") as executor:
         executor.submit(1, request(1), DATA, lambda r: False)  # no BrokenPipeError escapes
-        [done] = collect(executor, 1, timeout=10.0)
+        [done] = collect(executor, 1, timeout=10.0).values()
     assert done.retryable and done.error == "worker exited with code 1"
 
 
@@ -121,7 +70,7 @@ def test_a_silent_worker_is_killed_and_retryable() -> None:
         executor.submit(1, request(3), DATA, lambda r: False)
         pid = executor.pid(1)
         assert pid is not None
-        [done] = collect(executor, 1, timeout=20.0)
+        [done] = collect(executor, 1, timeout=20.0).values()
         assert done.retryable and done.error == "worker silent for 1s"
         assert gone(pid)
     finally:
@@ -153,7 +102,7 @@ def test_capacity_two_runs_two_trials_at_once() -> None:
         for trial_id in (1, 2):
             executor.submit(trial_id, request(3), DATA, on_progress)
         assert executor.in_flight() == 2
-        done = collect(executor, 2)
+        done = list(collect(executor, 2).values())
     finally:
         executor.shutdown()
     assert sorted(c.trial_id for c in done) == [1, 2]
@@ -187,7 +136,7 @@ def test_a_worker_serves_trial_after_trial_and_is_retired_after_its_share() -> N
         for trial_id in (1, 2, 3):
             executor.submit(trial_id, request(1), DATA, lambda r: False)
             pids.append(executor.pid(trial_id))
-            [done] = collect(executor, 1)
+            [done] = collect(executor, 1).values()
             assert done.trial_id == trial_id and done.result is not None, done.error
     finally:
         executor.shutdown()
@@ -206,7 +155,7 @@ def test_submissions_beyond_capacity_wait_for_a_free_worker() -> None:
         assert executor.pid(1) is not None and executor.pid(2) is None
         executor.cancel(2)  # a queued trial is dropped without running
         assert executor.in_flight() == 2
-        done = collect(executor, 2)
+        done = list(collect(executor, 2).values())
     finally:
         executor.shutdown()
     assert [c.trial_id for c in done] == [1, 3]
@@ -217,9 +166,9 @@ def test_a_pruning_answer_reaches_only_the_trial_it_was_given_to(
     executor: LocalExecutor,
 ) -> None:
     executor.submit(1, request(2), DATA, lambda r: r.epoch == 1)
-    [pruned] = collect(executor, 1)
+    [pruned] = collect(executor, 1).values()
     executor.submit(2, request(2), DATA, lambda r: False)
-    [full] = collect(executor, 1)
+    [full] = collect(executor, 1).values()
     assert pruned.result is not None and pruned.result.pruned
     assert full.result is not None and not full.result.pruned and full.result.epochs_run == 2
 
@@ -238,7 +187,7 @@ def test_a_warm_worker_gives_the_same_result_as_a_fresh_run_to_the_last_digit() 
         executor.submit(1, other, DATA, lambda r: False)
         collect(executor, 1)
         executor.submit(2, target, DATA, lambda r: False)
-        [done] = collect(executor, 1, timeout=120)
+        [done] = collect(executor, 1, timeout=120).values()
     finally:
         executor.shutdown()
     assert done.result is not None, done.error

@@ -1,47 +1,20 @@
-"""RayExecutor on a local Ray instance (started once for the module, 2 CPUs)."""
+"""RayExecutor on a local Ray instance (started once for the module, 2 CPUs): the executor
+contract, killed actors, reused actors."""
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from nas.job import DatasetRef
-from nas.models import preset
-from nas.trial import EpochReport, TrainOptions, TrialRequest
-from workers.executor import Completion, Executor, ProgressCallback
+from nas.trial import EpochReport
 
 ray = pytest.importorskip("ray")
 
+from tests.fakes import DATA, collect, request  # noqa: E402
+from tests.workers.executor_contract import ExecutorContract  # noqa: E402
 from workers.ray_executor import RayExecutor  # noqa: E402
-
-DATA = DatasetRef(name="synthetic", subset=200)
-
-
-def request(epochs: int, in_channels: int = 1) -> TrialRequest:
-    spec = preset("resnet_narrow_fmnist").replace(in_channels=in_channels)
-    return TrialRequest(spec=spec, epochs=epochs, options=TrainOptions(batch_size=100))
-
-
-def record(reports: list[EpochReport]) -> ProgressCallback:
-    """An ``on_progress`` that keeps the reports and never prunes."""
-
-    def on_progress(report: EpochReport) -> bool:
-        reports.append(report)
-        return False
-
-    return on_progress
-
-
-def collect(executor: Executor, count: int, timeout: float = 60.0) -> dict[int, Completion]:
-    deadline = time.monotonic() + timeout
-    done: dict[int, Completion] = {}
-    while len(done) < count:
-        assert time.monotonic() < deadline, f"only {len(done)} of {count} completions"
-        done.update((c.trial_id, c) for c in executor.wait(timeout=1.0))
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +40,8 @@ def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayExecutor]:
     assert not ray.is_initialized()
 
 
-def test_trials_complete_with_progress_and_pruning(executor: RayExecutor) -> None:
-    assert executor.capacity == 2
-    reports: list[EpochReport] = []
-    executor.submit(1, request(2), DATA, record(reports))
-    executor.submit(2, request(3), DATA, lambda r: r.epoch == 1)
-    done = collect(executor, 2)
-    full, pruned = done[1], done[2]
-    assert full.error is None and full.result is not None and full.result.epochs_run == 2
-    assert [r.epoch for r in reports] == [1, 2] and reports == full.result.history
-    assert pruned.result is not None and pruned.result.pruned and pruned.result.epochs_run == 1
-    assert executor.in_flight() == 0
+class TestContract(ExecutorContract):
+    """Completion with progress, pruning, failures, capacity, cancel (two actors)."""
 
 
 def test_a_killed_actor_is_retryable_a_failing_trial_is_not(executor: RayExecutor) -> None:

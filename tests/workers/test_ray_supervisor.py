@@ -13,8 +13,8 @@ from nas.trial import EpochReport
 
 pytest.importorskip("ray")
 
+from tests.fakes import DATA, collect, record, request
 from tests.ray_head import RayHead
-from tests.workers.test_ray_executor import DATA, collect, record, request
 from workers.ray_supervisor import SupervisedRayExecutor
 
 
