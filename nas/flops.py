@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nas.models import build_model
 from nas.spec import ArchSpec
 
 aten = torch.ops.aten
@@ -134,8 +135,6 @@ def complexity(
     estimating a model far too big for memory costs nothing. Layers whose shapes depend on
     parameter values (DiffStride's learned strides) fall back to a real build.
     """
-    from nas.models import build_model
-
     if model is None and not latency:
         try:
             with torch.device("meta"):

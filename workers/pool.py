@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from workers.executor import Executor
-from workers.runner import JobRunner
+
+if TYPE_CHECKING:
+    from workers.runner import JobRunner  # the runner runs itself as a pool of one
 
 K = TypeVar("K", bound=Hashable)
 

@@ -30,6 +30,7 @@ from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.trial import EpochReport
 from workers.budget import BUDGET_SPENT, OVER_BUDGET, Account, JobBudget
 from workers.executor import Completion, Executor
+from workers.pool import JobPool
 from workers.store import BudgetUse, StoredTrial, TrialStore
 
 
@@ -190,8 +191,6 @@ class JobRunner:
         cancelled, or a later run resumes them). The loop is a ``JobPool`` of this one job
         (the server's scheduler runs several jobs in one pool).
         """
-        from workers.pool import JobPool  # the pool drives runners: imported late
-
         pool = JobPool[int](self.executor, reraise=True)
         pool.add(0, self)
         while True:

@@ -14,16 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from torch import nn
+
 from nas.errors import NotFoundError
+from nas.layers.downsample import GridReduction
 from nas.scaling import StageScaler, register_scaler
 from nas.validation import StageValidator, declare_block, is_declared, validate_stage
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from nas.spec import Activation, StageSpec
 
-StageBuilder = Callable[["StageSpec", int, "Activation"], "nn.Module"]
+StageBuilder = Callable[["StageSpec", int, "Activation"], nn.Module]
 
 _BUILDERS: dict[str, StageBuilder] = {}
 
@@ -77,10 +78,6 @@ def build_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Modul
     A downsampling ``gridreduce`` stage is Inception-v3's grid reduction (which doubles the
     channels) followed by the block's stage at stride 1; every other kind is the block's own.
     """
-    from torch import nn
-
-    from nas.layers.downsample import GridReduction
-
     builder = get_block(stage.block)
     validate_stage(stage, stage.block_in_channels(in_channels))
     if stage.downsample == "gridreduce" and stage.is_downsampling:
