@@ -18,7 +18,7 @@ from tests.fakes import DATA, collect, request
 from tests.workers.executor_contract import ExecutorContract
 from workers.local_executor import LocalExecutor
 from workers.runner import JobRunner
-from workers.store import MemoryTrialStore
+from workers.store import MemoryTrialStore, TrialState
 
 
 def gone(pid: int, within: float = 5.0) -> bool:
@@ -125,7 +125,7 @@ def test_job_runner_end_to_end_with_local_executor() -> None:
     with LocalExecutor(capacity=2, heartbeat_interval=0.5) as executor:
         trials = JobRunner(job, data, executor, MemoryTrialStore()).run()
     assert len(trials) == 2
-    assert all(t.state == "completed" and t.result is not None for t in trials)
+    assert all(t.state == TrialState.COMPLETED and t.result is not None for t in trials)
     assert all(t.result is not None and t.result.epochs_run == 1 for t in trials)
 
 

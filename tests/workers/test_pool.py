@@ -16,7 +16,7 @@ from tests.fakes import SyntheticObjective
 from workers.executor import Completion, ProgressCallback
 from workers.pool import JobPool
 from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore, StoredTrial
+from workers.store import MemoryTrialStore, StoredTrial, TrialState
 
 
 class ScriptedExecutor:
@@ -187,7 +187,7 @@ def test_completions_reach_their_own_job(data: Any) -> None:
     def check(trials: list[StoredTrial], keys: set[str]) -> None:
         assert {t.strategy for t in trials} == keys
         for trial in trials:
-            assert trial.state == "completed" and trial.result is not None
+            assert trial.state == TrialState.COMPLETED and trial.result is not None
             assert trial.result == executor.objective.evaluate(trial.request)  # its own result
 
     check(a.store.trials(), {"grid"})
@@ -216,5 +216,5 @@ def test_a_failing_job_is_taken_out_alone(data: Any) -> None:
     assert key == "a" and "disk on fire" in str(error)
     assert list(pool.entries) == ["b"] and pool.finished() == ["b"]
     assert len(healthy.store.trials()) == 12
-    assert all(t.state == "completed" for t in healthy.store.trials())
+    assert all(t.state == TrialState.COMPLETED for t in healthy.store.trials())
     assert in_flight(executor) == {"a": 0, "b": 0}  # a's trials were cancelled

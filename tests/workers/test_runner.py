@@ -11,7 +11,7 @@ from nas.job import JobSpec
 from tests.fakes import SyntheticExecutor, SyntheticObjective
 from workers.executor import Completion, InlineExecutor
 from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore
+from workers.store import MemoryTrialStore, TrialState
 
 
 def make_job(**overrides: Any) -> JobSpec:
@@ -96,7 +96,7 @@ def test_end_to_end_with_real_training(data: Any) -> None:
     )
     trials = JobRunner(job, data, InlineExecutor(), MemoryTrialStore()).run()
     assert len(trials) == 4
-    assert all(t.state == "completed" and t.result is not None for t in trials)
+    assert all(t.state == TrialState.COMPLETED and t.result is not None for t in trials)
     search = next(t for t in trials if t.request.params.get("phase") == "search")
     assert search.result is not None
     assert any(s is not None for s in search.result.learned_strides)
@@ -130,7 +130,7 @@ def test_a_lost_worker_requeues_its_trial(data: Any) -> None:
     store = MemoryTrialStore()
     JobRunner(job, data, FlakyExecutor(objective, losses=2), store, max_attempts=3).run()
     trial = store.get(1)
-    assert trial.state == "completed" and trial.attempts == 3
+    assert trial.state == TrialState.COMPLETED and trial.attempts == 3
 
 
 def test_a_trial_whose_worker_keeps_dying_fails_with_the_reason(data: Any) -> None:
@@ -140,7 +140,7 @@ def test_a_trial_whose_worker_keeps_dying_fails_with_the_reason(data: Any) -> No
     store = MemoryTrialStore()
     JobRunner(job, data, FlakyExecutor(objective, losses=5), store, max_attempts=3).run()
     trial = store.get(1)
-    assert trial.state == "failed" and trial.attempts == 3
+    assert trial.state == TrialState.FAILED and trial.attempts == 3
     assert trial.error is not None and "gave up after 3 attempts" in trial.error
     assert "exit -9" in trial.error
 
@@ -154,12 +154,12 @@ def test_a_lost_cluster_does_not_use_up_attempts_but_is_bounded(data: Any) -> No
     lossy = FlakyExecutor(objective, losses=4, charged=False)
     JobRunner(job, data, lossy, store, max_attempts=3).run()
     trial = store.get(1)
-    assert trial.state == "completed" and trial.attempts == 5
+    assert trial.state == TrialState.COMPLETED and trial.attempts == 5
     # free retries are as many as attempts: a cluster that never stays up fails the trial
     store = MemoryTrialStore()
     JobRunner(job, data, FlakyExecutor(objective, 99, False), store, max_attempts=3).run()
     trial = store.get(1)
-    assert trial.state == "failed" and trial.attempts == 6
+    assert trial.state == TrialState.FAILED and trial.attempts == 6
     assert trial.error is not None and "gave up after 6 attempts" in trial.error
     assert "Ray cluster lost" in trial.error
 
@@ -173,7 +173,7 @@ def test_should_stop_leaves_unfinished_trials_for_a_later_run(data: Any) -> None
     polls = iter(range(1000))
     JobRunner(job, data, executor, store).run(should_stop=lambda: next(polls) >= 3)
     unfinished = [t for t in store.trials() if not t.finished]
-    assert unfinished and all(t.state == "running" for t in unfinished)
+    assert unfinished and all(t.state == TrialState.RUNNING for t in unfinished)
     resumed = JobRunner(job, data, SyntheticExecutor(objective), store).run()
     assert all(t.finished for t in resumed)
 
@@ -196,10 +196,10 @@ def test_proposals_over_the_budget_are_skipped_not_failed(data: Any) -> None:
     probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
     executor = SyntheticExecutor(objective_for(job, data, probe.epoch_cost))
     trials = JobRunner(job, data, executor, MemoryTrialStore()).run()
-    skipped = [t for t in trials if t.state == "skipped"]
+    skipped = [t for t in trials if t.state == TrialState.SKIPPED]
     assert skipped and all(t.error and t.error.startswith("over budget") for t in skipped)
     assert all(t.id not in executor.submitted for t in skipped)  # never ran
-    assert not [t for t in trials if t.state == "failed"]
+    assert not [t for t in trials if t.state == TrialState.FAILED]
 
 
 def test_budget_use_is_kept_in_the_store_and_the_same_after_a_restart(data: Any) -> None:
@@ -211,7 +211,7 @@ def test_budget_use_is_kept_in_the_store_and_the_same_after_a_restart(data: Any)
         JobRunner(job, data, SyntheticExecutor(objective, crash_after=9), store).run()
     midway = store.budget
     assert sum(use.trials for use in midway.values()) == 9 + len(
-        [t for t in store.trials() if t.state == "skipped"]
+        [t for t in store.trials() if t.state == TrialState.SKIPPED]
     )
     runner = JobRunner(job, data, SyntheticExecutor(objective), store)
     trials = runner.run()
