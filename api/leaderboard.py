@@ -42,15 +42,7 @@ from api.schemas.leaderboard import (
 from api.states import UNFINISHED_TRIAL_STATES, count_by_strategy
 from api.store.trajectory import learned_strides
 from api.strides import strides_text
-from api.targets import (
-    Comparison,
-    KeyRun,
-    Unit,
-    area_horizon,
-    job_unit,
-    run_keys,
-    validation_size,
-)
+from api.targets import Comparison, KeyRun, Unit, area_horizon, job_unit, run_keys, validation_size
 from api.targets import comparison as compare_strategies
 from nas.job import strategy_key
 from workers.store import FINISHED_STATES, BudgetUse, TrialState

@@ -9,10 +9,11 @@ Identical points (same accuracy, same cost) do not dominate each other: ``keep_t
 all (``/best``); without it the first added stays and later ones are dropped (the leaderboard:
 of equal trials, the first to finish).
 
-The store's SQL narrows the candidates first (``api.queries``): a running maximum of accuracy
-in cost order drops the points less accurate than a cheaper (or equally costly, more accurate)
-one. Every dropped point is dominated, and a dropped point never changes the sweep's result for
-the others, so this front over the candidates equals the front over all points.
+The store's SQL (``api.store.queries``, for ``/best``) narrows the candidates first: a running
+maximum of accuracy in cost order drops the points less accurate than a cheaper (or equally
+costly, more accurate) one. Every dropped point is dominated, and a dropped point never
+changes the sweep's result for the others, so this front over the candidates equals the front
+over all points (``tests/api/test_pareto.py`` checks it).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from workers.store import TRIAL_STATES as STORE_TRIAL_STATES
+from workers.store import TrialState
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_N_label)s",
@@ -117,7 +118,7 @@ class Trial(Base):
     job_id: Mapped[int] = mapped_column(sa.ForeignKey("job.id", ondelete="CASCADE"))
     strategy: Mapped[str] = mapped_column(sa.String(64))
     number: Mapped[int]
-    state: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    state: Mapped[str] = mapped_column(sa.String(16), default=TrialState.QUEUED)
     spec: Mapped[str] = mapped_column(sa.Text)
     params: Mapped[dict[str, Any]]
     accuracy: Mapped[float | None]

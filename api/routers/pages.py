@@ -26,7 +26,7 @@ from api.routers.leaderboard import leaderboards
 from api.routers.results import JOB_IDS_HELP
 from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
 from nas.errors import NotFoundError
-from workers.store import FINISHED_STATES
+from workers.store import FINISHED_STATES, TrialState
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
@@ -83,9 +83,9 @@ def job_row(job: JobRecord) -> dict[str, Any]:
         "strategies": ", ".join(s.key for s in job.spec.strategies),
         "total": total,
         "finished": finished,
-        "running": counts.get("running", 0),
-        "failed": counts.get("failed", 0),
-        "skipped": counts.get("skipped", 0),
+        "running": counts.get(TrialState.RUNNING, 0),
+        "failed": counts.get(TrialState.FAILED, 0),
+        "skipped": counts.get(TrialState.SKIPPED, 0),
         "percent": round(100 * finished / total) if total else 0,
         "created_at": job.created_at.strftime("%Y-%m-%d %H:%M UTC"),
     }

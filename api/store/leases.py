@@ -12,17 +12,8 @@ import sqlalchemy as sa
 from api.db.models import Job, Trial, utcnow
 from api.db.session import database_now, session_scope
 from api.schemas.jobs import JobRecord
-from api.states import (
-    UNFINISHED_JOB_STATES,
-    JobState,
-)
-from api.store.rows import (
-    Factory,
-    job_not_found,
-    job_records,
-    lease_lost,
-    touch,
-)
+from api.states import UNFINISHED_JOB_STATES, JobState
+from api.store.rows import Factory, job_not_found, job_records, lease_lost, touch
 from nas.job import Budget, JobSpec
 from workers.store import TrialState
 

@@ -12,9 +12,7 @@ from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
 from api.pareto import pareto_front
 from api.schemas.trials import TrialLog, TrialSummary
-from api.states import (
-    count_by_strategy,
-)
+from api.states import count_by_strategy
 from api.store.rows import (
     TRIAL_COLUMNS,
     Factory,

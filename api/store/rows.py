@@ -14,9 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import Job, Trial, TrialDocument, TrialEvent, utcnow
 from api.schemas.jobs import JobRecord
-from api.states import (
-    JobState,
-)
+from api.states import JobState
 from nas.errors import ConflictError, NasError, NotFoundError
 from nas.job import JobSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
@@ -27,14 +25,8 @@ CANCELLED = "cancelled"
 
 
 Factory = sessionmaker[Session]
-
-
 JobList = list[JobRecord]
-
-
 TrialList = list[StoredTrial]
-
-
 ReportList = list[EpochReport]
 
 

@@ -9,13 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from api.db.models import Job, Trial, TrialDocument, utcnow
-from api.states import (
-    TERMINAL_JOB_STATES,
-)
-from api.store.rows import (
-    CANCELLED,
-    insert_trials,
-)
+from api.states import TERMINAL_JOB_STATES
+from api.store.rows import CANCELLED, insert_trials
 from nas.errors import OptionsError
 from nas.job import JobSpec
 from workers.store import TrialState
