@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import ServicesDep, require_read
-from api.leaderboard import MAX_ROWS, Leaderboards
+from api.leaderboard import MAX_ROWS
+from api.leaderboards import Leaderboards
 from api.schemas import READ_ERRORS, Id, LeaderboardOut, StrideTrajectory
 from api.store.trajectory import stride_trajectory
 
