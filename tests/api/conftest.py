@@ -17,8 +17,11 @@ import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.session import upgrade_database
+from api.db.session import make_engine, session_factory, upgrade_database
+from api.store import JobRepository
+from tests.api.harness import Harness
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "NAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -88,3 +91,24 @@ def migrated_url(database_url: str) -> str:
     """``database_url`` migrated to the latest schema."""
     upgrade_database(database_url)
     return database_url
+
+
+@pytest.fixture
+def factory(migrated_url: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory over a fresh migrated database (SQLite and PostgreSQL)."""
+    engine = make_engine(migrated_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def repo(factory: sessionmaker[Session]) -> JobRepository:
+    return JobRepository(factory)
+
+
+@pytest.fixture
+def h(migrated_url: str) -> Iterator[Harness]:
+    """A TestClient over a fresh migrated database, scheduler off."""
+    harness = Harness(migrated_url)
+    with harness.client:
+        yield harness

@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.db.session import make_engine, session_factory
 from api.scheduler import Scheduler
 from api.settings import Settings
 from api.store import JobRepository
@@ -130,13 +129,6 @@ class GatedExecutor(InlineExecutor):
         if not self.gate.wait(timeout or 0.0):
             return []
         return super().wait(timeout)
-
-
-@pytest.fixture
-def factory(migrated_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(migrated_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_a_running_job_takes_an_extension_where_it_runs(

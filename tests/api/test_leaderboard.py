@@ -1,128 +1,24 @@
-"""The leaderboard data endpoint, the trial versions behind it and the HTML pages (TestClient,
-scheduler off, trials written through ``SqlTrialStore``), on SQLite and PostgreSQL."""
+"""The leaderboard data endpoint and the trial versions behind it (TestClient, scheduler off,
+trials written through ``SqlTrialStore``; ``tests/api/harness.py``), on SQLite and PostgreSQL;
+the HTML pages are in test_pages.py."""
 
 from __future__ import annotations
 
 import gc
 import math
 import random
-import re
-import tomllib
-from collections.abc import Iterator
 from datetime import timedelta
-from fnmatch import fnmatch
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 
 import api.leaderboard as leaderboard_module
-from api.app import create_app
 from api.db.models import Job, Trial, utcnow
 from api.db.session import session_scope
 from api.leaderboard import MAX_ERROR_CHARS
-from api.settings import Settings
-from api.store import JobRepository, SqlTrialStore
-from nas.job import JobSpec
-from nas.models import preset
 from nas.readout import StrideReadout
-from nas.spec import ArchSpec
-from nas.trial import EpochReport, TrialRequest, TrialResult
-
-ROOT = Path(__file__).resolve().parents[2]
-BASE = preset("resnet_narrow_fmnist")
-
-
-def diffstride_spec() -> ArchSpec:
-    stages = [BASE.stages[0]] + [
-        s.model_copy(update={"stride": (2.0, 2.0), "downsample": "diffstride"})
-        for s in BASE.stages[1:]
-    ]
-    return BASE.with_stages(stages)
-
-
-def report(epoch: int, strides: list[tuple[float, float] | None] | None = None) -> EpochReport:
-    return EpochReport(
-        epoch=epoch,
-        train_loss=1.0,
-        train_accuracy=0.5,
-        val_loss=1.0,
-        val_accuracy=0.5,
-        lr=0.1,
-        seconds=0.5,
-        strides=strides if strides is not None else [None] * 4,
-    )
-
-
-def result(
-    accuracy: float, macs: int, cost: float, *, pruned: bool = False, strides: Any = None
-) -> TrialResult:
-    paths = strides or [[None] * 4, [None] * 4]
-    return TrialResult(
-        accuracy=accuracy,
-        best_accuracy=accuracy,
-        val_loss=0.5,
-        params=macs // 10,
-        macs=macs,
-        wall_seconds=1.5,
-        cost_flops=cost,
-        epochs_run=len(paths),
-        pruned=pruned,
-        learned_strides=paths[-1],
-        history=[report(e + 1, p) for e, p in enumerate(paths)],
-    )
-
-
-def job_spec(**overrides: Any) -> JobSpec:
-    spec: dict[str, Any] = {
-        "name": "leaderboard-test",
-        "dataset": {"name": "synthetic", "subset": 200},
-        "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
-        "strategies": ["grid", "random", {"name": "diffstride", "label": "ds"}],
-        "budget": {"unit": "trials", "total": 30, "epochs_per_trial": 2},
-    }
-    spec.update(overrides)
-    return JobSpec.parse(spec)
-
-
-class Harness:
-    """A TestClient over a migrated database and a store per job."""
-
-    def __init__(self, url: str, **settings: Any) -> None:
-        self.app = create_app(Settings(database_url=url, **settings), scheduler=False)
-        self.client = TestClient(self.app)
-        self.repo: JobRepository = self.app.state.services.repo
-        self.numbers: dict[tuple[int, str], int] = {}
-
-    def job(self, **overrides: Any) -> tuple[int, SqlTrialStore]:
-        job = self.repo.create(job_spec(**overrides))
-        return job.id, SqlTrialStore(self.repo.factory, job.id)
-
-    def add(
-        self, store: SqlTrialStore, strategy: str = "grid", spec: ArchSpec = BASE, epochs: int = 2
-    ) -> int:
-        key = (store.job_id, strategy)
-        number = self.numbers.get(key, 0)
-        self.numbers[key] = number + 1
-        request = TrialRequest(spec=spec, epochs=epochs, strategy=strategy, number=number)
-        return store.add(request).id
-
-    def board(self, job_id: int, **params: Any) -> dict[str, Any]:
-        response = self.client.get(f"/api/v1/jobs/{job_id}/leaderboard", params=params)
-        assert response.status_code == 200, response.text
-        assert response.headers["server-timing"].startswith("app;dur=")
-        body: dict[str, Any] = response.json()
-        return body
-
-
-@pytest.fixture
-def h(migrated_url: str) -> Iterator[Harness]:
-    harness = Harness(migrated_url)
-    with harness.client:
-        yield harness
-
+from tests.api.harness import BASE, Harness, diffstride_spec, report, result
 
 INTERNED = ("specs", "stride_texts")  # the distinct values the per-trial codes point into
 
@@ -499,74 +395,6 @@ def test_reads_can_require_a_key(migrated_url: str) -> None:
             assert c.get(path).status_code == 401, path
             assert c.get(path, headers={"Authorization": "Bearer k1"}).status_code == 200, path
         assert c.get("/static/app.css").status_code == 200  # assets hold no data
-
-
-# ---- the pages -----------------------------------------------------------------------------
-
-EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-def test_pages_escape_what_users_named(h: Harness) -> None:
-    job_id, store = h.job(name=EVIL, strategies=[{"name": "grid", "label": "<b>grid</b>"}])
-    h.add(store, "<b>grid</b>")
-    listing = h.client.get("/")
-    assert listing.status_code == 200 and listing.headers["content-type"].startswith("text/html")
-    page = h.client.get(f"/jobs/{job_id}")
-    assert page.status_code == 200
-    for html in (listing.text, page.text):
-        assert EVIL not in html and "<b>grid</b>" not in html
-        assert "&lt;script&gt;alert(" in html
-        assert not re.search(r"<script>(?!</script>)[^<]*alert", html)
-    assert f'data-api="/api/v1/jobs/{job_id}/leaderboard"' in page.text
-    assert "/static/vendor/uplot-1.6.32/uPlot.iife.min.js" in page.text
-
-
-def test_job_page_for_an_unknown_job_is_a_404_page(h: Harness) -> None:
-    response = h.client.get("/jobs/424242")
-    assert response.status_code == 404 and "No job 424242" in response.text
-    assert h.client.get("/?offset=-1").status_code == 422
-
-
-def test_the_jobs_page_shows_state_and_progress(h: Harness) -> None:
-    job_id, store = h.job(name="progressing")
-    ids = [h.add(store) for _ in range(4)]
-    store.mark_running(ids[0])
-    store.finish(ids[0], result(0.8, 1000, 1e9), None)
-    store.mark_running(ids[1])
-    html = h.client.get("/").text
-    row = html[html.index(f'data-job-id="{job_id}"') :]
-    row = row[: row.index("</tr>")]
-    assert "progressing" in row and "queued" in row
-    assert "1 / 4 finished" in row and "1 running" in row
-
-
-# ---- the vendored library is served and packaged ---------------------------------------------
-
-VENDOR = ROOT / "api" / "static" / "vendor" / "uplot-1.6.32"
-
-
-def test_the_vendored_charting_library_is_served(h: Harness) -> None:
-    for name in ("uPlot.iife.min.js", "uPlot.min.css", "LICENSE"):
-        assert (VENDOR / name).is_file(), name
-    response = h.client.get("/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
-    assert response.status_code == 200 and "javascript" in response.headers["content-type"]
-    assert response.content == (VENDOR / "uPlot.iife.min.js").read_bytes()
-    assert "MIT License" in (VENDOR / "LICENSE").read_text()
-    assert "uplot@$(UPLOT_VERSION)" in (ROOT / "Makefile").read_text()
-
-
-def test_package_data_covers_templates_and_static_files() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["api"]
-    files = [
-        p.relative_to(ROOT / "api").as_posix()
-        for folder in ("templates", "static")
-        for p in (ROOT / "api" / folder).rglob("*")
-        if p.is_file()
-    ]
-    assert files
-    missing = [f for f in files if not any(fnmatch(f, pattern) for pattern in patterns)]
-    assert not missing, f"not packaged: {missing}"
 
 
 def test_non_finite_values_never_reach_the_json(h: Harness) -> None:

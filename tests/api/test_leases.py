@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ from api.store import JobRepository, LeaseLost
 from nas.job import JobSpec
 from nas.models import preset
 from nas.trial import TrialRequest, TrialResult
-from tests.api.test_sql_store import result as sql_store_result
+from tests.api.store_helpers import result as sql_store_result
 from workers.executor import InlineExecutor
 
 LEASE = timedelta(minutes=5)
@@ -49,18 +48,6 @@ def request(number: int = 0) -> TrialRequest:
 
 def result() -> TrialResult:
     return sql_store_result(0.5)
-
-
-@pytest.fixture
-def factory(migrated_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(migrated_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def repo(factory: sessionmaker[Session]) -> JobRepository:
-    return JobRepository(factory)
 
 
 def expire(repo: JobRepository, job_id: int) -> None:

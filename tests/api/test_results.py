@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,16 +27,8 @@ from nas.compare import Step
 from nas.job import DatasetRef
 from nas.models import preset
 from nas.spec import ArchSpec
-from tests.api.test_leaderboard import BASE, Harness, diffstride_spec, result
+from tests.api.harness import BASE, Harness, diffstride_spec, result
 from workers.store import BudgetUse
-
-
-@pytest.fixture
-def h(migrated_url: str) -> Iterator[Harness]:
-    harness = Harness(migrated_url)
-    with harness.client:
-        yield harness
-
 
 EVIL_NAME = '=cmd("calc"), "quoted", \n@SUM(A1)'
 EVIL_SPEC = '=cmd("/c calc"),resnet:"x",+1'

@@ -1,5 +1,6 @@
 """The SQL storage: the TrialStore contract (memory and SQL alike), the runner over SQL with an
-interruption and a resume, and the JobRepository (transitions, pages, sorting, cascade)."""
+interruption and a resume, and the JobRepository (transitions, listing, cascade); its read
+queries are in test_store_queries.py."""
 
 from __future__ import annotations
 
@@ -14,79 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
-from api.store import JobRepository, SqlTrialStore, insert_trials
+from api.store import JobRepository, SqlTrialStore
 from nas.data import ImageData, load
 from nas.errors import ConflictError, NasError, NotFoundError
-from nas.job import JobSpec
-from nas.models import preset
-from nas.trial import EpochReport, TrialRequest, TrialResult
+from nas.trial import TrialResult
+from tests.api.store_helpers import filled_job, make_job, report, request, result
 from tests.fakes import SyntheticExecutor, SyntheticObjective
 from workers.executor import InlineExecutor
 from workers.runner import JobRunner, fit_base
 from workers.store import MemoryTrialStore, TrialStore
 
 Factory = sessionmaker[Session]
-SPEC = preset("resnet_narrow_fmnist")
-
-
-def make_job(**overrides: Any) -> JobSpec:
-    spec: dict[str, Any] = {
-        "name": "db-test",
-        "dataset": {"name": "synthetic", "subset": 200},
-        "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2]]},
-        "strategies": ["grid", "random", "optuna", "diffstride", "compound"],
-        "budget": {"unit": "base_epochs", "total": 400, "epochs_per_trial": 2},
-        "seed": 0,
-    }
-    spec.update(overrides)
-    return JobSpec.parse(spec)
-
-
-def request(strategy: str = "grid", number: int = 0, **params: Any) -> TrialRequest:
-    return TrialRequest(spec=SPEC, epochs=2, strategy=strategy, number=number, params=params)
-
-
-def report(epoch: int, accuracy: float = 0.5, loss: float = 1.0) -> EpochReport:
-    return EpochReport(
-        epoch=epoch,
-        train_loss=loss,
-        train_accuracy=accuracy,
-        val_loss=loss,
-        val_accuracy=accuracy,
-        lr=0.1,
-        seconds=0.5,
-        strides=[None, (1.5, 2.0)],
-    )
-
-
-def result(accuracy: float = 0.8, *, pruned: bool = False, params: int = 1000) -> TrialResult:
-    history = [report(1, accuracy / 2), report(2, accuracy)]
-    return TrialResult(
-        accuracy=accuracy,
-        best_accuracy=accuracy,
-        val_loss=0.5,
-        params=params,
-        macs=10 * params,
-        wall_seconds=1.5,
-        cost_flops=1e9,
-        epochs_run=2,
-        pruned=pruned,
-        learned_strides=[None, (1.5, 2.0)],
-        history=history,
-    )
-
-
-@pytest.fixture
-def factory(migrated_url: str) -> Iterator[Factory]:
-    engine = make_engine(migrated_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def repo(factory: Factory) -> JobRepository:
-    return JobRepository(factory)
-
 
 # ---- the TrialStore contract: the same tests for the memory store and the SQL store -----------
 
@@ -406,95 +345,6 @@ def test_db_list_pages_newest_first(repo: JobRepository) -> None:
     assert [j.id for j in repo.runnable()] == [ids[0], ids[2], ids[3], ids[4]]
 
 
-def filled_job(repo: JobRepository) -> tuple[int, SqlTrialStore, list[int]]:
-    """A job with trials in every state; accuracies 0.5, 0.9, 0.7 (grid) and 0.9 (random)."""
-    job = repo.create(make_job())
-    store = repo.trial_store(job.id)
-    ids = []
-    outcomes = [
-        ("grid", result(0.5, params=300)),
-        ("grid", result(0.9, params=100)),
-        ("grid", result(0.7, pruned=True, params=200)),
-        ("random", result(0.9, params=50)),
-        ("random", None),  # failed
-        ("random", "running"),
-        ("grid", "queued"),
-    ]
-    for number, (strategy, outcome) in enumerate(outcomes):
-        trial = store.add(request(strategy, number))
-        ids.append(trial.id)
-        if outcome == "queued":
-            continue
-        store.mark_running(trial.id)
-        store.record_progress(trial.id, report(1, 0.1 * number))
-        if outcome == "running":
-            continue
-        store.finish(trial.id, outcome if isinstance(outcome, TrialResult) else None, "x")
-    return job.id, store, ids
-
-
-def test_db_trials_page_sorts_with_nulls_last(repo: JobRepository) -> None:
-    job_id, _, ids = filled_job(repo)
-    page, total = repo.trials_page(job_id)
-    assert total == 7
-    assert [t.id for t in page] == [ids[1], ids[3], ids[2], ids[0], ids[4], ids[5], ids[6]]
-    page, _ = repo.trials_page(job_id, descending=False)
-    assert [t.id for t in page] == [ids[0], ids[2], ids[1], ids[3], ids[4], ids[5], ids[6]]
-    page, _ = repo.trials_page(job_id, sort="n_params", descending=False)
-    assert [t.id for t in page][:4] == [ids[3], ids[1], ids[2], ids[0]]
-    page, _ = repo.trials_page(job_id, sort="number", offset=2, limit=3)
-    assert [t.id for t in page] == [ids[4], ids[3], ids[2]]
-    for sort in ("macs", "cost_flops", "wall_seconds", "id", "created_at"):
-        page, total = repo.trials_page(job_id, sort=sort)
-        assert total == 7 and len(page) == 7
-    with pytest.raises(NasError) as caught:
-        repo.trials_page(job_id, sort="drop table")
-    assert caught.value.field == "sort" and isinstance(caught.value, ValueError)
-
-
-def test_db_trials_page_filters_and_carries_the_latest_report(repo: JobRepository) -> None:
-    job_id, store, ids = filled_job(repo)
-    grid, total = repo.trials_page(job_id, strategy="grid")
-    assert total == 4 and {t.strategy for t in grid} == {"grid"}
-    done, total = repo.trials_page(job_id, strategy="random", state="completed")
-    assert total == 1 and done[0].id == ids[3] and done[0].result == result(0.9, params=50)
-    running, _ = repo.trials_page(job_id, state="running")
-    assert [t.id for t in running] == [ids[5]]
-    assert running[0].progress == [report(1, 0.5)]
-    assert repo.trials_page(job_id, strategy="nope") == ([], 0)
-    store.record_progress(ids[5], report(2, 0.6))
-    assert repo.trials_page(job_id, state="running")[0][0].progress == [report(2, 0.6)]
-    assert repo.events(ids[5], limit=10) == [report(1, 0.5), report(2, 0.6)]
-    assert repo.events(ids[5], limit=1) == [report(2, 0.6)]
-
-
-def test_db_progress_counts(repo: JobRepository) -> None:
-    job_id, _, _ = filled_job(repo)
-    progress = repo.progress(job_id)
-    assert progress["total"] == 7
-    assert progress["states"] == {
-        "queued": 1,
-        "running": 1,
-        "completed": 3,
-        "pruned": 1,
-        "skipped": 0,
-        "failed": 1,
-    }
-    grid = progress["strategies"]["grid"]
-    assert (grid["completed"], grid["pruned"], grid["queued"], grid["total"]) == (2, 1, 1, 4)
-    assert progress["strategies"]["random"]["total"] == 3
-    assert progress["strategies"]["optuna"]["total"] == 0  # every strategy of the job
-    assert repo.get(job_id).trial_counts == {
-        "queued": 1,
-        "running": 1,
-        "completed": 3,
-        "pruned": 1,
-        "failed": 1,
-    }
-    with pytest.raises(NotFoundError):
-        repo.progress(999)
-
-
 def test_db_delete_cascades(repo: JobRepository, factory: Factory) -> None:
     job_id, _, _ = filled_job(repo)
     other_id, _, _ = filled_job(repo)
@@ -518,93 +368,3 @@ def test_db_delete_cascades(repo: JobRepository, factory: Factory) -> None:
         documents = session.scalar(sa.select(sa.func.count()).select_from(TrialDocument))
         assert documents == session.scalar(sa.select(sa.func.count()).select_from(Trial))
         assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
-
-
-def test_db_pages_and_counts_of_many_trials(repo: JobRepository, factory: Factory) -> None:
-    job = repo.create(make_job())
-    dumped = request().model_dump(mode="json")
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "job_id": job.id,
-            "strategy": ("grid", "random")[i % 2],
-            "number": i,
-            "state": "completed" if i % 5 else "running",
-            "request": dumped,
-            "spec": SPEC.to_string(),
-            "params": {},
-            "accuracy": (i * 7919 % 10007) / 10007 if i % 5 else None,
-            "attempts": 1,
-            "created_at": now,
-        }
-        for i in range(10_000)
-    ]
-    with session_scope(factory) as session:
-        insert_trials(session, rows)
-    page, total = repo.trials_page(job.id, limit=50)
-    progress = repo.progress(job.id)
-    counts = repo.get(job.id).trial_counts
-    listing, _ = repo.list(None, 0, 50)
-    assert total == 10_000 and len(page) == 50 and progress["total"] == 10_000
-    assert counts == {"completed": 8000, "running": 2000} and listing[0].trial_counts == counts
-    accuracies = [t.result for t in page]
-    assert len({t.id for t in page}) == 50 and all(a is None for a in accuracies)
-
-
-def test_db_pareto_front_of_completed_trials(repo: JobRepository) -> None:
-    job = repo.create(make_job())
-    store = repo.trial_store(job.id)
-    # (accuracy, params): macs = 10 x params; (0.7, 500) is dominated by (0.8, 400)
-    points = [(0.9, 1000), (0.8, 400), (0.7, 500), (0.95, 4000), (0.6, 100)]
-    for number, (accuracy, params) in enumerate(points):
-        trial = store.add(request(number=number))
-        store.mark_running(trial.id)
-        store.finish(trial.id, result(accuracy, params=params), None)
-    pruned = store.add(request(number=len(points)))
-    store.mark_running(pruned.id)
-    store.finish(pruned.id, result(0.99, pruned=True, params=50), None)  # pruned: not ranked
-    for cost in ("macs", "n_params"):
-        front = repo.pareto(job.id, cost)  # type: ignore[arg-type]
-        assert [(t.result.accuracy, t.result.params) for t in front if t.result] == [
-            (0.6, 100),
-            (0.8, 400),
-            (0.9, 1000),
-            (0.95, 4000),
-        ]
-
-
-def test_db_pareto_front_with_ties_matches_the_definition(
-    repo: JobRepository, factory: Factory
-) -> None:
-    job = repo.create(make_job())
-    values = [((i * 7) % 5, (i * 11) % 4) for i in range(60)]  # many identical points
-    rows = [
-        {
-            "job_id": job.id,
-            "strategy": "grid",
-            "number": i,
-            "state": "completed",
-            "request": request(number=i).model_dump(mode="json"),
-            "spec": SPEC.to_string(),
-            "params": {},
-            "result": result(a / 10, params=1 + c).model_dump(mode="json"),
-            "accuracy": a / 10,
-            "n_params": 1 + c,
-            "macs": 10 * (1 + c),
-            "attempts": 1,
-            "created_at": datetime.now(UTC),
-        }
-        for i, (a, c) in enumerate(values)
-    ]
-    with session_scope(factory) as session:
-        insert_trials(session, rows)
-    expected = {
-        i
-        for i, (a, c) in enumerate(values)
-        if not any(a2 >= a and c2 <= c and (a2 > a or c2 < c) for a2, c2 in values)
-    }
-    front = repo.pareto(job.id, "macs")
-    assert {t.number for t in front} == expected
-    assert [t.result.macs for t in front if t.result] == sorted(
-        t.result.macs for t in front if t.result
-    )

@@ -14,7 +14,7 @@ from api.app import create_app
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
 from nas.job import JobSpec
-from tests.api.test_sql_store import make_job, request, result
+from tests.api.store_helpers import make_job, request, result
 from workers.processes import LOG_LIMIT
 
 
