@@ -285,22 +285,48 @@ class _Steps:
         return loss, logits
 
 
-def train(
+@dataclass
+class _Clock:
+    """Seconds spent so far in setup (build, FLOP counts, data), training and evaluation."""
+
+    setup: float = 0.0
+    train: float = 0.0
+    evaluate: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A trial ready to train: its network on its device, the data there, the step machinery."""
+
+    spec: ArchSpec
+    device: torch.device
+    net: Network
+    diffstride_layers: list[DiffStride]
+    steps: _Steps
+    generator: torch.Generator
+    augment: Augment | None
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    # A fixed-stride network costs the same every epoch: its FLOPs are counted once. DiffStride's
+    # learned strides change its maps, so it is counted again each epoch (None here).
+    fixed_flops: int | None
+
+    def flops_per_image(self) -> int:
+        return self.fixed_flops or _forward_flops(self.net, self.spec, self.device)
+
+
+def _prepare(
     spec: ArchSpec,
     data: ImageData,
     epochs: int,
-    options: TrainOptions | None = None,
-    *,
-    on_epoch: EpochCallback | None = None,
-    on_step: StepCallback | None = None,
-    model: Network | None = None,
-) -> TrialResult:
-    """Train ``spec`` on ``data`` for ``epochs``; return final metrics and cost."""
-    start = time.perf_counter()
-    options = options or TrainOptions()
-    if epochs < 1:
-        raise OptionsError(f"must be >= 1, got {epochs}", field="epochs")
-    check_compatible(spec, data)
+    options: TrainOptions,
+    model: Network | None,
+    on_step: StepCallback | None,
+) -> _Run:
+    """Seed, place the data and the network on the device, make the optimizers (in this order:
+    the seeded draws of a trial depend on it)."""
     device = pick_device(options.device)
     if device.type == "cpu":
         torch.set_num_threads(options.threads or len(os.sched_getaffinity(0)))
@@ -318,80 +344,99 @@ def train(
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     diffstride_layers = [m for m in net.modules() if isinstance(m, DiffStride)]
     weights, _ = split_parameters(net, diffstride_layers)
-    optimizer = _make_optimizer(weights, options)
-    stride_optimizer = make_stride_optimizer(diffstride_layers, options)
-    criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+    steps_per_epoch = math.ceil(len(data.train_y) / options.batch_size)
+    steps = _Steps(
+        net=net,
+        optimizer=_make_optimizer(weights, options),
+        stride_optimizer=make_stride_optimizer(diffstride_layers, options),
+        criterion=nn.CrossEntropyLoss(label_smoothing=options.label_smoothing),
+        diffstride_layers=diffstride_layers,
+        options=options,
+        device=device,
+        total_steps=steps_per_epoch * epochs,
+        warmup_steps=options.warmup_epochs * steps_per_epoch,
+        aux_weight=spec.head.aux_weight if spec.head.aux_stage is not None else 0.0,
+        on_step=on_step,
+    )
     augment = (
         Augment(crop_padding=options.crop_padding, hflip=True, fill=data.background)
         if options.augment
         else None
     )
-    steps_per_epoch = math.ceil(len(data.train_y) / options.batch_size)
-    total_steps = steps_per_epoch * epochs
-    warmup_steps = options.warmup_epochs * steps_per_epoch
+    fixed_flops = None if diffstride_layers else _forward_flops(net, spec, device)
+    return _Run(
+        spec, device, net, diffstride_layers, steps, generator, augment,
+        train_x, train_y, val_x, val_y, fixed_flops,
+    )  # fmt: skip
 
+
+def _train_epoch(run: _Run, epoch: int, step: int, clock: _Clock) -> tuple[EpochReport, int, float]:
+    """Train one epoch from global step ``step`` and validate: its report, the global step
+    reached, and the FLOPs it cost. TrainingDiverged when the loss is not finite."""
+    epoch_start = time.perf_counter()
+    set_epoch(run.net, epoch)
+    flops_per_image = run.flops_per_image()
+    run.net.train()
+    steps_start = time.perf_counter()
+    clock.setup += steps_start - epoch_start
+    options = run.steps.options
+    epoch_batches = batches(
+        run.train_x,
+        run.train_y,
+        options.batch_size,
+        shuffle=True,
+        generator=run.generator,
+        augment=run.augment,
+    )
+    totals = run.steps.run_epoch(epoch_batches, step)
+    loss_sum, correct, seen = float(totals.loss), int(totals.correct), totals.seen
+    eval_start = time.perf_counter()
+    clock.train += eval_start - steps_start
+    if not math.isfinite(loss_sum):
+        raise TrainingDiverged(
+            f"training diverged: the loss is {loss_sum} in epoch {epoch + 1} "
+            f"(lr {totals.lr:g}); lower the learning rate or use normalised blocks"
+        )
+    val_loss, val_accuracy = evaluate(run.net, run.val_x, run.val_y, run.device)
+    clock.evaluate += time.perf_counter() - eval_start
+    report = EpochReport(
+        epoch=epoch + 1,
+        train_loss=loss_sum / max(1, seen),
+        train_accuracy=correct / max(1, seen),
+        val_loss=val_loss,
+        val_accuracy=val_accuracy,
+        lr=totals.lr,
+        seconds=time.perf_counter() - epoch_start,
+        strides=learned_strides(run.net),
+    )
+    return report, totals.step, epoch_flops(flops_per_image, seen, len(run.val_y))
+
+
+def train(
+    spec: ArchSpec,
+    data: ImageData,
+    epochs: int,
+    options: TrainOptions | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_step: StepCallback | None = None,
+    model: Network | None = None,
+) -> TrialResult:
+    """Train ``spec`` on ``data`` for ``epochs``; return final metrics and cost."""
+    start = time.perf_counter()
+    options = options or TrainOptions()
+    if epochs < 1:
+        raise OptionsError(f"must be >= 1, got {epochs}", field="epochs")
+    check_compatible(spec, data)
+    run = _prepare(spec, data, epochs, options, model, on_step)
+    clock = _Clock(setup=time.perf_counter() - start)
     history: list[EpochReport] = []
     cost_flops = 0.0
-    best_accuracy = 0.0
     step = 0
     pruned = stopped_early = False
-    steps = _Steps(
-        net=net,
-        optimizer=optimizer,
-        stride_optimizer=stride_optimizer,
-        criterion=criterion,
-        diffstride_layers=diffstride_layers,
-        options=options,
-        device=device,
-        total_steps=total_steps,
-        warmup_steps=warmup_steps,
-        aux_weight=spec.head.aux_weight if spec.head.aux_stage is not None else 0.0,
-        on_step=on_step,
-    )
-    setup_seconds = time.perf_counter() - start
-    train_seconds = eval_seconds = 0.0
-    # A fixed-stride network costs the same every epoch: count its FLOPs once. DiffStride's
-    # learned strides change its maps, so it is counted again each epoch.
-    fixed_flops = None if diffstride_layers else _forward_flops(net, spec, device)
     for epoch in range(epochs):
-        epoch_start = time.perf_counter()
-        set_epoch(net, epoch)
-        flops_per_image = fixed_flops or _forward_flops(net, spec, device)
-        net.train()
-        steps_start = time.perf_counter()
-        setup_seconds += steps_start - epoch_start
-        epoch_batches = batches(
-            train_x,
-            train_y,
-            options.batch_size,
-            shuffle=True,
-            generator=generator,
-            augment=augment,
-        )
-        totals = steps.run_epoch(epoch_batches, step)
-        step, lr, seen = totals.step, totals.lr, totals.seen
-        loss_sum, correct = float(totals.loss), int(totals.correct)
-        eval_start = time.perf_counter()
-        train_seconds += eval_start - steps_start
-        if not math.isfinite(loss_sum):
-            raise TrainingDiverged(
-                f"training diverged: the loss is {loss_sum} in epoch {epoch + 1} (lr {lr:g}); "
-                "lower the learning rate or use normalised blocks"
-            )
-        val_loss, val_accuracy = evaluate(net, val_x, val_y, device)
-        eval_seconds += time.perf_counter() - eval_start
-        cost_flops += epoch_flops(flops_per_image, seen, len(data.val_y))
-        best_accuracy = max(best_accuracy, val_accuracy)
-        report = EpochReport(
-            epoch=epoch + 1,
-            train_loss=loss_sum / max(1, seen),
-            train_accuracy=correct / max(1, seen),
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            lr=lr,
-            seconds=time.perf_counter() - epoch_start,
-            strides=learned_strides(net),
-        )
+        report, step, flops = _train_epoch(run, epoch, step, clock)
+        cost_flops += flops
         history.append(report)
         if on_epoch is not None and on_epoch(report):
             pruned = epoch + 1 < epochs
@@ -399,33 +444,32 @@ def train(
         if options.max_seconds is not None and time.perf_counter() - start > options.max_seconds:
             stopped_early = epoch + 1 < epochs
             break
-
-    last = history[-1]
     test_accuracy = None
     if options.score_test and data.test_x is not None and data.test_y is not None:
         test_start = time.perf_counter()
         _, test_accuracy = evaluate(
-            net, resample(data.test_x, spec.resolution), data.test_y, device
+            run.net, resample(data.test_x, spec.resolution), data.test_y, run.device
         )
-        eval_seconds += time.perf_counter() - test_start
+        clock.evaluate += time.perf_counter() - test_start
     final_start = time.perf_counter()
-    params, macs = count_params(net), (fixed_flops or _forward_flops(net, spec, device)) // 2
-    setup_seconds += time.perf_counter() - final_start
+    params, macs = count_params(run.net), run.flops_per_image() // 2
+    clock.setup += time.perf_counter() - final_start
+    last = history[-1]
     return TrialResult(
         accuracy=last.val_accuracy,
         test_accuracy=test_accuracy,
-        best_accuracy=best_accuracy,
+        best_accuracy=max(r.val_accuracy for r in history),
         val_loss=last.val_loss,
         params=params,
         macs=macs,
         wall_seconds=time.perf_counter() - start,
-        timing=TrialTiming(setup=setup_seconds, train=train_seconds, evaluate=eval_seconds),
+        timing=TrialTiming(setup=clock.setup, train=clock.train, evaluate=clock.evaluate),
         cost_flops=cost_flops,
         epochs_run=len(history),
         pruned=pruned,
         stopped_early=stopped_early,
         learned_strides=last.strides,
-        stride_readout=stride_readouts(net),
+        stride_readout=stride_readouts(run.net),
         history=history,
-        device=device.type,
+        device=run.device.type,
     )
