@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nas.compare import Step, area_under_curve, compute_to_target
+from nas.compare import Step, area_under_curve, compute_to_target, quantile
 from nas.oracle import MIN_MARGIN
 
 # Training images of the registered datasets (nas.data.registry), for n_val without a subset.
@@ -145,21 +145,6 @@ def group_keys(keys: Sequence[str], strategies: Sequence[str]) -> list[tuple[str
 
 
 # ---- statistics ------------------------------------------------------------------------------
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolation quantile (numpy's default) of ``values``; infinities (runs that never
-    got there) sort last and win any interpolation they take part in."""
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("no values")
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    if low == high:
-        return ordered[low]
-    if math.isinf(ordered[high]):
-        return ordered[high]
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _finite(value: float) -> float | None:

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.results as results_module
 from bench.results import machine, table
-from nas.compare import Step, area_under_curve, best_at, compute_to_target
-from nas.job import JobSpec
+from nas.compare import Step, area_under_curve, best_at, compute_to_target, quantile
+from nas.job import JobSpec, strategy_key
 from nas.oracle import OracleTable
 from workers.executor import InlineExecutor
 from workers.oracle import simulate
@@ -73,17 +73,10 @@ def base_job(oracle: OracleTable, strategies: list[Any], total_flops: float) -> 
 
 
 def quantiles(values: list[float]) -> tuple[float, float, float]:
-    """(25th, 50th, 75th) percentiles; inf where a run never got there."""
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        position = q * (len(ordered) - 1)
-        low, high = math.floor(position), math.ceil(position)
-        if math.isinf(ordered[high]) or math.isinf(ordered[low]):
-            return ordered[high] if math.isinf(ordered[high]) else ordered[low]
-        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-    return at(0.25), at(0.5), at(0.75)
+    """(25th, 50th, 75th) percentiles (``api.targets.quantile``); inf where a run never got
+    there, -inf where it has no result yet."""
+    q1, median, q3 = (quantile(values, q) for q in (0.25, 0.5, 0.75))
+    return q1, median, q3
 
 
 def epochs_text(value: float) -> str:
@@ -283,24 +276,25 @@ def plot(curves: dict[str, list[list[Step]]], full: float, base_epoch: float, pa
     plt.close(fig)
 
 
-def bench_table(path: Path, args: argparse.Namespace) -> str:
-    oracle = OracleTable.load(path)
-    base_epoch = oracle.base_epoch_flops()
-    full = oracle.full_cost()
-    target = oracle.target()
+def simulated_runs(
+    oracle: OracleTable, repeats: int, full: float
+) -> tuple[dict[str, list[list[Step]]], float]:
+    """Every simulated strategy's runs against ``oracle`` (its key -> one list of steps per
+    repetition), and the seconds the simulation took."""
     start = time.perf_counter()
     job = JobSpec.parse(base_job(oracle, SIMULATED, full * len(SIMULATED)))
-    repetitions = simulate(job, oracle, args.repeats)
+    repetitions = simulate(job, oracle, repeats)
     simulated_s = time.perf_counter() - start
-    keys = [s.get("label") or s["name"] for s in SIMULATED]
+    keys = [strategy_key(s) for s in SIMULATED]
     runs = {key: [r.steps.get(key, []) for r in repetitions] for key in keys}
-    print(f"{oracle.name}: {args.repeats} simulated repetitions in {simulated_s:.1f} s", flush=True)
+    print(f"{oracle.name}: {repeats} simulated repetitions in {simulated_s:.1f} s", flush=True)
+    return runs, simulated_s
 
-    which = [i for i, choices in enumerate(oracle.strides) if len(choices) > 1]
-    ds_runs, ds_rows = run_diffstride(oracle, args.diffstride_repeats, which)
-    runs["diffstride (real)"] = ds_runs
-    print(f"{oracle.name}: diffstride {ds_rows}", flush=True)
 
+def strategies_table(
+    runs: dict[str, list[list[Step]]], target: float, full: float, base_epoch: float
+) -> str:
+    """One row per strategy: compute to target, success, accuracy at fractions of a grid."""
     header = [
         "strategy",
         "runs",
@@ -322,6 +316,21 @@ def bench_table(path: Path, args: argparse.Namespace) -> str:
                 cells["auc"],
             ]
         )
+    return table(header, rows)
+
+
+def bench_table(path: Path, args: argparse.Namespace) -> str:
+    oracle = OracleTable.load(path)
+    base_epoch = oracle.base_epoch_flops()
+    full = oracle.full_cost()
+    target = oracle.target()
+    runs, simulated_s = simulated_runs(oracle, args.repeats, full)
+
+    which = [i for i, choices in enumerate(oracle.strides) if len(choices) > 1]
+    ds_runs, ds_rows = run_diffstride(oracle, args.diffstride_repeats, which)
+    runs["diffstride (real)"] = ds_runs
+    print(f"{oracle.name}: diffstride {ds_rows}", flush=True)
+
     ds_true = sorted(v for v in (best_at(steps, math.inf) for steps in ds_runs) if v is not None)
     equal_budget, equal_table = at_equal_compute(
         {k: v for k, v in runs.items() if "real" not in k}, ds_runs, ds_true, target
@@ -365,7 +374,7 @@ One full grid costs {full / base_epoch:.1f} base epochs (1 base epoch = {base_ep
 TFLOPs), which is every strategy's budget. Simulated: {args.repeats} repetitions per strategy
 in {simulated_s:.0f} s.
 
-{table(header, rows)}
+{strategies_table(runs, target, full, base_epoch)}
 
 DiffStride's real repetitions (defaults: ramp inside, R auto, strides on Adam 0.1; the search
 then the retrain of its strides rounded into the table's space (`round_to: space`),

@@ -9,6 +9,7 @@ recommendation by its true accuracy, so luck with one seed is not rewarded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,3 +85,21 @@ def area_under_curve(steps: Sequence[Step], budget: float) -> float:
         current = point.recommended if point.recommended is not None else current
     area += current * max(0.0, budget - previous_spent)
     return area / budget
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default) of ``values``. Infinities win any
+    interpolation they take part in: +inf (a run that never got there) sorts last, -inf (a run
+    with no result yet, where higher is better) first."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    if low == high:
+        return ordered[low]
+    if math.isinf(ordered[high]):
+        return ordered[high]
+    if math.isinf(ordered[low]):
+        return ordered[low]
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

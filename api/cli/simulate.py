@@ -136,8 +136,7 @@ def _strategy_row(
     horizon: float,
 ) -> SimulatedStrategy:
     """One strategy's runs: compute to target (base epochs), success, best at, AUC."""
-    from api.targets import quantile
-    from nas.compare import area_under_curve, best_at, compute_to_target
+    from nas.compare import area_under_curve, best_at, compute_to_target, quantile
 
     reached = [compute_to_target(steps, target) for steps in runs]
     epochs_to = [

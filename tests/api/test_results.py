@@ -19,11 +19,10 @@ from api.targets import (
     KeyRun,
     band_curve,
     live_target,
-    quantile,
     series_of,
     validation_size,
 )
-from nas.compare import Step
+from nas.compare import Step, quantile
 from nas.job import DatasetRef
 from nas.models import preset
 from nas.spec import ArchSpec
@@ -94,6 +93,13 @@ def test_quantiles_count_a_run_that_never_got_there_as_last() -> None:
     assert quantile([1.0, math.inf, math.inf], 0.5) == math.inf
     assert quantile([1.0, 3.0, math.inf], 0.25) == 2.0
     assert quantile([1.0, 3.0, math.inf], 0.75) == math.inf
+
+
+def test_quantiles_count_a_run_with_no_result_yet_as_first() -> None:
+    # higher is better (accuracies): -inf marks a run with nothing to recommend yet
+    assert quantile([-math.inf, 0.5, 0.7, 0.9], 0.25) == -math.inf
+    assert quantile([-math.inf, 0.5, 0.7, 0.9], 0.5) == pytest.approx(0.6)
+    assert quantile([-math.inf, -math.inf, math.inf], 0.75) == math.inf
 
 
 def test_repeat_keys_belong_to_their_strategy() -> None:
