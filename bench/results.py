@@ -35,12 +35,30 @@ def machine() -> str:
     )
 
 
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def section_block(name: str, body: str) -> str:
+    """``body`` between the markers of section ``name`` (sections may nest)."""
+    start, end = _markers(name)
+    return f"{start}\n{body.rstrip()}\n{end}"
+
+
+def read_section(name: str) -> str | None:
+    """The body of section ``name`` of docs/results.md, None when it has none."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    start, end = _markers(name)
+    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), text, re.S)
+    return found.group(1) if found else None
+
+
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the section ``name`` of docs/results.md with ``body``."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
+    start, end = _markers(name)
+    block = section_block(name, body)
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
     RESULTS.write_text(text)

@@ -398,6 +398,13 @@ DiffStride's recommendations (true accuracy
 """
 
 
+TABLES = [ORACLES / "resnet3_27.json", ORACLES / "resnet_narrow_18.json"]
+
+
+def table_section(name: str) -> str:
+    return f"strategies-{name}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -405,23 +412,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50, help="simulated repetitions")
     parser.add_argument("--diffstride-repeats", type=int, default=3)
     parser.add_argument("--skip-compound", action="store_true")
-    parser.add_argument(
-        "--table",
-        type=Path,
-        nargs="+",
-        default=[ORACLES / "resnet3_27.json", ORACLES / "resnet_narrow_18.json"],
-    )
+    parser.add_argument("--table", type=Path, nargs="+", default=TABLES)
     parser.add_argument("--results", type=Path, default=results_module.RESULTS)
     args = parser.parse_args()
     results_module.RESULTS = Path(args.results)
-    start = time.perf_counter()
-    sections = [bench_table(path, args) for path in args.table]
-    total = time.perf_counter() - start
+    fresh: dict[str, str] = {}
+    for path in args.table:
+        start = time.perf_counter()
+        body = bench_table(path, args)
+        fresh[path.stem] = (
+            f"Run on {machine()}; wall time {time.perf_counter() - start:.0f} s.\n\n{body}"
+        )
+    # a table not run now keeps its section from the last run that ran it
+    names = [p.stem for p in TABLES] + list(fresh)
+    blocks = [
+        results_module.section_block(table_section(name), body)
+        for name in dict.fromkeys(names)
+        if (body := fresh.get(name) or results_module.read_section(table_section(name)))
+    ]
     results_module.write_section(
         "strategies",
         f"""## Search strategies by compute to target (`bench/strategies.py`)
-
-Machine: {machine()}. Total wall time {total:.0f} s.
 
 Fixed-stride strategies are simulated against oracle tables (`data/oracles/`, made by
 `bench/oracle.py`): the live runner with a lookup executor, each proposal charged the table's
@@ -430,9 +441,10 @@ compute and scored with one of the table's seeds at random; each repetition has 
 *true* accuracy (the table's mean over seeds). Compute-to-target counts every FLOP charged until
 a proposal's true accuracy reached the target (table's best mean minus max(0.5 points, 2 SE));
 "not reached" within one full grid's compute counts as a failure. DiffStride runs for real;
-its recommendation is its rounded retrain, scored by the table.
+its recommendation is its rounded retrain, scored by the table. Each table's section is
+rewritten only by a run over that table (`--table`).
 
-{chr(10).join(sections)}
+{(chr(10) * 2).join(blocks)}
 """,
     )
     print(f"wrote section 'strategies' to {results_module.RESULTS}", flush=True)
