@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from nas.compare import area_under_curve, compute_to_target
+from nas.flops import epoch_cost_estimator
 from nas.job import JobSpec
 from nas.oracle import OraclePoint, OracleRun, OracleTable
 from nas.spec import parse_spec
 from tests.cli.test_cli import one_line_error
 from workers.oracle import simulate
-from workers.runner import epoch_cost_estimator
 
 BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 STRIDES = [[1, 2], [1, 2]]
