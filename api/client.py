@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.defaults import DEFAULT_SERVER
+from api.states import TERMINAL_JOB_STATES
 
 EXIT_SERVER = 1  # the server answered with an error
 EXIT_USAGE = 2  # bad input here (a file, a destination)
@@ -155,10 +156,7 @@ class Job(View):
 
     @property
     def finished(self) -> bool:
-        return self.state in TERMINAL_STATES
-
-
-TERMINAL_STATES = frozenset({"completed", "cancelled", "failed"})
+        return self.state in TERMINAL_JOB_STATES
 
 
 class ClientError(Exception):
