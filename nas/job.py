@@ -90,7 +90,13 @@ class Budget(BaseModel):
     unit: Literal["base_epochs", "flops", "trials"] = "base_epochs"
     epochs_per_trial: int = Field(default=1, ge=1, le=1000)
     max_trials_per_strategy: int = Field(default=1000, ge=1, le=100_000)
-    parallel_trials: int = Field(default=1, ge=1, le=256)
+    parallel_trials: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="at most this many of the job's trials in flight at once (default: as many "
+        "as the server's executor gives the job)",
+    )
 
 
 class JobSpec(BaseModel):

@@ -224,7 +224,11 @@ class JobRunner:
         """One free executor slot: give it to the strategy that has used the smallest share of
         its budget (ties: job order), so every strategy progresses from the start even when
         the executor runs fewer trials at once than the job has strategies. True when a trial
-        was submitted; False when no strategy has anything to run now (this round)."""
+        was submitted; False when no strategy has anything to run now (this round), or the job
+        has its ``budget.parallel_trials`` in flight."""
+        cap = self.job.budget.parallel_trials
+        if cap is not None and self.in_flight() >= cap:
+            return False
         order = {key: i for i, key in enumerate(self.states)}
         while True:
             candidates = [

@@ -87,6 +87,31 @@ def test_trials_unit_counts_trials_per_strategy(data: Any) -> None:
         assert len([t for t in trials if t.strategy == key]) <= 2
 
 
+class WideExecutor(SyntheticExecutor):
+    """Four slots; records how many trials were in flight at each submission."""
+
+    capacity = 4
+
+    def __init__(self, objective: SyntheticObjective) -> None:
+        super().__init__(objective)
+        self.widths: list[int] = []
+
+    def submit(self, *args: Any) -> None:
+        super().submit(*args)
+        self.widths.append(self.in_flight())
+
+
+@pytest.mark.parametrize(("cap", "widest"), [(None, 4), (2, 2), (1, 1)])
+def test_parallel_trials_caps_the_job_in_flight(data: Any, cap: int | None, widest: int) -> None:
+    budget = {"unit": "trials", "total": 12, "epochs_per_trial": 1, "parallel_trials": cap}
+    job = make_job(strategies=["grid", "random"], budget=budget)
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    executor = WideExecutor(objective_for(job, data, probe.epoch_cost))
+    trials = JobRunner(job, data, executor, MemoryTrialStore()).run()
+    assert max(executor.widths) == widest  # the executor had room for 4 every time
+    assert len(trials) == 12 and all(t.state == TrialState.COMPLETED for t in trials)
+
+
 def test_end_to_end_with_real_training(data: Any) -> None:
     job = make_job(
         strategies=["grid", "diffstride"],
