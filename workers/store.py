@@ -38,7 +38,6 @@ class TrialState(StrEnum):
         return cls.PRUNED if result.pruned else cls.COMPLETED
 
 
-TrialStateName = TrialState  # the name the REST layer imports
 TRIAL_STATES: tuple[str, ...] = tuple(state.value for state in TrialState)
 """Every state's value, in lifecycle order (plain strings, for SQL and JSON)."""
 FINISHED_STATES: tuple[str, ...] = tuple(state.value for state in TrialState if state.finished)

@@ -30,10 +30,9 @@ from api.states import JobState
 from nas.data import names as dataset_names
 from nas.errors import NasError
 from nas.job import JobSpec
-from workers.store import StoredTrial, TrialStateName
+from workers.store import StoredTrial, TrialState
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=READ_ERRORS)
-TRIAL_STATES = TrialStateName
 SORT_KEYS = Literal[
     "accuracy", "n_params", "macs", "cost_flops", "wall_seconds", "number", "id", "created_at"
 ]
@@ -109,7 +108,7 @@ def list_trials(
     svc: ServicesDep,
     job_id: Id,
     strategy: Annotated[str | None, Query(max_length=64)] = None,
-    state: TRIAL_STATES | None = None,
+    state: TrialState | None = None,
     sort: SORT_KEYS = "accuracy",
     order: Literal["asc", "desc"] = "desc",
     offset: Offset = 0,

@@ -5,36 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.models import preset
 from nas.readout import StrideReadout
 from nas.spec import ArchSpec
-from nas.trial import EpochReport, TrialRequest, TrialResult
+from nas.trial import TrialRequest, TrialResult
+from tests.api.harness import BASE, diffstride_spec, report
 from tests.browser.conftest import Server, screenshot
 
-BASE = preset("resnet_narrow_fmnist")
 READY = "document.body.dataset.ready === 'true'"
 EVIL = '<img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'
-
-
-def diffstride_spec() -> ArchSpec:
-    stages = [BASE.stages[0]] + [
-        s.model_copy(update={"stride": (2.0, 2.0), "downsample": "diffstride"})
-        for s in BASE.stages[1:]
-    ]
-    return BASE.with_stages(stages)
-
-
-def report(epoch: int, strides: list[tuple[float, float] | None] | None = None) -> EpochReport:
-    return EpochReport(
-        epoch=epoch,
-        train_loss=1.0,
-        train_accuracy=0.5,
-        val_loss=1.0,
-        val_accuracy=0.5,
-        lr=0.1,
-        seconds=0.5,
-        strides=strides or [None] * 4,
-    )
 
 
 def readouts(last: list[tuple[float, float] | None]) -> list[StrideReadout | None]:
