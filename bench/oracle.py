@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nas
+from bench.checkpoint import Checkpoint
 from bench.results import machine
 from nas.data import load
 from nas.models import preset
@@ -70,48 +68,9 @@ TABLES = {
 }
 
 
-class Checkpoint:
-    """Finished runs of a table being built, one JSON line each, so a killed build resumes
-    where it stopped (``<table>.partial.jsonl`` beside the table; removed once it is saved)."""
-
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
-        self.path = path
-        self.runs: dict[tuple[int, ...], dict[int, OraclePoint]] = {}
-        if path.exists():
-            text = path.read_text()
-            if text and not text.endswith("\n"):
-                with path.open("a") as f:  # end a line cut short, so new runs start clean
-                    f.write("\n")
-            lines = text.splitlines()
-            found = json.loads(lines[0])["header"] if lines else header
-            changed = sorted(
-                k for k in header.keys() | found.keys() if header.get(k) != found.get(k)
-            )
-            if changed:
-                raise SystemExit(
-                    f"{path} was made with other settings ({', '.join(changed)}); "
-                    "delete it to start this table afresh"
-                )
-            for line in filter(str.strip, lines[1:]):
-                try:
-                    point = OraclePoint.model_validate_json(line)
-                except ValueError:
-                    continue  # a line cut short by a kill: that run trains again
-                self.runs.setdefault(tuple(point.strides), {})[point.runs[0].seed] = point
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"header": header}) + "\n")
-
-    def get(self, strides: tuple[int, ...], seed: int) -> OraclePoint | None:
-        return self.runs.get(strides, {}).get(seed)
-
-    def add(self, point: OraclePoint) -> None:
-        """Append one run (a point with one seed), flushed to disk before returning."""
-        with self.path.open("a") as f:
-            f.write(point.model_dump_json() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self.runs.setdefault(tuple(point.strides), {})[point.runs[0].seed] = point
+def oracle_key(point: OraclePoint) -> tuple[tuple[int, ...], int]:
+    """A checkpointed run's key: its strides and its one seed."""
+    return tuple(point.strides), point.runs[0].seed
 
 
 def build(table: TableSpec, seeds: int, epochs: int, checkpoint_dir: Path) -> OracleTable:
@@ -129,14 +88,16 @@ def build(table: TableSpec, seeds: int, epochs: int, checkpoint_dir: Path) -> Or
         "train": options.model_dump(mode="json"),
         "version": nas.__version__,
     }
-    checkpoint = Checkpoint(checkpoint_dir / f"{table.name}.partial.jsonl", header)
+    checkpoint = Checkpoint(
+        checkpoint_dir / f"{table.name}.partial.jsonl", header, OraclePoint, oracle_key
+    )
     points = []
     start = time.perf_counter()
     for strides in itertools.product(*table.strides):
         spec = base.with_strides(strides)
         runs = []
         for seed in range(seeds):
-            run = checkpoint.get(strides, seed)
+            run = checkpoint.get((tuple(strides), seed))
             if run is None:
                 result = train(spec, data, epochs, options.model_copy(update={"seed": seed}))
                 run = OraclePoint.from_results(spec, [(seed, result)])

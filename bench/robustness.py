@@ -29,7 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pydantic import BaseModel
+
 import bench.results as results_module
+import nas
+from bench.checkpoint import Checkpoint
 from bench.results import machine, table, write_section
 from nas.data import ImageData, load
 from nas.errors import SpecError
@@ -55,6 +59,7 @@ def recipe() -> str:
 Init = tuple[float, float, float]
 INITS: list[Init] = [(2, 2, 2), (1, 3, 1), (3, 1, 3)]
 PAPER_INITS: list[Init] = [(2, 2, 2), (3, 1, 3)]
+CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "bench" / "robustness.jsonl"
 DEFAULT_LAYER: dict[str, str | float] = {"ramp": "inside", "smoothness": "auto"}
 PAPER_LAYER: dict[str, str | float] = {"ramp": "outside", "smoothness": 4.0}
 
@@ -135,20 +140,36 @@ def spread(values: list[float]) -> str:
     return f"{100 * min(values):.2f}-{100 * max(values):.2f}" if len(values) > 1 else "-"
 
 
+class CellRun(BaseModel):
+    """One finished training run: the architecture, its seed and what it scored."""
+
+    spec: str
+    seed: int
+    result: TrialResult
+    machine: str = ""
+
+
+def cell_key(run: CellRun) -> tuple[str, int]:
+    return run.spec, run.seed
+
+
 class Runner:
     """Trains each (spec, seed) once: a retrain that lands on a cell already trained reuses it,
-    and says so."""
+    and so does a rerun of the bench, from the checkpoint (``--checkpoint``)."""
 
-    def __init__(self, data: ImageData, epochs: int) -> None:
-        self.data, self.epochs = data, epochs
-        self.done: dict[tuple[str, int], TrialResult] = {}
+    def __init__(self, data: ImageData, epochs: int, checkpoint: Checkpoint[CellRun]) -> None:
+        self.data, self.epochs, self.checkpoint = data, epochs, checkpoint
+        self.used: dict[tuple[str, int], CellRun] = {}
 
     def __call__(self, spec: ArchSpec, seed: int, name: str) -> TrialResult:
-        key = (spec.to_string(), seed)
-        if key in self.done:
-            return self.done[key]
+        done = self.checkpoint.get((spec.to_string(), seed))
+        if done is not None:
+            self.used[cell_key(done)] = done
+            return done.result
         result = train(spec, self.data, self.epochs, TrainOptions(seed=seed, score_test=True))
-        self.done[key] = result
+        finished = CellRun(spec=spec.to_string(), seed=seed, result=result, machine=machine())
+        self.checkpoint.add(finished)
+        self.used[cell_key(finished)] = finished
         learned = [fmt_stride(s) for s in result.learned_strides if s]
         print(
             f"{name} seed {seed}: val {result.accuracy:.4f} test {result.test_accuracy:.4f} "
@@ -167,6 +188,98 @@ def status_summary(results: list[TrialResult]) -> str:
     return f"{learned}/{len(axes)} learned" + (f", {held} held at a bound" if held else "")
 
 
+def rounding_verdict(by_rule: dict[str, list[tuple[str, float, float]]]) -> str:
+    """Which rounding to default to, judged on validation over the runs where the two rules
+    give different architectures (paired: same DiffStride run, same seed)."""
+    pairs = [
+        (s_val - a_val, s_test - a_test)
+        for (s_spec, s_val, s_test), (a_spec, a_val, a_test) in zip(
+            by_rule["stride"], by_rule["applied"], strict=True
+        )
+        if s_spec != a_spec
+    ]
+    total = len(by_rule["stride"])
+    if not pairs:
+        return (
+            f"In all {total} runs the two rules round to the same architecture, so the choice "
+            "changes nothing here; the default stays S (the learned parameter itself)."
+        )
+    val = [v for v, _ in pairs]
+    mean = statistics.fmean(val)
+    se = statistics.stdev(val) / math.sqrt(len(val)) if len(val) > 1 else float("inf")
+    test = statistics.fmean(t for _, t in pairs)
+    head = (
+        f"The two rules give different architectures in {len(pairs)} of {total} runs; there, "
+        f"S minus applied is {100 * mean:+.2f} points of validation accuracy (standard error "
+        f"{100 * se:.2f}; test {100 * test:+.2f})."
+    )
+    if abs(mean) <= 2 * se:
+        return head + " Not distinguishable: the default stays S (the learned parameter)."
+    choice = "S" if mean > 0 else "applied"
+    return head + f" Chosen on validation: **{choice}**."
+
+
+def readouts(
+    run: Runner,
+    cells: dict[tuple[str, Init], list[TrialResult]],
+    inits: list[Init],
+    seeds: list[int],
+) -> str:
+    """Readout (b): retrain the strided architecture each DiffStride run rounds to, both ways;
+    the section's text on the two readouts and the rounding chosen on validation."""
+    readout_rows = []
+    by_rule: dict[str, list[tuple[str, float, float]]] = {"stride": [], "applied": []}
+    for init in inits:
+        for seed, searched in zip(seeds, cells["diffstride", init], strict=True):
+            row = [fmt_init(init), str(seed), f"{100 * (searched.test_accuracy or 0):.2f}"]
+            row.append(f"{searched.macs / 1e6:.1f}")
+            for rule in ("stride", "applied"):
+                strides = rounded(searched.stride_readout, rule)
+                try:
+                    spec = variant("strided", strides)
+                except SpecError as exc:
+                    row += [str(strides), f"n/a: {exc}", "-"]
+                    continue
+                same = " = strided init" if tuple(strides) == tuple(init) else ""
+                result = run(spec, seed, f"retrain by {rule} {strides}")
+                by_rule[rule].append(
+                    (spec.to_string(), result.accuracy, result.test_accuracy or 0.0)
+                )
+                row += [
+                    f"{strides}{same}",
+                    f"{100 * (result.test_accuracy or 0):.2f}",
+                    f"{result.macs / 1e6:.1f}",
+                ]
+            readout_rows.append(row)
+    readout_table = table(
+        [
+            "init",
+            "seed",
+            "(a) DiffStride network: test acc %",
+            "(a) MMACs",
+            "(b) rounded by S",
+            "test acc %",
+            "MMACs",
+            "(b) rounded by applied",
+            "test acc %",
+            "MMACs",
+        ],
+        readout_rows,
+    )
+    verdict = rounding_verdict(by_rule)
+    return f"""### The two readouts, and how to round
+
+(a) is the DiffStride network as trained; (b) retrains the fixed-stride (strided convolution)
+architecture its learned strides round to, same seed and epochs (stages rounded to one
+integer each: the larger axis when they disagree). Rounding by S rounds the stride parameter;
+by applied rounds input size / output size of the layer. {verdict} "= strided init" marks a
+retrain that is the strided arm's own cell (the strides rounded back to their init): the same
+run, not a second result.
+
+{readout_table}
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -179,21 +292,45 @@ def main() -> None:
     parser.add_argument("--paper-inits", type=parse_init, nargs="*", default=PAPER_INITS)
     parser.add_argument("--no-retrain", action="store_true", help="skip the readout (b) part")
     parser.add_argument("--results", type=Path, default=results_module.RESULTS)
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=CHECKPOINT,
+        help="finished runs, reused by a rerun with the same settings (delete it to retrain)",
+    )
     args = parser.parse_args()
 
     data = load("fashion-mnist", subset=args.subset, val_fraction=args.val_fraction, seed=0)
     print(f"data: {data.num_train} train, {data.num_val} val, {data.num_test} test", flush=True)
-    run = Runner(data, args.epochs)
+    header = {
+        "subset": args.subset,
+        "val_fraction": args.val_fraction,
+        "epochs": args.epochs,
+        "train": TrainOptions().model_dump(mode="json", exclude={"seed"}),
+        "version": nas.__version__,
+    }
+    checkpoint = Checkpoint(args.checkpoint, header, CellRun, cell_key)
+    print(f"checkpoint {args.checkpoint}: {len(checkpoint)} runs done before", flush=True)
+    run = Runner(data, args.epochs, checkpoint)
     seeds = list(range(args.seeds))
     start_all = time.perf_counter()
 
+    # The costly paper arm (about 7x a strided step) trains last, after the retrains, so a
+    # bench cut short by the end of a sitting has the rest.
     cells: dict[tuple[str, Init], list[TrialResult]] = {}
-    for arm in ARMS:
-        for init in args.paper_inits if arm.key == "paper" else args.inits:
+    for arm in [a for a in ARMS if a.key != "paper"]:
+        for init in args.inits:
             spec = variant(arm.kind, init, arm.layer)
             cells[arm.key, init] = [
                 run(spec, seed, f"{arm.label} {fmt_init(init)}") for seed in seeds
             ]
+    readout_text = "" if args.no_retrain else readouts(run, cells, args.inits, seeds)
+    paper = next(a for a in ARMS if a.key == "paper")
+    for init in args.paper_inits:
+        spec = variant(paper.kind, init, paper.layer)
+        cells[paper.key, init] = [
+            run(spec, seed, f"{paper.label} {fmt_init(init)}") for seed in seeds
+        ]
 
     rows = []
     for (key, init), results in cells.items():
@@ -293,70 +430,15 @@ def main() -> None:
             "94.20 / 94.19 against 91.06 / 89.21 on CIFAR-10 (DiffStride / strided, two inits)."
         )
 
-    readout_text = ""
-    if not args.no_retrain:
-        readout_rows = []
-        by_rule: dict[str, list[tuple[float, float]]] = {"stride": [], "applied": []}
-        for init in args.inits:
-            for seed, searched in zip(seeds, cells["diffstride", init], strict=True):
-                row = [fmt_init(init), str(seed), f"{100 * (searched.test_accuracy or 0):.2f}"]
-                row.append(f"{searched.macs / 1e6:.1f}")
-                for rule in ("stride", "applied"):
-                    strides = rounded(searched.stride_readout, rule)
-                    try:
-                        spec = variant("strided", strides)
-                    except SpecError as exc:
-                        row += [str(strides), f"n/a: {exc}", "-"]
-                        continue
-                    same = " = strided init" if tuple(strides) == tuple(init) else ""
-                    result = run(spec, seed, f"retrain by {rule} {strides}")
-                    by_rule[rule].append((result.accuracy, result.test_accuracy or 0.0))
-                    row += [
-                        f"{strides}{same}",
-                        f"{100 * (result.test_accuracy or 0):.2f}",
-                        f"{result.macs / 1e6:.1f}",
-                    ]
-                readout_rows.append(row)
-        readout_table = table(
-            [
-                "init",
-                "seed",
-                "(a) DiffStride network: test acc %",
-                "(a) MMACs",
-                "(b) rounded by S",
-                "test acc %",
-                "MMACs",
-                "(b) rounded by applied",
-                "test acc %",
-                "MMACs",
-            ],
-            readout_rows,
-        )
-        val = {rule: statistics.fmean(v for v, _ in pairs) for rule, pairs in by_rule.items()}
-        test = {rule: statistics.fmean(t for _, t in pairs) for rule, pairs in by_rule.items()}
-        choice = max(val, key=lambda rule: val[rule])
-        readout_text = f"""### The two readouts, and how to round
-
-(a) is the DiffStride network as trained; (b) retrains the fixed-stride (strided convolution)
-architecture its learned strides round to, same seed and epochs. Rounding by S rounds the
-stride parameter; by applied rounds input size / output size of the layer. Mean validation
-accuracy of the retrains: by S {100 * val["stride"]:.2f}%, by applied
-{100 * val["applied"]:.2f}% (test: {100 * test["stride"]:.2f}% and
-{100 * test["applied"]:.2f}%). Chosen on validation: **{choice}**. "= strided init" marks a
-retrain that is the strided arm's own cell (the strides rounded back to their init): the same
-run, not a second result.
-
-{readout_table}
-"""
-
-    total = time.perf_counter() - start_all
-    print(f"total {total:.0f} s", flush=True)
+    print(f"this sitting {time.perf_counter() - start_all:.0f} s", flush=True)
+    total = sum(r.result.wall_seconds for r in run.used.values())
+    machines = sorted({r.machine for r in run.used.values() if r.machine} or {machine()})
     results_module.RESULTS = Path(args.results)
     write_section(
         "robustness",
         f"""## Robustness to the stride initialisation (`bench/robustness.py`)
 
-Machine: {machine()}.
+Machine{"s" if len(machines) > 1 else ""}: {"; ".join(machines)}.
 
 The DiffStride paper's experiment on Fashion-MNIST: `resnet_narrow_fmnist` (quarter-width
 ResNet-18, 28x28x1) with stage 0 at stride 1 and stages 1..3 started from each init,
@@ -368,7 +450,10 @@ optimizer). Data: subset of {args.subset:,} images ({data.num_train:,} training,
 {recipe()}. Accuracy: **test** accuracy on the {data.num_test:,} official test images
 after the last epoch (validation shown for reference; nothing here selects on test). MMACs are
 per image at the final strides. A stride counts as learned when it moved 0.05 or more from
-where it started (`nas.readout`). Total wall time {total:.0f} s.
+where it started (`nas.readout`). Wall time of all runs together {total:.0f} s (the cost
+of reproducing this section, not a speed figure: other work may have shared the machine;
+`bench/layers.py` measures speed). The runs are kept in `{args.checkpoint.name}`, so a rerun
+with the same settings rebuilds these tables without training.
 
 {cell_table}
 
