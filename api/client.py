@@ -77,12 +77,27 @@ class TrialLog(View):
     log: str | None = None
 
 
+class Confirmation(View):
+    """The best trial trained again with other seeds (``workers.confirm.ConfirmationSummary``)."""
+
+    trial_id: int
+    search_accuracy: float
+    seeds: int
+    finished: int
+    failed: int
+    val_mean: float | None = None
+    val_sd: float | None = None
+    test_mean: float | None = None
+    test_sd: float | None = None
+
+
 class Best(View):
     """``GET /best``: the most accurate trial and, with two objectives, the Pareto set."""
 
     objective: str
     best: Trial | None = None
     pareto: list[Trial] = Field(default_factory=list)
+    confirmation: Confirmation | None = None
 
 
 class BudgetUse(View):

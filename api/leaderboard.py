@@ -44,7 +44,7 @@ from api.store.trajectory import learned_strides
 from api.strides import strides_text
 from api.targets import Comparison, KeyRun, Unit, area_horizon, job_unit, run_keys, validation_size
 from api.targets import comparison as compare_strategies
-from nas.job import strategy_key
+from nas.job import CONFIRM, strategy_key
 from workers.store import FINISHED_STATES, BudgetUse, TrialState
 
 MAX_ROWS = 100_000
@@ -292,8 +292,9 @@ class Leaderboard:
         if not order:
             return
         cols = self.cols
-        folds.extend(
-            order,
+        strategy = cols[_STRATEGY]
+        folds.extend(  # confirmation runs are no search: not on the curves nor the front
+            [i for i in order if strategy[i] != CONFIRM],
             cols[_STRATEGY],
             cols[_STATE],
             cols[_COST],
@@ -343,10 +344,13 @@ class Leaderboard:
     # ---- compute to target (api.targets) -------------------------------------------------
 
     def runs(self) -> list[KeyRun]:
-        """Each strategy key's finished trials in finish order (copies: safe outside the lock)."""
+        """Each strategy key's finished trials in finish order (copies: safe outside the lock);
+        the confirmation runs are no strategy's."""
         curves = self.folds.curves
         return [
-            KeyRun(s, list(curves[s].steps), list(curves[s].step_trials)) for s in self.strategies
+            KeyRun(s, list(curves[s].steps), list(curves[s].step_trials))
+            for s in self.strategies
+            if s != CONFIRM
         ]
 
     def unit(self, job: sa.Row[Any]) -> tuple[Unit, float]:

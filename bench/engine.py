@@ -77,6 +77,7 @@ def job_dict(subset: int) -> dict[str, Any]:
         "space": {"strides": [[1, 2, 3]] * 3},
         "strategies": ["grid"],
         "budget": {"unit": "trials", "total": len(TRIPLES), "epochs_per_trial": 1},
+        "confirm_seeds": 0,  # the 27 trials against the loop's 27, nothing else
         "train": {
             "optimizer": "sgd",
             "lr": 0.1,

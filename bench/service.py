@@ -132,6 +132,7 @@ def job(name: str, trials: int, *, tiny: bool, threads: int, subset: int) -> Job
             "strategies": [{"name": "random", "options": {"allow_repeats": True}}],
             "budget": {"unit": "trials", "total": trials, "epochs_per_trial": 1},
             "train": {"batch_size": 100, "augment": False, "threads": threads},
+            "confirm_seeds": 0,  # the trials timed are the search's
         }
     )
 
@@ -365,6 +366,7 @@ def same_trials_job(name: str, trials: int) -> JobSpec:
             "strategies": [{"name": "random", "options": {"allow_repeats": True}}],
             "budget": {"unit": "trials", "total": trials, "epochs_per_trial": 1},
             "train": {"batch_size": 100, "augment": False},
+            "confirm_seeds": 0,  # the same trials as one job or three, nothing else
         }
     )
 

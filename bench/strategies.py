@@ -69,6 +69,7 @@ def base_job(oracle: OracleTable, strategies: list[Any], total_flops: float) -> 
         "budget": {"unit": "flops", "total": total_flops, "epochs_per_trial": oracle.epochs},
         "train": {k: v for k, v in oracle.train.items() if k != "score_test"},
         "keep_weights": "none",
+        "confirm_seeds": 0,  # the oracle table's seeds score the recommendations here
     }
 
 

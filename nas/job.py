@@ -32,6 +32,11 @@ DEFAULT_BASES: dict[str, str] = {
 }
 
 
+CONFIRM = "confirm"
+"""The key the confirmation runs of a job's recommendation are stored under (no strategy may
+take it as its label)."""
+
+
 class JobError(NasError, ValueError):
     """A job description is invalid."""
 
@@ -122,6 +127,15 @@ class JobSpec(BaseModel):
         description="runs of each strategy, each with its own seeds (data order, weights' init, "
         "sampler and grid order); the budget is per strategy per repeat",
     )
+    confirm_seeds: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="once every strategy has stopped, the job's recommendation (its most "
+        "accurate trial) trains again with this many other seeds and is reported as mean +- "
+        "spread, on the test split too when the dataset has one; charged to no strategy's "
+        "budget; 0: no confirmation",
+    )
     priority: int = Field(
         default=0,
         ge=-1000,
@@ -172,6 +186,11 @@ class JobSpec(BaseModel):
                 raise ValueError(
                     f"strategies[{i}].name: unknown strategy {config.name!r}; "
                     f"known: {', '.join(known)}"
+                )
+            if config.key == CONFIRM or config.key.startswith(f"{CONFIRM}/"):
+                raise ValueError(
+                    f"strategies[{i}].label: {config.key!r} is reserved for the confirmation "
+                    "runs; give the strategy another label"
                 )
             if config.key in keys:
                 raise ValueError(

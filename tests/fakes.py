@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nas.job import DatasetRef
+from nas.job import DatasetRef, JobSpec
 from nas.models import preset
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrainOptions, TrialRequest, TrialResult
@@ -142,6 +142,22 @@ class SyntheticExecutor:
                 break
         self.completed += 1
         return [Completion(trial_id, result)]
+
+
+def make_job(**overrides: Any) -> JobSpec:
+    """A five-strategy job on synthetic data (4-stage stride space, 400 base epochs), with
+    ``overrides`` (top-level fields) applied."""
+    spec: dict[str, Any] = {
+        "name": "test",
+        "dataset": {"name": "synthetic", "subset": 200},
+        "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2]]},
+        "strategies": ["grid", "random", "optuna", "diffstride", "compound"],
+        "budget": {"unit": "base_epochs", "total": 400, "epochs_per_trial": 2},
+        "confirm_seeds": 0,
+        "seed": 0,
+    }
+    spec.update(overrides)
+    return JobSpec.parse(spec)
 
 
 # ---- real executors -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ JOB = {
     "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
     "strategies": ["grid", "random", "diffstride"],
     "budget": {"unit": "trials", "total": 30},
+    "confirm_seeds": 0,
     "objectives": {"secondary": "macs"},
 }
 

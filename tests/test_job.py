@@ -39,6 +39,9 @@ def test_json_and_yaml_load_the_same_job(tmp_path: Path) -> None:
     [
         ({"strategies": ["nope"]}, "strategies[0].name"),
         ({"strategies": ["grid", "grid"]}, "strategies[1].label"),
+        ({"strategies": [{"name": "grid", "label": "confirm"}]}, "strategies[0].label"),
+        ({"confirm_seeds": -1}, "confirm_seeds"),
+        ({"confirm_seeds": 21}, "confirm_seeds"),
         (
             {"strategies": [{"name": "optuna", "options": {"sampler": "x"}}]},
             "strategies[0].options.sampler",

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from nas.job import CONFIRM
 from nas.readout import stage_statuses
 from workers.store import StoredTrial
 
@@ -102,14 +103,16 @@ class LeaderboardRow(BaseModel):
 
 
 def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
-    """Finished trials with a result, best validation accuracy first; failed trials last."""
+    """Finished search trials with a result, best validation accuracy first; failed trials
+    last (confirmation runs are not ranked: ``workers.confirm`` summarizes them)."""
 
     def sort_key(trial: StoredTrial) -> tuple[int, float, int]:
         accuracy = trial.result.accuracy if trial.result is not None else -1.0
         return (0 if trial.result is not None else 1, -accuracy, trial.id)
 
     rows = []
-    for rank, trial in enumerate(sorted((t for t in trials if t.finished), key=sort_key), 1):
+    searched = (t for t in trials if t.finished and t.strategy != CONFIRM)
+    for rank, trial in enumerate(sorted(searched, key=sort_key), 1):
         row = flat_row(trial_columns(trial))
         rows.append(
             LeaderboardRow(

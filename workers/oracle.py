@@ -161,7 +161,8 @@ def simulate(job: JobSpec, table: OracleTable, repeats: int, seed: int = 0) -> l
     ``job.seed + r`` and its own generator for the table's seeds. Steps are in ask order,
     which is the order they finished in (one trial at a time)."""
     check_simulable(job, table)
-    job = job.model_copy(update={"base": job.base or table.base})
+    # no confirmation runs: the table's mean over seeds already scores every recommendation
+    job = job.model_copy(update={"base": job.base or table.base, "confirm_seeds": 0})
     if not job.space.strides:
         space = job.space.model_copy(update={"strides": table.strides})
         job = job.model_copy(update={"space": space})

@@ -14,6 +14,10 @@ One loop serves the embedded ``nas run`` path and the server's scheduler:
 
 A strategy stops when it is finished, has nothing to ask and nothing running, or its share of
 the budget is spent (nothing left, or many proposals in a row do not fit).
+
+5. Once every strategy has stopped and none of their trials is in flight, confirm the job's
+   recommendation: train it again with ``confirm_seeds`` other seeds (``workers.confirm``),
+   outside every strategy's budget. The job is done when those have finished too.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.trial import EpochReport
 from workers.budget import BUDGET_SPENT, OVER_BUDGET, Account, JobBudget
+from workers.confirm import Confirmation, is_confirmation
 from workers.executor import Completion, Executor
 from workers.pool import JobPool
 from workers.store import BudgetUse, StoredTrial, TrialStore
@@ -120,6 +125,7 @@ class JobRunner:
             job.budget, len(job.strategies), (r.key for r in runs), self.epoch_cost, self.base
         )
         self.states = self._build_states()
+        self.confirmation = Confirmation(job.confirm_seeds)
         self._trial_owner: dict[int, StrategyState] = {}
         self._number: dict[int, int] = {}
         self._free_retries: Counter[int] = Counter()  # trial id -> uncharged retries so far
@@ -160,6 +166,14 @@ class JobRunner:
         unfinished: list[StoredTrial] = []
         by_strategy: dict[str, list[StoredTrial]] = {}
         for trial in self.store.trials():
+            if is_confirmation(trial):
+                self.confirmation.replay(trial)
+                self._number[trial.id] = trial.number
+                if not trial.finished:
+                    self.confirmation.in_flight.add(trial.id)
+                    unfinished.append(trial)
+                continue
+            self.confirmation.observe(trial)
             by_strategy.setdefault(trial.strategy, []).append(trial)
         for key, trials in by_strategy.items():
             state = self.states[key]
@@ -235,7 +249,7 @@ class JobRunner:
                 s for s in self.states.values() if s.stopped is None and s.key not in self._declined
             ]
             if not candidates:
-                return False
+                return self._offer_confirmation()
             state = min(candidates, key=lambda s: (s.account.used_share, order[s.key]))
             running = len(state.reserved)
             if not self._ask_one(state):
@@ -244,19 +258,40 @@ class JobRunner:
                 return True
             # else: a proposal that did not fit was skipped; ask again
 
+    def _offer_confirmation(self) -> bool:
+        """The search is over (every strategy stopped, none of its trials in flight): submit
+        the next confirmation run of the recommendation, if one is still to run."""
+        if not self._search_over():
+            return False
+        request = self.confirmation.next_request()
+        if request is None:
+            return False
+        trial = self.store.add(request)
+        self._number[trial.id] = trial.number
+        self.confirmation.in_flight.add(trial.id)
+        self._submit(trial)
+        return True
+
+    def _search_over(self) -> bool:
+        return all(s.stopped is not None and not s.reserved for s in self.states.values())
+
     def owns(self, trial_id: int) -> bool:
         """Whether ``trial_id`` is one of this job's trials in flight."""
+        if trial_id in self.confirmation.in_flight:
+            return True
         state = self._trial_owner.get(trial_id)
         return state is not None and trial_id in state.reserved
 
     def in_flight(self) -> int:
         """This job's trials submitted to the executor and not completed yet."""
-        return sum(len(state.reserved) for state in self.states.values())
+        search = sum(len(state.reserved) for state in self.states.values())
+        return search + len(self.confirmation.in_flight)
 
     @property
     def done(self) -> bool:
-        """Every strategy has stopped and nothing of the job is in flight."""
-        return self.in_flight() == 0 and all(s.stopped is not None for s in self.states.values())
+        """Every strategy has stopped, the recommendation is confirmed and nothing of the job
+        is in flight."""
+        return self.in_flight() == 0 and self._search_over() and not self.confirmation.pending
 
     def cancel(self) -> None:
         """Cancel this job's in-flight trials in the executor (the store is not touched)."""
@@ -290,7 +325,8 @@ class JobRunner:
         self._complete(completion)
 
     def _in_flight_ids(self) -> list[int]:
-        return [i for state in self.states.values() for i in state.reserved]
+        search = [i for state in self.states.values() for i in state.reserved]
+        return search + sorted(self.confirmation.in_flight)
 
     def _ask_one(self, state: StrategyState) -> bool:
         account = state.account
@@ -330,19 +366,19 @@ class JobRunner:
         self._emit(RunEvent("stopped", state.key, message=why))
 
     def _submit(self, trial: StoredTrial) -> None:
-        state = self._trial_owner[trial.id]
+        state = self._trial_owner.get(trial.id)  # None: a confirmation run
         self.store.mark_running(trial.id)
 
         def on_progress(report: EpochReport) -> bool:
             self.store.record_progress(trial.id, report)
-            self._emit(RunEvent("progress", state.key, trial=trial, report=report))
-            return state.strategy.report(trial.number, report)
+            self._emit(RunEvent("progress", trial.strategy, trial=trial, report=report))
+            return state.strategy.report(trial.number, report) if state is not None else False
 
         self.executor.submit(trial.id, trial.request, self.job.dataset, on_progress)
-        self._emit(RunEvent("submitted", state.key, trial=trial))
+        self._emit(RunEvent("submitted", trial.strategy, trial=trial))
 
     def _complete(self, completion: Completion) -> None:
-        state = self._trial_owner[completion.trial_id]
+        state = self._trial_owner.get(completion.trial_id)  # None: a confirmation run
         number = self._number[completion.trial_id]
         error = completion.error
         if completion.retryable:
@@ -351,17 +387,22 @@ class JobRunner:
             if not completion.charged and free < self.max_attempts:
                 free = self._free_retries[trial.id] = free + 1
             if trial.attempts - free < self.max_attempts:
-                self._emit(RunEvent("requeued", state.key, trial=trial, message=error or ""))
+                self._emit(RunEvent("requeued", trial.strategy, trial=trial, message=error or ""))
                 self._submit(trial)
                 return
             error = f"gave up after {trial.attempts} attempts; last: {error}"
         log = completion.log if completion.result is None else None
         self.store.finish(completion.trial_id, completion.result, error, log)
-        state.account.settle(completion.trial_id, self.ledger.charge(completion.result))
-        state.strategy.tell(number, completion.result)
-        self._save_budget()
+        if state is None:
+            self.confirmation.in_flight.discard(completion.trial_id)
+        else:
+            state.account.settle(completion.trial_id, self.ledger.charge(completion.result))
+            state.strategy.tell(number, completion.result)
+            self._save_budget()
         trial = self.store.get(completion.trial_id)
-        self._emit(RunEvent("finished", state.key, trial=trial))
+        if state is not None:
+            self.confirmation.observe(trial)
+        self._emit(RunEvent("finished", trial.strategy, trial=trial))
 
     def _emit(self, event: RunEvent) -> None:
         if self.observer is not None:

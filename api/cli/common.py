@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 from rich.console import Console
@@ -32,6 +32,50 @@ ApiKey = Annotated[
         "--api-key", envvar="NAS_API_KEY", help="API key (for writes)", show_default=False
     ),
 ]
+
+
+class ConfirmationView(Protocol):
+    """What ``confirmation_text`` reads (the server's summary or the client's view of it)."""
+
+    @property
+    def trial_id(self) -> int: ...
+    @property
+    def search_accuracy(self) -> float: ...
+    @property
+    def seeds(self) -> int: ...
+    @property
+    def finished(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def val_mean(self) -> float | None: ...
+    @property
+    def val_sd(self) -> float | None: ...
+    @property
+    def test_mean(self) -> float | None: ...
+    @property
+    def test_sd(self) -> float | None: ...
+
+
+def _pct(mean: float, sd: float | None) -> str:
+    return f"{100 * mean:.2f}%" + (f" +- {100 * sd:.2f}" if sd is not None else "")
+
+
+def confirmation_text(found: ConfirmationView) -> str:
+    """One line: the recommendation's accuracy over its confirmation seeds, next to what its
+    search run scored (the luckiest draw of the search)."""
+    head = f"confirmed on {found.finished} of {found.seeds} other seeds"
+    if found.failed:
+        head += f" ({found.failed} failed)"
+    if found.val_mean is None:
+        return f"{head}: no result yet (search run: val {100 * found.search_accuracy:.2f}%)"
+    text = (
+        f"{head}: val {_pct(found.val_mean, found.val_sd)} "
+        f"(search run: {100 * found.search_accuracy:.2f}%)"
+    )
+    if found.test_mean is not None:
+        text += f", test {_pct(found.test_mean, found.test_sd)}"
+    return text
 
 
 def fail(error: NasError | str, code: int = 2) -> typer.Exit:

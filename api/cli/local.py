@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.cli.common import console, err_console, fail, invalid, read_spec
+from api.cli.common import confirmation_text, console, err_console, fail, invalid, read_spec
 from nas.errors import NasError
 
 if TYPE_CHECKING:
@@ -112,7 +112,8 @@ def run(
     top: Annotated[int, typer.Option(min=1, help="rows of the leaderboard to print")] = 15,
 ) -> None:
     """Run a whole comparison on this machine (no server) and print the leaderboard."""
-    from nas.job import JobSpec
+    from nas.job import CONFIRM, JobSpec
+    from workers.confirm import recommendation, summarize
     from workers.executor import InlineExecutor
     from workers.leaderboard import leaderboard
     from workers.runner import JobRunner
@@ -134,6 +135,8 @@ def run(
             disable=as_json,
         )
         tasks = {key: progress.add_task(key, total=1.0, status="") for key in job.strategy_keys()}
+        if job.confirm_seeds:
+            tasks[CONFIRM] = progress.add_task(CONFIRM, total=job.confirm_seeds, status="")
 
         def observe(event: RunEvent, runner: JobRunner) -> None:
             _show_event(progress, tasks, event, runner)
@@ -149,13 +152,27 @@ def run(
         console.print_json(json.dumps([r.model_dump() for r in rows]))
         return
     _print_run(job, len(trials), rows, runner, top)
+    target = recommendation(trials)
+    if job.confirm_seeds and target is not None:
+        confirmations = (t for t in trials if t.strategy == CONFIRM)
+        found = summarize(target, confirmations, job.confirm_seeds)
+        console.print(
+            f"recommended: trial {target.id} ({target.strategy}), {confirmation_text(found)}",
+            soft_wrap=True,
+        )
 
 
 def _show_event(
     progress: Progress, tasks: dict[str, TaskID], event: RunEvent, runner: JobRunner
 ) -> None:
-    """One strategy's bar after an event of the run: its share of the budget and its status."""
-    state = runner.states[event.strategy]
+    """One strategy's bar after an event of the run: its share of the budget and its status
+    (the confirmation's bar: its runs finished)."""
+    state = runner.states.get(event.strategy)
+    if state is None:  # a confirmation run
+        if event.kind == "finished" and event.trial is not None:
+            target = event.trial.request.params.get("confirms")
+            progress.update(tasks[event.strategy], advance=1, status=f"of trial {target}")
+        return
     fraction = min(1.0, state.committed / state.budget) if state.budget else 1.0
     status = f"{state.trials_done} done"
     if event.kind == "progress" and event.report is not None:

@@ -16,6 +16,7 @@ from api.cli.common import (
     ApiKey,
     AsJson,
     Server,
+    confirmation_text,
     console,
     err_console,
     fail,
@@ -250,6 +251,8 @@ def _print_best(job_id: int, top: Trial, found: Best) -> None:
         soft_wrap=True,
     )
     console.print(f"  {top.spec}", soft_wrap=True, highlight=False)
+    if found.confirmation is not None and found.confirmation.trial_id == top.id:
+        console.print(f"  {confirmation_text(found.confirmation)}", soft_wrap=True)
     if found.pareto:
         table = Table(title=f"Pareto front ({found.objective})")
         for column in ("trial", "strategy", "val acc", "params", "MACs", "architecture"):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.trials import TrialOut
 from api.states import JobState
 from nas.job import JobSpec
+from workers.confirm import ConfirmationSummary
 from workers.store import BudgetUse
 
 
@@ -69,6 +70,11 @@ class BestOut(BaseModel):
     objective: str
     best: TrialOut | None
     pareto: list[TrialOut] = Field(default_factory=list)
+    confirmation: ConfirmationSummary | None = Field(
+        default=None,
+        description="the best trial trained again with other seeds (``confirm_seeds``): mean "
+        "and spread; None when the job confirms nothing or has no best trial yet",
+    )
 
 
 class JobProgress(BaseModel):

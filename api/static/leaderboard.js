@@ -12,6 +12,9 @@
   const PALETTE = ["#2f6fde", "#e8743b", "#19a979", "#945ecf", "#d64545", "#13a4b4", "#c4a000",
     "#6c8893", "#ee6868", "#4b9b3c", "#a66999", "#f2a900", "#5a6b87", "#b55d1f", "#2a9df4", "#7d8c2b"];
   const TERMINAL = new Set(["completed", "cancelled", "failed"]);
+  // the job's recommendation trained again with other seeds: stored as trials of this key,
+  // shown in the table but not ranked, charted or counted as a strategy
+  const CONFIRM = "confirm";
 
   // ---- the client's copy of the job ---------------------------------------------------------
   const FIELDS = ["strategy", "number", "state", "spec", "strides", "accuracy", "n_params", "macs",
@@ -83,10 +86,10 @@
   }
 
   function computeRanks() {
-    const { accuracy, state } = store.cols;
+    const { accuracy, state, strategy } = store.cols;
     const done = [];
     for (let i = 0; i < store.id.length; i++) {
-      if (state[i] === "completed" && accuracy[i] !== null) done.push(i);
+      if (state[i] === "completed" && accuracy[i] !== null && strategy[i] !== CONFIRM) done.push(i);
     }
     const ids = store.id;
     // a native numeric sort of packed keys (accuracy to 1e-7, descending; then position, i.e.
@@ -434,8 +437,44 @@
         shown.add(k.key);
       }
     }
-    for (const s of store.strategies) if (!shown.has(s)) rows.push(strategyRow(s, null, false));
+    for (const s of store.strategies) if (!shown.has(s) && s !== CONFIRM) rows.push(strategyRow(s, null, false));
     document.getElementById("strategies-body").replaceChildren(...rows);
+    renderConfirmation();
+  }
+
+  // The confirmation of the recommendation: asked for (GET /best) when its runs change.
+  const BEST = head.dataset.best;
+  let confirmSeen = null;
+  async function renderConfirmation() {
+    const counts = store.progress && store.progress.strategies[CONFIRM];
+    const line = document.getElementById("confirm-line");
+    if (!counts || !counts.total) { line.hidden = true; return; }
+    const seen = counts.total + ":" + (counts.completed || 0) + ":" + (counts.failed || 0) + ":" + store.version;
+    if (seen === confirmSeen) return;
+    confirmSeen = seen;
+    let found;
+    try {
+      const res = await fetch(BEST + "?objective=accuracy", { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      found = (await res.json()).confirmation;
+    } catch (err) {
+      confirmSeen = null;  // ask again at the next poll
+      return;
+    }
+    if (!found) { line.hidden = true; return; }
+    const sd = (v) => (v === null || v === undefined ? "" : " ± " + (100 * v).toFixed(2));
+    let text = "Recommendation (trial " + found.trial_id + ", " + found.strategy + "): search run " +
+      pct(found.search_accuracy) + "; confirmed on " + found.finished + " of " + found.seeds + " other seeds";
+    if (found.failed) text += " (" + found.failed + " failed)";
+    if (found.val_mean !== null) {
+      text += ": validation " + pct(found.val_mean) + sd(found.val_sd);
+      if (found.test_mean !== null) text += ", test " + pct(found.test_mean) + sd(found.test_sd);
+    } else {
+      text += ": no result yet";
+    }
+    line.textContent = text;
+    line.title = "the most accurate search trial trained again with other seeds (confirm_seeds)";
+    line.hidden = false;
   }
 
   // A trial without metrics (queued, running, skipped, failed) uses their columns to say where
@@ -655,7 +694,7 @@
     const { macs, accuracy, state, strategy } = store.cols;
     const per = new Map(store.strategies.map((s) => [s, [[], [], []]]));
     for (let i = 0; i < store.id.length; i++) {
-      if (state[i] !== "completed" || accuracy[i] === null || !(macs[i] > 0)) continue;
+      if (state[i] !== "completed" || accuracy[i] === null || !(macs[i] > 0) || strategy[i] === CONFIRM) continue;
       const xy = per.get(strategy[i]);
       xy[0].push(macs[i]);
       xy[1].push(accuracy[i]);

@@ -26,8 +26,9 @@ from api.store.rows import (
 )
 from api.targets import run_keys
 from nas.errors import NotFoundError, OptionsError
-from nas.job import strategy_key
+from nas.job import CONFIRM, JobSpec, strategy_key
 from nas.trial import EpochReport
+from workers.confirm import ConfirmationSummary, summarize
 from workers.store import StoredTrial, TrialState
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -199,12 +200,17 @@ class JobQueries:
         return [_summary(r, None) for r in rows]
 
     def best_trial(self, job_id: int) -> StoredTrial | None:
-        """The most accurate completed trial (ties: the first), or None; no counts, no
-        progress: what ``/best``, the export and weight pruning need."""
+        """The most accurate completed search trial (ties: the first; confirmation runs are
+        not candidates), or None; no counts, no progress: what ``/best``, the export and
+        weight pruning need."""
         with session_scope(self.factory) as session:
             best_id = session.scalar(
                 sa.select(Trial.id)
-                .where(Trial.job_id == job_id, Trial.state == TrialState.COMPLETED)
+                .where(
+                    Trial.job_id == job_id,
+                    Trial.state == TrialState.COMPLETED,
+                    Trial.strategy != CONFIRM,
+                )
                 .order_by(Trial.accuracy.desc().nulls_last(), Trial.id)
                 .limit(1)
             )
@@ -234,6 +240,7 @@ class JobQueries:
                 .where(
                     Trial.job_id == job_id,
                     Trial.state == TrialState.COMPLETED,
+                    Trial.strategy != CONFIRM,
                     Trial.accuracy.is_not(None),
                     column.is_not(None),
                 )
@@ -253,6 +260,25 @@ class JobQueries:
             rows = session.execute(select_trials(TRIAL_COLUMNS).where(Trial.id.in_(ids))).all()
         by_id = {row.id: stored_trial(row) for row in rows}
         return [by_id[i] for i in ids]
+
+    def confirmation(self, job_id: int) -> ConfirmationSummary | None:
+        """What the confirmation runs of the job's recommendation scored so far (None: the
+        job confirms nothing, or has no completed search trial yet)."""
+        with session_scope(self.factory) as session:
+            spec = session.scalar(sa.select(Job.spec).where(Job.id == job_id))
+            if spec is None:
+                raise job_not_found(job_id)
+        seeds = int(spec.get("confirm_seeds", JobSpec.model_fields["confirm_seeds"].default))
+        target = self.best_trial(job_id)
+        if not seeds or target is None:
+            return None
+        with session_scope(self.factory) as session:
+            rows = session.execute(
+                select_trials(TRIAL_COLUMNS)
+                .where(Trial.job_id == job_id, Trial.strategy == CONFIRM)
+                .order_by(Trial.number)
+            ).all()
+        return summarize(target, (stored_trial(row) for row in rows), seeds)
 
     def progress(self, job_id: int) -> dict[str, Any]:
         """Trial counts per state and per strategy (every strategy of the job, zeros too)::

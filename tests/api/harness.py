@@ -67,6 +67,7 @@ def job_spec(**overrides: Any) -> JobSpec:
         "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
         "strategies": ["grid", "random", {"name": "diffstride", "label": "ds"}],
         "budget": {"unit": "trials", "total": 30, "epochs_per_trial": 2},
+        "confirm_seeds": 0,
     }
     spec.update(overrides)
     return JobSpec.parse(spec)

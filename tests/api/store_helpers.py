@@ -6,24 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from api.store import JobRepository, SqlTrialStore
-from nas.job import JobSpec
 from nas.models import preset
 from nas.trial import EpochReport, TrialRequest, TrialResult
+from tests.fakes import make_job
 
 SPEC = preset("resnet_narrow_fmnist")
-
-
-def make_job(**overrides: Any) -> JobSpec:
-    spec: dict[str, Any] = {
-        "name": "db-test",
-        "dataset": {"name": "synthetic", "subset": 200},
-        "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2]]},
-        "strategies": ["grid", "random", "optuna", "diffstride", "compound"],
-        "budget": {"unit": "base_epochs", "total": 400, "epochs_per_trial": 2},
-        "seed": 0,
-    }
-    spec.update(overrides)
-    return JobSpec.parse(spec)
 
 
 def request(strategy: str = "grid", number: int = 0, **params: Any) -> TrialRequest:

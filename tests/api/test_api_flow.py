@@ -21,6 +21,7 @@ JOB: dict[str, Any] = {
     "strategies": ["grid", "random"],
     "budget": {"unit": "trials", "total": 4, "epochs_per_trial": 1},
     "train": {"batch_size": 100},
+    "confirm_seeds": 2,
 }
 
 
@@ -58,16 +59,28 @@ def test_submit_run_rank_and_delete(client: TestClient, migrated_url: str) -> No
     assert done["state"] == "completed", done
 
     page = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"limit": 10}).json()
-    assert page["total"] == 4 and len(page["items"]) == 4
-    accuracies = [t["accuracy"] for t in page["items"]]
+    assert page["total"] == 6 and len(page["items"]) == 6  # 4 searched, 2 confirmations
+    searched = [t for t in page["items"] if t["strategy"] != "confirm"]
+    accuracies = [t["accuracy"] for t in searched]
     assert accuracies == sorted(accuracies, reverse=True)
-    assert {t["strategy"] for t in page["items"]} == {"grid", "random"}
+    assert {t["strategy"] for t in searched} == {"grid", "random"}
 
     only_grid = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"strategy": "grid"})
     assert only_grid.json()["total"] == 2
 
+    # the best is the best searched trial, confirmed on 2 other seeds (test split scored)
     best = client.get(f"/api/v1/jobs/{job['id']}/best").json()
-    assert best["best"]["accuracy"] == accuracies[0]
+    assert best["best"]["accuracy"] == accuracies[0] and best["best"]["strategy"] != "confirm"
+    confirms = client.get(
+        f"/api/v1/jobs/{job['id']}/trials", params={"strategy": "confirm"}
+    ).json()["items"]
+    assert len(confirms) == 2 and {t["spec"] for t in confirms} == {best["best"]["spec"]}
+    found = best["confirmation"]
+    assert (found["trial_id"], found["finished"], found["seeds"]) == (best["best"]["id"], 2, 2)
+    assert sorted(found["trials"]) == sorted(t["id"] for t in confirms)
+    assert found["val_mean"] == pytest.approx(sum(t["accuracy"] for t in confirms) / 2)
+    assert found["search_accuracy"] == accuracies[0]
+    assert found["test_mean"] is None  # the synthetic data has no test split
 
     # the budget use is kept with the job: shown once it ended, by any server
     progress = client.get(f"/api/v1/jobs/{job['id']}/progress").json()

@@ -34,6 +34,7 @@ JOB: dict[str, Any] = {
     "space": {"strides": [[1, 2], [1, 2, 3]]},  # a grid of 6 points
     "strategies": ["grid", "random"],
     "budget": {"unit": "trials", "total": 4, "epochs_per_trial": 1},
+    "confirm_seeds": 0,
     "train": {"batch_size": 100, "augment": False},
 }
 
@@ -196,6 +197,7 @@ def test_a_warm_start_replays_the_known_trials_free_and_runs_only_new_ones(
         "warm_start": first,
         "strategies": ["grid", "optuna"],  # optuna is new: it starts from nothing
         "budget": {"unit": "trials", "total": 8, "epochs_per_trial": 1},
+        "confirm_seeds": 0,
     }
     created = client.post("/api/v1/jobs", json=warm)
     assert created.status_code == 201, created.text

@@ -19,6 +19,7 @@ JOB: dict[str, Any] = {
     "dataset": "synthetic",
     "strategies": ["grid"],
     "budget": {"unit": "trials", "total": 4},
+    "confirm_seeds": 0,
 }
 SPEC = parse_spec("resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:head_d0")
 

@@ -26,6 +26,7 @@ JOB: dict[str, Any] = {
     "strategies": ["grid"],
     "space": {"strides": [[1], [1], [2], [2]]},
     "budget": {"unit": "trials", "total": 1},
+    "confirm_seeds": 0,
 }
 
 

@@ -36,6 +36,7 @@ def make_job(**overrides: Any) -> JobSpec:
         "space": {"strides": [[1, 2], [1, 2]]},
         "strategies": ["grid"],
         "budget": {"unit": "trials", "total": 4, "epochs_per_trial": 1},
+        "confirm_seeds": 0,
         "train": {"batch_size": 100, "augment": False},
     }
     spec.update(overrides)

@@ -23,6 +23,7 @@ JOB: dict[str, Any] = {
     "space": {"strides": [[1], [1, 2], [1, 2], [2]]},
     "strategies": ["grid"],
     "budget": {"unit": "trials", "total": 3, "epochs_per_trial": 12},
+    "confirm_seeds": 0,
     "train": {"batch_size": 100, "augment": False},
 }
 

@@ -30,6 +30,7 @@ JOB: dict[str, Any] = {
     "space": {"strides": [[1], [1, 2], [1, 2], [2]]},
     "strategies": STRATEGIES,
     "budget": {"unit": "trials", "total": len(STRATEGIES) * TRIALS_PER_STRATEGY},
+    "confirm_seeds": 0,
     "train": {"batch_size": 50, "augment": False},
 }
 

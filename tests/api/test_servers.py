@@ -39,6 +39,7 @@ def job(name: str, per_strategy: int, epochs: int = 1, subset: int = 200) -> dic
         "space": {"strides": [[1, 2, 3], [1, 2, 3]]},
         "strategies": ["grid", "random"],
         "budget": {"unit": "trials", "total": 2 * per_strategy, "epochs_per_trial": epochs},
+        "confirm_seeds": 0,
         "train": {"batch_size": 100, "augment": False},
     }
 

@@ -43,6 +43,7 @@ class Server:
             "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
             "strategies": ["grid", "random", "diffstride"],
             "budget": {"unit": "trials", "total": 30, "epochs_per_trial": 2},
+            "confirm_seeds": 0,
         }
         spec.update(overrides)
         return self.repo.create(JobSpec.parse(spec)).id

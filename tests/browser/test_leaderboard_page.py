@@ -281,3 +281,38 @@ def test_the_jobs_page_lists_jobs_and_refreshes(server: Server, page: Any) -> No
     assert page.locator("#job-name").text_content() == "demo comparison"
     screenshot(page, "jobs-then-leaderboard")
     assert not page.errors
+
+
+def test_the_confirmation_of_the_recommendation_is_shown_not_ranked(
+    server: Server, page: Any
+) -> None:
+    job_id = server.create_job(name="confirmed", strategies=["grid", "random"], confirm_seeds=2)
+    t = Trials(server, job_id)
+    best = t.finished("grid", 0.91, 4_000_000)
+    t.finished("random", 0.88, 2_500_000)
+    confirms = []
+    for i, accuracy in enumerate((0.93, 0.89)):  # one run beats the search's own score
+        request = TrialRequest(
+            spec=BASE, epochs=2, strategy="confirm", number=i, params={"confirms": best}
+        )
+        trial = t.store.add(request).id
+        t.store.mark_running(trial)
+        done = result(accuracy, 4_000_000).model_copy(update={"test_accuracy": accuracy - 0.01})
+        t.store.finish(trial, done, None)
+        confirms.append(trial)
+    open_board(page, server, job_id)
+    line = page.locator("#confirm-line")
+    line.wait_for(state="visible", timeout=10_000)
+    text = line.text_content()
+    assert f"trial {best}, grid" in text and "search run 91.00%" in text
+    assert "confirmed on 2 of 2 other seeds" in text
+    assert "validation 91.00% ± 2.83" in text and "test 90.00% ± 2.83" in text
+    # ranked: the search's best first; the confirmation rows are listed, unranked
+    assert row(page, best).locator('td[data-key="rank"]').text_content() == "1"
+    for trial in confirms:
+        assert row(page, trial).locator('td[data-key="rank"]').text_content().strip() in ("", "–")
+    names = page.eval_on_selector_all(
+        "#strategies-body tr", "rows => rows.map(r => r.dataset.strategy)"
+    )
+    assert names == ["grid", "random"]
+    assert not page.errors

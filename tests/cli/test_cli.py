@@ -26,6 +26,7 @@ JOB: dict[str, Any] = {
     "space": {"strides": [[1], [1, 2]]},
     "strategies": ["grid", "random"],
     "budget": {"unit": "trials", "total": 4, "epochs_per_trial": 1},
+    "confirm_seeds": 0,
     "train": {"batch_size": 100},
 }
 runner = CliRunner()

@@ -23,12 +23,14 @@ from api.schemas.jobs import BestOut, JobOut
 from api.schemas.jobs import JobProgress as ServerProgress
 from api.schemas.trials import TrialLog as ServerTrialLog
 from api.schemas.trials import TrialOut
+from workers.confirm import ConfirmationSummary
 from workers.store import BudgetUse as ServerBudgetUse
 
 PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (client.Trial, TrialOut),
     (client.TrialLog, ServerTrialLog),
     (client.Best, BestOut),
+    (client.Confirmation, ConfirmationSummary),
     (client.BudgetUse, ServerBudgetUse),
     (client.JobProgress, ServerProgress),
     (client.Target, server_targets.Target),

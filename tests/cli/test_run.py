@@ -24,6 +24,7 @@ def test_a_diffstride_search_learns_its_strides_at_a_small_budget(
         "strategies": [{"name": "diffstride", "options": {"retrain": False}}],
         "budget": {"unit": "trials", "total": 1, "epochs_per_trial": 2},
         "seed": 0,
+        "confirm_seeds": 0,  # the search run is what is checked here
     }
     path = tmp_path / "job.json"
     path.write_text(json.dumps(job))
@@ -41,3 +42,24 @@ def test_a_diffstride_search_learns_its_strides_at_a_small_budget(
         if move >= 0.25:
             assert any(s.startswith("learned") for s in status), (move, status)
     assert row["test_accuracy"] is None  # not asked for
+
+
+def test_nas_run_confirms_its_recommendation_on_other_seeds(tmp_path: Path) -> None:
+    job = {
+        "name": "confirmed",
+        "dataset": {"name": "synthetic", "subset": 200},
+        "space": {"strides": [[1], [1, 2], [2], [2]]},
+        "strategies": ["grid"],
+        "budget": {"unit": "trials", "total": 2},
+        "train": {"batch_size": 100},
+        "confirm_seeds": 2,
+    }
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job))
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "recommended: trial" in result.stdout and "(grid)" in result.stdout
+    assert "confirmed on 2 of 2 other seeds: val " in result.stdout
+    assert "test" not in result.stdout.split("recommended:")[1]  # no test split in this data
+    listed = json.loads(runner.invoke(app, ["run", str(path), "--json"]).stdout)
+    assert [row["strategy"] for row in listed] == ["grid", "grid"]  # confirmations not ranked

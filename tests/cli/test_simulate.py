@@ -87,6 +87,7 @@ def job(**changes: Any) -> dict[str, Any]:
         "strategies": ["grid", "random"],
         # the full grid is 4 points: every strategy can afford all of them
         "budget": {"unit": "base_epochs", "total": 60, "epochs_per_trial": 2},
+        "confirm_seeds": 0,
     }
     return {**spec, **changes}
 

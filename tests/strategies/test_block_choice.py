@@ -147,6 +147,7 @@ def test_job_validates_block_choices() -> None:
         "dataset": "synthetic",
         "strategies": ["grid"],
         "budget": {"total": 2, "unit": "trials"},
+        "confirm_seeds": 0,
     }
     ok = JobSpec.parse({**job, "space": {"blocks": [["basic", "fire"]]}})
     assert ok.space.stage_blocks(4) == [["basic", "fire"]] * 4

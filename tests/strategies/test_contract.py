@@ -113,6 +113,7 @@ def job(name: str, **config: Any) -> JobSpec:
             "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
             "strategies": [{"name": name, "options": {**FAST.get(name, {}), **config}}],
             "budget": {"unit": "base_epochs", "total": 3, "epochs_per_trial": 1},
+            "confirm_seeds": 0,
         }
     )
 

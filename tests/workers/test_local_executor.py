@@ -118,6 +118,7 @@ def test_job_runner_end_to_end_with_local_executor() -> None:
             "space": {"strides": [[1], [2], [1, 2], [2]]},
             "strategies": ["grid"],
             "budget": {"unit": "trials", "total": 2, "epochs_per_trial": 1},
+            "confirm_seeds": 0,
             "train": {"batch_size": 100},
         }
     )

@@ -36,6 +36,7 @@ def job(**changes: Any) -> JobSpec:
             {"name": "optuna", "options": {"sampler": "tpe", "n_startup_trials": 2}},
         ],
         "budget": {"unit": "trials", "total": 12, "epochs_per_trial": 2},
+        "confirm_seeds": 0,
         "train": {"batch_size": 100},
         "seed": 4,
     }

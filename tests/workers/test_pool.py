@@ -62,6 +62,7 @@ def make_job(**overrides: Any) -> JobSpec:
         "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2]]},
         "strategies": ["random"],
         "budget": {"unit": "trials", "total": 12, "epochs_per_trial": 1},
+        "confirm_seeds": 0,
     }
     spec.update(overrides)
     return JobSpec.parse(spec)

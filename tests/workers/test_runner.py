@@ -8,23 +8,10 @@ import pytest
 
 from nas.data import load
 from nas.job import JobSpec
-from tests.fakes import SyntheticExecutor, SyntheticObjective
+from tests.fakes import SyntheticExecutor, SyntheticObjective, make_job
 from workers.executor import Completion, InlineExecutor
 from workers.runner import JobRunner, fit_base
 from workers.store import MemoryTrialStore, TrialState
-
-
-def make_job(**overrides: Any) -> JobSpec:
-    spec: dict[str, Any] = {
-        "name": "test",
-        "dataset": {"name": "synthetic", "subset": 200},
-        "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2]]},
-        "strategies": ["grid", "random", "optuna", "diffstride", "compound"],
-        "budget": {"unit": "base_epochs", "total": 400, "epochs_per_trial": 2},
-        "seed": 0,
-    }
-    spec.update(overrides)
-    return JobSpec.parse(spec)
 
 
 @pytest.fixture(scope="module")
