@@ -188,30 +188,41 @@ def status_summary(results: list[TrialResult]) -> str:
     return f"{learned}/{len(axes)} learned" + (f", {held} held at a bound" if held else "")
 
 
-def rounding_verdict(by_rule: dict[str, list[tuple[str, float, float]]]) -> str:
-    """Which rounding to default to, judged on validation over the runs where the two rules
-    give different architectures (paired: same DiffStride run, same seed)."""
+Retrain = tuple[str, float, float]  # (spec, val acc, test acc) of a readout (b) retrain
+
+
+def rounding_verdict(runs: list[dict[str, Retrain]]) -> str:
+    """Which rounding to default to, judged on validation over the DiffStride runs where both
+    rules give a trainable architecture and the two differ (paired: same run, same seed)."""
+    both = [r for r in runs if "stride" in r and "applied" in r]
     pairs = [
-        (s_val - a_val, s_test - a_test)
-        for (s_spec, s_val, s_test), (a_spec, a_val, a_test) in zip(
-            by_rule["stride"], by_rule["applied"], strict=True
-        )
-        if s_spec != a_spec
+        (r["stride"][1] - r["applied"][1], r["stride"][2] - r["applied"][2])
+        for r in both
+        if r["stride"][0] != r["applied"][0]
     ]
-    total = len(by_rule["stride"])
+    total = len(both)
+    untrainable = {rule: sum(rule not in r for r in runs) for rule in ("stride", "applied")}
+    lost = (
+        f"Rounding gave no trainable architecture (the map would shrink below a pixel) in "
+        f"{untrainable['stride']} of {len(runs)} runs by S and {untrainable['applied']} by "
+        "applied. "
+    )
     if not pairs:
-        return (
-            f"In all {total} runs the two rules round to the same architecture, so the choice "
-            "changes nothing here; the default stays S (the learned parameter itself)."
+        return lost + (
+            f"In all {total} runs where both rules give a trainable architecture they give the "
+            "same one, so the choice changes nothing here; the default stays S (the learned "
+            "parameter itself)."
         )
     val = [v for v, _ in pairs]
     mean = statistics.fmean(val)
     se = statistics.stdev(val) / math.sqrt(len(val)) if len(val) > 1 else float("inf")
     test = statistics.fmean(t for _, t in pairs)
-    head = (
-        f"The two rules give different architectures in {len(pairs)} of {total} runs; there, "
-        f"S minus applied is {100 * mean:+.2f} points of validation accuracy (standard error "
-        f"{100 * se:.2f}; test {100 * test:+.2f})."
+    se_text = f"standard error {100 * se:.2f}" if math.isfinite(se) else "one run: no error"
+    head = lost + (
+        f"Of the {total} runs where both rules give a trainable architecture, they differ in "
+        f"{len(pairs)}; there, "
+        f"S minus applied is {100 * mean:+.2f} points of validation accuracy ({se_text}; test "
+        f"{100 * test:+.2f})."
     )
     if abs(mean) <= 2 * se:
         return head + " Not distinguishable: the default stays S (the learned parameter)."
@@ -228,11 +239,13 @@ def readouts(
     """Readout (b): retrain the strided architecture each DiffStride run rounds to, both ways;
     the section's text on the two readouts and the rounding chosen on validation."""
     readout_rows = []
-    by_rule: dict[str, list[tuple[str, float, float]]] = {"stride": [], "applied": []}
+    by_run: list[dict[str, Retrain]] = []
     for init in inits:
         for seed, searched in zip(seeds, cells["diffstride", init], strict=True):
             row = [fmt_init(init), str(seed), f"{100 * (searched.test_accuracy or 0):.2f}"]
             row.append(f"{searched.macs / 1e6:.1f}")
+            retrains: dict[str, Retrain] = {}
+            by_run.append(retrains)
             for rule in ("stride", "applied"):
                 strides = rounded(searched.stride_readout, rule)
                 try:
@@ -242,9 +255,7 @@ def readouts(
                     continue
                 same = " = strided init" if tuple(strides) == tuple(init) else ""
                 result = run(spec, seed, f"retrain by {rule} {strides}")
-                by_rule[rule].append(
-                    (spec.to_string(), result.accuracy, result.test_accuracy or 0.0)
-                )
+                retrains[rule] = (spec.to_string(), result.accuracy, result.test_accuracy or 0.0)
                 row += [
                     f"{strides}{same}",
                     f"{100 * (result.test_accuracy or 0):.2f}",
@@ -266,7 +277,7 @@ def readouts(
         ],
         readout_rows,
     )
-    verdict = rounding_verdict(by_rule)
+    verdict = rounding_verdict(by_run)
     return f"""### The two readouts, and how to round
 
 (a) is the DiffStride network as trained; (b) retrains the fixed-stride (strided convolution)

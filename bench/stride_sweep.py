@@ -124,8 +124,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inits", type=parse_init, nargs="+", default=INITS)
-    parser.add_argument("--stride-optimizer", default="adam", help="--part layer: the optimizer")
-    parser.add_argument("--stride-lr", type=float, default=0.03, help="--part layer: its lr")
+    defaults = TrainOptions()
+    parser.add_argument(
+        "--stride-optimizer",
+        default=defaults.stride_optimizer,
+        help="--part layer/lambda: the strides' optimizer (default: the product's)",
+    )
+    parser.add_argument(
+        "--stride-lr",
+        type=float,
+        default=defaults.stride_lr,
+        help="--part layer/lambda: its lr (default: the product's)",
+    )
     parser.add_argument("--results", type=Path, default=results_module.RESULTS)
     args = parser.parse_args()
 
