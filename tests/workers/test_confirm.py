@@ -11,6 +11,7 @@ import pytest
 from nas.data import load
 from nas.job import CONFIRM, JobError, JobSpec
 from tests.fakes import SyntheticExecutor, SyntheticObjective
+from tests.fakes import make_job as fake_job
 from workers.confirm import SEED_OFFSET, recommendation, summarize
 from workers.leaderboard import leaderboard
 from workers.runner import JobRunner, fit_base
@@ -18,16 +19,14 @@ from workers.store import MemoryTrialStore, StoredTrial
 
 
 def make_job(**overrides: Any) -> JobSpec:
-    spec: dict[str, Any] = {
+    """Grid and random, 5 trials each, 3 confirmation seeds (``overrides`` applied)."""
+    settings: dict[str, Any] = {
         "name": "confirm",
-        "dataset": {"name": "synthetic", "subset": 200},
-        "space": {"strides": [[1], [1, 2], [1, 2, 3], [1, 2]]},
         "strategies": ["grid", "random"],
         "budget": {"unit": "trials", "total": 10},
         "confirm_seeds": 3,
     }
-    spec.update(overrides)
-    return JobSpec.parse(spec)
+    return fake_job(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="module")
