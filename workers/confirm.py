@@ -32,6 +32,11 @@ def is_confirmation(trial: StoredTrial) -> bool:
     return trial.strategy == CONFIRM
 
 
+def confirmed_id(trial: StoredTrial) -> int:
+    """The id of the trial a confirmation run confirms (-1 if it names none)."""
+    return int(trial.request.params.get("confirms", -1))
+
+
 def better(candidate: StoredTrial, incumbent: StoredTrial | None) -> bool:
     """Whether ``candidate`` outranks ``incumbent`` as the job's recommendation: more
     accurate on validation, ties to the earlier trial (the order ``/best`` uses)."""
@@ -82,7 +87,7 @@ class Confirmation:
 
     def replay(self, trial: StoredTrial) -> None:
         """A stored confirmation trial (a restarted run)."""
-        confirmed = int(trial.request.params.get("confirms", -1))
+        confirmed = confirmed_id(trial)
         self.asked[confirmed] = self.asked.get(confirmed, 0) + 1
         self.numbers = max(self.numbers, trial.number + 1)
 
@@ -94,11 +99,9 @@ class Confirmation:
     def next_request(self) -> TrialRequest | None:
         """The next confirmation to run (the search has ended), or None when the current
         target has all its seeds (or there is nothing to confirm)."""
-        if self.target is None:
+        if self.target is None or not self.pending:
             return None
         index = self.asked.get(self.target.id, 0)
-        if index >= self.seeds:
-            return None
         self.asked[self.target.id] = index + 1
         self.numbers += 1
         return confirm_request(self.target, index, self.numbers - 1)
@@ -138,7 +141,7 @@ def summarize(
     target: StoredTrial, confirmations: Iterable[StoredTrial], seeds: int
 ) -> ConfirmationSummary:
     """Mean and spread of ``target``'s confirmation runs (those that name it)."""
-    mine = [t for t in confirmations if int(t.request.params.get("confirms", -1)) == target.id]
+    mine = [t for t in confirmations if confirmed_id(t) == target.id]
     results = [t.result for t in mine if t.result is not None and t.finished]
     failed = sum(1 for t in mine if t.finished and t.result is None)
     val = [r.accuracy for r in results]

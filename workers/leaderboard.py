@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from nas.job import CONFIRM
 from nas.readout import stage_statuses
+from workers.confirm import is_confirmation
 from workers.store import StoredTrial
 
 
@@ -111,7 +111,7 @@ def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
         return (0 if trial.result is not None else 1, -accuracy, trial.id)
 
     rows = []
-    searched = (t for t in trials if t.finished and t.strategy != CONFIRM)
+    searched = (t for t in trials if t.finished and not is_confirmation(t))
     for rank, trial in enumerate(sorted(searched, key=sort_key), 1):
         row = flat_row(trial_columns(trial))
         rows.append(

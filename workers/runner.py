@@ -393,14 +393,13 @@ class JobRunner:
             error = f"gave up after {trial.attempts} attempts; last: {error}"
         log = completion.log if completion.result is None else None
         self.store.finish(completion.trial_id, completion.result, error, log)
+        trial = self.store.get(completion.trial_id)
         if state is None:
             self.confirmation.in_flight.discard(completion.trial_id)
         else:
             state.account.settle(completion.trial_id, self.ledger.charge(completion.result))
             state.strategy.tell(number, completion.result)
             self._save_budget()
-        trial = self.store.get(completion.trial_id)
-        if state is not None:
             self.confirmation.observe(trial)
         self._emit(RunEvent("finished", trial.strategy, trial=trial))
 

@@ -113,7 +113,7 @@ def run(
 ) -> None:
     """Run a whole comparison on this machine (no server) and print the leaderboard."""
     from nas.job import CONFIRM, JobSpec
-    from workers.confirm import recommendation, summarize
+    from workers.confirm import is_confirmation, recommendation, summarize
     from workers.executor import InlineExecutor
     from workers.leaderboard import leaderboard
     from workers.runner import JobRunner
@@ -154,8 +154,7 @@ def run(
     _print_run(job, len(trials), rows, runner, top)
     target = recommendation(trials)
     if job.confirm_seeds and target is not None:
-        confirmations = (t for t in trials if t.strategy == CONFIRM)
-        found = summarize(target, confirmations, job.confirm_seeds)
+        found = summarize(target, filter(is_confirmation, trials), job.confirm_seeds)
         console.print(
             f"recommended: trial {target.id} ({target.strategy}), {confirmation_text(found)}",
             soft_wrap=True,

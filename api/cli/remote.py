@@ -251,7 +251,7 @@ def _print_best(job_id: int, top: Trial, found: Best) -> None:
         soft_wrap=True,
     )
     console.print(f"  {top.spec}", soft_wrap=True, highlight=False)
-    if found.confirmation is not None and found.confirmation.trial_id == top.id:
+    if found.confirmation is not None:
         console.print(f"  {confirmation_text(found.confirmation)}", soft_wrap=True)
     if found.pareto:
         table = Table(title=f"Pareto front ({found.objective})")

@@ -158,7 +158,9 @@ def best(
         objective="pareto" if want_pareto else "accuracy",
         best=TrialOut.of(top) if top is not None else None,
         pareto=[TrialOut.of(t) for t in front],
-        confirmation=svc.repo.confirmation(job_id) if top is not None else None,
+        confirmation=(
+            svc.repo.confirmation(job_id, top, job.spec.confirm_seeds) if top is not None else None
+        ),
     )
 
 

@@ -26,7 +26,7 @@ from api.store.rows import (
 )
 from api.targets import run_keys
 from nas.errors import NotFoundError, OptionsError
-from nas.job import CONFIRM, JobSpec, strategy_key
+from nas.job import CONFIRM, strategy_key
 from nas.trial import EpochReport
 from workers.confirm import ConfirmationSummary, summarize
 from workers.store import StoredTrial, TrialState
@@ -261,16 +261,12 @@ class JobQueries:
         by_id = {row.id: stored_trial(row) for row in rows}
         return [by_id[i] for i in ids]
 
-    def confirmation(self, job_id: int) -> ConfirmationSummary | None:
-        """What the confirmation runs of the job's recommendation scored so far (None: the
-        job confirms nothing, or has no completed search trial yet)."""
-        with session_scope(self.factory) as session:
-            spec = session.scalar(sa.select(Job.spec).where(Job.id == job_id))
-            if spec is None:
-                raise job_not_found(job_id)
-        seeds = int(spec.get("confirm_seeds", JobSpec.model_fields["confirm_seeds"].default))
-        target = self.best_trial(job_id)
-        if not seeds or target is None:
+    def confirmation(
+        self, job_id: int, target: StoredTrial, seeds: int
+    ) -> ConfirmationSummary | None:
+        """What the confirmation runs of ``target`` (the job's ``best_trial``) scored so far;
+        None when the job confirms nothing (``seeds``: its ``confirm_seeds``)."""
+        if not seeds:
             return None
         with session_scope(self.factory) as session:
             rows = session.execute(
