@@ -60,12 +60,17 @@ lint: install
 	$(PY) -m ruff format --check nas api workers tests bench scripts
 	$(PY) -m mypy
 
+# One pytest-xdist worker per core (each with its share of torch threads: tests/conftest.py);
+# PYTEST_WORKERS=0 runs the suite in this one process.
+PYTEST_WORKERS ?= logical
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
+
 test: install data browser lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # Includes the slow tests.
 test-all: install data browser
-	$(PY) -m pytest -m ''
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m ''
 
 # The server on the embedded defaults (SQLite file, local Ray) with the demo comparison job.
 run: install data

@@ -3,7 +3,8 @@
 SGD with Nesterov momentum (or AdamW), per-step cosine schedule with optional linear warm-up,
 label smoothing through ``nn.CrossEntropyLoss``, random crops padded with the data's background,
 seeded (the defaults: ``nas.trial.TrainOptions``). On CUDA: bf16 autocast and channels_last.
-On CPU: torch threads set to the cores available. ``on_epoch`` receives an ``EpochReport``
+On CPU: torch threads as ``nas.threads.cpu_threads`` says (the request's, else
+``NAS_TORCH_THREADS``, else the cores available). ``on_epoch`` receives an ``EpochReport``
 after every epoch and may return True to stop the trial (pruning).
 
 Before each epoch every module with ``set_epoch(epoch)`` is told the epoch (``nas.layers.
@@ -18,7 +19,6 @@ Cost accounting counts the main forward pass only (the auxiliary head is not in 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -37,6 +37,7 @@ from nas.models import build_model
 from nas.models.network import Network
 from nas.readout import StrideReadout
 from nas.spec import ArchSpec
+from nas.threads import cpu_threads
 from nas.trial import EpochReport, TrainOptions, TrialResult, TrialTiming
 
 EpochCallback = Callable[[EpochReport], bool | None]
@@ -329,7 +330,7 @@ def _prepare(
     the seeded draws of a trial depend on it)."""
     device = pick_device(options.device)
     if device.type == "cpu":
-        torch.set_num_threads(options.threads or len(os.sched_getaffinity(0)))
+        torch.set_num_threads(cpu_threads(options.threads))
     torch.manual_seed(options.seed)
     # On a GPU the data moves to the device once and batches are drawn there (no copy per step);
     # on the CPU nothing moves.

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from nas.job import DatasetRef
+from nas.threads import THREADS_ENV
 from nas.trial import TrialRequest
 from workers.executor import Assignment, Completion, ProgressCallback
 from workers.processes import (
@@ -42,7 +43,6 @@ from workers.processes import (
     write_line,
 )
 from workers.protocol import Message, TrialJob, decision_line
-from workers.trial_process import THREADS_ENV
 
 
 @dataclass(eq=False)

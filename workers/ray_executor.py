@@ -28,7 +28,7 @@ from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest
 from workers.executor import Completion, ProgressCallback
 from workers.protocol import Message, ProtocolError, TrialJob
-from workers.trial_process import THREADS_ENV, DecisionGate, summarize, with_env_threads
+from workers.trial_process import DecisionGate, summarize, with_env_threads
 
 ADDRESS_ENV = "NAS_RAY_ADDRESS"
 POLL_SECONDS = 0.2  # how often wait() asks running actors for progress
@@ -97,7 +97,7 @@ class TrialActor:
     @staticmethod
     def _threads(request: TrialRequest) -> TrialRequest:
         """On CPU, as many torch threads as CPUs Ray assigned (unless set otherwise)."""
-        if request.options.threads is not None or os.environ.get(THREADS_ENV):
+        if request.options.threads is not None:  # the request's or NAS_TORCH_THREADS
             return request
         context: Any = ray.get_runtime_context()
         cpus = context.get_assigned_resources().get("CPU", 0)

@@ -23,10 +23,10 @@ import time
 import traceback
 from typing import IO
 
+from nas.threads import env_threads
 from nas.trial import EpochReport, TrialRequest
 from workers.protocol import Message, ProtocolError, TrialJob, is_job_line, parse_decision
 
-THREADS_ENV = "NAS_TORCH_THREADS"
 BROKEN_PIPE_EXIT = 3  # the parent went away: nobody to report to
 
 
@@ -74,10 +74,9 @@ class DecisionGate:
 
 def with_env_threads(request: TrialRequest) -> TrialRequest:
     """``request`` with ``NAS_TORCH_THREADS`` applied when it names no thread count itself."""
-    value = os.environ.get(THREADS_ENV, "").strip()
-    if not value or request.options.threads is not None:
+    threads = env_threads()
+    if threads is None or request.options.threads is not None:
         return request
-    threads = max(1, int(value))
     options = request.options.model_copy(update={"threads": threads})
     return request.model_copy(update={"options": options})
 

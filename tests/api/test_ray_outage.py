@@ -17,12 +17,14 @@ pytest.importorskip("ray")
 
 from tests.ray_head import RayHead
 
+# Two trials of a few seconds each: the first finishes before the crash, the second is cut.
 JOB: dict[str, Any] = {
     "name": "ray-outage",
-    "dataset": {"name": "synthetic", "subset": 200},
-    "space": {"strides": [[1], [1, 2], [1, 2], [2]]},
+    "dataset": {"name": "synthetic", "subset": 1000},
+    "base": "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0",
+    "space": {"strides": [[1], [1, 2]]},
     "strategies": ["grid"],
-    "budget": {"unit": "trials", "total": 3, "epochs_per_trial": 12},
+    "budget": {"unit": "trials", "total": 2, "epochs_per_trial": 20},
     "confirm_seeds": 0,
     "train": {"batch_size": 100, "augment": False},
 }
@@ -99,13 +101,14 @@ def test_the_job_waits_for_a_crashed_ray_head_and_finishes_when_it_is_back(
             final = page()
             assert client.get("/healthz").json()["status"] == "ok"
     numbers = [t["number"] for t in final]
-    assert len(numbers) == len(set(numbers)) == 3, final
+    assert len(numbers) == len(set(numbers)) == 2, final
     assert all(t["state"] == "completed" for t in final), final
     interrupted = [t for t in before if t["state"] == "running"]
     again = next(t for t in final if t["id"] == interrupted[0]["id"])
     # Run again after the crash: the lost actor, then (as the bridge dies with the cluster)
     # possibly the retry it was handed meanwhile, each start an attempt; only the first is
-    # charged against the 3 (a lost bridge is the cluster's failure, not the trial's).
+    # charged against the trial's 3 attempts (a lost bridge is the cluster's failure, not
+    # the trial's).
     assert 2 <= again["attempts"] <= 3, again
     for trial_id, trial in finished_before.items():
         kept = next(t for t in final if t["id"] == trial_id)

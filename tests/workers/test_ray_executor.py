@@ -4,6 +4,7 @@ contract, killed actors, reused actors."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -18,12 +19,13 @@ from workers.ray_executor import RayExecutor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayExecutor]:
+def executor() -> Iterator[RayExecutor]:
     saved = {
         k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_USAGE_STATS_ENABLED", "NAS_RAY_ADDRESS")
     }
     os.environ.pop("NAS_RAY_ADDRESS", None)  # a local instance, not a configured cluster
-    os.environ["RAY_TMPDIR"] = str(tmp_path_factory.mktemp("ray"))
+    # short: Ray's unix socket paths must fit 107 bytes (a pytest-xdist tmp_path does not)
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if ray.is_initialized():
         pytest.skip("Ray is already initialised in this process")
