@@ -11,24 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from api.settings import Settings
-from nas.errors import NotFoundError
+from nas.registry import Registry
 from workers.executor import Executor, InlineExecutor
 
 ExecutorFactory = Callable[[], Executor]
 ExecutorBuilder = Callable[[Settings], Executor]
-_REGISTRY: dict[str, ExecutorBuilder] = {}
-
-
-def register(name: str) -> Callable[[ExecutorBuilder], ExecutorBuilder]:
-    """Decorator: make ``builder`` the executor ``name``."""
-
-    def decorate(builder: ExecutorBuilder) -> ExecutorBuilder:
-        if name in _REGISTRY:
-            raise ValueError(f"executor {name!r} is already registered")
-        _REGISTRY[name] = builder
-        return builder
-
-    return decorate
+EXECUTORS: Registry[ExecutorBuilder] = Registry("executor")
+register = EXECUTORS.register
+"""Decorator: make ``builder`` the executor ``name``."""
 
 
 @register("local")
@@ -58,16 +48,11 @@ def _inline(settings: Settings) -> Executor:
 
 
 def names() -> list[str]:
-    return sorted(_REGISTRY)
+    return EXECUTORS.names()
 
 
 def get(name: str) -> ExecutorBuilder:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise NotFoundError(
-            f"unknown executor {name!r}; known: {', '.join(names())}", field="executor"
-        ) from None
+    return EXECUTORS.get(name)
 
 
 def executor_factory(settings: Settings) -> ExecutorFactory:
@@ -76,4 +61,12 @@ def executor_factory(settings: Settings) -> ExecutorFactory:
     return lambda: build(settings)
 
 
-__all__ = ["ExecutorBuilder", "ExecutorFactory", "executor_factory", "get", "names", "register"]
+__all__ = [
+    "EXECUTORS",
+    "ExecutorBuilder",
+    "ExecutorFactory",
+    "executor_factory",
+    "get",
+    "names",
+    "register",
+]

@@ -3,7 +3,7 @@
 Depth multiplies every stage's repeats (rounded up), width multiplies every channel count
 (rounded to a multiple of 8, never losing more than 10%), resolution sets the input size.
 Blocks whose widths live in extras (growth rate, squeeze width) or whose stage holds exactly one
-block (Inception's grid reductions) have their own rule (``_SCALERS``; a block registered
+block (Inception's grid reductions) have their own rule (``SCALERS``; a block registered
 elsewhere brings its own: ``register_block(scale=...)``).
 ``compound_scale`` ties all three to one knob: depth = alpha^phi, width = beta^phi,
 resolution = gamma^phi, with alpha * beta^2 * gamma^2 ~ 2 so FLOPs grow about 2^phi.
@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from nas.errors import SpecError
 from nas.layers.plans import INCEPTION_EXTRAS
+from nas.registry import Registry
 from nas.spec import ArchSpec, StageSpec
 
 StageScaler = Callable[[StageSpec, float, float], StageSpec]
@@ -51,7 +52,7 @@ def scale_depth(repeats: int, depth: float) -> int:
 def scale_stage(stage: StageSpec, width: float, depth: float) -> StageSpec:
     """One stage scaled: the block's own rule when it registered one, else channels x width
     (``make_divisible``) and repeats x depth (rounded up)."""
-    rule = _SCALERS.get(stage.block)
+    rule = SCALERS.find(stage.block)
     if rule is not None:
         return rule(stage, width, depth)
     return stage.model_copy(
@@ -100,23 +101,25 @@ def scale_dense(stage: StageSpec, width: float, depth: float) -> StageSpec:
     return stage.model_copy(update={"out_channels": out, "repeats": repeats, "extras": extras})
 
 
-_SCALERS: dict[str, StageScaler] = {
-    "dense": scale_dense,
-    "fire": channel_extras_rule(frozenset({"squeeze"})),
-    **{
-        # the grid reductions add channels to their input: a stage holds exactly one
-        name: channel_extras_rule(extras, fixed_depth=name in {"inceptionb", "inceptiond"})
-        for name, extras in INCEPTION_EXTRAS.items()
+SCALERS: Registry[StageScaler] = Registry(
+    "scaling rule",
+    field="block",
+    entries={
+        "dense": scale_dense,
+        "fire": channel_extras_rule(frozenset({"squeeze"})),
+        **{
+            # the grid reductions add channels to their input: a stage holds exactly one
+            name: channel_extras_rule(extras, fixed_depth=name in {"inceptionb", "inceptiond"})
+            for name, extras in INCEPTION_EXTRAS.items()
+        },
     },
-}
+)
 
 
 def register_scaler(block: str, rule: StageScaler) -> None:
     """Scale the stages of ``block`` with ``rule`` instead of the default (see
     ``nas.layers.registry.register_block``)."""
-    if block in _SCALERS:
-        raise ValueError(f"block {block!r} already has a scaling rule")
-    _SCALERS[block] = rule
+    SCALERS.add(block, rule)
 
 
 def scale(

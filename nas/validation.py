@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nas.errors import NotFoundError, SpecError
+from nas.errors import SpecError
 from nas.layers.plans import (
     DENSE_EXTRAS,
     DYNAMIC_EXTRAS,
@@ -27,6 +27,7 @@ from nas.layers.plans import (
     dynamic_options,
     fire_widths,
 )
+from nas.registry import Registry
 
 if TYPE_CHECKING:
     from nas.spec import ArchSpec, StageSpec
@@ -49,7 +50,7 @@ class BlockRules:
     extras: frozenset[str] | None = None
 
 
-_RULES: dict[str, BlockRules] = {}
+BLOCK_RULES: Registry[BlockRules] = Registry("block")
 
 
 def declare_block(
@@ -61,37 +62,26 @@ def declare_block(
     types drops the old block's extras."""
     if not re.fullmatch(r"[a-z][a-z0-9]*", name):
         raise ValueError(f"block names are lowercase words without underscores, got {name!r}")
-    if name in _RULES:
-        raise ValueError(f"block {name!r} is already declared")
-    _RULES[name] = BlockRules(validate, None if extras is None else frozenset(extras))
+    BLOCK_RULES.add(name, BlockRules(validate, None if extras is None else frozenset(extras)))
 
 
 def is_declared(name: str) -> bool:
-    return name in _RULES
+    return name in BLOCK_RULES
 
 
 def block_names() -> list[str]:
-    return sorted(_RULES)
-
-
-def _rules(name: str) -> BlockRules:
-    try:
-        return _RULES[name]
-    except KeyError:
-        raise NotFoundError(
-            f"unknown block {name!r}; known: {', '.join(sorted(_RULES))}", field="block"
-        ) from None
+    return BLOCK_RULES.names()
 
 
 def block_extras(name: str) -> frozenset[str] | None:
     """The extras ``name`` reads (plus the common ones), or None when it does not declare them."""
-    known = _rules(name).extras
+    known = BLOCK_RULES.get(name).extras
     return None if known is None else known | COMMON_EXTRAS
 
 
 def validate_stage(stage: StageSpec, in_channels: int, field: str = "stage") -> None:
     """Run ``stage.block``'s checks for a first block fed ``in_channels`` (``SpecError``)."""
-    rules = _rules(stage.block)
+    rules = BLOCK_RULES.get(stage.block)
     known = block_extras(stage.block)
     if known is not None:
         for key in sorted(set(stage.extras) - known):
@@ -109,7 +99,7 @@ def check_blocks(spec: ArchSpec) -> None:
     the channels each stage's first block receives."""
     channels = spec.stem.out_channels
     for index, stage in enumerate(spec.stages):
-        if stage.block not in _RULES:
+        if stage.block not in BLOCK_RULES:
             raise SpecError(
                 f"unknown block {stage.block!r}; known: {', '.join(block_names())}",
                 field=f"stages[{index}].block",

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nas.errors import DataError, NotFoundError
+from nas.registry import Registry
 
 from .cifar import (
     is_cifar_dir,
@@ -25,33 +26,43 @@ from .synthetic import make_synthetic
 Loader = Callable[[Path | None], RawImages]
 TestLoader = Callable[[Path | None], RawImages | None]
 
-_LOADERS: dict[str, Loader] = {
-    "fashion-mnist": load_fashion_mnist,
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "synthetic": lambda _root: make_synthetic(),
-}
+DATASETS: Registry[Loader] = Registry(
+    "dataset",
+    field="source",
+    replace=True,
+    entries={
+        "fashion-mnist": load_fashion_mnist,
+        "cifar10": load_cifar10,
+        "cifar100": load_cifar100,
+        "synthetic": lambda _root: make_synthetic(),
+    },
+)
 # The official test split of a registered dataset, where it has one (None: files missing).
-_TEST_LOADERS: dict[str, TestLoader] = {
-    "fashion-mnist": load_fashion_mnist_test,
-    "cifar10": load_cifar10_test,
-    "cifar100": load_cifar100_test,
-}
+TEST_SPLITS: Registry[TestLoader] = Registry(
+    "dataset test split",
+    field="source",
+    replace=True,
+    entries={
+        "fashion-mnist": load_fashion_mnist_test,
+        "cifar10": load_cifar10_test,
+        "cifar100": load_cifar100_test,
+    },
+)
 
 
 def register(name: str, loader: Loader, test_loader: TestLoader | None = None) -> None:
     """Add (or replace) a named dataset; ``loader(root)`` returns its raw training images and
     ``test_loader(root)``, when given, its official test split."""
-    _LOADERS[name] = loader
+    DATASETS.add(name, loader)
     if test_loader is not None:
-        _TEST_LOADERS[name] = test_loader
+        TEST_SPLITS.add(name, test_loader)
     else:
-        _TEST_LOADERS.pop(name, None)
+        TEST_SPLITS.remove(name)
 
 
 def names() -> list[str]:
     """Registered dataset names, sorted."""
-    return sorted(_LOADERS)
+    return DATASETS.names()
 
 
 def read_path(path: Path) -> RawImages:
@@ -93,11 +104,13 @@ def load(
     the dataset has one and ``with_test``, is loaded whole (never subset) as ``test_x/test_y``.
     """
     test: RawImages | None = None
-    if source in _LOADERS:
+    loader = DATASETS.find(source)
+    if loader is not None:
         where = Path(root) if root is not None else None
-        raw = _LOADERS[source](where)
-        if with_test and source in _TEST_LOADERS:
-            test = _TEST_LOADERS[source](where)
+        raw = loader(where)
+        test_loader = TEST_SPLITS.find(source) if with_test else None
+        if test_loader is not None:
+            test = test_loader(where)
         name = source
     else:
         path = Path(source).expanduser()

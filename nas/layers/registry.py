@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from nas.errors import NotFoundError
 from nas.layers.downsample import GridReduction
+from nas.registry import Registry
 from nas.scaling import StageScaler, register_scaler
 from nas.validation import StageValidator, declare_block, is_declared, validate_stage
 
@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 
 StageBuilder = Callable[["StageSpec", int, "Activation"], nn.Module]
 
-_BUILDERS: dict[str, StageBuilder] = {}
+
+def _load_builtins() -> None:
+    import nas.layers.blocks  # noqa: F401  (registers the built-in builders)
+
+
+BLOCKS: Registry[StageBuilder] = Registry("block", load=_load_builtins)
 
 
 def register_block(
@@ -45,31 +50,20 @@ def register_block(
     """
 
     def decorate(builder: StageBuilder) -> StageBuilder:
-        if name in _BUILDERS:
+        if name in BLOCKS:
             raise ValueError(f"block {name!r} is already registered")
         if validate is not None or extras is not None or not is_declared(name):
             declare_block(name, validate, extras)
         if scale is not None:
             register_scaler(name, scale)
-        _BUILDERS[name] = builder
-        return builder
+        return BLOCKS.add(name, builder)
 
     return decorate
 
 
-def _ensure_loaded() -> None:
-    import nas.layers.blocks  # noqa: F401  (registers the built-in builders)
-
-
 def get_block(name: str) -> StageBuilder:
     """The raw builder of ``name`` (stride-1 or in-block downsampling; see ``build_stage``)."""
-    _ensure_loaded()
-    try:
-        return _BUILDERS[name]
-    except KeyError:
-        raise NotFoundError(
-            f"unknown block {name!r}; known: {', '.join(sorted(_BUILDERS))}", field="block"
-        ) from None
+    return BLOCKS.get(name)
 
 
 def build_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:

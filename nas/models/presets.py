@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from nas.errors import NotFoundError
+from nas.registry import Registry
 from nas.scaling import EFFICIENTNET_COEFFICIENTS, scale
 from nas.spec import ArchSpec, StemSpec
 
@@ -164,7 +164,7 @@ def fmnist(make: Callable[[], ArchSpec]) -> Callable[[], ArchSpec]:
     return lambda: small_image(make(), resolution=28, in_channels=1)
 
 
-_PRESETS: dict[str, Callable[[], ArchSpec]] = {
+_BUILTIN: dict[str, Callable[[], ArchSpec]] = {
     "resnet18": resnet18,
     "resnet34": resnet34,
     "resnet50": resnet50,
@@ -185,20 +185,16 @@ _PRESETS: dict[str, Callable[[], ArchSpec]] = {
     "efficientnet_b0_cifar": lambda: small_image(efficientnet_b0(), resolution=32, in_channels=3),
     "efficientnet_b0_fmnist": lambda: small_image(efficientnet_b0(), resolution=28, in_channels=1),
 }
-_PRESETS["efficientnet_b0"] = efficientnet_b0
+_BUILTIN["efficientnet_b0"] = efficientnet_b0
 for _variant in range(1, 8):
-    _PRESETS[f"efficientnet_b{_variant}"] = partial(efficientnet, _variant)
+    _BUILTIN[f"efficientnet_b{_variant}"] = partial(efficientnet, _variant)
+PRESETS: Registry[Callable[[], ArchSpec]] = Registry("preset", entries=_BUILTIN)
 
 
 def preset_names() -> list[str]:
-    return sorted(_PRESETS)
+    return PRESETS.names()
 
 
 def preset(name: str) -> ArchSpec:
     """A named architecture; ``NotFoundError`` lists the known names."""
-    try:
-        return _PRESETS[name]()
-    except KeyError:
-        raise NotFoundError(
-            f"unknown preset {name!r}; known: {', '.join(preset_names())}", field="preset"
-        ) from None
+    return PRESETS.get(name)()

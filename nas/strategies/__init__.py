@@ -6,18 +6,8 @@
 
 from __future__ import annotations
 
-from nas.errors import NotFoundError
+from nas.registry import Registry
 from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
-
-_REGISTRY: dict[str, type[SearchStrategy]] = {}
-
-
-def register(cls: type[SearchStrategy]) -> type[SearchStrategy]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"strategy {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
 
 
 def _load_builtins() -> None:
@@ -30,19 +20,28 @@ def _load_builtins() -> None:
     )
 
 
+STRATEGIES: Registry[type[SearchStrategy]] = Registry("strategy", load=_load_builtins)
+
+
+def register(cls: type[SearchStrategy]) -> type[SearchStrategy]:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    return STRATEGIES.add(cls.name, cls)
+
+
 def names() -> list[str]:
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return STRATEGIES.names()
 
 
 def get(name: str) -> type[SearchStrategy]:
-    _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise NotFoundError(
-            f"unknown strategy {name!r}; known: {', '.join(sorted(_REGISTRY))}", field="strategy"
-        ) from None
+    return STRATEGIES.get(name)
 
 
-__all__ = ["SearchStrategy", "StrategyContext", "TrialRecord", "get", "names", "register"]
+__all__ = [
+    "STRATEGIES",
+    "SearchStrategy",
+    "StrategyContext",
+    "TrialRecord",
+    "get",
+    "names",
+    "register",
+]
