@@ -9,8 +9,10 @@ Phase 2 (``retrain``, readout b) takes each finished search's strides, rounds th
 the layer applied; ``round_to: space`` instead takes each stage to the nearest of the job's
 stride choices) and trains that fixed-stride architecture from scratch, so it is compared
 with the fixed-stride strategies on equal terms. Identical rounded architectures are retrained
-once; failed searches and rounded architectures that are impossible (strides leaving no
-pixels) are not retrained.
+once; failed searches are not retrained. Where the rounded strides would leave less than a
+pixel, each stage's stride is lowered to at most the size it receives, first stage first
+(``params.fitted_from`` keeps the rounding before that); an architecture still impossible
+(a ``space`` whose choices cannot fit) is not retrained.
 
 The layer defaults (``smoothness: auto``, ``ramp: inside``) and the strides' optimizer defaults
 (``nas.trial.TrainOptions``) come from the sweep in ``bench/stride_sweep.py``; the paper's
@@ -134,6 +136,15 @@ class DiffStrideOptions(BaseModel):
 def round_stride(value: float) -> int:
     """Nearest integer, halves up, at least 1 (1.6 -> 2, 2.4 -> 2, 2.5 -> 3, 0.9 -> 1)."""
     return max(1, math.floor(value + 0.5))
+
+
+UNLIMITED = 2**31  # a stride bound that bounds nothing
+
+
+def fit_limit(size: float) -> int:
+    """The largest integer stride that leaves at least one pixel of ``size`` (at least 1):
+    28 -> 28, 3.5 -> 3, 1.17 -> 1, 0.5 -> 1."""
+    return max(1, math.floor(size + 1e-9))
 
 
 def nearest_choice(stride: Stride, choices: Sequence[int]) -> int:
@@ -274,22 +285,37 @@ class DiffStrideSearch(SearchStrategy):
             out.append(stage.stride if value is None else (float(value[0]), float(value[1])))
         return out
 
-    def _rounded(self, learned: list[Stride]) -> list[tuple[int, int]]:
+    def _rounded(self, learned: list[Stride], *, fit: bool = True) -> list[tuple[int, int]]:
         """Integer strides per stage: per axis, or the nearest of the space's choices (a space
-        without stride choices holds only the base's strides, as for the grid)."""
-        if self.options.round_to == "integers":
-            return [(round_stride(h), round_stride(w)) for h, w in learned]
-        choices = self.context.space.strides or [
+        without stride choices holds only the base's strides, as for the grid). With ``fit``,
+        a stage's stride is at most the size it receives (``fit_limit``), first stage first,
+        so a downsampling the image cannot take still gives a network: the later stages give
+        way. In ``space`` mode the nearest choice within that limit is taken (the smallest
+        choice when none is within it: the retrain is then skipped as impossible)."""
+        space_choices = self.context.space.strides or [
             [int(stage.stride[0])] for stage in self.context.base.stages
         ]
-        return [
-            (c, c) for c in (nearest_choice(s, cs) for s, cs in zip(learned, choices, strict=True))
-        ]
+        base = self.context.base
+        sizes = [base.resolution / base.stem.reduction] * 2
+        out: list[tuple[int, int]] = []
+        for stride, choices in zip(learned, space_choices, strict=True):
+            # the largest stride per axis that keeps a pixel (no limit without ``fit``)
+            high, wide = (fit_limit(size) for size in sizes) if fit else (UNLIMITED, UNLIMITED)
+            if self.options.round_to == "integers":
+                picked = (min(round_stride(stride[0]), high), min(round_stride(stride[1]), wide))
+            else:
+                within = [c for c in choices if c <= min(high, wide)] or [min(choices)]
+                c = nearest_choice(stride, within)
+                picked = (c, c)
+            sizes = [size / p for size, p in zip(sizes, picked, strict=True)]
+            out.append(picked)
+        return out
 
     def _retrain_for(self, record: TrialRecord) -> TrialRequest | None:
         """The retrain request of a finished search, or None if its rounding is impossible."""
         learned = self._learned(record)
         rounded = self._rounded(learned)
+        unfitted = self._rounded(learned, fit=False)
         staged = [
             {
                 **stage.model_dump(),
@@ -313,6 +339,8 @@ class DiffStrideSearch(SearchStrategy):
             "round_to": self.options.round_to,
             "strides": [_display(s) for s in rounded],
         }
+        if unfitted != rounded:  # later stages gave way to keep a pixel
+            params["fitted_from"] = [_display(s) for s in unfitted]
         return self.request(spec, params)
 
     def _next_retrain(self) -> TrialRequest | None:

@@ -159,12 +159,70 @@ def test_failed_search_gets_no_retrain(make_context: Make, objective: SyntheticO
     assert strategy.is_finished()
 
 
-def test_invalid_rounded_spec_is_skipped(make_context: Make, objective: SyntheticObjective) -> None:
+def test_strides_that_leave_no_pixel_are_lowered_stage_by_stage(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
     strategy = DiffStrideSearch(make_context())
     search = ask(strategy)
-    # 28 / 8 / 8 / 8 < 1 pixel: impossible with fixed strides.
+    # Rounded [1, 8, 8, 8] takes 28 px below a pixel (28 / 8 / 8 / 8). The first stages keep
+    # theirs while they fit: 28 / 1 = 28, / 8 = 3.5, so the third takes at most 3 (1.17 px
+    # left) and the fourth at most 1.
     strategy.tell(search.number, learned(objective, search, [None, 7.6, 8.0, 8.4]))
+    retrain = ask(strategy)
+    assert retrain.params["strides"] == [1, 8, 3, 1]
+    assert retrain.params["fitted_from"] == [1, 8, 8, 8]
+    assert [s.stride for s in retrain.spec.stages] == [(1, 1), (8, 8), (3, 3), (1, 1)]
     assert strategy.ask() is None
+    assert strategy.is_finished()
+
+
+def test_a_rounding_that_fits_records_no_fitting(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    strategy = DiffStrideSearch(make_context())
+    search = ask(strategy)
+    strategy.tell(search.number, learned(objective, search, [None, 2.2, 1.6, 3.4]))
+    retrain = ask(strategy)
+    assert retrain.params["strides"] == [1, 2, 2, 3]  # 28 / 12 = 2.33 px: fits
+    assert "fitted_from" not in retrain.params
+
+
+def test_anisotropic_strides_are_lowered_per_axis(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    strategy = DiffStrideSearch(make_context())
+    search = ask(strategy)
+    result = objective.evaluate(search).model_copy(
+        update={"learned_strides": [None, (1.0, 7.0), (1.0, 4.0), (2.0, 2.0)]}
+    )
+    strategy.tell(search.number, result)
+    retrain = ask(strategy)
+    # height 28 / 1 / 1 / 2 fits; width 28 / 7 = 4, / 4 = 1, so the last stage keeps 1 across.
+    assert [s.stride for s in retrain.spec.stages] == [(1, 1), (1, 7), (1, 4), (2, 1)]
+    assert retrain.params["fitted_from"] == [1, [1, 7], [1, 4], 2]
+
+
+def test_round_to_space_takes_the_nearest_choice_that_fits(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    space = SearchSpace(strides=[[1], [4, 8], [1, 4, 8], [1, 2, 4]])
+    strategy = DiffStrideSearch(make_context(space=space), {"round_to": "space"})
+    search = ask(strategy)
+    strategy.tell(search.number, learned(objective, search, [None, 7.6, 8.0, 4.0]))
+    retrain = ask(strategy)
+    # 28 / 8 = 3.5 px: of [1, 4, 8] only 1 fits the third stage; 3.5 px then takes 2 of [1, 2, 4].
+    assert retrain.params["strides"] == [1, 8, 1, 2]
+    assert retrain.params["fitted_from"] == [1, 8, 8, 4]
+
+
+def test_round_to_space_with_no_choice_that_fits_is_skipped(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    space = SearchSpace(strides=[[1], [8], [8], [8]])
+    strategy = DiffStrideSearch(make_context(space=space), {"round_to": "space"})
+    search = ask(strategy)
+    strategy.tell(search.number, learned(objective, search, [None, 7.6, 8.0, 8.4]))
+    assert strategy.ask() is None  # every point of this space is impossible on 28 px
     assert strategy.is_finished()
 
 
