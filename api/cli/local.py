@@ -108,7 +108,12 @@ def _print_trained(spec: str, result: TrialResult) -> None:
 @app.command()
 def run(
     job_file: Annotated[Path, typer.Argument(help="job description (YAML or JSON)")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the leaderboard as JSON")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="print the leaderboard and the confirmation as one JSON object"
+        ),
+    ] = False,
     top: Annotated[int, typer.Option(min=1, help="rows of the leaderboard to print")] = 15,
 ) -> None:
     """Run a whole comparison on this machine (no server) and print the leaderboard."""
@@ -148,15 +153,23 @@ def run(
         raise fail(exc) from None
 
     rows = leaderboard(trials)
+    target = recommendation(trials)
+    found = (
+        summarize(target, filter(is_confirmation, trials), job.confirm_seeds)
+        if job.confirm_seeds and target is not None
+        else None
+    )
     if as_json:
-        console.print_json(json.dumps([r.model_dump() for r in rows]))
+        body = {
+            "leaderboard": [r.model_dump() for r in rows],
+            "confirmation": found.model_dump() if found is not None else None,
+        }
+        console.print_json(json.dumps(body))
         return
     _print_run(job, len(trials), rows, runner, top)
-    target = recommendation(trials)
-    if job.confirm_seeds and target is not None:
-        found = summarize(target, filter(is_confirmation, trials), job.confirm_seeds)
+    if found is not None:
         console.print(
-            f"recommended: trial {target.id} ({target.strategy}), {confirmation_text(found)}",
+            f"recommended: trial {found.trial_id} ({found.strategy}), {confirmation_text(found)}",
             soft_wrap=True,
         )
 

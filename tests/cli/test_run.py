@@ -1,4 +1,4 @@
-"""``nas run``: a whole comparison on this machine, its JSON leaderboard."""
+"""``nas run``: a whole comparison on this machine, its JSON leaderboard and confirmation."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def test_a_diffstride_search_learns_its_strides_at_a_small_budget(
     path.write_text(json.dumps(job))
     result = runner.invoke(app, ["run", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.stdout)
+    shown = json.loads(result.stdout)
+    assert shown["confirmation"] is None  # confirm_seeds 0
+    (row,) = shown["leaderboard"]
     assert row["strategy"] == "diffstride" and row["phase"] == "search"
     learned = row["learned_strides"]
     assert learned[0] is None  # stage 0 keeps stride 1: no DiffStride there
@@ -61,5 +63,13 @@ def test_nas_run_confirms_its_recommendation_on_other_seeds(tmp_path: Path) -> N
     assert "recommended: trial" in result.stdout and "(grid)" in result.stdout
     assert "confirmed on 2 of 2 other seeds: val " in result.stdout
     assert "test" not in result.stdout.split("recommended:")[1]  # no test split in this data
-    listed = json.loads(runner.invoke(app, ["run", str(path), "--json"]).stdout)
-    assert [row["strategy"] for row in listed] == ["grid", "grid"]  # confirmations not ranked
+    shown = json.loads(runner.invoke(app, ["run", str(path), "--json"]).stdout)
+    ranked = shown["leaderboard"]
+    assert [row["strategy"] for row in ranked] == ["grid", "grid"]  # confirmations not ranked
+    confirmation = shown["confirmation"]
+    assert confirmation["seeds"] == confirmation["finished"] == 2
+    assert len(set(confirmation["trials"])) == 2 and confirmation["failed"] == 0
+    assert confirmation["val_min"] <= confirmation["val_mean"] <= confirmation["val_max"]
+    assert confirmation["test_mean"] is None  # no test split in this data
+    best = max(ranked, key=lambda row: row["accuracy"])
+    assert confirmation["search_accuracy"] == best["accuracy"]
