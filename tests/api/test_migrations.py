@@ -150,3 +150,39 @@ def test_db_trial_documents_move_with_their_data_both_ways(database_url: str) ->
         assert "trial_document" not in tables
     finally:
         engine.dispose()
+
+
+BEFORE_CONFIRM_SEEDS = "02180e20ab8a"
+
+
+def test_db_jobs_stored_before_confirm_seeds_keep_confirmation_off(database_url: str) -> None:
+    config = alembic_config(database_url)
+    command.upgrade(config, BEFORE_CONFIRM_SEEDS)
+    old = {"name": "old", "seed": 4}
+    new = {"name": "new", "seed": 5, "confirm_seeds": 2}
+    spec_column = sa.column("spec", sa.JSON())
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for name, spec in (("old", old), ("new", new)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
+                        "VALUES (:name, 'completed', :spec, :now, :now, 1)"
+                    ).bindparams(sa.bindparam("spec", type_=sa.JSON())),
+                    {"name": name, "spec": spec, "now": "2026-12-01 10:00:00"},
+                )
+
+        def specs() -> dict[str, Any]:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text("SELECT name, spec FROM job").columns(sa.column("name"), spec_column)
+                ).all()
+            return {name: spec for name, spec in rows}
+
+        upgrade_database(database_url)
+        assert specs() == {"old": {**old, "confirm_seeds": 0}, "new": new}
+        command.downgrade(config, BEFORE_CONFIRM_SEEDS)
+        assert specs() == {"old": old, "new": {"name": "new", "seed": 5}}
+    finally:
+        engine.dispose()
