@@ -40,7 +40,8 @@ from bench.results import machine, table, write_section
 from nas.data import ImageData
 from nas.job import JobSpec
 from nas.models import build_model
-from nas.spec import ArchSpec, parse_spec
+from nas.presets import parse_spec
+from nas.spec import ArchSpec
 from workers.executor import Executor, InlineExecutor
 from workers.local_executor import LocalExecutor
 from workers.runner import JobRunner

@@ -34,7 +34,7 @@ from bench.results import machine
 from nas.data import load
 from nas.models import preset
 from nas.oracle import OraclePoint, OracleTable
-from nas.spec import parse_spec
+from nas.presets import parse_spec
 from nas.train import train
 from nas.trial import TrainOptions
 

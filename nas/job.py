@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nas import strategies
 from nas.errors import NasError, SpecError
+from nas.presets import parse_spec
 from nas.search import Objectives, SearchSpace
-from nas.spec import ArchSpec, parse_spec
+from nas.spec import ArchSpec
 from nas.trial import TrainOptions
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")

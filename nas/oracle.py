@@ -22,7 +22,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nas.errors import DataError, NotFoundError
-from nas.spec import ArchSpec, parse_spec
+from nas.presets import parse_spec
+from nas.spec import ArchSpec
 from nas.trial import TrialResult
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")

@@ -223,18 +223,6 @@ class ArchSpec(BaseModel):
         return self.to_string()
 
 
-def parse_spec(text: str) -> ArchSpec:
-    """Accept a block string, a JSON object, or a preset name."""
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        return ArchSpec.from_json(stripped)
-    if ":" in stripped:
-        return ArchSpec.from_string(stripped)
-    from nas.models.presets import preset
-
-    return preset(stripped)
-
-
 def spec_error_from(exc: ValidationError) -> SpecError:
     """Turn pydantic's report into one ``SpecError`` naming the first bad field."""
     first = exc.errors()[0]

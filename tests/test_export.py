@@ -17,7 +17,8 @@ from nas.data import load
 from nas.job import DatasetRef
 from nas.layers.diffstride import DiffStride
 from nas.models import Network, build_model
-from nas.spec import ArchSpec, parse_spec
+from nas.presets import parse_spec
+from nas.spec import ArchSpec
 from nas.train import evaluate
 from nas.trial import TrainOptions, TrialRequest
 from nas.validation import block_names

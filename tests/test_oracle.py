@@ -9,7 +9,7 @@ import pytest
 
 from nas.errors import DataError
 from nas.oracle import OraclePoint, OracleRun, OracleTable
-from nas.spec import parse_spec
+from nas.presets import parse_spec
 
 BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 

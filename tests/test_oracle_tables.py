@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from nas.models import build_model
 from nas.oracle import OracleTable
-from nas.spec import parse_spec
+from nas.presets import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = sorted((ROOT / "data" / "oracles").glob("*.json"))

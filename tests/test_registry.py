@@ -8,7 +8,7 @@ from api.executors import EXECUTORS
 from nas.data.registry import DATASETS, TEST_SPLITS
 from nas.errors import NotFoundError
 from nas.layers.registry import BLOCKS
-from nas.models.presets import PRESETS
+from nas.presets import PRESETS
 from nas.registry import Registry
 from nas.scaling import SCALERS
 from nas.strategies import STRATEGIES

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from nas.errors import SpecError
 from nas.models import preset, preset_names
-from nas.spec import ArchSpec, StageSpec, parse_spec
+from nas.presets import parse_spec
+from nas.spec import ArchSpec, StageSpec
 
 SMALL = (
     "resnet:r28:c1:n10:relu:stem_c16:"

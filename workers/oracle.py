@@ -22,7 +22,7 @@ from nas.data import ImageData
 from nas.errors import OptionsError
 from nas.job import DatasetRef, JobSpec
 from nas.oracle import OracleTable
-from nas.spec import parse_spec
+from nas.presets import parse_spec
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.executor import Completion, ProgressCallback
 from workers.runner import JobRunner

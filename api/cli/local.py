@@ -45,7 +45,7 @@ def train(
     from pydantic import ValidationError
 
     from nas.data import load
-    from nas.spec import parse_spec
+    from nas.presets import parse_spec
     from nas.train import train as run_training
     from nas.trial import EpochReport, TrainOptions
 

@@ -10,7 +10,7 @@ from api.db.session import make_engine, session_factory
 from api.scheduler import PruningStore, SavingExecutor
 from api.store import JobRepository
 from nas.job import DatasetRef, JobSpec
-from nas.spec import parse_spec
+from nas.presets import parse_spec
 from nas.trial import TrialRequest, TrialResult
 from workers.executor import Completion, ProgressCallback
 

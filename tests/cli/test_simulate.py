@@ -17,7 +17,7 @@ from nas.compare import area_under_curve, compute_to_target
 from nas.flops import epoch_cost_estimator
 from nas.job import JobSpec
 from nas.oracle import OraclePoint, OracleRun, OracleTable
-from nas.spec import parse_spec
+from nas.presets import parse_spec
 from tests.cli.test_cli import one_line_error
 from workers.oracle import simulate
 

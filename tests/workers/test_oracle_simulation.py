@@ -11,7 +11,7 @@ import pytest
 from nas.errors import OptionsError
 from nas.job import JobSpec
 from nas.oracle import OraclePoint, OracleTable
-from nas.spec import parse_spec
+from nas.presets import parse_spec
 from nas.train import train
 from nas.trial import TrialRequest
 from workers.executor import InlineExecutor

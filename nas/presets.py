@@ -198,3 +198,13 @@ def preset_names() -> list[str]:
 def preset(name: str) -> ArchSpec:
     """A named architecture; ``NotFoundError`` lists the known names."""
     return PRESETS.get(name)()
+
+
+def parse_spec(text: str) -> ArchSpec:
+    """Accept a block string, a JSON object, or a preset name."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        return ArchSpec.from_json(stripped)
+    if ":" in stripped:
+        return ArchSpec.from_string(stripped)
+    return preset(stripped)
