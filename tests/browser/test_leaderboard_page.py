@@ -12,6 +12,7 @@ from tests.api.harness import BASE, diffstride_spec, report
 from tests.browser.conftest import Server, screenshot
 
 READY = "document.body.dataset.ready === 'true'"
+STRIDES_DRAWN = "() => (window.leaderboard.charts.strides?.series.length ?? 0) > 1"
 EVIL = '<img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'
 
 
@@ -151,6 +152,8 @@ def test_the_leaderboard_shows_trials_charts_progress_and_errors(server: Server,
     assert failed.text_content() == "RuntimeError: CUDA out of memory"
     assert page.locator("#progress-text").text_content().startswith("5 / 7 trials finished")
 
+    # The strides chart draws from its own request, after the board is ready.
+    page.wait_for_function(STRIDES_DRAWN, timeout=20_000)
     charts = page.evaluate(
         "() => Object.fromEntries(Object.entries(window.leaderboard.charts)"
         ".map(([k, u]) => [k, u ? u.series.length : 0]))"
