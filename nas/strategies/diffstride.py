@@ -138,9 +138,6 @@ def round_stride(value: float) -> int:
     return max(1, math.floor(value + 0.5))
 
 
-UNLIMITED = 2**31  # a stride bound that bounds nothing
-
-
 def fit_limit(size: float) -> int:
     """The largest integer stride that leaves at least one pixel of ``size`` (at least 1):
     28 -> 28, 3.5 -> 3, 1.17 -> 1, 0.5 -> 1."""
@@ -285,28 +282,44 @@ class DiffStrideSearch(SearchStrategy):
             out.append(stage.stride if value is None else (float(value[0]), float(value[1])))
         return out
 
-    def _rounded(self, learned: list[Stride], *, fit: bool = True) -> list[tuple[int, int]]:
-        """Integer strides per stage: per axis, or the nearest of the space's choices (a space
-        without stride choices holds only the base's strides, as for the grid). With ``fit``,
-        a stage's stride is at most the size it receives (``fit_limit``), first stage first,
-        so a downsampling the image cannot take still gives a network: the later stages give
-        way. In ``space`` mode the nearest choice within that limit is taken (the smallest
-        choice when none is within it: the retrain is then skipped as impossible)."""
-        space_choices = self.context.space.strides or [
+    def _stride_choices(self) -> list[list[int]]:
+        """Per stage, the space's stride choices (a space without stride choices holds only the
+        base's strides, as for the grid)."""
+        return self.context.space.strides or [
             [int(stage.stride[0])] for stage in self.context.base.stages
         ]
+
+    def _rounded(self, learned: list[Stride]) -> list[tuple[int, int]]:
+        """Integer strides per stage: per axis, or the nearest of the space's choices."""
+        if self.options.round_to == "integers":
+            return [(round_stride(h), round_stride(w)) for h, w in learned]
+        return [
+            (c, c)
+            for c in (
+                nearest_choice(s, cs) for s, cs in zip(learned, self._stride_choices(), strict=True)
+            )
+        ]
+
+    def _fitted(
+        self, learned: list[Stride], rounded: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """``rounded`` with each stage's stride at most the size it receives (``fit_limit``),
+        first stage first, so a downsampling the image cannot take still gives a network: the
+        later stages give way. In ``space`` mode a stage that does not fit takes the nearest
+        choice within that limit (the smallest choice when none is: the retrain is then
+        skipped as impossible)."""
         base = self.context.base
         sizes = [base.resolution / base.stem.reduction] * 2
         out: list[tuple[int, int]] = []
-        for stride, choices in zip(learned, space_choices, strict=True):
-            # the largest stride per axis that keeps a pixel (no limit without ``fit``)
-            high, wide = (fit_limit(size) for size in sizes) if fit else (UNLIMITED, UNLIMITED)
-            if self.options.round_to == "integers":
-                picked = (min(round_stride(stride[0]), high), min(round_stride(stride[1]), wide))
-            else:
-                within = [c for c in choices if c <= min(high, wide)] or [min(choices)]
-                c = nearest_choice(stride, within)
-                picked = (c, c)
+        for stride, picked, choices in zip(learned, rounded, self._stride_choices(), strict=True):
+            high, wide = (fit_limit(size) for size in sizes)
+            if picked[0] > high or picked[1] > wide:
+                if self.options.round_to == "integers":
+                    picked = (min(picked[0], high), min(picked[1], wide))
+                else:
+                    within = [c for c in choices if c <= min(high, wide)] or [min(choices)]
+                    c = nearest_choice(stride, within)
+                    picked = (c, c)
             sizes = [size / p for size, p in zip(sizes, picked, strict=True)]
             out.append(picked)
         return out
@@ -314,8 +327,8 @@ class DiffStrideSearch(SearchStrategy):
     def _retrain_for(self, record: TrialRecord) -> TrialRequest | None:
         """The retrain request of a finished search, or None if its rounding is impossible."""
         learned = self._learned(record)
-        rounded = self._rounded(learned)
-        unfitted = self._rounded(learned, fit=False)
+        unfitted = self._rounded(learned)
+        rounded = self._fitted(learned, unfitted)
         staged = [
             {
                 **stage.model_dump(),
