@@ -56,9 +56,17 @@ def test_the_example_job_replays_against_the_committed_table() -> None:
     rows = summary["strategies"]
     assert [r["strategy"] for r in rows] == [
         "grid",
+        "grid-cheapest",
         "random",
         "tpe+median",
         "tpe+hyperband",
         "cmaes",
+        "base",
     ]
-    assert all(r["runs"] == 2 and r["success_rate"] == 1.0 for r in rows)
+    assert all(r["runs"] == 2 for r in rows)
+    searches, base = rows[:-1], rows[-1]
+    assert all(r["success_rate"] == 1.0 for r in searches)
+    # the base's strides (1-2-2) are a point of the table, short of its target
+    assert base["success_rate"] == 0.0 and base["best_at"]["1.0"] < summary["target"]
+    cheapest = rows[1]["compute_to_target"]["median"]
+    assert cheapest < min(r["compute_to_target"]["median"] for r in searches[2:])

@@ -28,7 +28,7 @@ from workers.executor import Completion, ProgressCallback
 from workers.runner import JobRunner
 from workers.store import MemoryTrialStore, StoredTrial
 
-SIMULATED = ("grid", "random", "optuna")
+SIMULATED = ("grid", "random", "optuna", "base")
 NOT_IN_TABLE = "not in the oracle table"
 
 
@@ -135,12 +135,18 @@ class Repetition:
 
 
 def check_simulable(job: JobSpec, table: OracleTable) -> None:
-    """Only fixed-stride strategies over the table's space can be looked up."""
+    """Only fixed-stride strategies over the table's space can be looked up (``base`` only when
+    the base's own strides are a point of the table)."""
     for i, config in enumerate(job.strategies):
         if config.name not in SIMULATED:
             raise OptionsError(
                 f"{config.name} trains networks that are not in an oracle table; simulate "
                 f"{', '.join(SIMULATED)}",
+                field=f"strategies[{i}].name",
+            )
+        if config.name == "base" and table.lookup(parse_spec(job.base or table.base)) is None:
+            raise OptionsError(
+                "the base network's strides are not a point of the oracle table",
                 field=f"strategies[{i}].name",
             )
     if job.space.strides and job.space.strides != table.strides:

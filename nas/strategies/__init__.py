@@ -12,6 +12,7 @@ from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
 
 def _load_builtins() -> None:
     from nas.strategies import (  # noqa: F401  (each module registers itself)
+        base_network,
         compound,
         diffstride,
         grid,

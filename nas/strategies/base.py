@@ -20,6 +20,8 @@ from nas.search import Objectives, SearchSpace
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrainOptions, TrialRequest, TrialResult
 
+EXHAUSTED = "search space exhausted"
+
 
 class RecordState(StrEnum):
     """Where a strategy's trial is: asked and not yet told (``pending``), or how it ended."""
@@ -118,6 +120,11 @@ class SearchStrategy(ABC):
     def is_finished(self) -> bool:
         """True when the strategy will never ask again (its space is exhausted)."""
         return False
+
+    def finished_reason(self) -> str:
+        """Why it asks no more, once ``ask`` gives nothing and none of its trials runs (the
+        runner's stop reason)."""
+        return EXHAUSTED
 
     # ---- rebuilding after a restart -------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""``nas simulate TABLE JOB_FILE``: the job's fixed-stride strategies replayed against a small
-hand-made oracle table (nothing trained), its summary as text and JSON, and its errors."""
+"""``nas simulate TABLE JOB_FILE``: the job's fixed-stride strategies (and the base network)
+replayed against a small hand-made oracle table (nothing trained), its summary as text and JSON,
+and its errors."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from nas.compare import area_under_curve, compute_to_target
+from nas.errors import OptionsError
 from nas.flops import epoch_cost_estimator
 from nas.job import JobSpec
 from nas.oracle import OraclePoint, OracleRun, OracleTable
@@ -175,3 +177,40 @@ def test_errors_are_one_line(
     result = runner.invoke(app, ["simulate", path, str(job_file(tmp_path, **changes))])
     assert result.exit_code == 2, result.output
     assert one_line_error(result).startswith(expected)
+
+
+def test_the_base_network_and_a_cost_ordered_grid(table_file: Path, tmp_path: Path) -> None:
+    strategies = ["base", {"name": "grid", "label": "cheapest", "options": {"order": "cost"}}]
+    path = job_file(tmp_path, strategies=strategies)
+    result = runner.invoke(
+        app, ["simulate", str(table_file), str(path), "--repeats", "4", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    base, cheapest = json.loads(result.stdout)["strategies"]
+    # the base (strides 1-2, mean 0.62) is looked up once per run and never reaches the target
+    assert base["strategy"] == "base" and base["runs"] == 4 and base["success_rate"] == 0.0
+    assert base["compute_to_target"]["median"] is None
+    assert base["best_at"] == {"0.25": pytest.approx(0.62), "0.5": 0.62, "1.0": 0.62}
+    assert cheapest["success_rate"] == 1.0
+
+    table = OracleTable.load(table_file)
+    by_cost = sorted(table.points, key=lambda p: p.epoch_flops)
+    for run in simulate(JobSpec.parse(job(strategies=strategies)), table, 4, 0):
+        (trial,) = run.trials["base"]
+        assert trial.request.spec == parse_spec(BASE)
+        (step,) = run.steps["base"]
+        assert step.true == pytest.approx(0.62) and step.cost == table.base_epoch_flops() * 2
+        # cheapest first by the table's cost per point (the runner's estimate: the same here)
+        assert [s.cost for s in run.steps["cheapest"]] == [p.epoch_flops * 2 for p in by_cost]
+
+
+def test_the_base_network_needs_its_strides_in_the_table(table_file: Path) -> None:
+    table = OracleTable.load(table_file)
+    without = table.model_copy(
+        update={"strides": [[2], [1, 2]], "points": [p for p in table.points if p.strides[0] == 2]}
+    )
+    spec = JobSpec.parse(job(strategies=["grid", "base"], space={"strides": [[2], [1, 2]]}))
+    with pytest.raises(OptionsError) as info:
+        simulate(spec, without, 1)
+    assert info.value.field == "strategies[1].name"
+    assert "not a point of the oracle table" in info.value.message

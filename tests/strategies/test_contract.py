@@ -11,7 +11,8 @@ the day it is registered. Synthetic objective (``tests.fakes``), tiny spaces and
 - run by the ``JobRunner``, it never spends more than its share (FLOPs and trial budgets).
 
 ``FAST`` gives a strategy options that keep it small; a strategy not listed runs with its
-defaults.
+defaults. ``VARIANTS`` adds a strategy again under other options that change what it asks (the
+cost-ordered grid): the suite runs over every name and every variant.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ FAST: dict[str, dict[str, Any]] = {
     "compound": {"max_grid_points": 3, "phi_max": 2},
     "diffstride": {"inits": [[1, 2, 2, 2], [1, 1.5, 2.5, 1.5]]},
 }
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{name: (name, FAST.get(name, {})) for name in NAMES},
+    "grid[cost]": ("grid", {"order": "cost"}),
+    "grid[product]": ("grid", {"order": "product"}),
+}
 SPACES = {
     "strides": SearchSpace(strides=[[1, 2]] * 4, widths=[0.5, 1.0]),
     "blocks": SearchSpace(
@@ -50,8 +56,9 @@ SPACES = {
 Make = Callable[..., StrategyContext]
 
 
-def build(name: str, context: StrategyContext) -> SearchStrategy:
-    return strategies.get(name)(context, FAST.get(name, {}))
+def build(variant: str, context: StrategyContext) -> SearchStrategy:
+    name, options = VARIANTS[variant]
+    return strategies.get(name)(context, options)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -63,7 +70,7 @@ def test_registered_under_its_name_with_strict_options(name: str) -> None:
 
 @pytest.mark.parametrize("k", [0, 4, 9])
 @pytest.mark.parametrize("space", SPACES)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_replay_asks_the_same_next_trial(
     make_context: Make, objective: SyntheticObjective, name: str, space: str, k: int
 ) -> None:
@@ -89,7 +96,7 @@ def test_options_are_validated_naming_the_field(make_context: Make, name: str) -
     assert job_info.value.field == "strategies[0].options.no_such_option"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_nothing_is_proposed_once_finished(
     make_context: Make, objective: SyntheticObjective, name: str
 ) -> None:
@@ -105,13 +112,14 @@ def test_nothing_is_proposed_once_finished(
     assert fresh.is_finished() and fresh.ask() is None
 
 
-def job(name: str, **config: Any) -> JobSpec:
+def job(variant: str, **config: Any) -> JobSpec:
+    name, options = VARIANTS[variant]
     return JobSpec.parse(
         {
             "name": "contract",
             "dataset": {"name": "synthetic", "subset": 200},
             "space": {"strides": [[1], [1, 2], [1, 2], [1, 2]]},
-            "strategies": [{"name": name, "options": {**FAST.get(name, {}), **config}}],
+            "strategies": [{"name": name, "options": {**options, **config}}],
             "budget": {"unit": "base_epochs", "total": 3, "epochs_per_trial": 1},
             "confirm_seeds": 0,
         }
@@ -123,12 +131,14 @@ def data() -> ImageData:
     return load("synthetic", subset=200)
 
 
-@pytest.mark.parametrize("unit", ["base_epochs", "trials"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("unit", ["base_epochs", "flops", "trials"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_a_run_spends_at_most_its_share(data: ImageData, name: str, unit: str) -> None:
     spec = job(name)
-    spec = spec.model_copy(update={"budget": spec.budget.model_copy(update={"unit": unit})})
     probe = JobRunner(spec, data, InlineExecutor(), MemoryTrialStore())
+    total = 3 * probe.epoch_cost(probe.base) if unit == "flops" else 3  # 3 base epochs
+    budget = spec.budget.model_copy(update={"unit": unit, "total": total})
+    spec = spec.model_copy(update={"budget": budget})
     objective = SyntheticObjective(
         base=fit_base(spec, data), target_strides=(1, 2, 2, 1), cost_of_epoch=probe.epoch_cost
     )

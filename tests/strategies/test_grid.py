@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
+import pytest
 from harness import drive, replayed
 
+from nas.data import load
+from nas.errors import OptionsError
+from nas.job import JobError, JobSpec
 from nas.search import SearchSpace
 from nas.strategies.grid import GridSearch
-from nas.strategies.space import is_valid_choice, key_of_params
+from nas.strategies.space import Space, is_valid_choice, key_of_params
+from tests.fakes import SyntheticExecutor, SyntheticObjective
+from workers.executor import InlineExecutor
+from workers.runner import JobRunner
+from workers.store import MemoryTrialStore, TrialState
 
 
 def expected_points(base, space: SearchSpace) -> list[tuple]:  # type: ignore[no-untyped-def]
@@ -100,3 +109,98 @@ def test_a_job_asked_before_grids_were_shuffled_resumes_in_product_order(
         for r in drive(GridSearch(make_context(space=space), {"order": "product"}), objective, 100)
     ]
     assert keys == product  # all 18 points, in product order, none twice
+
+
+# ---- order: cost ------------------------------------------------------------------------------
+
+COST_SPACE = {
+    "strides": [[1], [1, 2], [2], [2, 4]],
+    "widths": [0.5, 1.0],
+    "depths": [1.0, 2.0],
+    "resolutions": [8, 28],  # 8 px under strides 1-2-2-4 leaves no pixel: impossible points
+}
+
+
+def test_a_cost_ordered_grid_trains_the_cheapest_point_first_by_the_budgets_estimate() -> None:
+    spec = JobSpec.parse(
+        {
+            "name": "cheapest-first",
+            "dataset": {"name": "synthetic", "subset": 200},
+            "space": COST_SPACE,
+            "strategies": [{"name": "grid", "options": {"order": "cost"}}],
+            "budget": {"unit": "base_epochs", "total": 1000, "epochs_per_trial": 2},
+            "confirm_seeds": 0,
+        }
+    )
+    data = load("synthetic", subset=200)
+    probe = JobRunner(spec, data, InlineExecutor(), MemoryTrialStore())
+    objective = SyntheticObjective(
+        base=probe.base, target_strides=(1, 2, 2, 2), cost_of_epoch=probe.epoch_cost
+    )
+    runner = JobRunner(spec, data, SyntheticExecutor(objective), MemoryTrialStore())
+    trials = sorted(runner.run(), key=lambda t: t.number)
+    assert all(t.state == TrialState.COMPLETED for t in trials)
+    space = Space(runner.base, spec.space)
+    keys = [key_of_params(t.request.params) for t in trials]
+    indices = [space.index_of(key) if key is not None else None for key in keys]
+    assert sorted(indices) == list(space.valid_indices())  # every valid point once
+    assert 0 < len(indices) < space.size  # some points are impossible
+    # in the order of what the budget estimates (and charges), ties in product order
+    estimates = [runner.ledger.estimate(t.request.spec) for t in trials]
+    charged = list(zip(estimates, indices, strict=True))
+    assert charged == sorted(charged)
+    assert [t.result.cost_flops for t in trials if t.result] == estimates
+    assert {t.request.params["order"] for t in trials} == {"cost"}
+    widths = {t.request.params["width"] for t in trials[:4]}
+    assert widths == {0.5} and trials[-1].request.params["depth"] == 2.0  # small first
+
+
+def test_cost_ties_keep_product_order(make_context, objective, base_spec) -> None:
+    space = SearchSpace(strides=[[1, 2], [1, 2], [2], [1, 2]], widths=[1.0, 0.5])
+    context = make_context(space=space)
+    by_width = replace(context, epoch_cost=lambda spec: float(spec.stages[-1].out_channels))
+    records = drive(GridSearch(by_width, {"order": "cost"}), objective, 100)
+    keys = [key_of_params(r.request.params) for r in records]
+    product = expected_points(base_spec, space)
+    assert keys == [k for k in product if k[1] == 0.5] + [k for k in product if k[1] == 1.0]
+
+
+def test_a_resumed_cost_ordered_grid_asks_what_an_unstopped_one_would(
+    make_context, objective
+) -> None:
+    space = SearchSpace(strides=[[1, 2], [1, 2, 3], [2], [1, 2]], widths=[0.5, 1.0])
+    whole = [
+        r.request
+        for r in drive(GridSearch(make_context(space=space), {"order": "cost"}), objective, 100)
+    ]
+    assert len(whole) == 24
+    costs = [objective.epoch_cost(r.spec) for r in whole]
+    assert costs == sorted(costs)
+    for k in (1, 7, 23):
+        grid = GridSearch(make_context(space=space), {"order": "cost"})
+        drive(grid, objective, k)
+        grid.ask()  # one trial in flight
+        resumed = replayed(grid, GridSearch(make_context(space=space), {"order": "cost"}))
+        rest = drive(resumed, objective, 100)
+        assert [r.request for r in rest] == whole
+
+
+def test_a_cost_order_needs_a_space_it_can_estimate(make_context) -> None:
+    huge = SearchSpace(strides=[[1, 2, 3, 4, 5]] * 4, widths=[0.25 * k for k in range(1, 11)])
+    with pytest.raises(OptionsError) as info:
+        GridSearch(make_context(space=huge), {"order": "cost"})
+    assert info.value.field == "options.order"
+    GridSearch(make_context(space=huge), {"order": "product"})  # the other orders do not estimate
+
+
+def test_an_unknown_order_names_the_field() -> None:
+    with pytest.raises(JobError) as info:
+        JobSpec.parse(
+            {
+                "name": "bad",
+                "dataset": {"name": "synthetic"},
+                "strategies": [{"name": "grid", "options": {"order": "cheapest"}}],
+                "budget": {"unit": "trials", "total": 3},
+            }
+        )
+    assert info.value.field == "strategies[0].options.order"
