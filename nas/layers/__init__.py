@@ -1,5 +1,52 @@
 """Building blocks, one concept per module, looked up by name through ``nas.layers.registry``.
 
 Importing the package imports no torch: ``nas.layers.extras`` and ``nas.layers.plans`` are
-torch-free and read by the block rules (``nas.validation``) whenever a spec is created.
+torch-free and read by the block rules (``nas.validation``) whenever a spec is created. The public
+names below are loaded at first use (PEP 562), so ``nas.layers.DiffStride`` imports torch then.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nas.layers.diffstride import DiffStride, complexity_regularizer
+    from nas.layers.registry import get_block, register_block
+    from nas.layers.spectral_pool import SpectralPool
+    from nas.validation import block_names
+
+_EXPORTS = {
+    "DiffStride": "nas.layers.diffstride",
+    "SpectralPool": "nas.layers.spectral_pool",
+    "block_names": "nas.validation",
+    "complexity_regularizer": "nas.layers.diffstride",
+    "get_block": "nas.layers.registry",
+    "register_block": "nas.layers.registry",
+}
+
+__all__ = [
+    "DiffStride",
+    "SpectralPool",
+    "block_names",
+    "complexity_regularizer",
+    "get_block",
+    "register_block",
+]
+
+
+def _export(name: str) -> object:
+    """Import the module that defines the public ``name``, and keep the name here."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above (a typo stays an error)
+    __getattr__ = _export
