@@ -8,6 +8,9 @@ verbs (``api.cli.server``): ``serve`` and ``keys``. Client verbs talk to a serve
 server and key come from ``--server`` / ``--api-key`` or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit
 codes: 0 ok, 1 the server refused (or the watched job did not complete), 2 bad input here, 3
 server unreachable.
+
+The names ``api/cli.py`` had before it became this package (e95d3b3) stay importable from here,
+but for the ``simulate`` and ``watch`` commands: those names are now the sub-modules.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from __future__ import annotations
 import typer
 
 from api.cli import local, remote, server, simulate, watch
+from api.cli.common import ApiKey, AsJson, Server, console, err_console, fail
+from api.cli.local import run, train
+from api.cli.remote import best, cancel, extend, leaderboard, list_jobs, submit, trial_log
+from api.cli.server import DatabaseUrl, keys_app, keys_create, keys_list, keys_revoke, serve
+from api.cli.simulate import FRACTIONS, SimulatedStrategy
+from api.defaults import DEFAULT_SERVER
+from workers.store import FINISHED_STATES as FINISHED_TRIAL_STATES
 
 app = typer.Typer(help="Neural architecture search for strides and scaling.", no_args_is_help=True)
 # unnamed sub-apps put their verbs on ``nas`` itself, in this order (``nas --help``)
@@ -25,4 +35,31 @@ app.add_typer(remote.app)
 app.add_typer(watch.app)
 app.add_typer(server.keys_app, name="keys")
 
-__all__ = ["app"]
+__all__ = [
+    "DEFAULT_SERVER",
+    "FINISHED_TRIAL_STATES",
+    "FRACTIONS",
+    "ApiKey",
+    "AsJson",
+    "DatabaseUrl",
+    "Server",
+    "SimulatedStrategy",
+    "app",
+    "best",
+    "cancel",
+    "console",
+    "err_console",
+    "extend",
+    "fail",
+    "keys_app",
+    "keys_create",
+    "keys_list",
+    "keys_revoke",
+    "leaderboard",
+    "list_jobs",
+    "run",
+    "serve",
+    "submit",
+    "train",
+    "trial_log",
+]
