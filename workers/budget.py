@@ -5,9 +5,15 @@ it into each strategy's share (FLOPs, or trials for the unit ``trials``), estima
 trial will cost before it runs (``epoch_cost`` of its spec, from ``nas.flops``, times its
 epochs), charges what it did cost once it finished (a warm start's copied trials are free),
 and keeps one ``Account`` per strategy: spent, reserved by trials in flight, trials asked and
-finished, the proposals in a row that did not fit, and why the strategy stopped. The runner
-asks it before every submission and tells it every outcome; the scheduler compares the job's
-stored budget with ``JobBudget.budget`` and hands a changed one to ``JobRunner.extend``.
+finished, the proposals that did not fit (in all and in a row), and why the strategy stopped.
+The runner asks it before every submission and tells it every outcome; the scheduler compares
+the job's stored budget with ``JobBudget.budget`` and hands a changed one to
+``JobRunner.extend``.
+
+Its reasons read in the job's unit (``JobBudget.amount``): "over budget: needs 1.05 base
+epochs, 0.98 left", "214 GFLOPs" for a budget in FLOPs. A strategy that ran out of proposals
+after some were skipped as over budget stopped for its budget, and says so ("budget: 2 of 18
+proposals affordable (16 over budget)"), not "search space exhausted".
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from nas.job import Budget
 from nas.spec import ArchSpec
 from nas.trial import TrialResult
 from workers.store import BudgetUse
+from workers.units import count, si
 
 OVER_BUDGET = "over budget"
 BUDGET_SPENT = "budget spent"
 TRIAL_LIMIT = "trial limit reached"
+SPACE_EXHAUSTED = "search space exhausted"
 MAX_CONSECUTIVE_SKIPS = 25  # a strategy whose next 25 trials do not fit is out of budget
 
 
@@ -36,8 +44,10 @@ class Account:
     reserved: dict[int, float] = field(default_factory=dict)  # trial id -> estimated cost
     trials_done: int = 0
     trials_asked: int = 0
+    skipped: int = 0  # proposals stored as skipped: over budget, never run
     consecutive_skips: int = 0
     stopped: str | None = None  # why it asks no more
+    reopens: bool = False  # it stopped for want of budget or trials: an extension restarts it
 
     @property
     def committed(self) -> float:
@@ -69,8 +79,14 @@ class Account:
         """A proposal did not fit (it is stored as skipped); True when the strategy is out of
         budget (nothing left, or too many in a row)."""
         self.trials_done += 1
+        self.skipped += 1
         self.consecutive_skips += 1
         return self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS or self.remaining() <= 0
+
+    def stop(self, why: str, *, reopens: bool = False) -> None:
+        """It asks no more, because ``why``; ``reopens``: an extension lets it ask again."""
+        self.stopped = why
+        self.reopens = reopens
 
     def settle(self, trial_id: int, charge: float) -> None:
         """A trial finished (or failed): its reservation goes, its ``charge`` is spent."""
@@ -139,6 +155,51 @@ class JobBudget:
             return 1.0
         return result.cost_flops if result is not None else 0.0
 
+    def amount(self, flops: float) -> str:
+        """``flops`` in the job's unit: ``1.05 base epochs``, ``214 GFLOPs``, ``3 trials``."""
+        if self.budget.unit == "trials":
+            return count(round(flops), "trial")
+        if self.budget.unit == "flops":
+            return si(flops, "FLOPs")
+        return f"{flops / self._epoch_cost(self._base):,.2f} base epochs"
+
+    def over_budget(self, cost: float, left: float) -> str:
+        """Why a proposal of estimated ``cost`` was skipped with ``left`` of its share:
+        ``over budget: needs 1.05 base epochs, 0.98 left`` (digits enough to tell them apart)."""
+        if self.budget.unit != "base_epochs":
+            return f"{OVER_BUDGET}: needs {self.amount(cost)}, {self.amount(left)} left"
+        base = self._epoch_cost(self._base)
+        places = 2
+        while places < 6 and f"{cost / base:.{places}f}" == f"{left / base:.{places}f}":
+            places += 1
+        return (
+            f"{OVER_BUDGET}: needs {cost / base:,.{places}f} base epochs, "
+            f"{left / base:,.{places}f} left"
+        )
+
+    def out_of_proposals(self, key: str) -> str:
+        """Why strategy ``key``, with nothing more to ask, stopped: its space ran out, or (some
+        of its proposals were over budget) its budget did."""
+        account = self.accounts[key]
+        if not account.skipped:
+            return SPACE_EXHAUSTED
+        asked = account.trials_asked
+        return (
+            f"budget: {asked - account.skipped} of {asked} proposals affordable "
+            f"({account.skipped} over budget)"
+        )
+
+    def too_many_skips(self, key: str) -> str:
+        """Why strategy ``key`` stopped after a skipped proposal: nothing left of its share, or
+        ``MAX_CONSECUTIVE_SKIPS`` proposals in a row did not fit what is left."""
+        account = self.accounts[key]
+        if account.remaining() <= 0:
+            return BUDGET_SPENT
+        return (
+            f"budget: {account.consecutive_skips} proposals in a row over budget, "
+            f"{self.amount(account.remaining())} left"
+        )
+
     def can_ask(self, key: str) -> str | None:
         """None when strategy ``key`` may propose a trial now; else why not: the trial limit
         (it stops), or its budget committed (it stops once nothing of it is in flight, else
@@ -157,8 +218,9 @@ class JobBudget:
         share = self.share()
         for account in self.accounts.values():
             account.budget = share
-            if account.stopped in (BUDGET_SPENT, TRIAL_LIMIT):
+            if account.stopped is not None and account.reopens:
                 account.stopped = None
+                account.reopens = False
                 account.consecutive_skips = 0
 
     def use(self) -> dict[str, BudgetUse]:

@@ -1,5 +1,11 @@
 """A trial as one flat row, and ranking a job's trials across strategies.
 
+``is_ranked`` is the one ranking rule: the page (its data marks each trial ``ranked``), the
+server's trials listing (``?ranked=true``), ``nas leaderboard`` and ``nas run`` rank the same
+trials: search trials that completed with an accuracy. Confirmation runs (``workers.confirm``),
+skipped proposals (over budget, never run), pruned, failed and unfinished trials are listed,
+never ranked.
+
 ``flat_row`` is the one place a trial is flattened: from its columns as the SQL store keeps
 them (``trial`` columns plus its result's ``learned_strides``, ``stride_readout`` and
 ``test_accuracy``), which ``trial_columns`` gives for a ``StoredTrial``. The API's trial rows
@@ -9,14 +15,37 @@ leaderboard rows are built from it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
+from nas.job import CONFIRM
 from nas.readout import stage_statuses
-from workers.confirm import is_confirmation
-from workers.store import StoredTrial
+from workers.store import StoredTrial, TrialState
+
+RANKED_STATE = TrialState.COMPLETED
+"""The one state a ranked trial is in (the SQL filter of the trials listing reads it too)."""
+UNRANKED_STRATEGIES = (CONFIRM,)
+"""Strategy keys never ranked: the confirmation runs of the recommendation."""
+
+
+def is_ranked(strategy: str, state: str, accuracy: float | None) -> bool:
+    """Whether a trial takes a place in the ranking: a search trial (not a confirmation run)
+    that completed with a finite accuracy."""
+    return (
+        state == RANKED_STATE
+        and strategy not in UNRANKED_STRATEGIES
+        and accuracy is not None
+        and math.isfinite(accuracy)
+    )
+
+
+def ranked_trial(trial: StoredTrial) -> bool:
+    """``is_ranked`` of a stored trial."""
+    accuracy = trial.result.accuracy if trial.result is not None else None
+    return is_ranked(trial.strategy, trial.state, accuracy)
 
 
 def trial_columns(trial: StoredTrial) -> dict[str, Any]:
@@ -103,16 +132,15 @@ class LeaderboardRow(BaseModel):
 
 
 def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
-    """Finished search trials with a result, best validation accuracy first; failed trials
-    last (confirmation runs are not ranked: ``workers.confirm`` summarizes them)."""
+    """The ranked trials (``is_ranked``), best validation accuracy first, ties to the earlier
+    trial; the others are not ranked, so not here."""
 
-    def sort_key(trial: StoredTrial) -> tuple[int, float, int]:
-        accuracy = trial.result.accuracy if trial.result is not None else -1.0
-        return (0 if trial.result is not None else 1, -accuracy, trial.id)
+    def sort_key(trial: StoredTrial) -> tuple[float, int]:
+        assert trial.result is not None  # ranked
+        return (-trial.result.accuracy, trial.id)
 
     rows = []
-    searched = (t for t in trials if t.finished and not is_confirmation(t))
-    for rank, trial in enumerate(sorted(searched, key=sort_key), 1):
+    for rank, trial in enumerate(sorted(filter(ranked_trial, trials), key=sort_key), 1):
         row = flat_row(trial_columns(trial))
         rows.append(
             LeaderboardRow(

@@ -13,7 +13,9 @@ One loop serves the embedded ``nas run`` path and the server's scheduler:
    passed to the strategy, which may prune.
 
 A strategy stops when it is finished, has nothing to ask and nothing running, or its share of
-the budget is spent (nothing left, or many proposals in a row do not fit).
+the budget is spent (nothing left, or many proposals in a row do not fit). Why it stopped reads
+true and in the job's unit (``workers.budget``): a grid that trained 2 of its 18 points because
+the other 16 were over budget stopped for its budget, not because its space was exhausted.
 
 5. Once every strategy has stopped and none of their trials is in flight, confirm the job's
    recommendation: train it again with ``confirm_seeds`` other seeds (``workers.confirm``),
@@ -32,7 +34,7 @@ from nas.job import Budget, JobSpec
 from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.trial import EpochReport
-from workers.budget import BUDGET_SPENT, OVER_BUDGET, Account, JobBudget
+from workers.budget import OVER_BUDGET, Account, JobBudget
 from workers.confirm import Confirmation, is_confirmation
 from workers.executor import Completion, Executor
 from workers.pool import JobPool
@@ -185,6 +187,7 @@ class JobRunner:
                 self._trial_owner[trial.id] = state
                 skipped = trial.error is not None and trial.error.startswith(OVER_BUDGET)
                 account.consecutive_skips = account.consecutive_skips + 1 if skipped else 0
+                account.skipped += skipped
                 if trial.finished:
                     # a warm start's copied trial is known from another job: free here
                     copied = trial.copied_from is not None
@@ -332,13 +335,13 @@ class JobRunner:
         account = state.account
         why_not = self.ledger.can_ask(state.key)
         if why_not is not None:
-            if why_not:
-                self._stop(state, why_not)
+            if why_not:  # its trial limit, or its budget spent: an extension restarts it
+                self._stop(state, why_not, reopens=True)
             return False
         request = state.strategy.ask()
         if request is None:
             if state.strategy.is_finished() or not account.reserved:
-                self._stop(state, "search space exhausted")
+                self._stop(state, self.ledger.out_of_proposals(state.key))
             return False
         cost = self.ledger.estimate(request.spec)
         trial = self.store.add(request)
@@ -347,12 +350,11 @@ class JobRunner:
         self._trial_owner[trial.id] = state
         if not account.fits(cost):
             # Recorded (so a replay asks the same next trial) but not run: it does not fit.
-            remaining = account.remaining()
-            self.store.skip(trial.id, f"{OVER_BUDGET}: needs {cost:.3g}, {remaining:.3g} left")
+            self.store.skip(trial.id, self.ledger.over_budget(cost, account.remaining()))
             out_of_budget = account.skip()
             state.strategy.tell(trial.number, None)
             if out_of_budget:
-                self._stop(state, BUDGET_SPENT)
+                self._stop(state, self.ledger.too_many_skips(state.key), reopens=True)
             else:
                 self._save_budget()
             return True
@@ -360,8 +362,8 @@ class JobRunner:
         self._submit(trial)
         return True
 
-    def _stop(self, state: StrategyState, why: str) -> None:
-        state.account.stopped = why
+    def _stop(self, state: StrategyState, why: str, *, reopens: bool = False) -> None:
+        state.account.stop(why, reopens=reopens)
         self._save_budget()
         self._emit(RunEvent("stopped", state.key, message=why))
 

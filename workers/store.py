@@ -55,8 +55,10 @@ class BudgetUse(BaseModel):
     trials: int = Field(description="its finished trials (completed, pruned, skipped, failed)")
     stopped: str | None = Field(
         default=None,
-        description="why it asks no more: 'budget spent', 'search space "
-        "exhausted', 'trial limit reached', 'finished'; null while it asks",
+        description="why it asks no more, in the job's unit: 'budget spent', 'budget: 2 of "
+        "18 proposals affordable (16 over budget)', 'budget: 25 proposals in a row over "
+        "budget, 0.98 base epochs left', 'search space exhausted', 'trial limit reached', "
+        "'finished'; null while it asks",
     )
     fraction: float = Field(
         description="progress, 0..1: spent / budget, and 1 once it stopped with nothing running"

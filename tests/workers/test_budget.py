@@ -13,6 +13,7 @@ from nas.trial import TrialResult
 from workers.budget import (
     BUDGET_SPENT,
     MAX_CONSECUTIVE_SKIPS,
+    SPACE_EXHAUSTED,
     TRIAL_LIMIT,
     JobBudget,
 )
@@ -80,11 +81,57 @@ def test_skips_in_a_row_stop_a_strategy() -> None:
 
 def test_extending_gives_new_shares_and_restarts_the_stopped() -> None:
     budget = ledger(total=2, unit="flops")
-    budget.accounts["a"].stopped = BUDGET_SPENT
-    budget.accounts["b"].stopped = "search space exhausted"
+    budget.accounts["a"].stop(BUDGET_SPENT, reopens=True)
+    budget.accounts["b"].stop(SPACE_EXHAUSTED)
     budget.extend(Budget(total=4, unit="flops"))
     assert budget.budget.total == 4 and budget.accounts["a"].budget == 2
     assert budget.accounts["a"].stopped is None
     assert budget.accounts["b"].stopped == "search space exhausted"
     use = budget.use()
     assert use["a"].budget == 2 and use["b"].fraction == 1.0 and use["a"].unit == "flops"
+
+
+@pytest.mark.parametrize(
+    ("unit", "cost", "left", "reason"),
+    [
+        # one base epoch is 100 FLOPs here
+        ("base_epochs", 105.0, 98.0, "over budget: needs 1.05 base epochs, 0.98 left"),
+        ("base_epochs", 100.04, 100.01, "over budget: needs 1.0004 base epochs, 1.0001 left"),
+        ("flops", 1.81e12, 1.73e12, "over budget: needs 1.81 TFLOPs, 1.73 TFLOPs left"),
+        ("flops", 2.14e11, 9e10, "over budget: needs 214 GFLOPs, 90 GFLOPs left"),
+    ],
+)
+def test_skip_reasons_read_in_the_jobs_unit(
+    unit: str, cost: float, left: float, reason: str
+) -> None:
+    assert ledger(total=3, unit=unit).over_budget(cost, left) == reason
+
+
+def test_amounts_in_the_jobs_unit() -> None:
+    assert ledger(total=3).amount(250.0) == "2.50 base epochs"
+    assert ledger(total=3, unit="flops").amount(4.2e9) == "4.2 GFLOPs"
+    assert ledger(total=3, unit="trials").amount(1.0) == "1 trial"
+
+
+def test_a_space_run_out_through_skips_stopped_for_its_budget() -> None:
+    budget = ledger(total=100, unit="flops")
+    a = budget.accounts["a"]
+    a.trials_asked = 18
+    assert budget.out_of_proposals("a") == SPACE_EXHAUSTED  # every proposal ran
+    for _ in range(16):
+        a.skip()
+    assert budget.out_of_proposals("a") == "budget: 2 of 18 proposals affordable (16 over budget)"
+
+
+def test_skips_in_a_row_say_how_much_was_left() -> None:
+    budget = ledger(total=2, unit="base_epochs")  # a share of 100 FLOPs: 1 base epoch
+    a = budget.accounts["a"]
+    a.reserve(1, 30.0)
+    a.settle(1, 30.0)
+    while not a.skip():
+        pass
+    assert budget.too_many_skips("a") == (
+        f"budget: {MAX_CONSECUTIVE_SKIPS} proposals in a row over budget, 0.70 base epochs left"
+    )
+    a.spent = 100.0
+    assert budget.too_many_skips("a") == BUDGET_SPENT

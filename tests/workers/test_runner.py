@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -212,6 +213,34 @@ def test_proposals_over_the_budget_are_skipped_not_failed(data: Any) -> None:
     assert skipped and all(t.error and t.error.startswith("over budget") for t in skipped)
     assert all(t.id not in executor.submitted for t in skipped)  # never ran
     assert not [t for t in trials if t.state == TrialState.FAILED]
+
+
+def test_a_grid_cut_short_by_its_budget_says_so_in_base_epochs(data: Any) -> None:
+    """Two base epochs for a 12-point grid: most points cost more than is left. The grid runs
+    out of points, but because its budget skipped them: its stop reason says so (not "search
+    space exhausted"), and every skip says what it needed and what was left, in base epochs."""
+    job = make_job(
+        strategies=["grid"], budget={"unit": "base_epochs", "total": 2, "epochs_per_trial": 1}
+    )
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    store = MemoryTrialStore()
+    executor = SyntheticExecutor(objective_for(job, data, probe.epoch_cost))
+    trials = JobRunner(job, data, executor, store).run()
+    ran = [t for t in trials if t.state == TrialState.COMPLETED]
+    skipped = [t for t in trials if t.state == TrialState.SKIPPED]
+    assert len(trials) == 12 and ran and skipped
+    stopped = f"budget: {len(ran)} of 12 proposals affordable ({len(skipped)} over budget)"
+    assert store.budget["grid"].stopped == stopped
+    for trial in skipped:
+        assert re.fullmatch(
+            r"over budget: needs \d+\.\d\d+ base epochs, \d+\.\d\d+ left", trial.error or ""
+        ), trial.error
+    # replayed after a restart, the count of skips is the same
+    again = JobRunner(
+        job, data, SyntheticExecutor(objective_for(job, data, probe.epoch_cost)), store
+    )
+    again.start()
+    assert again.ledger.out_of_proposals("grid") == stopped
 
 
 def test_budget_use_is_kept_in_the_store_and_the_same_after_a_restart(data: Any) -> None:
