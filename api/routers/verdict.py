@@ -1,0 +1,72 @@
+"""The verdict of a job: which strategy finds a good architecture for the least compute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from api.deps import require_read
+from api.leaderboards import Leaderboards, Snapshot
+from api.routers.leaderboard import leaderboards
+from api.schemas import READ_ERRORS, Id
+from api.schemas.verdict import VerdictOut
+from api.states import TERMINAL_JOB_STATES
+from api.targets import KeyRun, group_keys
+from nas.compare import Step
+from nas.verdict import Verdict, verdict
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["results"], responses=READ_ERRORS)
+
+Runs = tuple[tuple[str, tuple[tuple[Step, ...], ...]], ...]
+
+
+def series_runs(runs: Sequence[KeyRun], base_keys: Sequence[str], final: bool) -> Runs:
+    """Each strategy's runs (its repeats' steps); while the job runs, only repeats that have
+    finished a trial (the others have not started)."""
+    by_key = {r.key: r for r in runs}
+    return tuple(
+        (
+            series,
+            tuple(tuple(by_key[k].steps) for k in keys if final or by_key[k].steps),
+        )
+        for series, keys in group_keys([r.key for r in runs], base_keys)
+    )
+
+
+@lru_cache(maxsize=64)
+def _verdict(runs: Runs) -> Verdict:
+    """``nas.verdict.verdict`` of ``runs``, once per distinct runs (they are its only input)."""
+    return verdict(dict(runs))
+
+
+def job_verdict(snapshot: Snapshot) -> VerdictOut:
+    """The verdict of the job ``snapshot`` copies."""
+    final = snapshot.state in TERMINAL_JOB_STATES
+    found = _verdict(series_runs(snapshot.runs, snapshot.base_keys, final))
+    return VerdictOut(
+        **found.model_dump(),
+        job_id=snapshot.id,
+        state=snapshot.state,
+        final=final,
+        unit=snapshot.unit,
+        unit_flops=snapshot.unit_flops,
+    )
+
+
+@router.get(
+    "/{job_id}/verdict",
+    response_model=VerdictOut,
+    dependencies=[Depends(require_read)],
+)
+def get_verdict(job_id: Id, boards: Annotated[Leaderboards, Depends(leaderboards)]) -> VerdictOut:
+    """Which strategy finds a good architecture for the least compute, tested: every pair of
+    strategies compared at equal compute over the job's repeats (``repeats: N``), each run
+    scored at its own cost against the other's runs there (the accuracy of its best trial so
+    far), a two-sided permutation test, Holm's correction over the pairs, and the median
+    difference in accuracy with a 95% bootstrap interval. "not distinguishable" whenever the
+    corrected p >= 0.05; a job with one run per strategy gets no claim (`claim: false`).
+    While the job runs the verdict is provisional (`final: false`)."""
+    return job_verdict(boards.snapshot(job_id))
