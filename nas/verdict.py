@@ -260,7 +260,7 @@ def _no_claim(
     """Why no claim can be made (None: a test can be made)."""
     if len(strategies) < 2:
         return "no claim: one strategy, nothing to compare it with"
-    if all(s.runs <= 1 for s in strategies):
+    if all(s.runs == 1 for s in strategies):
         return NO_CLAIM
     if sum(len(r) >= 2 for r in usable.values()) < 2:
         few = ", ".join(f"{s.strategy} {s.runs}" for s in strategies if s.runs < 2)

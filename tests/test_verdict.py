@@ -193,6 +193,11 @@ def test_one_run_per_strategy_makes_no_claim() -> None:
     assert not alone.claim and alone.says.startswith("no claim: one strategy")
     partly = verdict({"grid": [one_step(0.9), one_step(0.8)], "random": [one_step(0.5)]})
     assert not partly.claim and "random 1" in partly.says
+    # a job with repeats whose runs have barely started: not "one run per strategy" but "yet"
+    started = verdict({"grid": [one_step(0.9)], "random": []})
+    assert (
+        started.says == "no claim yet: two strategies need two runs or more each (grid 1, random 0)"
+    )
 
 
 def test_a_claim_needs_the_test_and_the_interval_on_one_side() -> None:

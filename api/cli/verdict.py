@@ -95,7 +95,8 @@ def print_verdict(found: Verdict) -> None:
     """The verdict's line, its strategies, its pairs and the test, each within 80 columns."""
     runs = sorted({s.runs for s in found.strategies})
     counts = " or ".join(map(str, runs)) if runs else "no"
-    head = f"job {found.job_id} ({found.state}): {counts} runs per strategy"
+    plural = "run" if runs == [1] else "runs"
+    head = f"job {found.job_id} ({found.state}): {counts} {plural} per strategy"
     if not found.final:
         head += "; provisional while the job runs (repeats not started are left out)"
     console.print(escape(head), highlight=False)

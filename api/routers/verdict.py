@@ -14,7 +14,7 @@ from api.routers.leaderboard import leaderboards
 from api.schemas import READ_ERRORS, Id
 from api.schemas.verdict import VerdictOut
 from api.states import TERMINAL_JOB_STATES
-from api.targets import KeyRun, group_keys
+from api.targets import KeyRun, group_keys, series_of
 from nas.compare import Step
 from nas.verdict import Verdict, verdict
 
@@ -23,14 +23,14 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["results"], responses=READ_ERROR
 Runs = tuple[tuple[str, tuple[tuple[Step, ...], ...]], ...]
 
 
-def series_runs(runs: Sequence[KeyRun], base_keys: Sequence[str], final: bool) -> Runs:
-    """Each strategy's runs (its repeats' steps); while the job runs, only repeats that have
-    finished a trial (the others have not started)."""
+def series_runs(runs: Sequence[KeyRun], base_keys: Sequence[str], every: bool) -> Runs:
+    """Each strategy's runs (its repeats' steps): ``every`` one, or (a job still running) only
+    the repeats that have finished a trial (the others have not started)."""
     by_key = {r.key: r for r in runs}
     return tuple(
         (
             series,
-            tuple(tuple(by_key[k].steps) for k in keys if final or by_key[k].steps),
+            tuple(tuple(by_key[k].steps) for k in keys if every or by_key[k].steps),
         )
         for series, keys in group_keys([r.key for r in runs], base_keys)
     )
@@ -43,9 +43,11 @@ def _verdict(runs: Runs) -> Verdict:
 
 
 def job_verdict(snapshot: Snapshot) -> VerdictOut:
-    """The verdict of the job ``snapshot`` copies."""
+    """The verdict of the job ``snapshot`` copies (a job without repeats: no claim, from the
+    start)."""
     final = snapshot.state in TERMINAL_JOB_STATES
-    found = _verdict(series_runs(snapshot.runs, snapshot.base_keys, final))
+    repeated = any(series_of(r.key, snapshot.base_keys)[1] is not None for r in snapshot.runs)
+    found = _verdict(series_runs(snapshot.runs, snapshot.base_keys, final or not repeated))
     return VerdictOut(
         **found.model_dump(),
         job_id=snapshot.id,

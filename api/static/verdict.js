@@ -28,7 +28,8 @@
 
   function runsText(strategies) {
     const counts = [...new Set(strategies.map((s) => s.runs))].sort((a, b) => a - b);
-    return counts.length ? counts.join(" or ") + " runs per strategy" : "no runs yet";
+    if (!counts.length) return "no runs yet";
+    return counts.join(" or ") + (counts.length === 1 && counts[0] === 1 ? " run" : " runs") + " per strategy";
   }
 
   function render(v) {
