@@ -58,10 +58,14 @@ class Trial(View):
     state: str
     spec: str
     phase: str | None = None
+    strides: str | None = None
     accuracy: float | None = None
+    test_accuracy: float | None = None
     n_params: int | None = None
     macs: int | None = None
     cost_flops: float | None = None
+    wall_seconds: float | None = None
+    error: str | None = None
 
 
 class TrialLog(View):
@@ -131,6 +135,7 @@ class Target(View):
     best_trial: int | None = None
     margin: float | None = None
     n_val: int | None = None
+    reason: str | None = None
 
 
 class SeriesTarget(View):
@@ -299,7 +304,11 @@ class NasClient:
         strategy: str | None = None,
         state: str | None = None,
         sort: str = "accuracy",
+        order: str = "desc",
+        offset: int = 0,
+        ranked: bool = False,
     ) -> Page[Trial]:
+        """A page of a job's trials (``ranked``: only those the leaderboard ranks)."""
         return self._get(
             Page[Trial],
             f"/api/v1/jobs/{job_id}/trials",
@@ -307,6 +316,9 @@ class NasClient:
             strategy=strategy,
             state=state,
             sort=sort,
+            order=order,
+            offset=offset,
+            ranked="true" if ranked else None,
         )
 
     def comparison(self, job_id: int) -> Comparison:

@@ -12,9 +12,11 @@ way once per job version, shared by every client; so are the trial counts per st
 strategy.
 
 A client sends the ``version`` of its last answer as ``since`` and gets the trials changed since
-then, as parallel arrays. The job's version is read before its trials, so a concurrent change is
-at worst sent twice, never lost. A DiffStride trial's learned strides per epoch are read on
-demand, one trial at a time (``api.store.trajectory.stride_trajectory``).
+then, as parallel arrays, each trial marked ``ranked`` or not by
+``workers.leaderboard.is_ranked`` (the rule ``nas leaderboard`` ranks by too). The job's version
+is read before its trials, so a concurrent change is at worst sent twice, never lost. A
+DiffStride trial's learned strides per epoch are read on demand, one trial at a time
+(``api.store.trajectory.stride_trajectory``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from api.strides import strides_text
 from api.targets import Comparison, KeyRun, Unit, area_horizon, job_unit, run_keys, validation_size
 from api.targets import comparison as compare_strategies
 from nas.job import CONFIRM, strategy_key
+from workers.leaderboard import is_ranked
 from workers.store import FINISHED_STATES, BudgetUse, TrialState
 
 MAX_ROWS = 100_000
@@ -337,6 +340,7 @@ class Leaderboard:
             epoch=cols[_EPOCH],
             epochs=cols[_I["epochs"]],
             error=cols[_ERROR],
+            ranked=list(map(is_ranked, cols[_STRATEGY], cols[_STATE], cols[_ACCURACY])),
             strides=stride_codes,
             stride_texts=list(texts),
         )

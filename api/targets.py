@@ -7,7 +7,10 @@ A live job has no oracle table, so the target comes from its own trials:
 where ``p`` is the best validation accuracy of a completed trial (of any strategy; on the
 compare page, of any of the jobs) and ``n_val`` the size of the validation split: two standard
 errors of a binomial accuracy measured on ``n_val`` images, and never less than the half point
-an oracle table uses (``nas.oracle.MIN_MARGIN``). ``n_val`` comes from the job's ``DatasetRef``
+an oracle table uses (``nas.oracle.MIN_MARGIN``). A validation set too small to tell trials
+apart gets no target (``Target.reason`` says why): when the margin exceeds ``MAX_MARGIN`` (10
+points) or half of ``p`` (the target would be below half the best, or below 0: 30 images and
+a best of 10% give 2 standard errors of 11 points). ``n_val`` comes from the job's ``DatasetRef``
 the way ``nas.data.split`` draws it: ``round(val_fraction * n)`` (at least 1), ``n`` the subset
 or, without one, the size of a registered dataset; a dataset path without a subset has no known
 ``n_val`` and gets the half point alone.
@@ -52,6 +55,8 @@ RULE = (
     "best validation accuracy of a completed trial minus max(0.5 points, 2 standard errors: "
     "2 * sqrt(p * (1 - p) / n_val))"
 )
+MAX_MARGIN = 0.10
+"""A margin above this (10 points) says the validation set cannot tell trials apart: no target."""
 _REPEAT = re.compile(r"(.+)/r(\d+)")
 
 Unit = Literal["base_epochs", "flops"]
@@ -87,6 +92,12 @@ class Target(BaseModel):
     margin: float | None = Field(description="max(0.005, 2 * sqrt(p(1-p)/n_val))")
     n_val: int | None = Field(description="validation images (null: not known)")
     rule: str = RULE
+    reason: str | None = Field(
+        default=None,
+        description="why there is no target (value null): no completed trial yet, or a "
+        "validation set too small to tell trials apart (the margin over 10 points or over half "
+        "the best accuracy)",
+    )
 
 
 def live_target(
@@ -95,14 +106,17 @@ def live_target(
     best_trial: int | None = None,
     best_job: int | None = None,
 ) -> Target:
-    """The target below the best accuracy ``best`` measured on ``n_val`` images."""
+    """The target below the best accuracy ``best`` measured on ``n_val`` images; none (with
+    its ``reason``) before a completed trial, or when the margin is too wide to mean anything."""
     if best is None or not math.isfinite(best):
-        return Target(value=None, best=None, margin=None, n_val=n_val)
+        return Target(
+            value=None, best=None, margin=None, n_val=n_val, reason="no completed trial yet"
+        )
     p = min(1.0, max(0.0, best))
     margin = MIN_MARGIN
     if n_val:
         margin = max(MIN_MARGIN, 2 * math.sqrt(p * (1 - p) / n_val))
-    return Target(
+    found = Target(
         value=best - margin,
         best=best,
         best_trial=best_trial,
@@ -110,6 +124,26 @@ def live_target(
         margin=margin,
         n_val=n_val,
     )
+    reason = _too_wide(best, margin, n_val)
+    if reason is not None:
+        return found.model_copy(update={"value": None, "reason": reason})
+    return found
+
+
+def _too_wide(best: float, margin: float, n_val: int | None) -> str | None:
+    """Why a ``margin`` below the best accuracy ``best`` makes no target, if it does."""
+    images = f"{n_val:,} validation images" if n_val else "the validation set"
+    if margin > MAX_MARGIN:
+        return (
+            f"{images} cannot tell trials apart: 2 standard errors at {100 * best:.2f}% are "
+            f"{100 * margin:.1f} points (over {100 * MAX_MARGIN:.0f})"
+        )
+    if 2 * margin > best:
+        return (
+            f"the best accuracy, {100 * best:.2f}%, is within its margin on {images} "
+            f"({100 * margin:.1f} points): a target would be below half of it"
+        )
+    return None
 
 
 # ---- strategies and their repeats ---------------------------------------------------------

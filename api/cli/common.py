@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Column
 
 from nas.errors import NasError
 
@@ -22,6 +24,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+Wide = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="every column (the block strings too), past the terminal's edge if need be"
+    ),
+]
 Server = Annotated[
     str,
     typer.Option("--server", envvar="NAS_SERVER", help="the server's base URL"),
@@ -55,6 +63,18 @@ class ConfirmationView(Protocol):
     def test_mean(self) -> float | None: ...
     @property
     def test_sd(self) -> float | None: ...
+
+
+def strategy_bars(out: Console, amount: str) -> Progress:
+    """A progress bar per strategy that fits the terminal: its name, a short bar, ``amount``
+    (a format of the task, e.g. its percentage) and its status, folded rather than cut."""
+    return Progress(
+        TextColumn("[bold]{task.description}", table_column=Column(overflow="fold", ratio=1)),
+        BarColumn(bar_width=16),
+        TextColumn(amount, table_column=Column(no_wrap=True)),
+        TextColumn("{task.fields[status]}", table_column=Column(overflow="fold", ratio=3)),
+        console=out,
+    )
 
 
 def _pct(mean: float, sd: float | None) -> str:

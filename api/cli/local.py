@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,9 +17,29 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.text import Text
 
-from api.cli.common import confirmation_text, console, err_console, fail, invalid, read_spec
+from api.cli.board import (
+    BoardRow,
+    census,
+    human,
+    of_ranked,
+    pct,
+    ranked_table,
+    secs,
+    skipped_table,
+)
+from api.cli.common import (
+    Wide,
+    confirmation_text,
+    console,
+    err_console,
+    fail,
+    invalid,
+    read_spec,
+    strategy_bars,
+)
+from api.cli.tables import Col, fit, say, show
 from nas.errors import NasError
 
 if TYPE_CHECKING:
@@ -25,6 +47,7 @@ if TYPE_CHECKING:
     from nas.trial import TrialResult
     from workers.leaderboard import LeaderboardRow
     from workers.runner import JobRunner, RunEvent
+    from workers.store import StoredTrial
 
 app = typer.Typer()
 
@@ -89,20 +112,27 @@ def train(
     _print_trained(arch.to_string(), result)
 
 
+TRAINED = (
+    Col("val acc", 100),
+    Col("params", 90),
+    Col("MACs", 80),
+    Col("wall", 60),
+    Col("FLOPs", 70),
+)
+
+
 def _print_trained(spec: str, result: TrialResult) -> None:
-    table = Table(title=spec, show_header=True)
-    for column in ("val accuracy", "params", "MACs", "seconds", "cost (GFLOPs)"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        f"{result.accuracy:.4f}",
-        f"{result.params:,}",
-        f"{result.macs:,}",
-        f"{result.wall_seconds:.1f}",
-        f"{result.cost_flops / 1e9:,.0f}",
-    )
-    console.print(table)
+    row = [
+        pct(result.accuracy),
+        human(result.params),
+        human(result.macs),
+        secs(result.wall_seconds),
+        human(result.cost_flops),
+    ]
+    console.print(Text(spec, overflow="fold"), highlight=False)
+    show(console, fit(TRAINED, [row], console.width))
     if any(s is not None for s in result.learned_strides):
-        console.print(f"learned strides: {result.learned_strides}")
+        say(console, f"learned strides: {result.learned_strides}")
 
 
 @app.command()
@@ -115,6 +145,10 @@ def run(
         ),
     ] = False,
     top: Annotated[int, typer.Option(min=1, help="rows of the leaderboard to print")] = 15,
+    skipped: Annotated[
+        bool, typer.Option("--skipped", help="also list the skipped proposals (over budget)")
+    ] = False,
+    wide: Wide = False,
 ) -> None:
     """Run a whole comparison on this machine (no server) and print the leaderboard."""
     from nas.job import CONFIRM, JobSpec
@@ -131,15 +165,11 @@ def run(
             raise fail("warm_start: starts from a job on a server (use nas submit)")
         data = load_dataset(job.dataset)
         store = MemoryTrialStore()
-        progress = Progress(
-            TextColumn("[bold]{task.description:<14}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}% of budget"),
-            TextColumn("{task.fields[status]}"),
-            console=err_console,
-            disable=as_json,
-        )
-        tasks = {key: progress.add_task(key, total=1.0, status="") for key in job.strategy_keys()}
+        progress = strategy_bars(err_console, "{task.percentage:>3.0f}%")
+        progress.disable = as_json
+        tasks = {
+            key: progress.add_task(escape(key), total=1.0, status="") for key in job.strategy_keys()
+        }
         if job.confirm_seeds:
             tasks[CONFIRM] = progress.add_task(CONFIRM, total=job.confirm_seeds, status="")
 
@@ -166,11 +196,11 @@ def run(
         }
         console.print_json(json.dumps(body))
         return
-    _print_run(job, len(trials), rows, runner, top)
+    print_run(console, job, trials, rows, runner, top=top, listed=skipped, wide=wide)
     if found is not None:
-        console.print(
+        say(
+            console,
             f"recommended: trial {found.trial_id} ({found.strategy}), {confirmation_text(found)}",
-            soft_wrap=True,
         )
 
 
@@ -196,37 +226,75 @@ def _show_event(
     progress.update(tasks[event.strategy], completed=fraction, status=status)
 
 
-def _print_run(
-    job: JobSpec, n_trials: int, rows: list[LeaderboardRow], runner: JobRunner, top: int
-) -> None:
-    """The leaderboard of a finished ``nas run`` and the best trial of each strategy."""
-    from workers.leaderboard import best_per_strategy
+BEST = (
+    Col("strategy", 100, fold=True),
+    Col("best", 95),
+    Col("strides", 80, left=True),
+    Col("trials", 70),
+    Col("budget used", 60),
+    Col("stopped", 90, fold=True),
+    Col("architecture", 0, fold=True, wide=True),
+)
 
-    table = Table(title=f"{job.name}: leaderboard ({n_trials} trials)")
-    for column in ("rank", "strategy", "architecture", "val acc", "params", "MACs", "GFLOPs"):
-        table.add_column(column, justify="left" if column == "architecture" else "right")
-    for row in rows[:top]:
-        table.add_row(
-            str(row.rank),
-            row.strategy + (f" ({row.phase})" if row.phase else ""),
-            row.spec,
-            f"{row.accuracy:.4f}" if row.accuracy is not None else row.state,
-            f"{row.params:,}" if row.params is not None else "-",
-            f"{row.macs:,}" if row.macs is not None else "-",
-            f"{row.cost_flops / 1e9:,.1f}" if row.cost_flops is not None else "-",
-        )
-    console.print(table)
-    best = Table(title="best per strategy")
-    for column in ("strategy", "val acc", "architecture", "trials", "budget used"):
-        best.add_column(column)
+
+def print_run(
+    out: Console,
+    job: JobSpec,
+    trials: list[StoredTrial],
+    rows: list[LeaderboardRow],
+    runner: JobRunner,
+    *,
+    top: int,
+    listed: bool,
+    wide: bool,
+) -> None:
+    """The leaderboard of a finished ``nas run`` (its ranked rows, what is not ranked, the
+    skipped proposals when ``listed``) and each strategy's best and why it stopped."""
+    from collections import Counter
+
+    from api.strides import strides_text
+    from workers.leaderboard import best_per_strategy
+    from workers.store import TrialState
+
+    ranked = [of_ranked(row) for row in rows[:top]]
+    shown = f"the {len(ranked)} most accurate" if len(ranked) < len(rows) else f"all {len(rows)}"
+    show(out, ranked_table(ranked, out.width, wide=wide), f"{job.name}: {shown} ranked trials")
+    states = Counter(t.state.value for t in trials)
+    per = {
+        key: Counter(t.state.value for t in trials if t.strategy == key)
+        for key in {t.strategy for t in trials}
+    }
+    say(out, census(states, per, len(rows), listed=listed))
+    if listed:
+        skipped = [
+            BoardRow(
+                trial=t.id,
+                strategy=t.strategy,
+                number=t.number,
+                spec=t.request.spec.to_string(),
+                state=t.state,
+                phase=t.request.params.get("phase"),
+                strides=strides_text(t.request.spec.to_string()),
+                error=t.error,
+            )
+            for t in trials
+            if t.state == TrialState.SKIPPED
+        ]
+        if skipped:
+            show(out, skipped_table(skipped, out.width, wide=wide), "skipped proposals")
     winners = best_per_strategy(rows)
+    table = []
     for key, state in runner.states.items():
         winner = winners.get(key)
-        best.add_row(
-            key,
-            f"{winner.accuracy:.4f}" if winner and winner.accuracy is not None else "-",
-            winner.spec if winner else "-",
-            str(state.trials_done),
-            f"{100 * state.spent / state.budget:.0f}%" if state.budget else "-",
+        table.append(
+            [
+                key,
+                pct(winner.accuracy) if winner else "-",
+                (strides_text(winner.spec, winner.learned_strides) or "-") if winner else "-",
+                str(state.trials_done),
+                f"{100 * state.spent / state.budget:.0f}%" if state.budget else "-",
+                state.stopped or "-",
+                winner.spec if winner else "-",
+            ]
         )
-    console.print(best)
+    show(out, fit(BEST, table, out.width, wide=wide), "best per strategy")

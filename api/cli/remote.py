@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
+from api.cli.board import (
+    census,
+    human,
+    of_trial,
+    pct,
+    ranked_table,
+    skipped_table,
+)
 from api.cli.common import (
     ApiKey,
     AsJson,
     Server,
+    Wide,
     confirmation_text,
     console,
     err_console,
@@ -23,10 +34,11 @@ from api.cli.common import (
     finished_count,
     open_client,
 )
+from api.cli.tables import Col, fit, say, show
 from api.defaults import DEFAULT_SERVER
 
 if TYPE_CHECKING:
-    from api.client import Best, Comparison, Trial
+    from api.client import Best, Comparison, Job, JobProgress, NasClient, Page, Trial
 
 app = typer.Typer()
 
@@ -43,10 +55,6 @@ def _read_job_file(path: Path) -> Any:
         return yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise fail(f"{path} is not valid YAML/JSON: {' '.join(str(exc).split())}") from None
-
-
-def _fmt(value: float | None, spec: str = ".4f") -> str:
-    return format(value, spec) if value is not None else "-"
 
 
 def _trial_name(trial: Trial) -> str:
@@ -79,6 +87,7 @@ def submit(
 def list_jobs(
     state: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="newest first, at most")] = 20,
+    wide: Wide = False,
     server: Server = DEFAULT_SERVER,
     api_key: ApiKey = None,
     as_json: AsJson = False,
@@ -91,24 +100,37 @@ def list_jobs(
     if as_json:
         console.print_json(json.dumps([j.model_dump(mode="json") for j in page.items]))
         return
-    table = Table(title=f"jobs ({len(page.items)} of {page.total})")
-    for column in ("id", "name", "state", "trials done", "strategies", "created"):
-        table.add_column(column, justify="right" if column == "id" else "left")
+    rows = []
     for job in page.items:
         counts = job.trial_counts
-        done = finished_count(counts)
         strategies = [
             s if isinstance(s, str) else strategy_key(s) for s in job.spec.get("strategies", [])
         ]
-        table.add_row(
-            str(job.id),
-            escape(job.name),
-            job.state,
-            f"{done}/{sum(counts.values())}",
-            escape(", ".join(map(str, strategies))),
-            job.created_at.strftime("%Y-%m-%d %H:%M"),
+        rows.append(
+            [
+                str(job.id),
+                job.name,
+                job.state,
+                f"{finished_count(counts)}/{sum(counts.values())}",
+                ", ".join(map(str, strategies)),
+                job.created_at.strftime("%Y-%m-%d %H:%M"),
+            ]
         )
-    console.print(table)
+    show(
+        console,
+        fit(JOB_COLUMNS, rows, console.width, wide=wide),
+        f"jobs ({len(rows)} of {page.total})",
+    )
+
+
+JOB_COLUMNS = (
+    Col("id", 100),
+    Col("name", 90, fold=True),
+    Col("state", 95, left=True),
+    Col("trials done", 80),
+    Col("strategies", 30, fold=True),
+    Col("created", 20, left=True),
+)
 
 
 @app.command()
@@ -116,6 +138,10 @@ def leaderboard(
     job_id: Annotated[int, typer.Argument(help="job id")],
     top: Annotated[int, typer.Option(min=1, max=200, help="rows to show")] = 15,
     strategy: Annotated[str | None, typer.Option(help="only this strategy's trials")] = None,
+    skipped: Annotated[
+        bool, typer.Option("--skipped", help="also list the skipped proposals (over budget)")
+    ] = False,
+    wide: Wide = False,
     as_csv: Annotated[
         bool, typer.Option("--csv", help="every trial of the job as CSV (to stdout, or --out)")
     ] = False,
@@ -124,8 +150,9 @@ def leaderboard(
     api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
-    """A job's trials across strategies, most accurate first, and each strategy's compute to
-    target; with --csv every trial as spreadsheet-safe CSV."""
+    """A job's ranked trials across strategies, most accurate first (confirmation runs and
+    skipped proposals are counted, not ranked), and each strategy's compute to target; with
+    --csv every trial as spreadsheet-safe CSV."""
     if out is not None and not as_csv:
         raise fail("--out goes with --csv")
     if as_csv and as_json:
@@ -141,69 +168,118 @@ def leaderboard(
         return
     with open_client(server, api_key) as client:
         job = client.job(job_id)
-        page = client.trials(job_id, limit=top, strategy=strategy)
-        found = None if as_json else client.comparison(job_id)
-    if as_json:
-        console.print_json(json.dumps([t.model_dump(mode="json") for t in page.items]))
-        return
-    table = Table(title=f"job {job.id} {escape(job.name)} ({job.state}): {page.total} trials")
-    columns = ("rank", "trial", "strategy", "state", "val acc", "params", "MACs", "GFLOPs")
-    for column in (*columns, "architecture"):
-        left = column in {"strategy", "state", "architecture"}
-        table.add_column(column, justify="left" if left else "right")
-    for rank, trial in enumerate(page.items, start=1):
-        table.add_row(
-            str(rank),
-            str(trial.id),
-            escape(_trial_name(trial)),
-            trial.state,
-            _fmt(trial.accuracy),
-            _fmt(trial.n_params, ","),
-            _fmt(trial.macs, ","),
-            _fmt(trial.cost_flops / 1e9 if trial.cost_flops is not None else None, ",.1f"),
-            trial.spec,
-        )
-    console.print(table)
-    if found is not None:
-        _print_comparison(found)
-    console.print(f"leaderboard: {client.leaderboard_url(job.id)}", soft_wrap=True, highlight=False)
+        page = client.trials(job_id, limit=top, strategy=strategy, ranked=True)
+        unranked = _skipped(client, job_id, strategy) if skipped else []
+        if as_json:
+            rows = [t.model_dump(mode="json") for t in (*page.items, *unranked)]
+            console.print_json(json.dumps(rows))
+            return
+        board = Board(job, page, client.progress(job_id), client.comparison(job_id), unranked)
+        print_board(console, board, strategy=strategy, listed=skipped, wide=wide)
+        say(console, f"leaderboard: {client.leaderboard_url(job.id)}")
 
 
-def _print_comparison(found: Comparison) -> None:
-    """The target and each strategy's compute to it (``nas leaderboard``)."""
+def _skipped(client: NasClient, job_id: int, strategy: str | None) -> list[Trial]:
+    """Every skipped proposal of the job (of ``strategy``), oldest first."""
+    found: list[Trial] = []
+    while True:
+        page = client.trials(
+            job_id, limit=200, offset=len(found), strategy=strategy, state="skipped", sort="id",
+            order="asc",
+        )  # fmt: skip
+        found.extend(page.items)
+        if not page.items or len(found) >= page.total:
+            return found
+
+
+@dataclass(frozen=True)
+class Board:
+    """What ``nas leaderboard`` shows of a job: its ranked trials (a page), its trial counts,
+    its compute to target and (``--skipped``) its skipped proposals."""
+
+    job: Job
+    ranked: Page[Trial]
+    progress: JobProgress
+    comparison: Comparison
+    skipped: list[Trial]
+
+
+def print_board(
+    out: Console, board: Board, *, strategy: str | None, listed: bool, wide: bool
+) -> None:
+    """The ranked table, what is not ranked, the skipped proposals (``listed``) and compute
+    to target, in ``out``'s width (``wide``: every column)."""
+    job, page = board.job, board.ranked
+    rows = [of_trial(t, rank) for rank, t in enumerate(page.items, start=1)]
+    which = f"{strategy}'s" if strategy else "the"
+    shown = f"the {len(rows)} most accurate" if len(rows) < page.total else f"all {len(rows)}"
+    heading = f"job {job.id} {job.name} ({job.state}): {shown} of {which} ranked trials"
+    show(out, ranked_table(rows, out.width, wide=wide), heading)
+    progress = board.progress
+    if strategy is None:
+        states, per = progress.states, progress.strategies
+    else:
+        states, per = progress.strategies.get(strategy, {}), {}
+        states = {k: n for k, n in states.items() if k != "total"}
+    say(out, census(states, per, page.total, listed=listed, job_id=job.id))
+    if listed and board.skipped:
+        skipped = [of_trial(t) for t in board.skipped]
+        show(out, skipped_table(skipped, out.width, wide=wide), "skipped proposals")
+    print_comparison(out, board.comparison, wide=wide)
+
+
+COMPARISON = (
+    Col("strategy", 100, fold=True),
+    Col("runs", 60),
+    Col("to target", 90),
+    Col("reached", 80),
+    Col("AUC", 70),
+)
+
+
+def print_comparison(out: Console, found: Comparison, *, wide: bool = False) -> None:
+    """The target (or why there is none) and each strategy's compute to it."""
     target = found.target
-    unit = "base epochs" if found.unit == "base_epochs" else "GFLOPs"
-    scale = 1.0 if found.unit == "base_epochs" else 1e9
+    unit = "base epochs" if found.unit == "base_epochs" else "FLOPs"
 
     def amount(value: float | None) -> str:
-        return "not reached" if value is None else f"{value / scale:,.2f}"
+        if value is None:
+            return "not reached"
+        return f"{value:,.2f}" if found.unit == "base_epochs" else human(value)
 
     if target.value is None or target.best is None or target.margin is None:
-        console.print("compute to target: no completed trial yet", soft_wrap=True)
+        say(out, f"no target: {target.reason or 'no completed trial yet'}")
+        if target.best is None:
+            return
+        columns = [COMPARISON[0], COMPARISON[1], COMPARISON[4]]
+        rows = [
+            [series.strategy, str(series.runs), pct(series.auc) if series.auc is not None else "-"]
+            for series in found.series
+        ]
+        show(out, fit(columns, rows, out.width, wide=wide), "area under the best-so-far curve")
         return
-    n_val = f"{target.n_val} validation images" if target.n_val else "an unknown validation size"
-    console.print(
-        f"target {100 * target.value:.2f}%: the best, {100 * target.best:.2f}% (trial "
-        f"{target.best_trial}), less {100 * target.margin:.2f} points (the larger of 0.5 points "
-        f"and 2 standard errors on {n_val})",
-        soft_wrap=True,
-        highlight=False,
+    n_val = f"{target.n_val:,} validation images" if target.n_val else "an unknown validation size"
+    say(
+        out,
+        f"target {pct(target.value)}: the best, {pct(target.best)} (trial {target.best_trial}), "
+        f"less {100 * target.margin:.2f} points (the larger of 0.5 points and 2 standard errors "
+        f"on {n_val})",
     )
-    table = Table(title="compute to target")
-    for column in ("strategy", "runs", f"to target ({unit})", "reached", "AUC"):
-        table.add_column(column, justify="left" if column == "strategy" else "right")
+    rows = []
     for series in found.series:
         spread = ""
         if series.runs > 1 and series.compute_to_target is not None:
             spread = f" (IQR {amount(series.q1)}-{amount(series.q3)})"
-        table.add_row(
-            escape(series.strategy),
-            str(series.runs),
-            amount(series.compute_to_target) + spread,
-            f"{series.reached}/{series.runs}",
-            f"{100 * series.auc:.2f}%" if series.auc is not None else "-",
+        rows.append(
+            [
+                series.strategy,
+                str(series.runs),
+                amount(series.compute_to_target) + spread,
+                f"{series.reached}/{series.runs}",
+                pct(series.auc) if series.auc is not None else "-",
+            ]
         )
-    console.print(table)
+    show(out, fit(COMPARISON, rows, out.width, wide=wide), f"compute to target, in {unit}")
 
 
 @app.command()
@@ -218,6 +294,7 @@ def best(
     trial: Annotated[
         int | None, typer.Option(help="with --export: this trial instead of the best")
     ] = None,
+    wide: Wide = False,
     server: Server = DEFAULT_SERVER,
     api_key: ApiKey = None,
     as_json: AsJson = False,
@@ -237,36 +314,25 @@ def best(
         return
     if found.best is None:
         raise fail(f"job {job_id} has no completed trial yet", 1)
-    _print_best(job_id, found.best, found)
+    print_best(console, job_id, found.best, found, wide=wide)
     if export is not None and record is not None:
         _print_export(export, record)
 
 
-def _print_best(job_id: int, top: Trial, found: Best) -> None:
-    """The best trial (``top``, ``found.best``) and the Pareto front (``nas best``)."""
-    console.print(
-        f"best of job {job_id}: trial {top.id} ({escape(_trial_name(top))}), "
-        f"val acc {_fmt(top.accuracy)}, {_fmt(top.n_params, ',')} params, "
-        f"{_fmt(top.macs, ',')} MACs",
-        soft_wrap=True,
+def print_best(out: Console, job_id: int, top: Trial, found: Best, *, wide: bool = False) -> None:
+    """The best trial (``top``, ``found.best``), its confirmation and the Pareto front."""
+    strides = f", strides {top.strides}" if top.strides else ""
+    say(
+        out,
+        f"best of job {job_id}: trial {top.id} ({_trial_name(top)}), val acc {pct(top.accuracy)}, "
+        f"{human(top.n_params)} params, {human(top.macs)} MACs{strides}",
     )
-    console.print(f"  {top.spec}", soft_wrap=True, highlight=False)
+    out.print(Text("  " + top.spec, overflow="fold"), highlight=False)
     if found.confirmation is not None:
-        console.print(f"  {confirmation_text(found.confirmation)}", soft_wrap=True)
+        say(out, f"  {confirmation_text(found.confirmation)}")
     if found.pareto:
-        table = Table(title=f"Pareto front ({found.objective})")
-        for column in ("trial", "strategy", "val acc", "params", "MACs", "architecture"):
-            table.add_column(column)
-        for point in found.pareto:
-            table.add_row(
-                str(point.id),
-                escape(_trial_name(point)),
-                _fmt(point.accuracy),
-                _fmt(point.n_params, ","),
-                _fmt(point.macs, ","),
-                point.spec,
-            )
-        console.print(table)
+        rows = [of_trial(point) for point in found.pareto]
+        show(out, ranked_table(rows, out.width, wide=wide), f"Pareto front ({found.objective})")
 
 
 def _print_export(export: Path, record: dict[str, Any]) -> None:

@@ -6,8 +6,9 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.progress import Progress, TaskID
 
 from api.cli.common import (
     ApiKey,
@@ -16,8 +17,12 @@ from api.cli.common import (
     err_console,
     finished_count,
     open_client,
+    strategy_bars,
 )
+from api.cli.tables import say
 from api.defaults import DEFAULT_SERVER
+from api.targets import job_unit
+from workers.units import si
 
 if TYPE_CHECKING:
     from api.client import BudgetUse, Job, JobProgress, NasClient
@@ -61,13 +66,7 @@ def watch(
     """Live progress per strategy until the job ends; exit 0 when it completed, 1 otherwise."""
     from api.client import EXIT_UNREACHABLE, ClientError
 
-    bars = Progress(
-        TextColumn("[bold]{task.description:<14}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[status]}"),
-        console=err_console,
-    )
+    bars = strategy_bars(err_console, "{task.percentage:>5.1f}%")
     tasks: dict[str, TaskID] = {}
     best_of: dict[str, tuple[int, float | None]] = {}  # strategy -> (trials done, best accuracy)
     with open_client(server, api_key) as client:
@@ -85,7 +84,7 @@ def watch(
                 if job.finished:
                     break
                 time.sleep(interval)
-        _print_ended(client, job)
+        print_ended(console, job, client.progress(job.id), client.leaderboard_url(job.id))
     if job.state != "completed":
         raise typer.Exit(code=1)
 
@@ -105,12 +104,15 @@ def _poll(
     for key, counts in progress.strategies.items():
         done = finished_count(counts)
         if best_of.get(key, (-1, None))[0] != done:
-            top = client.trials(job_id, strategy=key, state="completed", limit=1)
+            top = client.trials(job_id, strategy=key, ranked=True, limit=1)
             accuracy = top.items[0].accuracy if top.items else None
             best_of[key] = (done, accuracy)
         status = f"{done} done, {counts.get('running', 0)} running"
-        if best_of[key][1] is not None:
-            status += f", best {best_of[key][1]:.4f}"
+        if counts.get("skipped"):
+            status += f" ({counts['skipped']} skipped)"
+        best = best_of[key][1]
+        if best is not None:
+            status += f", best {100 * best:.2f}%"
         if key not in tasks:
             tasks[key] = bars.add_task(escape(key), total=None, status="")
         fraction = fractions.get(key)
@@ -123,27 +125,36 @@ def _poll(
     return job
 
 
-def _print_ended(client: NasClient, job: Job) -> None:
-    """The ended job: its trials by state, its error, each strategy's budget use."""
+def print_ended(out: Console, job: Job, progress: JobProgress, url: str) -> None:
+    """The ended job: its trials by state, its error, each strategy's budget use and why it
+    stopped (in the job's unit)."""
     counts = job.trial_counts
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if n)
-    console.print(
-        f"job {job.id} ({escape(job.name)}) {job.state}: {summary or 'no trials'}",
-        soft_wrap=True,
-    )
+    say(out, f"job {job.id} ({job.name}) {job.state}: {summary or 'no trials'}")
     if job.error:
-        console.print(f"  error: {escape(job.error)}", soft_wrap=True)
-    for key, use in (client.progress(job.id).budget or {}).items():
-        console.print(f"  {escape(key)}: {_budget_text(use)}", soft_wrap=True, highlight=False)
-    console.print(f"leaderboard: {client.leaderboard_url(job.id)}", soft_wrap=True, highlight=False)
+        say(out, f"  error: {job.error}")
+    budget = progress.budget or {}
+    spec = job.spec.get("budget", {})
+    unit = job_unit(
+        str(spec.get("unit", "base_epochs")),
+        len(job.spec.get("strategies", [])),
+        spec.get("total"),
+        {k: use.model_dump() for k, use in budget.items()},
+    )
+    for key, use in budget.items():
+        say(out, f"  {key}: {budget_text(use, unit)}")
+    say(out, f"leaderboard: {url}")
 
 
-def _budget_text(use: BudgetUse) -> str:
-    """``budget 84% (4.2 of 5 GFLOPs), stopped: budget spent``."""
+def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str:
+    """``budget 84% (4.20 of 5.00 base epochs, 6 trials done), stopped: budget spent``; in
+    base epochs when the job's budget counts them (``unit``: its name and FLOPs in one)."""
     share = min(1.0, use.spent / use.budget) if use.budget > 0 else 0.0
     if use.unit == "trials":
         amount = f"{use.spent:g} of {use.budget:g} trials"
+    elif unit[0] == "base_epochs":
+        amount = f"{use.spent / unit[1]:,.2f} of {use.budget / unit[1]:,.2f} base epochs"
     else:
-        amount = f"{use.spent / 1e9:,.1f} of {use.budget / 1e9:,.1f} GFLOPs"
+        amount = f"{si(use.spent)} of {si(use.budget, 'FLOPs')}"
     text = f"budget {100 * share:.0f}% ({amount}, {use.trials} trials done)"
     return text + (f", stopped: {use.stopped}" if use.stopped else "")

@@ -113,6 +113,14 @@ def list_trials(
     order: Literal["asc", "desc"] = "desc",
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ranked: Annotated[
+        bool,
+        Query(
+            description="only the ranked trials: search trials completed with an accuracy (no "
+            "confirmation runs, skipped proposals, pruned, failed or unfinished trials), the "
+            "rule the leaderboard page ranks by"
+        ),
+    ] = False,
 ) -> Response:
     svc.repo.require(job_id)  # 404 for unknown jobs
     trials, total = svc.repo.summaries_page(
@@ -123,6 +131,7 @@ def list_trials(
         descending=order == "desc",
         offset=offset,
         limit=limit,
+        ranked=ranked,
     )
     page = Page[TrialSummary].model_construct(items=trials, total=total, offset=offset, limit=limit)
     # Built from trusted columns: serialized directly, not validated again on the way out.

@@ -42,6 +42,12 @@ class TrialColumns(BaseModel):
     error: list[str | None] = Field(
         default_factory=list, description=f"why a trial failed (at most {MAX_ERROR_CHARS} chars)"
     )
+    ranked: list[bool] = Field(
+        default_factory=list,
+        description="whether the trial takes a place in the ranking (workers.leaderboard."
+        "is_ranked: a search trial completed with an accuracy; not a confirmation run, nor a "
+        "skipped proposal, nor a pruned, failed or unfinished trial)",
+    )
     strides: list[int] = Field(default_factory=list, description="index into `stride_texts`")
     stride_texts: list[str | None] = Field(
         default_factory=list,

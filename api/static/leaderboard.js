@@ -15,10 +15,12 @@
   // the job's recommendation trained again with other seeds: stored as trials of this key,
   // shown in the table but not ranked, charted or counted as a strategy
   const CONFIRM = "confirm";
+  // which trials are ranked is the server's rule (workers.leaderboard.is_ranked, the CLI's
+  // too): each trial comes marked `ranked`; confirmation runs and skipped proposals never are
 
   // ---- the client's copy of the job ---------------------------------------------------------
   const FIELDS = ["strategy", "number", "state", "spec", "strides", "accuracy", "n_params", "macs",
-    "cost_flops", "wall_seconds", "epoch", "epochs", "error"];
+    "cost_flops", "wall_seconds", "epoch", "epochs", "error", "ranked"];
   const store = {
     version: 0, createdAt: null, job: null, progress: null, strategies: [], states: [],
     curves: [], front: null, comparison: null, seriesOf: new Map(), seriesNames: [],
@@ -42,7 +44,7 @@
     const t = d.trials;
     const cols = store.cols;
     const plain = ["number", "spec", "accuracy", "n_params", "macs", "cost_flops", "wall_seconds",
-      "epoch", "epochs", "error"];
+      "epoch", "epochs", "error", "ranked"];
     if (d.full || !store.id.length) {
       // everything at once: take the columns as they came
       store.id = t.id;
@@ -86,10 +88,10 @@
   }
 
   function computeRanks() {
-    const { accuracy, state, strategy } = store.cols;
+    const { accuracy, ranked } = store.cols;
     const done = [];
     for (let i = 0; i < store.id.length; i++) {
-      if (state[i] === "completed" && accuracy[i] !== null && strategy[i] !== CONFIRM) done.push(i);
+      if (ranked[i]) done.push(i);
     }
     const ids = store.id;
     // a native numeric sort of packed keys (accuracy to 1e-7, descending; then position, i.e.
@@ -150,7 +152,7 @@
     document.getElementById("progress-fill").style.width = (p.total ? (100 * finished) / p.total : 0) + "%";
     const parts = [finished + " / " + p.total + " trials finished"];
     if (p.states.running) parts.push(p.states.running + " running");
-    if (p.states.skipped) parts.push(p.states.skipped + " skipped (over budget)");
+    if (p.states.skipped) parts.push(p.states.skipped + " skipped proposals (over budget, never run)");
     if (p.states.failed) parts.push(p.states.failed + " failed");
     if (job.error) parts.push("error: " + job.error);
     document.getElementById("progress-text").textContent = parts.join(" · ");
@@ -164,8 +166,10 @@
       const chip = el("li", "chip");
       const sw = el("span", "swatch");
       sw.style.background = colorOf(s);
-      const done = counts.total - (counts.queued || 0) - (counts.running || 0);
-      chip.append(sw, el("strong", null, s), el("span", "muted", done + "/" + counts.total));
+      const skipped = counts.skipped || 0;  // proposals never run: counted apart
+      const done = counts.total - (counts.queued || 0) - (counts.running || 0) - skipped;
+      chip.append(sw, el("strong", null, s), el("span", "muted", done + "/" + (counts.total - skipped)));
+      if (skipped) chip.append(el("span", "muted", "+" + skipped + " skipped"));
       if (top !== null) chip.append(el("span", null, "best " + pct(top)));
       const use = (job.budget || {})[s];
       if (use) chip.append(budgetChip(use));
@@ -219,7 +223,8 @@
   const shortSpec = (v) => (specHead && v.startsWith(specHead) ? "…" + v.slice(specHead.length - 1) : v);
 
   const STATE_ORDER = { running: 0, queued: 1, completed: 2, pruned: 3, skipped: 4, failed: 5 };
-  const view = { sort: "rank", dir: 1, order: [], strategy: "", state: "" };
+  // skipped proposals (over budget, never run) are folded away unless asked for
+  const view = { sort: "rank", dir: 1, order: [], strategy: "", state: "", skipped: false };
   const valueOf = (col, i) => (col.value ? col.value(i) : store.cols[col.key][i]);
 
   function buildHead() {
@@ -241,8 +246,14 @@
   function sortRows() {
     const col = COLUMNS.find((c) => c.key === view.sort);
     const ids = store.id;
-    const keep = (i) => (!view.strategy || store.cols.strategy[i] === view.strategy) &&
-      (!view.state || store.cols.state[i] === view.state);
+    const showSkipped = view.skipped || view.state === "skipped";
+    let folded = 0;
+    const keep = (i) => {
+      if (view.strategy && store.cols.strategy[i] !== view.strategy) return false;
+      if (view.state && store.cols.state[i] !== view.state) return false;
+      if (!showSkipped && store.cols.state[i] === "skipped") { folded++; return false; }
+      return true;
+    };
     const dir = view.dir;
     let order;
     if (col.key === "rank" && dir > 0) {
@@ -274,6 +285,21 @@
     const total = store.id.length;
     document.getElementById("trial-count").textContent =
       order.length === total ? total + " trials" : order.length + " of " + total + " trials";
+    renderSkippedToggle(folded);
+  }
+
+  // "41 skipped proposals · show": the count of the folded rows (or of the shown ones), and the
+  // button that folds them in or out
+  function renderSkippedToggle(folded) {
+    const button = document.getElementById("toggle-skipped");
+    if (!button) return;
+    const n = store.progress ? store.progress.states.skipped || 0 : 0;
+    button.hidden = n === 0 || view.state === "skipped";
+    const noun = n === 1 ? " skipped proposal" : " skipped proposals";
+    button.textContent = view.skipped ? "hide " + n + noun : n + noun + " hidden · show";
+    button.setAttribute("aria-pressed", String(view.skipped));
+    button.title = "proposals over their strategy's budget, never run" +
+      (folded ? " (" + folded + " of them match the filters)" : "");
   }
 
   function stateCell(i) {
@@ -343,7 +369,9 @@
     const t = c.target;
     line.title = "target: " + t.rule;
     if (t.value === null) {
-      line.textContent = "Target: the best completed trial's accuracy less a margin (no completed trial yet)";
+      line.textContent = t.best === null
+        ? "Target: the best completed trial's accuracy less a margin (no completed trial yet)"
+        : "No target: " + (t.reason || "the validation set cannot tell trials apart");
       return;
     }
     const se = t.n_val ? "2 standard errors on " + t.n_val + " validation images" : "2 standard errors (validation size unknown)";
@@ -377,12 +405,14 @@
     const use = ((store.job && store.job.budget) || {})[s];
     const tr = el("tr", repeat ? "repeat" : "");
     tr.dataset.strategy = s;
-    const done = counts.total - (counts.queued || 0) - (counts.running || 0);
+    const skipped = counts.skipped || 0;
+    const done = counts.total - (counts.queued || 0) - (counts.running || 0) - skipped;
     const best = c.accuracy && c.accuracy.length ? c.accuracy[c.accuracy.length - 1] : null;
     const cells = numCells([
       ["target", targetText(kt), kt && kt.reached_by !== null ? "reached by trial " + kt.reached_by : ""],
       ["auc", kt && kt.auc !== null ? pct(kt.auc) : "–"],
-      ["done", done + " / " + counts.total],
+      ["done", done + " / " + (counts.total - skipped) + (skipped ? " + " + skipped + " skipped" : ""),
+        skipped ? skipped + " proposals over budget, never run" : ""],
       ["best", acc(best) + (best !== null ? " (#" + c.trial[c.trial.length - 1] + ")" : "")],
       ["min", acc(c.min_accuracy)],
       ["max", acc(c.max_accuracy)],
@@ -691,10 +721,10 @@
   }
 
   function paretoData() {
-    const { macs, accuracy, state, strategy } = store.cols;
+    const { macs, accuracy, ranked, strategy } = store.cols;
     const per = new Map(store.strategies.map((s) => [s, [[], [], []]]));
     for (let i = 0; i < store.id.length; i++) {
-      if (state[i] !== "completed" || accuracy[i] === null || !(macs[i] > 0) || strategy[i] === CONFIRM) continue;
+      if (!ranked[i] || !(macs[i] > 0)) continue;  // the ranked trials, as on the table
       const xy = per.get(strategy[i]);
       xy[0].push(macs[i]);
       xy[1].push(accuracy[i]);
@@ -1017,6 +1047,14 @@
       view[field] = e.target.value;
       sortRows();
       document.getElementById("scroller").scrollTop = 0;
+      renderRows(true);
+    });
+  }
+  const toggle = document.getElementById("toggle-skipped");
+  if (toggle) {
+    toggle.addEventListener("click", () => {
+      view.skipped = !view.skipped;
+      sortRows();
       renderRows(true);
     });
   }

@@ -29,6 +29,7 @@ from nas.errors import NotFoundError, OptionsError
 from nas.job import CONFIRM, strategy_key
 from nas.trial import EpochReport
 from workers.confirm import ConfirmationSummary, summarize
+from workers.leaderboard import RANKED_STATE, UNRANKED_STRATEGIES
 from workers.store import StoredTrial, TrialState
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -63,6 +64,16 @@ _SUMMARY_COLUMNS = (
     TrialDocument.result["test_accuracy"].label("test_accuracy"),
     Trial.copied_from,
 )
+
+
+def ranked_filter() -> list[sa.ColumnElement[bool]]:
+    """``workers.leaderboard.is_ranked`` in SQL: the trials that take a place in the ranking
+    (a test holds the two to the same trials)."""
+    return [
+        Trial.state == RANKED_STATE.value,
+        Trial.strategy.not_in(UNRANKED_STRATEGIES),
+        Trial.accuracy.is_not(None),
+    ]
 
 
 def _last(reports: ReportList | None) -> EpochReport | None:
@@ -114,9 +125,11 @@ class JobQueries:
         descending: bool,
         offset: int,
         limit: int,
+        ranked: bool = False,
     ) -> tuple[list[sa.Row[Any]], dict[int, ReportList], int]:
         """Rows of one page (sorted by ``sort``, NULLs last, ties by id), each row's latest
-        progress report, and the total matching the filters."""
+        progress report, and the total matching the filters (``ranked``: only the trials
+        ``is_ranked`` ranks)."""
         column = SORT_COLUMNS.get(sort)
         if column is None:
             raise OptionsError(
@@ -129,6 +142,8 @@ class JobQueries:
             where.append(Trial.strategy == strategy)
         if state is not None:
             where.append(Trial.state == state)
+        if ranked:
+            where.extend(ranked_filter())
         ordered = column.desc() if descending else column.asc()
         with session_scope(self.factory) as session:
             total = session.scalar(sa.select(sa.func.count()).select_from(Trial).where(*where))
@@ -179,11 +194,12 @@ class JobQueries:
         descending: bool = True,
         offset: int = 0,
         limit: int = 50,
+        ranked: bool = False,
     ) -> tuple[list[TrialSummary], int]:
         """Like ``trials_page``, as ``TrialSummary`` rows read from columns only (no request
         or result documents parsed): what listings need, several times cheaper."""
         rows, latest, total = self._page(
-            _SUMMARY_COLUMNS, job_id, strategy, state, sort, descending, offset, limit
+            _SUMMARY_COLUMNS, job_id, strategy, state, sort, descending, offset, limit, ranked
         )
         return [_summary(r, _last(latest.get(r.id))) for r in rows], total
 

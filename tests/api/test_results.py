@@ -295,13 +295,13 @@ def test_compute_to_target_per_strategy_in_base_epochs(h: Harness) -> None:
 
 
 def test_without_a_kept_budget_compute_counts_flops(h: Harness) -> None:
-    job_id, store = h.job()  # its budget counts trials
+    job_id, store = h.job(dataset={"name": "synthetic", "subset": 2000})  # it counts trials
     finished(h, store, "grid", 0.6, cost=4e9)
     found = h.client.get(f"/api/v1/jobs/{job_id}/comparison").json()
     assert found["unit"] == "flops" and found["unit_flops"] == 1.0
     assert found["horizon"] == 4e9  # the most any strategy spent
     assert found["series"][0]["compute_to_target"] == 4e9
-    assert found["target"]["n_val"] == 20  # 10% of a subset of 200
+    assert found["target"]["n_val"] == 200  # 10% of a subset of 2,000
     empty_id, _ = h.job()
     empty = h.client.get(f"/api/v1/jobs/{empty_id}/comparison").json()
     assert empty["target"]["value"] is None and empty["horizon"] is None
@@ -309,9 +309,11 @@ def test_without_a_kept_budget_compute_counts_flops(h: Harness) -> None:
 
 
 def test_repeats_form_one_series_with_a_median_and_a_band(h: Harness) -> None:
-    job_id, store = h.job(strategies=["grid", "random"], repeats=3)
+    job_id, store = h.job(
+        strategies=["grid", "random"], repeats=3, dataset={"name": "synthetic", "subset": 2000}
+    )
     finished(h, store, "grid/r0", 0.6, cost=1e9)
-    finished(h, store, "grid/r0", 0.8, cost=1e9)
+    finished(h, store, "grid/r0", 0.88, cost=1e9)
     finished(h, store, "grid/r1", 0.7, cost=1e9)
     finished(h, store, "grid/r2", 0.9, cost=3e9)
     finished(h, store, "random/r0", 0.5, cost=1e9)
@@ -326,16 +328,16 @@ def test_repeats_form_one_series_with_a_median_and_a_band(h: Harness) -> None:
     grid = series["grid"]
     assert [k["key"] for k in grid["keys"]] == ["grid/r0", "grid/r1", "grid/r2"]
     assert grid["runs"] == 3 and grid["band"] == "min-max"
-    # target: 0.9 on 20 validation images less 2 SEs (13.4 points): 0.766
-    assert board["comparison"]["target"]["value"] == pytest.approx(0.9 - 2 * math.sqrt(0.0045))
+    # target: 0.9 on 200 validation images less 2 SEs (4.2 points): 0.858
+    assert board["comparison"]["target"]["value"] == pytest.approx(0.9 - 2 * math.sqrt(0.00045))
     assert [k["compute_to_target"] for k in grid["keys"]] == [2e9, None, 3e9]
     assert grid["reached"] == 2 and grid["compute_to_target"] == 3e9  # the median run's
     assert grid["q1"] == 2.5e9 and grid["q3"] is None  # the IQR's top: not reached
     curve = grid["curve"]
     assert curve["cost"] == [1e9, 2e9, 3e9]
-    # at 1e9: r0 0.6 and r1 0.7; at 2e9: r0 0.8 and r1 0.7; at 3e9 r2's 0.9 joins
-    assert curve["accuracy"] == [pytest.approx(0.65), pytest.approx(0.75), 0.8]
-    assert curve["low"] == [0.6, 0.7, 0.7] and curve["high"] == [0.7, 0.8, 0.9]
+    # at 1e9: r0 0.6 and r1 0.7; at 2e9: r0 0.88 and r1 0.7; at 3e9 r2's 0.9 joins
+    assert curve["accuracy"] == [pytest.approx(0.65), pytest.approx(0.79), 0.88]
+    assert curve["low"] == [0.6, 0.7, 0.7] and curve["high"] == [0.7, 0.88, 0.9]
     assert series["random"]["runs"] == 3 and series["random"]["reached"] == 0
 
 
@@ -343,9 +345,10 @@ def test_repeats_form_one_series_with_a_median_and_a_band(h: Harness) -> None:
 
 
 def test_jobs_on_the_same_data_are_compared_against_one_target(h: Harness) -> None:
-    first, a = h.job(name="first")
-    second, b = h.job(name="second", strategies=["grid", "random"], repeats=2)
-    finished(h, a, "grid", 0.8, cost=1e9)
+    data = {"name": "synthetic", "subset": 2000}  # 200 validation images
+    first, a = h.job(name="first", dataset=data)
+    second, b = h.job(name="second", strategies=["grid", "random"], repeats=2, dataset=data)
+    finished(h, a, "grid", 0.88, cost=1e9)
     finished(h, b, "grid/r0", 0.9, cost=2e9)
     finished(h, b, "grid/r1", 0.7, cost=1e9)
     response = h.client.get("/api/v1/compare", params={"jobs": f"{first},{second}"})
@@ -361,9 +364,9 @@ def test_jobs_on_the_same_data_are_compared_against_one_target(h: Harness) -> No
         (second, "grid"),
         (second, "random"),
     ]
-    assert rows[first, "grid"]["curve"]["accuracy"] == [0.8]  # every series has its curve
+    assert rows[first, "grid"]["curve"]["accuracy"] == [0.88]  # every series has its curve
     assert rows[second, "grid"]["band"] == "min-max" and rows[second, "grid"]["runs"] == 2
-    assert rows[first, "grid"]["compute_to_target"] == 1e9  # 0.8 >= 0.9 - 0.134
+    assert rows[first, "grid"]["compute_to_target"] == 1e9  # 0.88 >= 0.9 - 0.042
     # a form's checkboxes send the ids one by one: the same answer
     again = h.client.get(f"/api/v1/compare?jobs={first}&jobs={second}").json()
     assert again == found

@@ -50,10 +50,15 @@ def test_strides_column_and_downloads(server: Server, page: Any) -> None:
 
 
 def test_repeats_draw_one_median_line_in_a_band(server: Server, page: Any) -> None:
-    job_id = server.create_job(name="repeated", strategies=["grid", "random"], repeats=3)
+    job_id = server.create_job(
+        name="repeated",
+        strategies=["grid", "random"],
+        repeats=3,
+        dataset={"name": "synthetic", "subset": 2000},  # 200 validation images
+    )
     t = Trials(server, job_id)
     t.finished("grid/r0", 0.6, 1_000_000)
-    t.finished("grid/r0", 0.8, 1_000_000)
+    t.finished("grid/r0", 0.88, 1_000_000)
     t.finished("grid/r1", 0.7, 1_000_000)
     t.finished("grid/r2", 0.9, 3_000_000)
     t.finished("random/r0", 0.5, 1_000_000)
@@ -67,10 +72,10 @@ def test_repeats_draw_one_median_line_in_a_band(server: Server, page: Any) -> No
     labels = [label for label, _, _ in lines]
     assert labels == ["grid (median of 3)", "random (median of 3)"]
     # min-max of the runs' best-so-far; 1 TFLOP = 1e12 (each trial: MACs x 1e6)
-    assert lines[0][1] == [0.7, 0.8, 0.9]
+    assert lines[0][1] == [0.7, 0.88, 0.9]
     assert lines[0][2] != lines[1][2]  # one colour per strategy, its runs' too
     median = page.evaluate("() => window.leaderboard.charts.best.data[1][1]")
-    assert [round(v, 9) for v in median] == [0.65, 0.75, 0.8]
+    assert [round(v, 9) for v in median] == [0.65, 0.79, 0.88]
     assert page.evaluate(COUNT_INK, "best") > 10
 
     # the strategies table: the series (median, runs reached) over each of its runs
@@ -91,18 +96,21 @@ def test_repeats_draw_one_median_line_in_a_band(server: Server, page: Any) -> No
     )
     assert len(set(swatches[:3])) == 1 and swatches[0] != swatches[3]
     line = page.locator("#target-line").text_content()
-    assert line.startswith("Target 76.58%: the best, 90.00% (trial ")
-    assert "2 standard errors on 20 validation images" in line
+    assert line.startswith("Target 85.76%: the best, 90.00% (trial ")
+    assert "2 standard errors on 200 validation images" in line
     assert not page.errors
     screenshot(page, "leaderboard-repeats")
 
 
 def test_the_jobs_list_opens_a_comparison_of_the_ticked_jobs(server: Server, page: Any) -> None:
-    first = server.create_job(name=EVIL)
-    second = server.create_job(name="second", strategies=["grid", "random"], repeats=2)
+    data = {"name": "synthetic", "subset": 2000}  # 200 validation images
+    first = server.create_job(name=EVIL, dataset=data)
+    second = server.create_job(
+        name="second", strategies=["grid", "random"], repeats=2, dataset=data
+    )
     other = server.create_job(name="other data", dataset={"name": "synthetic", "subset": 300})
     a = Trials(server, first)
-    a.finished("grid", 0.8, 1_000_000)
+    a.finished("grid", 0.88, 1_000_000)
     a.finished("random", 0.7, 2_000_000)
     b = Trials(server, second)
     b.finished("grid/r0", 0.9, 2_000_000)
@@ -137,7 +145,7 @@ def test_the_jobs_list_opens_a_comparison_of_the_ticked_jobs(server: Server, pag
         " r.querySelector('td[data-key=target]').textContent,"
         " r.querySelector('td[data-key=reached]').textContent])",
     )
-    # one target for all: 90% (job 2) less 2 SEs on 20 images, 76.6%; of the second job's
+    # one target for all: 90% (job 2) less 2 SEs on 200 images, 85.8%; of the second job's
     # two grid runs one reached it: the median run did not
     assert rows == [
         [str(second), "grid", "not reached", "1 of 2"],

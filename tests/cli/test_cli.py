@@ -97,7 +97,11 @@ def test_submit_watch_rank_and_export_a_model_that_predicts_as_in_the_worker(
     assert len(json.loads(nas(server, "leaderboard", str(job_id), "--json", "--top", "2").stdout))
     human = nas(server, "leaderboard", str(job_id))
     assert human.exit_code == 0 and "grid" in human.stdout
-    assert f"job {job_id} cli-test (completed): 4 trials" in human.stdout
+    flat = " ".join(human.stdout.split())
+    assert f"job {job_id} cli-test (completed): all 4 of the ranked trials" in flat
+    assert "4 trials: 4 ranked" in flat
+    # 20 validation images cannot tell trials apart: no target, and the CLI says why
+    assert "no target: 20 validation images cannot tell trials apart" in flat
 
     # keep_weights defaults to "best": only the best trial's weights are left on disk
     best_id = rows[0]["id"]
