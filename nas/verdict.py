@@ -32,7 +32,7 @@ own cost against the other strategy's runs at that same compute:
 - effect (in accuracy, A minus B): per run of A its value at its cost minus the median of B's
   runs there, per run of B the median of A's runs at its cost minus its own value; the median
   of those ``n + m`` differences, with a 95% percentile bootstrap interval that resamples A's
-  and B's runs independently (``scipy.stats.bootstrap``).
+  and B's runs independently (``scipy.stats.bootstrap``, ``BOOTSTRAP`` resamples).
 - says: "A ahead of B" when Holm's p < ``ALPHA``, U favours A and the effect's interval lies
   on A's side of zero; else "not distinguishable" (whenever Holm's p >= ``ALPHA``, and when the
   test and the interval disagree). With one run per strategy it makes no claim at all.
@@ -58,7 +58,10 @@ MAX_EXACT_RUNS = 60
 """Runs of a pair up to which p is exact (every relabeling counted); beyond, ``RESAMPLES``
 random relabelings (a Monte Carlo p)."""
 RESAMPLES = 9_999
-"""Random relabelings (beyond ``MAX_EXACT_RUNS``) and bootstrap resamples."""
+"""Random relabelings (beyond ``MAX_EXACT_RUNS``)."""
+BOOTSTRAP = 1_999
+"""Bootstrap resamples of the effect (each takes the medians of every run against the other
+side's: the verdict's main cost)."""
 CELLS = 1_000_000
 """Run-against-run cells evaluated at once: bounds the memory of a batch of relabelings or
 resamples."""
@@ -273,6 +276,7 @@ def verdict(
     *,
     alpha: float = ALPHA,
     resamples: int = RESAMPLES,
+    bootstrap: int = BOOTSTRAP,
     seed: int = 0,
 ) -> Verdict:
     """The verdict over ``runs`` (strategy -> its runs, each its steps in finish order), in
@@ -286,7 +290,7 @@ def verdict(
         return Verdict(claim=False, says=why, alpha=alpha, strategies=strategies)
     names = [name for name, found in usable.items() if len(found) >= 2]
     pairs = [
-        _compare(a, b, usable[a], usable[b], resamples, seed)
+        _compare(a, b, usable[a], usable[b], resamples, bootstrap, seed)
         for i, a in enumerate(names)
         for b in names[i + 1 :]
     ]
@@ -305,13 +309,14 @@ def _compare(
     runs_a: Sequence[Sequence[Step]],
     runs_b: Sequence[Sequence[Step]],
     resamples: int,
+    bootstrap: int,
     seed: int,
 ) -> PairVerdict:
     """``a`` against ``b``, before the correction over pairs."""
     pair = _Pair(runs_a, runs_b)
     statistic, p, exact = pair.test(resamples, seed)
     counted = math.comb(pair.n + pair.m, pair.n) if exact else resamples + 1
-    effect, low, high = pair.interval(resamples, seed)
+    effect, low, high = pair.interval(bootstrap, seed)
     return PairVerdict(
         a=a,
         b=b,

@@ -253,7 +253,7 @@ def test_the_same_strategy_twice_is_not_distinguishable_in_95_of_100_jobs() -> N
             key: [shuffled_grid(rng, TABLE.points, budget) for _ in range(10)]
             for key in ("grid", "grid-again")
         }
-        found = verdict(runs, resamples=999)
+        found = verdict(runs, bootstrap=999)
         claims.append(found.pairs[0].ahead is not None)
         assert found.says.startswith(NOT_DISTINGUISHABLE) == (not claims[-1])
     assert sum(claims) <= 5

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from tests.browser.conftest import Server, screenshot
 from tests.browser.test_leaderboard_page import EVIL, READY, Trials
+
+
+def points(value: float) -> str:
+    """An accuracy difference as the panel shows it: signed points, a true minus sign."""
+    return ("+" if value >= 0 else "−") + f"{abs(100 * value):.2f}"
+
 
 VERDICT_READY = "document.getElementById('verdict').dataset.ready === 'true'"
 
@@ -48,25 +56,18 @@ def test_the_panel_says_who_is_ahead_with_the_numbers(server: Server, page: Any)
     )
     note = page.locator("#verdict-note").text_content()
     assert note == "5 runs per strategy · provisional: the job is still running"
-    assert pair_rows(page) == [
-        [
-            "grid vs tpe",
-            "−18 / 50",
-            "0.44",
-            "0.44",
-            "−1.00 (−4.00 to +2.00)",
-            "not distinguishable",
-        ],
-        [
-            "grid vs random",
-            "+50 / 50",
-            "0.0079",
-            "0.024",
-            "+20.00 (+17.00 to +23.00)",
-            "grid ahead",
-        ],
-        ["tpe vs random", "+50 / 50", "0.0079", "0.024", "+21.00 (+18.00 to +24.00)", "tpe ahead"],
+    served = httpx.get(f"{server.url}/api/v1/jobs/{job_id}/verdict").json()
+    intervals = [
+        f"{points(p['effect'])} ({points(p['effect_low'])} to {points(p['effect_high'])})"
+        for p in served["pairs"]
     ]
+    assert pair_rows(page) == [
+        ["grid vs tpe", "−18 / 50", "0.44", "0.44", intervals[0], "not distinguishable"],
+        ["grid vs random", "+50 / 50", "0.0079", "0.024", intervals[1], "grid ahead"],
+        ["tpe vs random", "+50 / 50", "0.0079", "0.024", intervals[2], "tpe ahead"],
+    ]
+    # the effects in points: -1, +20 and +21 (every difference of a pair is within 4 points)
+    assert [i.split(" ")[0] for i in intervals] == ["−1.00", "+20.00", "+21.00"]
     assert page.locator("#verdict-pairs").is_visible()
     assert page.locator("#verdict-test").text_content().startswith("Test: each run scored")
     assert not page.errors
