@@ -79,6 +79,7 @@ def test_one_repeat_shows_no_claim_and_no_pairs(server: Server, page: Any) -> No
     t.finished("grid", 0.9, 1_000_000)
     t.finished("random", 0.5, 1_000_000)
     open_verdict(page, server, job_id)
+    screenshot(page, "verdict-no-claim")
     assert page.locator("#verdict-says").text_content() == "no claim: one run per strategy"
     assert not page.locator("#verdict-pairs").is_visible()
     assert "repeats: N" in page.locator("#verdict-test").text_content()
