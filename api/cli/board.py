@@ -166,11 +166,11 @@ def ranked_table(rows: Sequence[BoardRow], width: int, *, wide: bool = False) ->
 
 
 SKIPPED = (
-    Col("trial", 99),
+    Col("trial", 100),
     Col("strategy", 98, fold=True),
     Col("#", 10),
     Col("strides", 90, left=True),
-    Col("why it did not run", 95, fold=True),
+    Col("why it did not run", 99, fold=True),  # the point of this table: it widens first
     Col("architecture", 0, fold=True, wide=True),
 )
 
@@ -185,6 +185,15 @@ def skipped_table(rows: Sequence[BoardRow], width: int, *, wide: bool = False) -
 
 
 # ---- what is not ranked --------------------------------------------------------------------
+
+
+def ranked_heading(shown: int, ranked: int, whose: str | None = None) -> str:
+    """``the 15 most accurate of 17 ranked trials``, or ``17 ranked trials`` when all show;
+    ``whose``: a strategy's (``grid's 17 ranked trials``)."""
+    of = f"{whose}'s " if whose else ""
+    if shown < ranked:
+        return f"the {shown} most accurate of {of}{ranked} ranked trials"
+    return f"{of}{count(ranked, 'ranked trial')}"
 
 
 def census(

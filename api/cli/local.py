@@ -25,6 +25,7 @@ from api.cli.board import (
     human,
     of_ranked,
     pct,
+    ranked_heading,
     ranked_table,
     secs,
     skipped_table,
@@ -257,8 +258,8 @@ def print_run(
     from workers.store import TrialState
 
     ranked = [of_ranked(row) for row in rows[:top]]
-    shown = f"the {len(ranked)} most accurate" if len(ranked) < len(rows) else f"all {len(rows)}"
-    show(out, ranked_table(ranked, out.width, wide=wide), f"{job.name}: {shown} ranked trials")
+    heading = f"{job.name}: {ranked_heading(len(ranked), len(rows))}"
+    show(out, ranked_table(ranked, out.width, wide=wide), heading)
     states = Counter(t.state.value for t in trials)
     per = {
         key: Counter(t.state.value for t in trials if t.strategy == key)

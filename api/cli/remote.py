@@ -19,6 +19,7 @@ from api.cli.board import (
     human,
     of_trial,
     pct,
+    ranked_heading,
     ranked_table,
     skipped_table,
 )
@@ -211,9 +212,8 @@ def print_board(
     to target, in ``out``'s width (``wide``: every column)."""
     job, page = board.job, board.ranked
     rows = [of_trial(t, rank) for rank, t in enumerate(page.items, start=1)]
-    which = f"{strategy}'s" if strategy else "the"
-    shown = f"the {len(rows)} most accurate" if len(rows) < page.total else f"all {len(rows)}"
-    heading = f"job {job.id} {job.name} ({job.state}): {shown} of {which} ranked trials"
+    heading = f"job {job.id} {job.name} ({job.state}): "
+    heading += ranked_heading(len(rows), page.total, strategy)
     show(out, ranked_table(rows, out.width, wide=wide), heading)
     progress = board.progress
     if strategy is None:

@@ -58,11 +58,15 @@ def test_nas_run_confirms_its_recommendation_on_other_seeds(tmp_path: Path) -> N
     }
     path = tmp_path / "job.json"
     path.write_text(json.dumps(job))
-    result = runner.invoke(app, ["run", str(path)])
+    result = runner.invoke(app, ["run", str(path)], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
-    assert "recommended: trial" in result.stdout and "(grid)" in result.stdout
-    assert "confirmed on 2 of 2 other seeds: val " in result.stdout
-    assert "test" not in result.stdout.split("recommended:")[1]  # no test split in this data
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
+    assert "…" not in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert "4 trials: 2 ranked; not ranked: 2 confirmation runs" in flat  # counted, not ranked
+    assert "recommended: trial" in flat and "(grid)" in flat
+    assert "confirmed on 2 of 2 other seeds: val " in flat
+    assert "test" not in flat.split("recommended:")[1]  # no test split in this data
     shown = json.loads(runner.invoke(app, ["run", str(path), "--json"]).stdout)
     ranked = shown["leaderboard"]
     assert [row["strategy"] for row in ranked] == ["grid", "grid"]  # confirmations not ranked
