@@ -65,7 +65,7 @@ class ConfirmationView(Protocol):
     def test_sd(self) -> float | None: ...
 
 
-def strategy_bars(out: Console, amount: str) -> Progress:
+def strategy_bars(out: Console, amount: str, *, disable: bool = False) -> Progress:
     """A progress bar per strategy that fits the terminal: its name, a short bar, ``amount``
     (a format of the task, e.g. its percentage) and its status, folded rather than cut."""
     return Progress(
@@ -74,6 +74,7 @@ def strategy_bars(out: Console, amount: str) -> Progress:
         TextColumn(amount, table_column=Column(no_wrap=True)),
         TextColumn("{task.fields[status]}", table_column=Column(overflow="fold", ratio=3)),
         console=out,
+        disable=disable,
     )
 
 

@@ -166,8 +166,7 @@ def run(
             raise fail("warm_start: starts from a job on a server (use nas submit)")
         data = load_dataset(job.dataset)
         store = MemoryTrialStore()
-        progress = strategy_bars(err_console, "{task.percentage:>3.0f}%")
-        progress.disable = as_json
+        progress = strategy_bars(err_console, "{task.percentage:>3.0f}%", disable=as_json)
         tasks = {
             key: progress.add_task(escape(key), total=1.0, status="") for key in job.strategy_keys()
         }

@@ -153,7 +153,8 @@ def leaderboard(
 ) -> None:
     """A job's ranked trials across strategies, most accurate first (confirmation runs and
     skipped proposals are counted, not ranked), and each strategy's compute to target; with
-    --csv every trial as spreadsheet-safe CSV."""
+    --csv every trial as spreadsheet-safe CSV; --json: the ranked trials, then (--skipped) the
+    skipped proposals."""
     if out is not None and not as_csv:
         raise fail("--out goes with --csv")
     if as_csv and as_json:
@@ -185,9 +186,14 @@ def _skipped(client: NasClient, job_id: int, strategy: str | None) -> list[Trial
     found: list[Trial] = []
     while True:
         page = client.trials(
-            job_id, limit=200, offset=len(found), strategy=strategy, state="skipped", sort="id",
+            job_id,
+            limit=200,
+            offset=len(found),
+            strategy=strategy,
+            state="skipped",
+            sort="id",
             order="asc",
-        )  # fmt: skip
+        )
         found.extend(page.items)
         if not page.items or len(found) >= page.total:
             return found
