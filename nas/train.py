@@ -2,9 +2,10 @@
 
 SGD with Nesterov momentum (or AdamW), per-step cosine schedule with optional linear warm-up,
 label smoothing through ``nn.CrossEntropyLoss``, random crops padded with the data's background,
-seeded (the defaults: ``nas.trial.TrainOptions``). On CUDA: bf16 autocast and channels_last.
-On CPU: torch threads as ``nas.threads.cpu_threads`` says (the request's, else
-``NAS_TORCH_THREADS``, else the cores available). ``on_epoch`` receives an ``EpochReport``
+seeded (the defaults: ``nas.trial.TrainOptions``). Model and batches are channels_last on every
+device (oneDNN's fast path on the CPU); on CUDA also bf16 autocast. On CPU: torch threads as
+``nas.threads.cpu_threads`` says (the request's, else ``NAS_TORCH_THREADS``, else the cores
+available). ``on_epoch`` receives an ``EpochReport``
 after every epoch and may return True to stop the trial (pruning).
 
 Before each epoch every module with ``set_epoch(epoch)`` is told the epoch (``nas.layers.
@@ -157,7 +158,7 @@ def evaluate(
     for xb, yb in batches(x, y, EVAL_BATCH, shuffle=False):
         xb, yb = xb.to(device), yb.to(device)
         with _autocast(device):
-            logits = model(_memory_format(xb, device)).float()
+            logits = model(_memory_format(xb)).float()
         total_loss += F.cross_entropy(logits, yb, reduction="sum").double()
         correct += (logits.argmax(1) == yb).sum()
     n = max(1, len(y))
@@ -170,18 +171,14 @@ def _autocast(device: torch.device) -> torch.autocast | nullcontext[None]:
     return nullcontext()
 
 
-def _memory_format(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """channels_last on CUDA; plain NCHW strides on CPU.
+def _memory_format(x: torch.Tensor) -> torch.Tensor:
+    """A batch in channels_last strides, as the model's weights (on every device).
 
-    A single-channel batch can carry strides that also read as channels_last (e.g. after a
-    crop); CPU kernels then pick their much slower channels_last paths, so restride it.
+    ``x.to(memory_format=...)`` restrides; ``x.contiguous(memory_format=...)`` would keep a
+    single-channel NCHW batch as it is (it already counts as channels_last), and oneDNN would
+    then take its plain NCHW path, 1.2-2x slower per step on the CPU (docs/results.md).
     """
-    if device.type == "cuda":
-        return x.contiguous(memory_format=torch.channels_last)
-    _, c, h, w = x.shape
-    if x.stride() != (c * h * w, h * w, w, 1):
-        return x.clone(memory_format=torch.contiguous_format)
-    return x
+    return x.to(memory_format=torch.channels_last)
 
 
 def _forward_flops(model: Network, spec: ArchSpec, device: torch.device) -> int:
@@ -258,7 +255,7 @@ class _Steps:
                 )
                 for group in self.stride_optimizer.param_groups:
                     group["lr"] = stride_lr
-            xb, yb = _memory_format(xb.to(device), device), yb.to(device)
+            xb, yb = _memory_format(xb.to(device)), yb.to(device)
             loss, logits = self.step(xb, yb)
             loss_total += loss.detach().double() * len(yb)
             correct_total += (logits.detach().argmax(1) == yb).sum()
@@ -341,8 +338,7 @@ def _prepare(
     train_y = data.train_y.to(device) if on_device else data.train_y
     val_y = data.val_y.to(device) if on_device else data.val_y
     net = (model if model is not None else build_model(spec)).to(device)
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     diffstride_layers = [m for m in net.modules() if isinstance(m, DiffStride)]
     weights, _ = split_parameters(net, diffstride_layers)
     steps_per_epoch = math.ceil(len(data.train_y) / options.batch_size)

@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nas.spec import Activation
+
+
+class SubsampledConv2d(nn.Conv2d):
+    """A strided 1x1 convolution computed as what it is: every ``s``-th pixel, then a 1x1
+    convolution (the same parameters, output, MACs and gradients as ``nn.Conv2d``).
+
+    oneDNN 3.12 (torch 2.13 on CPU) corrupts the heap in the weight gradient of a stride-2 1x1
+    convolution in channels_last with fewer than 16 input channels and an odd batch on 2
+    threads (a segfault or "corrupted size vs. prev_size"); this path never calls that kernel.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sh, sw = self.stride
+        x = x[:, :, ::sh, ::sw]  # (N, C_in, ceil(H/sh), ceil(W/sw))
+        return F.conv2d(x, self.weight, self.bias, groups=self.groups)  # (N, C_out, H/sh, W/sw)
+
+
+def conv2d(
+    in_channels: int,
+    out_channels: int,
+    kernel: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    groups: int = 1,
+    bias: bool = False,
+) -> nn.Conv2d:
+    """``nn.Conv2d`` with 'same' padding (odd kernels); a strided 1x1 one subsamples first
+    (:class:`SubsampledConv2d`)."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    kind = SubsampledConv2d if (kh, kw) == (1, 1) and (sh, sw) != (1, 1) else nn.Conv2d
+    return kind(
+        in_channels,
+        out_channels,
+        (kh, kw),
+        stride=(sh, sw),
+        padding=(kh // 2, kw // 2),
+        groups=groups,
+        bias=bias,
+    )
 
 
 def make_activation(name: Activation) -> nn.Module:
@@ -24,16 +65,7 @@ def conv_bn(
     groups: int = 1,
 ) -> nn.Sequential:
     """Convolution with 'same' padding (odd kernels) followed by batch norm; no activation."""
-    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-    conv = nn.Conv2d(
-        in_channels,
-        out_channels,
-        (kh, kw),
-        stride=stride,
-        padding=(kh // 2, kw // 2),
-        groups=groups,
-        bias=False,
-    )
+    conv = conv2d(in_channels, out_channels, kernel, stride, groups)
     return nn.Sequential(conv, nn.BatchNorm2d(out_channels))
 
 

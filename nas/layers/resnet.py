@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nas.layers.conv import conv_bn, conv_bn_act, make_activation
+from nas.layers.conv import conv2d, conv_bn, conv_bn_act, make_activation
 from nas.layers.downsample import ConvStride
 from nas.layers.se import SqueezeExcite, squeeze_channels
 from nas.spec import Activation
@@ -45,11 +45,7 @@ class Shortcut(nn.Module):
         project: bool,
     ) -> None:
         super().__init__()
-        self.conv = (
-            nn.Conv2d(in_channels, out_channels, 1, stride=conv_stride, bias=False)
-            if project
-            else None
-        )
+        self.conv = conv2d(in_channels, out_channels, 1, conv_stride) if project else None
         self.pool = pool
         self.bn = nn.BatchNorm2d(out_channels) if project else None
 

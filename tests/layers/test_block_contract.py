@@ -9,7 +9,10 @@ convolutions and linear layers (forward hooks). A new block without a case below
 
 from __future__ import annotations
 
+import copy
 import math
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ import torch
 from torch import nn
 
 from nas.flops import count_flops
+from nas.layers.conv import SubsampledConv2d, conv2d
 from nas.layers.diffstride import DiffStride
 from nas.layers.dynamic_conv import DynamicConv2d
 from nas.layers.registry import build_stage, get_block
@@ -190,3 +194,105 @@ def test_runs_channels_last_under_bf16_autocast_like_the_cuda_trainer(block: str
     assert out.shape == (2, OUT_CHANNELS, 5, 4)
     out.float().mean().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def _run_in_layout(
+    module: nn.Module, x: torch.Tensor, channels_last: bool, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
+    """The output, the input's gradient and every parameter's gradient (as float64) of
+    ``module`` in train mode on ``x``, module and input in channels_last strides or plain."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    module = module.to(dtype=dtype, memory_format=fmt)  # type: ignore[call-overload]
+    inp = x.detach().to(dtype=dtype, memory_format=fmt).requires_grad_()
+    out = module(inp)
+    upstream = torch.linspace(-1, 1, out.numel(), dtype=dtype).view(out.shape)
+    (out * upstream).sum().backward()
+    assert inp.grad is not None
+    found = {"output": out.detach(), "input gradient": inp.grad}
+    found |= {n: p.grad for n, p in module.named_parameters() if p.grad is not None}
+    return {k: v.double() for k, v in found.items()}
+
+
+def assert_same_in_both_layouts(module: nn.Module, x: torch.Tensor) -> None:
+    """Output, input gradient and every parameter's gradient in channels_last (as ``nas.train``
+    runs them) are as close to the exact values (float64, plain) as the plain layout's float32
+    values are: the same map, up to float rounding (a layout bug is off by the values' size)."""
+    exact = _run_in_layout(copy.deepcopy(module), x, channels_last=False, dtype=torch.float64)
+    plain = _run_in_layout(copy.deepcopy(module), x, channels_last=False)
+    fast = _run_in_layout(module, x, channels_last=True)
+    names = {n for n, _ in module.named_parameters()} | {"output", "input gradient"}
+    assert fast.keys() == plain.keys() == exact.keys() == names
+    for name, want in exact.items():
+        scale = float(want.abs().max())
+        off, rounding = (fast[name] - want).abs().max(), (plain[name] - want).abs().max()
+        assert off <= 10 * rounding + 1e-5 * scale, (name, float(off), float(rounding), scale)
+
+
+@pytest.mark.parametrize("kind", DOWNSAMPLE_KINDS)
+@pytest.mark.parametrize("block", BLOCKS)
+def test_channels_last_gives_the_plain_layouts_outputs_and_gradients(block: str, kind: str) -> None:
+    torch.manual_seed(0)
+    module = build_stage(stage_spec(block, 2, downsample=kind), IN_CHANNELS, "silu")
+    assert_same_in_both_layouts(module, torch.randn(3, IN_CHANNELS, 12, 10))
+
+
+class _WithAux(nn.Module):
+    """A network's logits and its auxiliary classifier's, side by side: (N, 2 classes)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits, aux = self.net.forward_with_aux(x)  # (N, classes), (N, classes)
+        return torch.cat([logits, aux], 1)  # (N, 2 classes)
+
+
+@pytest.mark.parametrize(
+    "head",
+    ["head_d0", "head_c24_d0", "head_conv_d0", "head_d0_aux1"],
+    ids=["linear", "conv1x1", "conv-classifier", "aux"],
+)
+def test_a_single_channel_network_gives_the_same_in_both_layouts(head: str) -> None:
+    # 1-channel input (Fashion-MNIST): a plain batch also reads as channels_last; the network
+    # must agree either way, heads (and Inception's auxiliary classifier) included.
+    spec = ArchSpec.from_string(
+        "contract:r16:c1:n5:relu:stem_c8:basic_r1_c8_diffstride:inceptiona_r1_s2_c16_spectral:"
+        f"dynamic_r1_s2_c24_kernels=2:{head}"
+    )
+    torch.manual_seed(0)
+    model = build_model(spec)
+    module = _WithAux(model) if spec.head.aux_stage is not None else model
+    assert_same_in_both_layouts(module, torch.randn(3, 1, 16, 16))
+
+
+def test_a_strided_pointwise_convolution_subsamples_then_convolves() -> None:
+    torch.manual_seed(0)
+    conv = conv2d(8, 6, 1, (2, 3))
+    assert isinstance(conv, SubsampledConv2d) and isinstance(conv2d(8, 6, 3, 2), nn.Conv2d)
+    reference = nn.Conv2d(8, 6, 1, (2, 3), bias=False)
+    reference.weight.data.copy_(conv.weight.data)
+    assert_same_in_both_layouts(conv, torch.randn(3, 8, 13, 10))
+    x = torch.randn(3, 8, 13, 10)
+    torch.testing.assert_close(conv(x), reference(x), rtol=0, atol=0)
+    assert count_flops(conv, x) == count_flops(reference, x)
+
+
+def test_a_strided_pointwise_convolution_trains_channels_last_on_an_odd_batch() -> None:
+    # nn.Conv2d's oneDNN kernel for this (1x1, stride 2, channels_last, < 16 input channels, odd
+    # batch, 2 threads) corrupts the heap in its weight gradient; run it where a crash shows.
+    code = (
+        "import torch\n"
+        "from nas.layers.conv import conv2d\n"
+        "torch.set_num_threads(2)\n"
+        "conv = conv2d(8, 6, 1, 2).to(memory_format=torch.channels_last)\n"
+        "for batch in (3, 5, 127):\n"
+        "    x = torch.randn(batch, 8, 28, 28).to(memory_format=torch.channels_last)\n"
+        "    for _ in range(5):\n"
+        "        conv(x.requires_grad_()).square().sum().backward()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
