@@ -18,7 +18,7 @@ from api.executors import executor_factory
 from api.keys import KeyRepository
 from api.leaderboards import Leaderboards
 from api.limits import BodySizeLimit
-from api.routers import export, health, jobs, leaderboard, pages, results
+from api.routers import export, health, jobs, leaderboard, pages, results, verdict
 from api.scheduler import Scheduler
 from api.settings import Settings
 from api.store import JobRepository
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
     app.state.leaderboards = Leaderboards(repo.factory)
     app.include_router(leaderboard.router)
     app.include_router(results.router)
+    app.include_router(verdict.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
     return app

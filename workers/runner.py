@@ -34,7 +34,7 @@ from nas.job import Budget, JobSpec
 from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.trial import EpochReport
-from workers.budget import OVER_BUDGET, Account, JobBudget
+from workers.budget import OVER_BUDGET, SPACE_EXHAUSTED, Account, JobBudget
 from workers.confirm import Confirmation, is_confirmation
 from workers.executor import Completion, Executor
 from workers.pool import JobPool
@@ -341,7 +341,10 @@ class JobRunner:
         request = state.strategy.ask()
         if request is None:
             if state.strategy.is_finished() or not account.reserved:
-                self._stop(state, self.ledger.out_of_proposals(state.key))
+                why = self.ledger.out_of_proposals(state.key)  # its budget, if any were skipped
+                if why == SPACE_EXHAUSTED:
+                    why = state.strategy.finished_reason()  # e.g. the base network trained
+                self._stop(state, why)
             return False
         cost = self.ledger.estimate(request.spec)
         trial = self.store.add(request)

@@ -4,10 +4,10 @@ Local verbs (``api.cli.local``): ``train``, ``run`` (a whole comparison, no serv
 ``simulate`` (``api.cli.simulate``: strategies replayed against an oracle table); the server's
 verbs (``api.cli.server``): ``serve`` and ``keys``. Client verbs talk to a server over HTTP only
 (``api.client``; ``api.cli.remote`` and ``api.cli.watch``): ``submit``, ``watch``, ``jobs``,
-``leaderboard`` (``--csv``), ``best`` (``--export DIR``), ``cancel``, ``extend``, ``log``; the
-server and key come from ``--server`` / ``--api-key`` or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit
-codes: 0 ok, 1 the server refused (or the watched job did not complete), 2 bad input here, 3
-server unreachable.
+``leaderboard`` (``--csv``), ``best`` (``--export DIR``), ``cancel``, ``extend``, ``log``,
+``verdict`` (``api.cli.verdict``); the server and key come from ``--server`` / ``--api-key``
+or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit codes: 0 ok, 1 the server refused (or the watched job
+did not complete), 2 bad input here, 3 server unreachable.
 
 The names ``api/cli.py`` had before it became this package (e95d3b3) stay importable from here,
 but for the ``simulate`` and ``watch`` commands: those names are now the sub-modules.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import local, remote, server, simulate, watch
+from api.cli import local, remote, server, simulate, verdict, watch
 from api.cli.common import ApiKey, AsJson, Server, console, err_console, fail
 from api.cli.local import run, train
 from api.cli.remote import best, cancel, extend, leaderboard, list_jobs, submit, trial_log
@@ -33,6 +33,7 @@ app.add_typer(simulate.app)
 app.add_typer(server.app)
 app.add_typer(remote.app)
 app.add_typer(watch.app)
+app.add_typer(verdict.app)
 app.add_typer(server.keys_app, name="keys")
 
 __all__ = [

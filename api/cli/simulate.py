@@ -92,6 +92,7 @@ def _summarise(
 ) -> tuple[dict[str, Any], list[SimulatedStrategy]]:
     """The simulation's summary (``--json``) and its rows, one per strategy."""
     from api.targets import series_of
+    from nas.verdict import verdict
 
     epochs = job.budget.epochs_per_trial
     target = oracle.target(epochs)
@@ -123,6 +124,8 @@ def _summarise(
         "base_epoch_flops": base_epoch,
         "budget_base_epochs": budget / base_epoch if budget is not None else None,
         "strategies": [asdict(row) for row in rows],
+        # the runs compared at equal compute (FLOPs), tested (nas.verdict)
+        "verdict": verdict(groups).model_dump(mode="json"),
     }
     return summary, rows
 
@@ -203,3 +206,4 @@ def _print_simulation(
             percent(row.auc),
         )
     console.print(table)
+    console.print(f"verdict: {escape(summary['verdict']['says'])}", soft_wrap=True, highlight=False)

@@ -14,6 +14,9 @@ from starlette.background import BackgroundTask
 
 from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read
+from api.leaderboards import Leaderboards
+from api.routers.leaderboard import leaderboards
+from api.routers.verdict import job_verdict
 from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
 from nas import export
 from workers.store import StoredTrial
@@ -108,21 +111,26 @@ def _zip(folder: Path, archive: Path) -> None:
 def export_best(
     job_id: Id,
     svc: ServicesDep,
+    boards: Annotated[Leaderboards, Depends(leaderboards)],
     trial: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="export this trial, not the best")
     ] = None,
 ) -> FileResponse:
     """A zip of the best trial's export directory (``nas.export``): ``arch.json``,
     ``weights.safetensors``, ``probe.safetensors``, ``program.pt2`` when the model exports
-    with ``torch.export`` and ``record.json``. Rebuild it with ``nas.export.load(dir)``."""
+    with ``torch.export`` and ``record.json`` (how it was found, and the job's verdict). Rebuild
+    it with ``nas.export.load(dir)``."""
     job = svc.repo.get(job_id)
+    # the job's verdict goes into the record (GET /api/v1/jobs/{id}/verdict)
+    verdict = job_verdict(boards.snapshot(job.id)).model_dump(mode="json")
     work = Path(tempfile.mkdtemp(prefix="nas-export-"))
     try:
         for attempt in range(ATTEMPTS):
             chosen = _pick(svc, job, trial)
             saved = _saved_dir(svc, job, chosen)
             try:
-                export.package(saved, work / "export", record_of(job, chosen))
+                record = {**record_of(job, chosen), "verdict": verdict}
+                export.package(saved, work / "export", record)
                 break
             except (export.ExportError, OSError) as exc:
                 # Gone meanwhile: a better trial finished and this one was pruned; look again.

@@ -192,7 +192,7 @@ def cancel_job(job_id: Id, svc: ServicesDep) -> JobOut:
     "/{job_id}/extend",
     response_model=JobOut,
     dependencies=[Depends(require_write)],
-    responses=WRITE_ERRORS,
+    responses={**WRITE_ERRORS, **errors(400, 413)},  # a body that is not UTF-8 JSON: 400
 )
 def extend_job(job_id: Id, more: ExtendIn, svc: ServicesDep) -> JobOut:
     """Give a job more budget. A completed, failed or cancelled job continues (it is queued

@@ -52,7 +52,9 @@
     const line = document.getElementById("target-line");
     line.title = "target: " + t.rule;
     if (t.value === null) {
-      line.textContent = "Target: the best completed trial's accuracy less a margin (no completed trial yet)";
+      line.textContent = t.best === null
+        ? "Target: the best completed trial's accuracy less a margin (no completed trial yet)"
+        : "No target: " + (t.reason || "the validation set cannot tell trials apart");
       return;
     }
     const se = t.n_val ? "2 standard errors on " + t.n_val + " validation images" : "2 standard errors (validation size unknown)";
