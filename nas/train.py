@@ -183,7 +183,7 @@ def _memory_format(x: torch.Tensor) -> torch.Tensor:
 
 def _forward_flops(model: Network, spec: ArchSpec, device: torch.device) -> int:
     x = torch.zeros(1, spec.in_channels, spec.resolution, spec.resolution, device=device)
-    return count_flops(model, x)
+    return count_flops(model, _memory_format(x))
 
 
 def training_loss(

@@ -3,6 +3,7 @@ the torch.export program where the model exports; atomic writes; a worker proces
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from nas import export
 from nas.data import load
@@ -19,7 +20,7 @@ from nas.layers.diffstride import DiffStride
 from nas.models import Network, build_model
 from nas.presets import parse_spec
 from nas.spec import ArchSpec
-from nas.train import evaluate
+from nas.train import evaluate, train
 from nas.trial import TrainOptions, TrialRequest
 from nas.validation import block_names
 from workers.executor import Completion
@@ -206,3 +207,57 @@ def test_a_worker_process_saves_the_model_it_reports_on(text: str, tmp_path: Pat
     layers = [m for m in model.modules() if isinstance(m, DiffStride)]
     learned = [s for s in result.learned_strides if s is not None]
     assert [layer.stride for layer in layers] == learned  # the learned strides came back
+
+
+@pytest.mark.parametrize("family", ["resnet", "efficientnet"])
+def test_a_model_trained_channels_last_is_saved_in_the_plain_layout(
+    family: str, tmp_path: Path
+) -> None:
+    """nas.train runs model and batches channels_last; the export holds the standard layout
+    (weights contiguous as in ``build_model``), and ``load`` and the ``torch.export`` program
+    predict what the trained model did, the same classes and accuracy."""
+    spec = parse_spec(SPECS[family])
+    data = load("synthetic", subset=120, val_fraction=0.25)
+    if spec.in_channels != data.in_channels or spec.resolution != data.resolution:
+        data = dataclasses.replace(
+            data,
+            train_x=F.interpolate(data.train_x, size=spec.resolution).repeat(
+                1, spec.in_channels, 1, 1
+            ),
+            val_x=F.interpolate(data.val_x, size=spec.resolution).repeat(1, spec.in_channels, 1, 1),
+            mean=data.mean * spec.in_channels,
+            std=data.std * spec.in_channels,
+        )
+    torch.manual_seed(0)
+    model = build_model(spec)
+    result = train(spec, data, 1, TrainOptions(batch_size=30, threads=1), model=model)
+    # kxk convolutions over several channels: the weights whose two layouts differ
+    weights = [p for p in model.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[2] > 1]
+    assert weights and all(
+        p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+        for p in weights
+    )  # trained in channels_last
+    cpu = torch.device("cpu")
+    x = data.val_x.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        trained_logits = model.eval()(x)  # what the trial measured, in its layout
+    trained_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    saved = export.save(model, tmp_path / "model", record={}, program=True)
+    stored = load_file(str(saved / export.WEIGHTS))
+    assert stored.keys() == trained_state.keys()
+    assert all(torch.equal(stored[k], v) for k, v in trained_state.items())  # the same values
+    assert all(p.is_contiguous() for p in model.parameters())  # restrided, not reordered
+    loaded = export.load(saved)
+    assert all(p.is_contiguous() for p in loaded.parameters())
+    assert export.verify(saved, loaded) == 0.0
+    logits = export.predict(loaded, data.val_x)
+    torch.testing.assert_close(logits, trained_logits, rtol=1e-4, atol=1e-5)
+    assert torch.equal(logits.argmax(1), trained_logits.argmax(1))
+    assert evaluate(loaded, data.val_x, data.val_y, cpu)[1] == result.accuracy
+    record = json.loads((saved / export.RECORD).read_text())
+    assert record["program"]["file"] == export.PROGRAM
+    assert record["program"]["max_abs_diff"] <= 1e-5
+    with torch.no_grad():
+        program_logits = export.load_program(saved).module()(data.val_x)
+    torch.testing.assert_close(program_logits, logits, rtol=1e-4, atol=1e-5)

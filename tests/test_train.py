@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from pydantic import ValidationError
+from torch import nn
 
 from nas.data import load
 from nas.errors import OptionsError, TrainingDiverged
@@ -271,3 +272,27 @@ def test_test_accuracy_is_scored_only_when_asked_and_available() -> None:
     assert scored.accuracy == plain.accuracy  # scoring the test split changes nothing else
     _, expected = evaluate(model, data.val_x[:40], data.val_y[:40], CPU)
     assert scored.test_accuracy == expected
+
+
+@pytest.mark.parametrize("augment", [True, False], ids=["cropped", "plain"])
+def test_model_and_every_batch_are_channels_last_on_the_cpu(augment: bool) -> None:
+    # A 1-channel NCHW batch also counts as channels_last (``x.contiguous(memory_format=...)``
+    # keeps it), but oneDNN reads its strides: the trainer restrides every batch for real.
+    data = load("synthetic", subset=200)
+    spec = preset("resnet_narrow_fmnist")
+    torch.manual_seed(0)
+    model = build_model(spec)
+    seen: list[tuple[int, ...]] = []
+
+    def record(_: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0]
+        _, c, h, w = x.shape
+        seen.append(x.stride())
+        assert x.stride() == (c * h * w, 1, w * c, c)  # channels_last strides, as they are
+
+    model.stem[0].register_forward_pre_hook(record)
+    train(spec, data, 1, TrainOptions(batch_size=64, augment=augment), model=model)
+    assert len(seen) == math.ceil(data.num_train / 64) + 1 + 1  # train, FLOP count, val
+    convs = [p for p in model.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[2] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert not any(p.is_contiguous() for p in convs)
