@@ -174,7 +174,9 @@ def _device_of(model: nn.Module) -> str:
 
 
 def _write_model(model: Network, root: Path, epoch: int | None) -> dict[str, str]:
-    """arch.json, weights.safetensors and probe.safetensors of ``model`` (moved to CPU)."""
+    """arch.json, weights.safetensors and probe.safetensors of ``model``, moved to CPU and
+    restrided to the plain layout (``nas.train`` trains channels_last): the weights are stored
+    and probed as ``build_model`` lays them out, which ``load`` rebuilds."""
     spec = model.spec
     trained_on = _device_of(model)
     model.to("cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
@@ -200,7 +202,8 @@ def save(
 ) -> Path:
     """Write ``model`` to the directory ``dest`` (replaced atomically if it exists).
 
-    The model is moved to CPU in eval mode (training is over). ``epoch``: the last epoch it
+    The model is moved to CPU in eval mode and the plain (contiguous) layout (training is
+    over). ``epoch``: the last epoch it
     trained (0-based, what ``nas.train`` last passed to ``set_epoch``); needed when the model
     has epoch-aware layers, which ``load`` sets to it again. ``program``: also a
     ``torch.export`` program; ``record`` (or ``program``): also ``record.json`` with the
