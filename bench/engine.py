@@ -24,6 +24,7 @@ and grid, PyTorch's default linear init against N(0, 0.01) with a zero bias (the
 convolution weights), scored on the official test split, over several seeds ("engine-init").
 
     python bench/engine.py [--rounds 2] [--triples 27] [--subset 12000]
+    python bench/engine.py --rounds 1 --triples 3 --subset 2000   # a smoke run: seconds
     python bench/engine.py --part init [--seeds 0 1 2]
 """
 

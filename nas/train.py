@@ -5,8 +5,8 @@ label smoothing through ``nn.CrossEntropyLoss``, random crops padded with the da
 seeded (the defaults: ``nas.trial.TrainOptions``). Model and batches are channels_last on every
 device (oneDNN's fast path on the CPU); on CUDA also bf16 autocast. On CPU: torch threads as
 ``nas.threads.cpu_threads`` says (the request's, else ``NAS_TORCH_THREADS``, else the cores
-available). ``on_epoch`` receives an ``EpochReport``
-after every epoch and may return True to stop the trial (pruning).
+available). ``on_epoch`` receives an ``EpochReport`` after every epoch and may return True to
+stop the trial (pruning).
 
 Before each epoch every module with ``set_epoch(epoch)`` is told the epoch (``nas.layers.
 schedules``: dynamic convolution's softmax temperature, 30 falling to 1 over its ``tepochs``).
