@@ -20,8 +20,16 @@ if TYPE_CHECKING:
 
     from api.client import NasClient
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _following_terminal(found: Console) -> Console:
+    """``found``, reading the terminal's width (``COLUMNS`` included) at every print: rich
+    fixes ``COLUMNS`` when a console is made, and these are made once, at import."""
+    found._width = None
+    return found
+
+
+console = _following_terminal(Console())
+err_console = _following_terminal(Console(stderr=True))
 
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
 Wide = Annotated[

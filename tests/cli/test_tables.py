@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
@@ -58,3 +60,19 @@ def test_wide_keeps_every_column_past_the_edge() -> None:
     assert dropped == ()
     assert ROWS[0][-1] in text and ROWS[0][2] in text  # whole, on one line
     assert max(len(line) for line in text.splitlines()) > 80
+
+
+def test_the_consoles_follow_the_terminal_after_import() -> None:
+    # rich fixes COLUMNS when a console is made; ours are made at import, and a test (or a
+    # shell) may set COLUMNS only later: they must read it at every print.
+    code = (
+        "import os\n"
+        "os.environ['COLUMNS'] = '80'\n"
+        "from api.cli.common import console, err_console\n"
+        "os.environ['COLUMNS'] = '60'\n"
+        "print(console.width, err_console.width)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert found.stdout.split() == ["60", "60"]

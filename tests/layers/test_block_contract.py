@@ -216,7 +216,9 @@ def _run_in_layout(
 def assert_same_in_both_layouts(module: nn.Module, x: torch.Tensor) -> None:
     """Output, input gradient and every parameter's gradient in channels_last (as ``nas.train``
     runs them) are as close to the exact values (float64, plain) as the plain layout's float32
-    values are: the same map, up to float rounding (a layout bug is off by the values' size)."""
+    values are: the same map, up to float rounding (a layout bug is off by the values' size).
+    The relative floor is 1e-4 of the values' size: float32 sums in another order (one thread
+    against two) were seen 1.5e-5 off where the plain run happened to be 7e-7 off."""
     exact = _run_in_layout(copy.deepcopy(module), x, channels_last=False, dtype=torch.float64)
     plain = _run_in_layout(copy.deepcopy(module), x, channels_last=False)
     fast = _run_in_layout(module, x, channels_last=True)
@@ -225,7 +227,7 @@ def assert_same_in_both_layouts(module: nn.Module, x: torch.Tensor) -> None:
     for name, want in exact.items():
         scale = float(want.abs().max())
         off, rounding = (fast[name] - want).abs().max(), (plain[name] - want).abs().max()
-        assert off <= 10 * rounding + 1e-5 * scale, (name, float(off), float(rounding), scale)
+        assert off <= 10 * rounding + 1e-4 * scale, (name, float(off), float(rounding), scale)
 
 
 @pytest.mark.parametrize("kind", DOWNSAMPLE_KINDS)
