@@ -13,7 +13,7 @@ the job's stored budget with ``JobBudget.budget`` and hands a changed one to
 Its reasons read in the job's unit (``JobBudget.amount``): "over budget: needs 1.05 base
 epochs, 0.98 left", "214 GFLOPs" for a budget in FLOPs. A strategy that ran out of proposals
 after some were skipped as over budget stopped for its budget, and says so ("budget: 2 of 18
-proposals affordable (16 over budget)"), not "search space exhausted".
+proposals affordable"), not "search space exhausted".
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ class Account:
             budget=self.budget,
             spent=self.spent,
             trials=self.trials_done,
+            skipped=self.skipped,
             stopped=self.stopped,
             fraction=fraction,
         )
@@ -184,10 +185,7 @@ class JobBudget:
         if not account.skipped:
             return SPACE_EXHAUSTED
         asked = account.trials_asked
-        return (
-            f"budget: {asked - account.skipped} of {asked} proposals affordable "
-            f"({account.skipped} over budget)"
-        )
+        return f"budget: {asked - account.skipped} of {asked} proposals affordable"
 
     def too_many_skips(self, key: str) -> str:
         """Why strategy ``key`` stopped after a skipped proposal: nothing left of its share, or

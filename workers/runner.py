@@ -80,6 +80,11 @@ class StrategyState:
         return self.account.trials_done
 
     @property
+    def skipped(self) -> int:
+        """Of ``trials_done``, the proposals skipped as over budget (never run)."""
+        return self.account.skipped
+
+    @property
     def stopped(self) -> str | None:
         return self.account.stopped
 

@@ -53,10 +53,13 @@ class BudgetUse(BaseModel):
     budget: float = Field(description="the strategy's share of the job's budget")
     spent: float = Field(description="charged by its finished trials (skipped ones: nothing)")
     trials: int = Field(description="its finished trials (completed, pruned, skipped, failed)")
+    skipped: int = Field(
+        default=0, ge=0, description="of those, proposals skipped: over budget, never run"
+    )
     stopped: str | None = Field(
         default=None,
         description="why it asks no more, in the job's unit: 'budget spent', 'budget: 2 of "
-        "18 proposals affordable (16 over budget)', 'budget: 25 proposals in a row over "
+        "18 proposals affordable', 'budget: 25 proposals in a row over "
         "budget, 0.98 base epochs left', 'search space exhausted', 'trial limit reached', "
         "'finished'; null while it asks",
     )

@@ -144,3 +144,10 @@ def finished_count(counts: dict[str, int]) -> int:
     from workers.store import FINISHED_STATES
 
     return sum(counts.get(state, 0) for state in FINISHED_STATES)
+
+
+def ran_text(finished: int, skipped: int) -> str:
+    """``16 run, 11 skipped``: a strategy's finished trials, of which ``skipped`` were
+    proposals over its budget that never ran."""
+    text = f"{finished - skipped} run"
+    return text + (f", {skipped} skipped" if skipped else "")

@@ -37,6 +37,7 @@ from api.cli.common import (
     err_console,
     fail,
     invalid,
+    ran_text,
     read_spec,
     strategy_bars,
 )
@@ -216,12 +217,12 @@ def _show_event(
             progress.update(tasks[event.strategy], advance=1, status=f"of trial {target}")
         return
     fraction = min(1.0, state.committed / state.budget) if state.budget else 1.0
-    status = f"{state.trials_done} done"
+    status = ran_text(state.trials_done, state.skipped)
     if event.kind == "progress" and event.report is not None:
         status += f", trial {event.trial.number if event.trial else '?'} epoch "
         status += f"{event.report.epoch}: {event.report.val_accuracy:.3f}"
     if event.kind == "stopped":
-        status = f"{state.trials_done} done ({event.message})"
+        status = f"{ran_text(state.trials_done, state.skipped)} ({event.message})"
         fraction = 1.0
     progress.update(tasks[event.strategy], completed=fraction, status=status)
 
@@ -230,7 +231,7 @@ BEST = (
     Col("strategy", 100, fold=True),
     Col("best", 95),
     Col("strides", 80, left=True),
-    Col("trials", 70),
+    Col("run", 70),
     Col("budget used", 60),
     Col("stopped", 90, fold=True),
     Col("architecture", 0, fold=True, wide=True),
@@ -291,7 +292,7 @@ def print_run(
                 key,
                 pct(winner.accuracy) if winner else "-",
                 (strides_text(winner.spec, winner.learned_strides) or "-") if winner else "-",
-                str(state.trials_done),
+                str(state.trials_done - state.skipped),
                 f"{100 * state.spent / state.budget:.0f}%" if state.budget else "-",
                 state.stopped or "-",
                 winner.spec if winner else "-",

@@ -17,6 +17,7 @@ from api.cli.common import (
     err_console,
     finished_count,
     open_client,
+    ran_text,
     strategy_bars,
 )
 from api.cli.tables import say
@@ -147,7 +148,7 @@ def print_ended(out: Console, job: Job, progress: JobProgress, url: str) -> None
 
 
 def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str:
-    """``budget 84% (4.20 of 5.00 base epochs, 6 trials done), stopped: budget spent``; in
+    """``budget 84% (4.20 of 5.00 base epochs, 6 run, 2 skipped), stopped: budget spent``; in
     base epochs when the job's budget counts them (``unit``: its name and FLOPs in one)."""
     share = min(1.0, use.spent / use.budget) if use.budget > 0 else 0.0
     if use.unit == "trials":
@@ -156,5 +157,5 @@ def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str
         amount = f"{use.spent / unit[1]:,.2f} of {use.budget / unit[1]:,.2f} base epochs"
     else:
         amount = f"{si(use.spent)} of {si(use.budget, 'FLOPs')}"
-    text = f"budget {100 * share:.0f}% ({amount}, {use.trials} trials done)"
+    text = f"budget {100 * share:.0f}% ({amount}, {ran_text(use.trials, use.skipped)})"
     return text + (f", stopped: {use.stopped}" if use.stopped else "")

@@ -10,7 +10,7 @@ from tests.browser.conftest import Server, screenshot
 from tests.browser.test_leaderboard_page import Trials, column, open_board, row
 from workers.store import BudgetUse
 
-STOPPED = "budget: 2 of 7 proposals affordable (5 over budget)"
+STOPPED = "budget: 2 of 7 proposals affordable"
 
 
 def test_skipped_proposals_fold_behind_a_count_and_a_toggle(server: Server, page: Any) -> None:

@@ -72,7 +72,7 @@ def test_submit_watch_rank_and_export_a_model_that_predicts_as_in_the_worker(
     watched = nas(server, "watch", str(job_id), "--interval", "0.2")
     assert watched.exit_code == 0, watched.output
     assert f"job {job_id} (cli-test) completed: 4 completed" in watched.stdout
-    assert "grid: budget 100% (2 of 2 trials, 2 trials done), stopped:" in watched.stdout
+    assert "grid: budget 100% (2 of 2 trials, 2 run), stopped:" in watched.stdout
     assert "grid" in watched.stderr and "random" in watched.stderr  # one bar per strategy
 
     progress = httpx.get(f"{server.url}/api/v1/jobs/{job_id}/progress").json()

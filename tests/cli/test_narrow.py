@@ -122,8 +122,9 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         unit="flops",
         budget=4e15,
         spent=3.7e15,
-        trials=22,
-        stopped="budget: 2 of 23 proposals affordable (21 over budget)",
+        trials=23,
+        skipped=21,
+        stopped="budget: 2 of 23 proposals affordable",
         fraction=1.0,
     )
     store.record_budget({key: use for key in {k for k, _, _ in plan}})
@@ -248,6 +249,6 @@ def test_jobs_best_and_watch_fit_80_columns(demo: Demo) -> None:
     flat = " ".join(watched.stdout.split())
     # a share of 400 / 3 base epochs is 4e15 FLOPs
     assert (
-        "grid/r0: budget 92% (123.33 of 133.33 base epochs, 22 trials done), stopped: budget: "
-        "2 of 23 proposals affordable (21 over budget)"
+        "grid/r0: budget 92% (123.33 of 133.33 base epochs, 2 run, 21 skipped), stopped: budget: "
+        "2 of 23 proposals affordable"
     ) in flat
