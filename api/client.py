@@ -111,6 +111,7 @@ class BudgetUse(View):
     budget: float
     spent: float
     trials: int = 0
+    skipped: int = 0
     stopped: str | None = None
     fraction: float = 0.0
 
@@ -177,6 +178,43 @@ class Job(View):
     @property
     def finished(self) -> bool:
         return self.state in TERMINAL_JOB_STATES
+
+
+# the verdict (``api.schemas.verdict.VerdictOut``), as the client reads it
+
+
+class VerdictStrategy(View):
+    strategy: str
+    runs: int
+    cost: float | None = None
+    value: float | None = None
+
+
+class VerdictPair(View):
+    a: str
+    b: str
+    statistic: int
+    bound: int
+    p: float
+    p_holm: float
+    effect: float | None = None
+    effect_low: float | None = None
+    effect_high: float | None = None
+    ahead: str | None = None
+    says: str
+
+
+class Verdict(View):
+    job_id: int
+    state: str
+    final: bool
+    claim: bool
+    says: str
+    test: str = ""
+    unit: str
+    unit_flops: float
+    strategies: list[VerdictStrategy] = []
+    pairs: list[VerdictPair] = []
 
 
 class ClientError(Exception):
@@ -347,6 +385,10 @@ class NasClient:
 
     def trial_log(self, job_id: int, trial_id: int) -> TrialLog:
         return self._get(TrialLog, f"/api/v1/jobs/{job_id}/trials/{trial_id}/log")
+
+    def verdict(self, job_id: int) -> Verdict:
+        """Which strategies differ at equal compute (``GET /api/v1/jobs/{id}/verdict``)."""
+        return self._get(Verdict, f"/api/v1/jobs/{job_id}/verdict")
 
     def best(self, job_id: int, objective: str | None = None) -> Best:
         return self._get(Best, f"/api/v1/jobs/{job_id}/best", objective=objective)

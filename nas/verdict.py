@@ -29,10 +29,13 @@ own cost against the other strategy's runs at that same compute:
   relabelings (``scipy.stats.permutation_test``, ``permutation_type='independent'``).
 - Holm's step-down correction over the ``k (k - 1) / 2`` pairs of ``k`` strategies (Holm 1979)
   keeps the chance of any false claim at most ``ALPHA``.
-- effect (in accuracy, A minus B): per run of A its value at its cost minus the median of B's
-  runs there, per run of B the median of A's runs at its cost minus its own value; the median
-  of those ``n + m`` differences, with a 95% percentile bootstrap interval that resamples A's
-  and B's runs independently (``scipy.stats.bootstrap``, ``BOOTSTRAP`` resamples).
+- effect (in accuracy, A minus B): the median of ``v_a(c) - v_b(c)`` over the comparisons
+  U counts (every pair of runs, at each one's own cost) in which *both* runs recommend
+  something: a run with nothing yet is ranked last by U, but a difference of accuracy against
+  nothing is no accuracy (a strategy that stops early, such as ``base``, would otherwise lead
+  by its whole accuracy wherever the other had nothing yet). With a 95% percentile bootstrap
+  interval that resamples A's and B's runs independently (``scipy.stats.bootstrap``,
+  ``BOOTSTRAP`` resamples). None when no comparison has a result on both sides.
 - says: "A ahead of B" when Holm's p < ``ALPHA``, U favours A and the effect's interval lies
   on A's side of zero; else "not distinguishable" (whenever Holm's p >= ``ALPHA``, and when the
   test and the interval disagree). With one run per strategy it makes no claim at all.
@@ -44,6 +47,7 @@ treats runs as independent draws, as the relabeling needs.
 from __future__ import annotations
 
 import math
+import warnings
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 
@@ -104,9 +108,12 @@ class PairVerdict(BaseModel):
         description="the smallest p these run counts allow (2 over the relabelings counted): "
         "above alpha no difference can be shown, whatever the runs"
     )
-    effect: float = Field(description="median difference in accuracy, a minus b")
-    effect_low: float = Field(description="95% bootstrap interval of the effect")
-    effect_high: float
+    effect: float | None = Field(
+        description="median difference in accuracy, a minus b, where both runs recommend "
+        "something (null: no such comparison)"
+    )
+    effect_low: float | None = Field(description="95% bootstrap interval of the effect")
+    effect_high: float | None
     ahead: str | None = Field(description="the strategy ahead; null: not distinguishable")
     says: str
 
@@ -127,16 +134,27 @@ class Verdict(BaseModel):
 
 def costs_and_values(runs: Sequence[Sequence[Step]]) -> tuple[list[float], np.ndarray]:
     """Each run's cost, and ``V[r, s]``: run r's value at run s's cost (0: no recommendation)."""
+    costs, values, _ = _costs_values_found(runs)
+    return costs, values
+
+
+def _costs_values_found(
+    runs: Sequence[Sequence[Step]],
+) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """``costs_and_values`` and ``R[r, s]``: whether run r recommends anything at run s's cost
+    (V's 0s that are nothing, not an accuracy of 0)."""
     curves = [curve(steps) for steps in runs]
     costs = [c[-1].spent if c else 0.0 for c in curves]
     values = np.zeros((len(runs), len(runs)))
+    found = np.zeros((len(runs), len(runs)), dtype=bool)
     for r, points in enumerate(curves):
         spent = [p.spent for p in points]
         for s, cost in enumerate(costs):
             k = bisect_right(spent, cost)
-            found = points[k - 1].recommended if k else None
-            values[r, s] = 0.0 if found is None else found
-    return costs, values
+            recommended = points[k - 1].recommended if k else None
+            values[r, s] = 0.0 if recommended is None else recommended
+            found[r, s] = recommended is not None
+    return costs, values, found
 
 
 def exact_p(scores: np.ndarray, n: int, statistic: int) -> float:
@@ -179,24 +197,28 @@ class _Pair:
     def __init__(self, a: Sequence[Sequence[Step]], b: Sequence[Sequence[Step]]) -> None:
         self.n, self.m = len(a), len(b)
         self.batch = max(1, CELLS // (self.n * self.m))
-        _, self.values = costs_and_values([*a, *b])
+        _, self.values, recommends = _costs_values_found([*a, *b])
         own = np.diag(self.values)
-        self.own = own
+        # the effect's values: NaN where a run recommends nothing yet (U's values count it 0)
+        self.found = np.where(recommends, self.values, np.nan)
+        self.found_own = np.diag(self.found)
         # r against s, at r's cost and at s's cost; antisymmetric, so the pairs within one side
         # cancel and U is the sum of the scores of a's runs: relabeling runs permutes scores
         signs = np.sign(own[:, None] - self.values.T) + np.sign(self.values - own)
         self.scores = signs.sum(axis=1).astype(np.int64)
 
     def effect(self, x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        """Median difference, x minus y, of each run at its cost against the other side's
-        median there (indices, batched on leading axes)."""
+        """Median difference, x minus y, over every pair of runs at each one's own cost where
+        both recommend something (indices, batched on leading axes; NaN: no such pair)."""
         x, y = x.astype(np.intp), y.astype(np.intp)
-        ahead_x = self.own[x][..., :, None] - self.values[y[..., None, :], x[..., :, None]]
-        ahead_y = self.values[x[..., :, None], y[..., None, :]] - self.own[y][..., None, :]
-        per_run = np.concatenate(
-            [np.median(ahead_x, axis=-1), np.median(ahead_y, axis=-2)], axis=-1
-        )
-        found: np.ndarray = np.median(per_run, axis=-1)
+        own, at = self.found_own, self.found
+        at_x = own[x][..., :, None] - at[y[..., None, :], x[..., :, None]]  # (..., n, m)
+        at_y = at[x[..., :, None], y[..., None, :]] - own[y][..., None, :]  # (..., n, m)
+        shape = (*at_x.shape[:-2], -1)
+        differences = np.concatenate([at_x.reshape(shape), at_y.reshape(shape)], axis=-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no comparison
+            found: np.ndarray = np.nanmedian(differences, axis=-1)
         return found
 
     def test(self, resamples: int, seed: int) -> tuple[int, float, bool]:
@@ -217,10 +239,13 @@ class _Pair:
         )
         return statistic, min(1.0, float(found.pvalue)), False
 
-    def interval(self, resamples: int, seed: int) -> tuple[float, float, float]:
-        """(effect, low, high): the effect with its 95% percentile bootstrap interval."""
+    def interval(self, resamples: int, seed: int) -> tuple[float | None, ...]:
+        """(effect, low, high): the effect with its 95% percentile bootstrap interval (None:
+        no comparison with a result on both sides; an interval of resamples that had one)."""
         x, y = np.arange(self.n), np.arange(self.n, self.n + self.m)
         effect = float(self.effect(x, y))
+        if math.isnan(effect):
+            return None, None, None
         found = stats.bootstrap(
             (x, y),
             self.effect,
@@ -232,8 +257,11 @@ class _Pair:
             method="percentile",
             rng=np.random.default_rng(seed),
         )
-        low, high = found.confidence_interval
-        return effect, float(low), float(high)
+        low, high = (float(v) for v in found.confidence_interval)
+        if math.isnan(low) or math.isnan(high):  # some resamples had no comparison
+            spread = found.bootstrap_distribution
+            low, high = (float(v) for v in np.nanpercentile(spread, [2.5, 97.5]))
+        return effect, low, high
 
 
 def _sum_of_first(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -339,10 +367,12 @@ def _compare(
 def decide(pair: PairVerdict, corrected: float, alpha: float) -> PairVerdict:
     """``pair`` with its corrected p and what it says."""
     ahead = None
-    if corrected < alpha and pair.statistic > 0 and pair.effect_low > 0:
-        ahead = pair.a
-    elif corrected < alpha and pair.statistic < 0 and pair.effect_high < 0:
-        ahead = pair.b
+    low, high = pair.effect_low, pair.effect_high
+    if corrected < alpha and low is not None and high is not None:
+        if pair.statistic > 0 and low > 0:
+            ahead = pair.a
+        elif pair.statistic < 0 and high < 0:
+            ahead = pair.b
     behind = pair.b if ahead == pair.a else pair.a
     says = f"{ahead} ahead of {behind}" if ahead else NOT_DISTINGUISHABLE
     return pair.model_copy(update={"p_holm": corrected, "ahead": ahead, "says": says})

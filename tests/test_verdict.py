@@ -243,8 +243,8 @@ def test_the_same_strategy_twice_is_not_distinguishable_in_95_of_100_jobs() -> N
     # shuffled grid over the 27-point table, 10 base epochs per run (a seventh of the grid, so
     # runs differ in what they find and what they cost). Same distribution: the exact test
     # alone has p < 0.05 in at most 5% of such jobs on average (here 6 of these 100; 4.4% of
-    # 1,000 others), so a claim also needs the effect's interval to exclude 0 on the test's
-    # side: 4 of these 100 jobs claim a difference (2.6% of the 1,000).
+    # 1,000 others, random.Random(1)), so a claim also needs the effect's interval to exclude 0
+    # on the test's side: 3 of these 100 jobs claim a difference (2.6% of the 1,000).
     rng = random.Random(2025)
     budget = 10 * TABLE.base_epoch_flops()
     claims = []
@@ -257,7 +257,7 @@ def test_the_same_strategy_twice_is_not_distinguishable_in_95_of_100_jobs() -> N
         claims.append(found.pairs[0].ahead is not None)
         assert found.says.startswith(NOT_DISTINGUISHABLE) == (not claims[-1])
     assert sum(claims) <= 5
-    assert sum(claims) == 4  # deterministic: every draw is seeded
+    assert sum(claims) == 3  # deterministic: every draw is seeded
 
 
 def test_a_clearly_better_strategy_is_found_ahead() -> None:

@@ -10,47 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.cli.common import ApiKey, AsJson, Server, console, open_client
-from api.client import View
+from api.client import Verdict, VerdictPair
 from api.defaults import DEFAULT_SERVER
 
 app = typer.Typer()
-
-
-# ---- the server's answer (``api.schemas.verdict.VerdictOut``), as the client reads it ----------
-
-
-class VerdictStrategy(View):
-    strategy: str
-    runs: int
-    cost: float | None = None
-    value: float | None = None
-
-
-class VerdictPair(View):
-    a: str
-    b: str
-    statistic: int
-    bound: int
-    p: float
-    p_holm: float
-    effect: float
-    effect_low: float
-    effect_high: float
-    ahead: str | None = None
-    says: str
-
-
-class Verdict(View):
-    job_id: int
-    state: str
-    final: bool
-    claim: bool
-    says: str
-    test: str
-    unit: str
-    unit_flops: float
-    strategies: list[VerdictStrategy]
-    pairs: list[VerdictPair]
 
 
 # ---- the verb --------------------------------------------------------------------------------
@@ -68,16 +31,15 @@ def show_verdict(
     the median difference in accuracy with its 95% interval; "not distinguishable" unless
     p < 0.05. A job with one run per strategy gets no claim."""
     with open_client(server, api_key) as client:
-        # NasClient has no verdict method (api/client.py is shared): its typed GET
-        found = client._get(Verdict, f"/api/v1/jobs/{job_id}/verdict")
+        found = client.verdict(job_id)
     if as_json:
         console.print_json(found.model_dump_json())
         return
     print_verdict(found)
 
 
-def _points(value: float) -> str:
-    return f"{100 * value:+.2f}"
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.2f}"
 
 
 def pair_lines(pair: VerdictPair) -> tuple[str, str]:
@@ -85,8 +47,12 @@ def pair_lines(pair: VerdictPair) -> tuple[str, str]:
     says = f"[bold]{escape(pair.ahead)} ahead[/]" if pair.ahead else "not distinguishable"
     numbers = (
         f"  U {pair.statistic:+d}/{pair.bound}, p {pair.p:.2g}, Holm p {pair.p_holm:.2g}; "
-        f"a - b {_points(pair.effect)} points (95%: {_points(pair.effect_low)} to "
-        f"{_points(pair.effect_high)})"
+        + (
+            f"a - b {_points(pair.effect)} points (95%: {_points(pair.effect_low)} to "
+            f"{_points(pair.effect_high)})"
+            if pair.effect is not None
+            else "a - b: no comparison with a result on both sides"
+        )
     )
     return f"{escape(pair.a)} vs {escape(pair.b)}: {says}", numbers
 

@@ -45,7 +45,7 @@
         cell(signed(p.statistic) + " / " + p.bound, "num"),
         cell(pValue(p.p), "num"),
         cell(pValue(p.p_holm), "num"),
-        cell(points(p.effect) + " (" + points(p.effect_low) + " to " + points(p.effect_high) + ")", "num"),
+        cell(p.effect === null ? "–" : points(p.effect) + " (" + points(p.effect_low) + " to " + points(p.effect_high) + ")", "num"),
         cell(p.ahead ? p.ahead + " ahead" : "not distinguishable", p.ahead ? "" : "stopped"),
       );
       body.append(tr);
@@ -55,10 +55,17 @@
       test.textContent = "A verdict needs repeats: submit the job with repeats: N to run every " +
         "strategy N times (with 4 runs each, one pair can reach p < 0.05; more pairs need more).";
     } else {
-      const weak = v.pairs.filter((p) => p.smallest_p >= v.alpha).map((p) => p.a + " vs " + p.b);
-      test.textContent = "Test: " + v.test + "." + (weak.length
-        ? " Too few runs to reach p < " + v.alpha + " for " + weak.join(", ") + ": add repeats."
-        : "");
+      const weak = v.pairs.filter((p) => p.smallest_p >= v.alpha);
+      let few = "";
+      if (weak.length && weak.length === v.pairs.length) {
+        const smallest = Math.min(...weak.map((p) => p.smallest_p));
+        few = " With " + runsText(v.strategies) + " no pair can reach p < " + v.alpha +
+          " (the smallest p these runs allow is " + pValue(smallest) + "): add repeats.";
+      } else if (weak.length) {
+        few = " Too few runs to reach p < " + v.alpha + " for " +
+          weak.map((p) => p.a + " vs " + p.b).join(", ") + ": add repeats.";
+      }
+      test.textContent = "Test: " + v.test + "." + few;
     }
   }
 

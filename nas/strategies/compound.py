@@ -192,6 +192,16 @@ class CompoundScaling(SearchStrategy):
             return None
         return self.request(plan[asked], self._params("scale", triple_, asked + 2))
 
+    def finished_reason(self) -> str:
+        """``done: 2 grid points, scaled to phi 2`` (what completed), or why it could not scale."""
+        grid = [r for r in self._phase("grid") if r.state == RecordState.COMPLETED]
+        if not grid:
+            return "done: no grid point completed, nothing to scale"
+        scaled = [r for r in self._phase("scale") if r.state == RecordState.COMPLETED]
+        phi = max((int(r.request.params["phi"]) for r in scaled), default=1)
+        points = f"{len(grid)} grid point{'' if len(grid) == 1 else 's'}"
+        return f"done: {points}, scaled to phi {phi}"
+
     def is_finished(self) -> bool:
         grid = self._phase("grid")
         if len(grid) < len(self._grid) or any(r.state == RecordState.PENDING for r in grid):

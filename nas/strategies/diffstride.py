@@ -386,6 +386,12 @@ class DiffStrideSearch(SearchStrategy):
             return None
         return self._next_retrain()
 
+    def finished_reason(self) -> str:
+        """``done: 1 search, 1 retrain`` (the runs that completed)."""
+        return "done: " + ", ".join(
+            _count(_completed(self._phase(phase)), phase) for phase in ("search", "retrain")
+        )
+
     def is_finished(self) -> bool:
         searches = self._phase("search")
         if len(searches) < len(self._searches):
@@ -395,3 +401,11 @@ class DiffStrideSearch(SearchStrategy):
         if any(r.state == RecordState.PENDING for r in searches):
             return False
         return self._next_retrain() is None
+
+
+def _completed(records: list[TrialRecord]) -> int:
+    return sum(r.state == RecordState.COMPLETED for r in records)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 'es' if noun.endswith('h') else 's'}"

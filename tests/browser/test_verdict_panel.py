@@ -106,3 +106,16 @@ def test_the_verdict_follows_the_job_and_keeps_names_as_text(server: Server, pag
     assert page.evaluate("window.__xss") is None
     assert page.locator("#verdict img").count() == 0
     assert not page.errors
+
+
+def test_too_few_runs_for_any_pair_say_so_once(server: Server, page: Any) -> None:
+    # 2 runs a side: 6 relabelings, so no p can be below 2/6 (the make run demo's case)
+    job_id, _ = repeated_job(server, repeats=2)
+    open_verdict(page, server, job_id)
+    text = page.locator("#verdict-test").text_content()
+    assert text.endswith(
+        "With 2 runs per strategy no pair can reach p < 0.05 (the smallest p these runs allow "
+        "is 0.33): add repeats."
+    ), text
+    assert page.locator("#verdict-says").text_content().startswith("not distinguishable")
+    assert not page.errors

@@ -23,6 +23,8 @@ from api.schemas.jobs import BestOut, JobOut
 from api.schemas.jobs import JobProgress as ServerProgress
 from api.schemas.trials import TrialLog as ServerTrialLog
 from api.schemas.trials import TrialOut
+from api.schemas.verdict import VerdictOut
+from nas.verdict import PairVerdict, StrategyRuns
 from workers.confirm import ConfirmationSummary
 from workers.store import BudgetUse as ServerBudgetUse
 
@@ -37,6 +39,9 @@ PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (client.SeriesTarget, server_targets.SeriesTarget),
     (client.Comparison, server_targets.Comparison),
     (client.Job, JobOut),
+    (client.VerdictStrategy, StrategyRuns),
+    (client.VerdictPair, PairVerdict),
+    (client.Verdict, VerdictOut),
 ]
 VIEWS = {view: model for view, model in PAIRS}
 

@@ -67,6 +67,7 @@ def test_phases_and_best_triple(
         assert r.request.spec == compound_scale(base_spec, r.request.params["phi"], *triple(best))
     assert strategy.is_finished()
     assert strategy.ask() is None
+    assert strategy.finished_reason() == f"done: {len(grid)} grid points, scaled to phi 3"
 
 
 def test_waits_for_phase_one(make_context: Make, objective: SyntheticObjective) -> None:
@@ -100,6 +101,7 @@ def test_all_grid_points_failed(make_context: Make) -> None:
     strategy.tell(request.number, None)
     assert strategy.ask() is None
     assert strategy.is_finished()
+    assert strategy.finished_reason() == "done: no grid point completed, nothing to scale"
 
 
 def test_ceiling_is_respected(

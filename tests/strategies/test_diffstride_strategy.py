@@ -125,6 +125,20 @@ def test_no_learned_strides_falls_back_to_spec(
     assert [r.params["phase"] for r in records] == ["search", "retrain"]
     assert records[1].spec.strides == ((1, 1), (1, 1), (3, 3), (2, 2))
     assert strategy.is_finished()
+    assert strategy.finished_reason() == "done: 1 search, 1 retrain"
+
+
+def test_finished_reason_counts_what_completed(
+    make_context: Make, objective: SyntheticObjective
+) -> None:
+    strategy = DiffStrideSearch(make_context(), {"inits": [[1, 2, 2, 2], [1, 1, 3, 2]]})
+    first, second = ask(strategy), ask(strategy)
+    strategy.tell(first.number, objective.evaluate(first))
+    strategy.tell(second.number, None)  # failed: no retrain follows it
+    while (request := strategy.ask()) is not None:
+        strategy.tell(request.number, objective.evaluate(request))
+    assert strategy.is_finished()
+    assert strategy.finished_reason() == "done: 1 search, 1 retrain"
 
 
 def test_dedup_identical_rounded_specs(make_context: Make, objective: SyntheticObjective) -> None:
