@@ -432,11 +432,13 @@
     tr.dataset.series = series.strategy;
     let done = 0;
     let total = 0;
+    let skipped = 0;  // proposals never run: counted apart, as on each run's row
     let best = null;
     for (const k of series.keys) {
       const counts = p.strategies[k.key] || { total: 0 };
-      done += counts.total - (counts.queued || 0) - (counts.running || 0);
-      total += counts.total;
+      skipped += counts.skipped || 0;
+      done += counts.total - (counts.queued || 0) - (counts.running || 0) - (counts.skipped || 0);
+      total += counts.total - (counts.skipped || 0);
       const c = store.curves.find((x) => x.strategy === k.key);
       if (c && c.max_accuracy !== null && (best === null || c.max_accuracy > best)) best = c.max_accuracy;
     }
@@ -444,7 +446,7 @@
     const cells = numCells([
       ["target", targetText(series) + reached],
       ["auc", series.auc !== null ? pct(series.auc) : "–"],
-      ["done", done + " / " + total],
+      ["done", done + " / " + total + (skipped ? " + " + skipped + " skipped" : "")],
       ["best", acc(best)],
       ["min", ""], ["max", ""], ["latest", ""], ["budget", ""],
     ]);

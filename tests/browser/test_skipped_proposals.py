@@ -81,3 +81,18 @@ def test_a_job_without_skips_shows_no_toggle(server: Server, page: Any) -> None:
     assert page.locator("#toggle-skipped").is_hidden()
     assert page.locator("#trials-body tr.trial").count() == 1
     assert not page.errors
+
+
+def test_a_repeated_strategy_counts_its_skips_apart_too(server: Server, page: Any) -> None:
+    job_id = server.create_job(name="repeated", strategies=["grid"], repeats=2)
+    t = Trials(server, job_id)
+    for r, skips in ((0, 3), (1, 1)):
+        t.finished(f"grid/r{r}", 0.8 + r / 100, 1_000_000)
+        for _ in range(skips):
+            t.store.skip(t.add(f"grid/r{r}"), "over budget: needs 2.00 base epochs, 0.50 left")
+    open_board(page, server, job_id)
+    series = page.locator('#strategies-body tr.series[data-series="grid"]')
+    assert series.locator('td[data-key="done"]').text_content() == "2 / 2 + 4 skipped"
+    run = page.locator('#strategies-body tr[data-strategy="grid/r0"]')
+    assert run.locator('td[data-key="done"]').text_content() == "1 / 1 + 3 skipped"
+    assert not page.errors
