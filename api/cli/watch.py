@@ -108,9 +108,7 @@ def _poll(
             top = client.trials(job_id, strategy=key, ranked=True, limit=1)
             accuracy = top.items[0].accuracy if top.items else None
             best_of[key] = (done, accuracy)
-        status = f"{done} done, {counts.get('running', 0)} running"
-        if counts.get("skipped"):
-            status += f" ({counts['skipped']} skipped)"
+        status = f"{ran_text(done, counts.get('skipped', 0))}, {counts.get('running', 0)} running"
         best = best_of[key][1]
         if best is not None:
             status += f", best {100 * best:.2f}%"

@@ -247,6 +247,8 @@ def test_jobs_best_and_watch_fit_80_columns(demo: Demo) -> None:
     assert watched.exit_code == 1, watched.output  # it was cancelled
     assert_fits(watched.stdout)
     flat = " ".join(watched.stdout.split())
+    # the bars count what ran apart from the skipped proposals (20 of grid/r0's, 21 of r1's)
+    assert "20 skipped, 0 running" in flat and "21 skipped, 0 running" in flat
     # a share of 400 / 3 base epochs is 4e15 FLOPs
     assert (
         "grid/r0: budget 92% (123.33 of 133.33 base epochs, 2 run, 21 skipped), stopped: budget: "
