@@ -108,10 +108,7 @@ def _poll(
             top = client.trials(job_id, strategy=key, ranked=True, limit=1)
             accuracy = top.items[0].accuracy if top.items else None
             best_of[key] = (done, accuracy)
-        status = f"{ran_text(done, counts.get('skipped', 0))}, {counts.get('running', 0)} running"
-        best = best_of[key][1]
-        if best is not None:
-            status += f", best {100 * best:.2f}%"
+        status = bar_status(counts, best_of[key][1])
         if key not in tasks:
             tasks[key] = bars.add_task(escape(key), total=None, status="")
         fraction = fractions.get(key)
@@ -143,6 +140,13 @@ def print_ended(out: Console, job: Job, progress: JobProgress, url: str) -> None
     for key, use in budget.items():
         say(out, f"  {key}: {budget_text(use, unit)}")
     say(out, f"leaderboard: {url}")
+
+
+def bar_status(counts: dict[str, int], best: float | None) -> str:
+    """A strategy's bar: ``22 run, 5 skipped, 1 running, best 66.67%`` (its trials by state)."""
+    status = f"{ran_text(finished_count(counts), counts.get('skipped', 0))}, "
+    status += f"{counts.get('running', 0)} running"
+    return status + (f", best {100 * best:.2f}%" if best is not None else "")
 
 
 def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str:
