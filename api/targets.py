@@ -16,8 +16,8 @@ or, without one, the size of a registered dataset; a dataset path without a subs
 ``n_val`` and gets the half point alone.
 
 A strategy's compute-to-target is the compute it was charged (``nas.compare.compute_to_target``,
-its finished trials in finish order, failed and pruned ones included) until its first completed
-trial reached the target; in base epochs when the job's budget counts them, else in FLOPs. Its
+its finished trials in finish order, failed and pruned ones included) until its recommendation
+(its most accurate trial so far) reached the target; in base epochs when the job's budget counts them, else in FLOPs. Its
 area under the curve is the mean best-so-far accuracy over ``[0, horizon]`` FLOPs
 (``nas.compare.area_under_curve``), the horizon being a strategy's budget share (or, without
 one, the most any strategy spent), the same for every strategy compared.
@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nas.compare import Step, area_under_curve, compute_to_target, quantile
+from nas.compare import Step, area_under_curve, compute_to_target, quantile, reaching_step
 from nas.oracle import MIN_MARGIN
 
 # Training images of the registered datasets (nas.data.registry), for n_val without a subset.
@@ -313,14 +313,8 @@ def key_target(
     spent, reached_by = None, None
     if target is not None:
         spent = compute_to_target(run.steps, target)
-        reached_by = next(
-            (
-                trial
-                for step, trial in zip(run.steps, run.trials, strict=True)
-                if step.true is not None and step.true >= target
-            ),
-            None,
-        )
+        found = reaching_step(run.steps, target)
+        reached_by = run.trials[found[1]] if found is not None else None
     return KeyTarget(
         key=run.key,
         compute_to_target=spent / unit_flops if spent is not None else None,

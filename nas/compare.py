@@ -49,13 +49,24 @@ def curve(steps: Sequence[Step]) -> list[Point]:
 
 
 def compute_to_target(steps: Sequence[Step], target: float) -> float | None:
-    """Compute charged until the first proposal whose true accuracy reaches ``target``
+    """Compute charged until the strategy's recommendation (its best *seen* proposal, what it
+    would hand the user) is truly worth ``target`` (None: never). A proposal that is truly
+    good but looked worse than the one recommended does not count: it was not handed over."""
+    found = reaching_step(steps, target)
+    return None if found is None else curve(steps)[found[0]].spent
+
+
+def reaching_step(steps: Sequence[Step], target: float) -> tuple[int, int] | None:
+    """``(k, r)``: after step k the recommendation, step r, first reaches ``target``
     (None: never)."""
-    spent = 0.0
-    for step in steps:
-        spent += step.cost
-        if step.true is not None and step.true >= target:
-            return spent
+    best_seen: float | None = None
+    recommended = -1
+    for k, step in enumerate(steps):
+        if step.seen is not None and (best_seen is None or step.seen > best_seen):
+            best_seen, recommended = step.seen, k
+        true = steps[recommended].true if recommended >= 0 else None
+        if true is not None and true >= target:
+            return k, recommended
     return None
 
 

@@ -6,9 +6,16 @@ repetitions in seconds, compute charged as if trained (NAS-Bench-201's and Syne 
 Each point keeps, per seed, the validation accuracy after every epoch (so pruners see real
 learning curves), the final test accuracy, and the FLOPs of one epoch.
 
-The comparison's headline (``target``): the table's best mean final validation accuracy minus
+Held-out scoring: a simulated run selects on one seed's validation accuracy (what its
+strategy saw), and is scored by what the architecture is worth without that run
+(``OraclePoint.held_out``): the test accuracy of the table's *other* seeds, on the 10,000
+official test images none of the selection saw. A trial of fewer epochs than the table's has no
+test score at that epoch: it is scored by the other seeds' validation accuracy after those
+epochs (other weights, but the images the selection saw; ``OracleTable.split`` says which).
+
+The comparison's headline (``target``): the table's best mean on that split minus
 ``max(0.5 points, 2 standard errors of that mean)``; a strategy's compute-to-target is what it
-was charged until one of its proposals reached it (``nas.compare``).
+was charged until its recommendation reached it (``nas.compare``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,6 +36,7 @@ from nas.trial import TrialResult
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 MIN_MARGIN = 0.005  # the target sits at least half a point below the best mean
+Split = Literal["test", "validation"]
 
 
 class OracleRun(BaseModel):
@@ -99,6 +108,24 @@ class OraclePoint(BaseModel):
         tests = [r.test_accuracy for r in self.runs if r.test_accuracy is not None]
         return statistics.fmean(tests) if tests else None
 
+    def scores(self, split: Split, epochs: int | None = None) -> list[float]:
+        """Every seed's accuracy on ``split``: test (after the full training) or validation
+        after ``epochs``."""
+        if split == "validation":
+            return self.final(epochs)
+        return [r.test_accuracy for r in self.runs if r.test_accuracy is not None]
+
+    def held_out(
+        self, seen_seed: int | None, split: Split, epochs: int | None = None
+    ) -> float | None:
+        """The architecture's worth without the run a strategy saw (seed ``seen_seed``): the
+        mean on ``split`` over the other seeds (None: no other seed; every seed when
+        ``seen_seed`` is None)."""
+        others = [r for r in self.runs if r.seed != seen_seed]
+        point = self.model_copy(update={"runs": others}) if others else None
+        values = point.scores(split, epochs) if point is not None else []
+        return statistics.fmean(values) if values else None
+
 
 class OracleTable(BaseModel):
     """A whole table and how it was made."""
@@ -152,14 +179,26 @@ class OracleTable(BaseModel):
     def _by_strides(self) -> dict[tuple[int, ...], OraclePoint]:
         return {tuple(p.strides): p for p in self.points}
 
+    def split(self, epochs: int | None = None) -> Split:
+        """What a run of ``epochs`` (default: the table's) is scored on: ``test`` when every run
+        has a test accuracy and the trial trains as long as the table did, else
+        ``validation``."""
+        full = epochs is None or epochs == self.epochs
+        tested = all(r.test_accuracy is not None for p in self.points for r in p.runs)
+        return "test" if full and tested else "validation"
+
     def best(self, epochs: int | None = None) -> OraclePoint:
-        return max(self.points, key=lambda p: p.mean(epochs))
+        """The point with the best mean on the scoring split (``split``)."""
+        split = self.split(epochs)
+        return max(self.points, key=lambda p: statistics.fmean(p.scores(split, epochs)))
 
     def target(self, epochs: int | None = None) -> float:
-        """The best mean accuracy (after ``epochs``, default all) minus max(0.5 points, 2
-        standard errors of that mean)."""
-        best = self.best(epochs)
-        return best.mean(epochs) - max(MIN_MARGIN, 2 * best.standard_error(epochs))
+        """The best mean accuracy on the scoring split (after ``epochs``, default all) minus
+        max(0.5 points, 2 standard errors of that mean)."""
+        split = self.split(epochs)
+        values = self.best(epochs).scores(split, epochs)
+        se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+        return statistics.fmean(values) - max(MIN_MARGIN, 2 * se)
 
     def full_cost(self, epochs: int | None = None) -> float:
         """FLOPs to train every point once for ``epochs`` (default: the table's)."""

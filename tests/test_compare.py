@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from nas.compare import Step, area_under_curve, best_at, compute_to_target, curve
+from nas.compare import (
+    Step,
+    area_under_curve,
+    best_at,
+    compute_to_target,
+    curve,
+    reaching_step,
+)
 
 # A hand-made run: costs 2, 1, 3, 2; the strategy saw 0.80, 0.85 (lucky: truly 0.78), 0.83
 # (truly 0.86), a failure, in that order.
@@ -16,11 +23,21 @@ RUN = [
 ]
 
 
-def test_compute_to_target_counts_every_charge_until_the_truth_reaches_it() -> None:
+def test_compute_to_target_counts_until_the_recommendation_reaches_it() -> None:
     assert compute_to_target(RUN, 0.80) == 2.0
-    assert compute_to_target(RUN, 0.85) == 6.0  # 2 + 1 + 3: the third proposal is truly 0.86
+    assert reaching_step(RUN, 0.80) == (0, 0)
+    # the third proposal is truly 0.86, but it looked worse (0.83) than the lucky 0.85 the
+    # strategy recommends (truly 0.78): it is never handed to the user, so 0.85 is not reached
+    assert compute_to_target(RUN, 0.85) is None
+    assert compute_to_target(RUN, 0.78) == 2.0
     assert compute_to_target(RUN, 0.90) is None
     assert compute_to_target([], 0.5) is None
+
+
+def test_a_truly_good_proposal_counts_once_it_is_recommended() -> None:
+    run = [*RUN, Step(cost=1.0, seen=0.90, true=0.84)]
+    assert reaching_step(run, 0.83) == (4, 4)
+    assert compute_to_target(run, 0.83) == 9.0  # 2 + 1 + 3 + 2 + 1
 
 
 def test_the_recommendation_follows_what_was_seen_and_is_scored_by_the_truth() -> None:

@@ -40,6 +40,8 @@ class OracleExecutor:
     def __init__(self, table: OracleTable, rng: random.Random) -> None:
         self.table = table
         self.rng = rng
+        self.seen_seeds: dict[int, int] = {}
+        """The table seed each trial was shown (held-out scoring leaves it out)."""
         self._queue: deque[tuple[int, TrialRequest, ProgressCallback]] = deque()
 
     def submit(
@@ -69,6 +71,7 @@ class OracleExecutor:
             message = f"the table has {self.table.epochs} epochs, the trial asks {request.epochs}"
             return [Completion(trial_id, None, message)]
         run = self.rng.choice(point.runs)
+        self.seen_seeds[trial_id] = run.seed
         history: list[EpochReport] = []
         for epoch in range(request.epochs):
             report = EpochReport(
@@ -182,20 +185,28 @@ def simulate(job: JobSpec, table: OracleTable, repeats: int, seed: int = 0) -> l
         repetition = Repetition(seed=run_seed)
         for trial in sorted((t for t in stored if t.finished), key=lambda t: t.id):
             repetition.trials.setdefault(trial.strategy, []).append(trial)
-            step = step_of(trial, table, job.budget.epochs_per_trial)
+            seen = executor.seen_seeds.get(trial.id)
+            step = step_of(trial, table, job.budget.epochs_per_trial, seen)
             repetition.steps.setdefault(trial.strategy, []).append(step)
         out.append(repetition)
     return out
 
 
-def step_of(trial: StoredTrial, table: OracleTable, epochs: int | None = None) -> Step:
-    """A finished trial as a comparison step: what it cost, what it showed, and how good its
-    architecture truly is (the table's mean over seeds after ``epochs``)."""
+def step_of(
+    trial: StoredTrial,
+    table: OracleTable,
+    epochs: int | None = None,
+    seen_seed: int | None = None,
+) -> Step:
+    """A finished trial as a comparison step: what it cost, what it showed (seed
+    ``seen_seed``'s validation accuracy), and how good its architecture truly is, held out
+    from that run: the table's other seeds on its scoring split (``OracleTable.split``)."""
     result = trial.result
     point = table.lookup(trial.request.spec)
     seen = result.accuracy if result is not None and not result.pruned else None
+    split = table.split(epochs)
     return Step(
         cost=result.cost_flops if result is not None else 0.0,
         seen=seen,
-        true=point.mean(epochs) if point is not None else None,
+        true=point.held_out(seen_seed, split, epochs) if point is not None else None,
     )

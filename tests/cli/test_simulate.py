@@ -140,7 +140,11 @@ def test_simulate_prints_a_table(table_file: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", str(table_file), str(job_file(tmp_path))])
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "hand-made-4: simulated, 10 simulated runs per strategy; target 80.50%" in text
+    assert (
+        "hand-made-4: simulated, 10 simulated runs per strategy, selecting on one seed's "
+        "validation accuracy and scored on the test split over the table's other seeds; "
+        "target 80.50% (best test mean 81.00%"
+    ) in text
     assert "budget 30.00 base epochs per strategy" in text
     assert "grid" in text and "random" in text and "100%" in text
 

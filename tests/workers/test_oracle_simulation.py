@@ -109,11 +109,59 @@ def test_repetitions_have_their_own_seeds_and_orders(table: OracleTable) -> None
     assert [proposals(all_trials(r)) for r in again] == [proposals(all_trials(r)) for r in runs]
 
 
-def test_steps_score_the_truth_and_seeds_are_drawn_per_proposal(table: OracleTable) -> None:
-    (run,) = simulate(job(), table, repeats=1)
+def three_seeds(table: OracleTable, tested: bool) -> OracleTable:
+    """``table`` with seeds 0, 1, 2 per point, each seed's accuracies its own (validation
+    0.1 * seed apart, test 0.5 + 0.1 * seed when ``tested``): any mixing of seeds shows."""
+    points = []
+    for point in table.points:
+        (run,) = point.runs
+        runs = [
+            run.model_copy(
+                update={
+                    "seed": seed,
+                    "val_accuracy": [min(1.0, v + 0.1 * seed) for v in run.val_accuracy],
+                    "test_accuracy": 0.5 + 0.1 * seed if tested else None,
+                }
+            )
+            for seed in range(3)
+        ]
+        points.append(point.model_copy(update={"runs": runs}))
+    return table.model_copy(update={"points": points})
+
+
+@pytest.mark.parametrize("tested", [True, False], ids=["test split", "no test split"])
+def test_held_out_scoring_never_uses_the_seen_seed(table: OracleTable, tested: bool) -> None:
+    # the strategy sees one seed's validation accuracy; the step's truth is the other two
+    # seeds' test accuracy (or, in a table without test scores, their validation accuracy)
+    held = three_seeds(table, tested)
+    assert held.split(2) == ("test" if tested else "validation")
+    seen_seeds = set()
+    (run,) = simulate(job(), held, repeats=1)
     for trial, step in zip(run.trials["grid"], run.steps["grid"], strict=True):
-        point = table.lookup(trial.request.spec)
-        assert point is not None and step.true == point.mean(2) and step.cost > 0
+        point = held.lookup(trial.request.spec)
+        assert point is not None and trial.result is not None and step.cost > 0
+        (seed,) = [r.seed for r in point.runs if r.val_accuracy[-1] == trial.result.accuracy]
+        seen_seeds.add(seed)
+        others = [r for r in point.runs if r.seed != seed]
+        if tested:
+            expected = sum(r.test_accuracy or 0.0 for r in others) / 2
+        else:
+            expected = sum(r.val_accuracy[-1] for r in others) / 2
+        assert step.true == pytest.approx(expected)
+    # seed 1 is the middle one: its held-out mean equals the mean over all three seeds; seeds
+    # 0 and 2 tell held-out scoring apart from it
+    assert seen_seeds - {1}
+    # a trial of fewer epochs than the table's has no test score at that epoch: validation
+    assert held.split(1) == "validation"
+
+
+def test_a_point_with_one_seed_has_no_held_out_score(table: OracleTable) -> None:
+    point = table.points[0]
+    assert point.held_out(point.runs[0].seed, "validation", 2) is None
+    assert point.held_out(None, "validation", 2) == point.mean(2)
+
+
+def test_seeds_are_drawn_per_proposal(table: OracleTable) -> None:
     first = table.points[0]
     zero = first.runs[0].model_copy(update={"seed": 1, "val_accuracy": [0.0, 0.0]})
     two_seeds = first.model_copy(update={"runs": [*first.runs, zero]})
