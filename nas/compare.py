@@ -1,4 +1,5 @@
-"""Comparing strategies by compute: compute-to-target, best at a budget, area under the curve.
+"""Comparing strategies by compute: best-so-far, compute-to-target, best at a budget, area under
+the curve, and their quantiles over repeated runs.
 
 A strategy's run is the sequence of its finished proposals in the order they finished, each
 with the compute it was charged, the accuracy the strategy saw (one seed's, noisy) and, where
@@ -10,8 +11,10 @@ recommendation by its true accuracy, so luck with one seed is not rewarded.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from nas.recommend import improves
 
 
 @dataclass(frozen=True)
@@ -34,17 +37,33 @@ class Point:
     """True accuracy of the proposal with the best seen accuracy so far."""
 
 
+def recommendations(steps: Sequence[Step]) -> Iterator[tuple[float, int | None]]:
+    """After each step: the compute spent so far and the index of the recommendation, the best
+    *seen* step so far by the best-trial rule (``nas.recommend.improves``; None: none yet)."""
+    spent, best_seen, recommended = 0.0, None, None
+    for k, step in enumerate(steps):
+        spent += step.cost
+        if improves(step.seen, best_seen):
+            best_seen, recommended = step.seen, k
+        yield spent, recommended
+
+
 def curve(steps: Sequence[Step]) -> list[Point]:
     """Best-so-far against compute, one point per step."""
-    spent = 0.0
-    best_seen: float | None = None
-    recommended: float | None = None
-    out = []
-    for step in steps:
-        spent += step.cost
-        if step.seen is not None and (best_seen is None or step.seen > best_seen):
-            best_seen, recommended = step.seen, step.true
-        out.append(Point(spent, recommended))
+    return [
+        Point(spent, None if r is None else steps[r].true) for spent, r in recommendations(steps)
+    ]
+
+
+def best_so_far(steps: Sequence[Step]) -> list[tuple[float, float]]:
+    """(compute so far, best *seen* accuracy) at each step that improved the best: the curve a
+    live job shows, where what was seen is all there is."""
+    out: list[tuple[float, float]] = []
+    last = None
+    for spent, r in recommendations(steps):
+        if r is not None and r != last and (seen := steps[r].seen) is not None:
+            out.append((spent, seen))
+            last = r
     return out
 
 
@@ -52,21 +71,24 @@ def compute_to_target(steps: Sequence[Step], target: float) -> float | None:
     """Compute charged until the strategy's recommendation (its best *seen* proposal, what it
     would hand the user) is truly worth ``target`` (None: never). A proposal that is truly
     good but looked worse than the one recommended does not count: it was not handed over."""
-    found = reaching_step(steps, target)
-    return None if found is None else curve(steps)[found[0]].spent
+    found = _reaching(steps, target)
+    return None if found is None else found[0]
 
 
 def reaching_step(steps: Sequence[Step], target: float) -> tuple[int, int] | None:
     """``(k, r)``: after step k the recommendation, step r, first reaches ``target``
     (None: never)."""
-    best_seen: float | None = None
-    recommended = -1
-    for k, step in enumerate(steps):
-        if step.seen is not None and (best_seen is None or step.seen > best_seen):
-            best_seen, recommended = step.seen, k
-        true = steps[recommended].true if recommended >= 0 else None
-        if true is not None and true >= target:
-            return k, recommended
+    found = _reaching(steps, target)
+    return None if found is None else found[1:]
+
+
+def _reaching(steps: Sequence[Step], target: float) -> tuple[float, int, int] | None:
+    """``(spent, k, r)`` of the first step k after which the recommendation r is truly worth
+    ``target``."""
+    for k, (spent, r) in enumerate(recommendations(steps)):
+        true = None if r is None else steps[r].true
+        if r is not None and true is not None and true >= target:
+            return spent, k, r
     return None
 
 
@@ -114,3 +136,12 @@ def quantile(values: Sequence[float], q: float) -> float:
     if math.isinf(ordered[low]):
         return ordered[low]
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def quartiles(reached: Sequence[float | None]) -> tuple[float | None, float | None, float | None]:
+    """``(q1, median, q3)`` of runs' compute to target (``quantile``), a run that did not reach
+    it (None) counting as never (+inf, last); None where a quartile falls on such a run."""
+    values = [math.inf if v is None else v for v in reached]
+    found = (quantile(values, q) for q in (0.25, 0.5, 0.75))
+    q1, median, q3 = (v if math.isfinite(v) else None for v in found)
+    return q1, median, q3

@@ -14,14 +14,13 @@ test score at that epoch: it is scored by the other seeds' validation accuracy a
 epochs (other weights, but the images the selection saw; ``OracleTable.split`` says which).
 
 The comparison's headline (``target``): the table's best mean on that split minus
-``max(0.5 points, 2 standard errors of that mean)``; a strategy's compute-to-target is what it
-was charged until its recommendation reached it (``nas.compare``).
+``max(0.5 points, 2 standard errors of that mean)`` (the rule: ``nas.targets``); a strategy's
+compute-to-target is what it was charged until its recommendation reached it (``nas.compare``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,10 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from nas.errors import DataError, NotFoundError
 from nas.presets import parse_spec
 from nas.spec import ArchSpec
+from nas.targets import MIN_MARGIN as MIN_MARGIN
+from nas.targets import mean_standard_error, table_target
 from nas.trial import TrialResult
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-MIN_MARGIN = 0.005  # the target sits at least half a point below the best mean
 Split = Literal["test", "validation"]
 
 
@@ -101,8 +101,7 @@ class OraclePoint(BaseModel):
         return statistics.fmean(self.final(epochs))
 
     def standard_error(self, epochs: int | None = None) -> float:
-        values = self.final(epochs)
-        return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+        return mean_standard_error(self.final(epochs))
 
     def test_mean(self) -> float | None:
         tests = [r.test_accuracy for r in self.runs if r.test_accuracy is not None]
@@ -194,11 +193,8 @@ class OracleTable(BaseModel):
 
     def target(self, epochs: int | None = None) -> float:
         """The best mean accuracy on the scoring split (after ``epochs``, default all) minus
-        max(0.5 points, 2 standard errors of that mean)."""
-        split = self.split(epochs)
-        values = self.best(epochs).scores(split, epochs)
-        se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-        return statistics.fmean(values) - max(MIN_MARGIN, 2 * se)
+        max(0.5 points, 2 standard errors of that mean) (``nas.targets.table_target``)."""
+        return table_target(self.best(epochs).scores(self.split(epochs), epochs))
 
     def full_cost(self, epochs: int | None = None) -> float:
         """FLOPs to train every point once for ``epochs`` (default: the table's)."""

@@ -1,15 +1,21 @@
-"""nas.compare on a hand-made run: compute-to-target, best at a budget, area under the curve."""
+"""nas.compare on a hand-made run: compute-to-target, best at a budget, area under the curve,
+best-so-far and quartiles over runs; and on random runs against the definition."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nas.compare import (
+    Point,
     Step,
     area_under_curve,
     best_at,
+    best_so_far,
     compute_to_target,
     curve,
+    quartiles,
     reaching_step,
 )
 
@@ -58,3 +64,66 @@ def test_area_under_the_curve_by_hand() -> None:
     assert area_under_curve(RUN, 10.0) == pytest.approx((0.81 + 0.78 * 7) / 10)
     with pytest.raises(ValueError):
         area_under_curve(RUN, 0.0)
+
+
+def test_best_so_far_is_what_was_seen_at_each_improvement() -> None:
+    # seen 0.80 (after 2), 0.85 (after 3); 0.83 and the failure change nothing
+    assert best_so_far(RUN) == [(2.0, 0.80), (3.0, 0.85)]
+    tie = [Step(1.0, 0.8, 0.7), Step(1.0, 0.8, 0.9)]
+    assert best_so_far(tie) == [(1.0, 0.8)]  # a tie keeps the first
+    assert [p.recommended for p in curve(tie)] == [0.7, 0.7]
+
+
+def test_quartiles_count_a_run_that_never_reached_as_never() -> None:
+    assert quartiles([1.0, 2.0, 3.0]) == (1.5, 2.0, 2.5)
+    assert quartiles([1.0, None, 3.0]) == (2.0, 3.0, None)
+    assert quartiles([None, None, 3.0]) == (None, None, None)
+    with pytest.raises(ValueError):
+        quartiles([])
+
+
+seen_values = st.one_of(st.none(), st.sampled_from([0.5, 0.7, 0.9]))
+steps_lists = st.lists(
+    st.builds(
+        Step,
+        cost=st.sampled_from([0.0, 1.0, 2.5]),
+        seen=seen_values,
+        true=st.one_of(st.none(), st.sampled_from([0.6, 0.8])),
+    ),
+    max_size=20,
+)
+
+
+def recommended_by_definition(steps: list[Step], k: int) -> int | None:
+    """After step k: the first step with the highest seen accuracy so far."""
+    seen = [(s.seen, i) for i, s in enumerate(steps[: k + 1]) if s.seen is not None]
+    if not seen:
+        return None
+    top = max(a for a, _ in seen)
+    return min(i for a, i in seen if a == top)
+
+
+@given(steps_lists, st.sampled_from([0.6, 0.7, 0.8]))
+def test_curves_and_compute_to_target_follow_the_definition(
+    steps: list[Step], target: float
+) -> None:
+    points = curve(steps)
+    spent = 0.0
+    first_reach = None
+    for k, step in enumerate(steps):
+        spent += step.cost
+        r = recommended_by_definition(steps, k)
+        true = steps[r].true if r is not None else None
+        assert points[k] == Point(spent, true)
+        if first_reach is None and true is not None and true >= target:
+            first_reach = (k, r)
+    assert reaching_step(steps, target) == first_reach
+    expected = None if first_reach is None else points[first_reach[0]].spent
+    assert compute_to_target(steps, target) == expected
+    improvements = [
+        (points[k].spent, steps[r].seen)
+        for k in range(len(steps))
+        if (r := recommended_by_definition(steps, k)) is not None
+        and r != (recommended_by_definition(steps, k - 1) if k else None)
+    ]
+    assert best_so_far(steps) == improvements
