@@ -16,12 +16,14 @@ pruner.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
+from nas.pareto import pareto_front
 from nas.strategies import register
 from nas.strategies.base import RecordState, SearchStrategy, StrategyContext, TrialRecord
 from nas.strategies.random_search import ENUMERATE_LIMIT, rng_for
@@ -308,17 +310,19 @@ class OptunaSearch(SearchStrategy):
     # ---- results ---------------------------------------------------------------------------------
 
     def pareto_front(self) -> list[TrialRecord]:
-        """Completed records not dominated in (accuracy up, secondary cost down)."""
-        done = [
-            r for r in self.records if r.state == RecordState.COMPLETED and r.result is not None
-        ]
+        """Completed records (with a finite accuracy) not dominated in (accuracy up, secondary
+        cost down) (``nas.pareto``), cheapest first."""
+        done = {
+            r.number: r
+            for r in self.records
+            if r.state == RecordState.COMPLETED
+            and r.result is not None
+            and math.isfinite(r.result.accuracy)
+        }
 
-        def point(r: TrialRecord) -> tuple[float, float]:
+        def point(r: TrialRecord) -> tuple[int, float, float]:
             assert r.result is not None
             cost = r.result.macs if self.secondary == "macs" else r.result.params
-            return (r.result.accuracy, float(cost))
+            return (r.number, r.result.accuracy, float(cost))
 
-        def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-            return a[0] >= b[0] and a[1] <= b[1] and a != b
-
-        return [r for r in done if not any(dominates(point(o), point(r)) for o in done)]
+        return [done[n] for n in pareto_front(map(point, done.values()))]

@@ -1,4 +1,4 @@
-"""The one Pareto rule (``api.pareto``): the sweep and the incremental front equal the
+"""The one Pareto rule (``nas.pareto``): the sweep and the incremental front equal the
 brute-force definition, in any order of arrival, and the SQL prefilter of the store changes
 nothing."""
 
@@ -9,7 +9,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.pareto import ParetoFront, pareto_front
+from nas.pareto import ParetoFront, pareto_front
 
 Point = tuple[int, float, float]
 
