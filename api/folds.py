@@ -2,9 +2,11 @@
 
 - best-so-far accuracy per strategy against the compute it spent: cumulative ``cost_flops`` of
   its finished trials; only completed trials are candidates for the best (pruned and failed
-  ones add their cost); with the min, max and latest accuracy of its completed trials, and
-  every finished trial as a ``Step`` (for compute to target);
-- the Pareto front of completed trials (``api.pareto``): no other is at least as accurate for
+  ones add their cost), which changes by the best-trial rule (``nas.recommend.improves``: the
+  batch form is ``nas.compare.best_so_far``, and a test holds the two to the same curves); with
+  the min, max and latest accuracy of its completed trials, and every finished trial as a
+  ``Step`` (for compute to target);
+- the Pareto front of completed trials (``nas.pareto``): no other is at least as accurate for
   at most as many MACs (of equal points, the first to finish).
 
 ``api.leaderboard.Leaderboard`` decides what to fold (the newly finished trials, or all of them
@@ -18,9 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.pareto import ParetoFront
 from api.schemas.leaderboard import Curve, Front
 from nas.compare import Step
+from nas.pareto import ParetoFront
+from nas.recommend import improves
 from workers.store import TrialState
 
 
@@ -110,7 +113,7 @@ class Folds:
                 curve.low = accuracy
             if curve.high is None or accuracy > curve.high:
                 curve.high = accuracy
-            if not curve.accuracy or accuracy > curve.accuracy[-1]:
+            if improves(accuracy, curve.accuracy[-1] if curve.accuracy else None):
                 curve.cost.append(curve.spent)
                 curve.accuracy.append(accuracy)
                 curve.trial.append(ids[i])

@@ -32,6 +32,7 @@ from api.targets import (
 )
 from nas.errors import OptionsError
 from nas.job import DatasetRef
+from nas.recommend import outranks
 
 BATCH = 2_000
 """Trials read per query while an export streams."""
@@ -169,8 +170,9 @@ def _describe(dataset: dict[str, Any]) -> str:
 
 
 def compare(snapshots: Sequence[Snapshot]) -> CompareOut:
-    """The jobs' strategies against the best accuracy any of them reached (minus the margin);
-    OptionsError (422, ``jobs``) when they are not on the same data."""
+    """The jobs' strategies against the best accuracy any of them reached (minus the margin; the
+    best by ``nas.recommend``: ties to the lower trial id); OptionsError (422, ``jobs``) when
+    they are not on the same data."""
     first = snapshots[0]
     data = _data(first.dataset)
     for other in snapshots[1:]:
@@ -181,11 +183,11 @@ def compare(snapshots: Sequence[Snapshot]) -> CompareOut:
                 f"{_describe(theirs)}): only jobs on the same dataset are compared",
                 field="jobs",
             )
-    best: tuple[float, int, int] | None = None
+    best: tuple[float, int, int] | None = None  # accuracy, trial, job
     for snap in snapshots:
         found = best_of(snap.runs)
-        if found is not None and (best is None or found[0] > best[0]):
-            best = (found[0], found[1], snap.id)
+        if found is not None and outranks(*found, best[:2] if best else None):
+            best = (*found, snap.id)
     target = live_target(
         best[0] if best else None,
         first.n_val,

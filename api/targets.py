@@ -1,5 +1,9 @@
 """Compute to target for live jobs: the comparison's headline on the page, the CLI and /compare.
 
+The rules live in nas/: the target in ``nas.targets``, best-so-far and compute to target in
+``nas.compare``, the median curve of repeats in ``nas.bands``, the best trial in
+``nas.recommend``. This module applies them to a job's stored trials and shapes the answer.
+
 A live job has no oracle table, so the target comes from its own trials:
 
     target = p - max(0.5 points, 2 * sqrt(p * (1 - p) / n_val))
@@ -7,7 +11,7 @@ A live job has no oracle table, so the target comes from its own trials:
 where ``p`` is the best validation accuracy of a completed trial (of any strategy; on the
 compare page, of any of the jobs) and ``n_val`` the size of the validation split: two standard
 errors of a binomial accuracy measured on ``n_val`` images, and never less than the half point
-an oracle table uses (``nas.oracle.MIN_MARGIN``). A validation set too small to tell trials
+an oracle table uses (``nas.targets.MIN_MARGIN``). A validation set too small to tell trials
 apart gets no target (``Target.reason`` says why): when the margin exceeds ``MAX_MARGIN`` (10
 points) or half of ``p`` (the target would be below half the best, or below 0: 30 images and
 a best of 10% give 2 standard errors of 11 points). ``n_val`` comes from the job's ``DatasetRef``
@@ -17,10 +21,11 @@ or, without one, the size of a registered dataset; a dataset path without a subs
 
 A strategy's compute-to-target is the compute it was charged (``nas.compare.compute_to_target``,
 its finished trials in finish order, failed and pruned ones included) until its recommendation
-(its most accurate trial so far) reached the target; in base epochs when the job's budget counts them, else in FLOPs. Its
-area under the curve is the mean best-so-far accuracy over ``[0, horizon]`` FLOPs
-(``nas.compare.area_under_curve``), the horizon being a strategy's budget share (or, without
-one, the most any strategy spent), the same for every strategy compared.
+(its most accurate trial so far, ``nas.recommend``) reached the target; in base epochs when the
+job's budget counts them, else in FLOPs. Its area under the curve is the mean best-so-far
+accuracy over ``[0, horizon]`` FLOPs (``nas.compare.area_under_curve``), the horizon being a
+strategy's budget share (or, without one, the most any strategy spent), the same for every
+strategy compared.
 
 Repeats: a job with ``repeats: N`` stores strategy ``grid``'s runs as ``grid/r0`` ...
 ``grid/r<N-1>``. Such keys (whose prefix is one of the job's strategy keys) form one *series*:
@@ -39,8 +44,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nas.compare import Step, area_under_curve, compute_to_target, quantile, reaching_step
-from nas.oracle import MIN_MARGIN
+from nas import targets as nas_targets
+from nas.bands import IQR_FROM as IQR_FROM
+from nas.bands import BandCurve, band_of, median_curve
+from nas.compare import Step, area_under_curve, compute_to_target, quartiles, reaching_step
+from nas.compare import best_so_far as best_so_far
+from nas.compare import quantile as quantile
+from nas.recommend import best
+from nas.targets import MAX_MARGIN as MAX_MARGIN
+from nas.targets import MIN_MARGIN as MIN_MARGIN
+from nas.targets import RULE
 
 # Training images of the registered datasets (nas.data.registry), for n_val without a subset.
 REGISTERED_SIZES: dict[str, int] = {
@@ -49,14 +62,6 @@ REGISTERED_SIZES: dict[str, int] = {
     "cifar100": 50_000,
     "synthetic": 2_000,  # nas.data.synthetic.make_synthetic's default
 }
-IQR_FROM = 5
-"""Repeats from which a series' band is the interquartile range instead of min-max."""
-RULE = (
-    "best validation accuracy of a completed trial minus max(0.5 points, 2 standard errors: "
-    "2 * sqrt(p * (1 - p) / n_val))"
-)
-MAX_MARGIN = 0.10
-"""A margin above this (10 points) says the validation set cannot tell trials apart: no target."""
 _REPEAT = re.compile(r"(.+)/r(\d+)")
 
 Unit = Literal["base_epochs", "flops"]
@@ -106,44 +111,21 @@ def live_target(
     best_trial: int | None = None,
     best_job: int | None = None,
 ) -> Target:
-    """The target below the best accuracy ``best`` measured on ``n_val`` images; none (with
-    its ``reason``) before a completed trial, or when the margin is too wide to mean anything."""
-    if best is None or not math.isfinite(best):
-        return Target(
-            value=None, best=None, margin=None, n_val=n_val, reason="no completed trial yet"
-        )
-    p = min(1.0, max(0.0, best))
-    margin = MIN_MARGIN
-    if n_val:
-        margin = max(MIN_MARGIN, 2 * math.sqrt(p * (1 - p) / n_val))
-    found = Target(
-        value=best - margin,
-        best=best,
+    """The target below the best accuracy ``best`` measured on ``n_val`` images
+    (``nas.targets.live_target``), naming the trial and job that set it; none (with its
+    ``reason``) before a completed trial, or when the margin is too wide to mean anything."""
+    found = nas_targets.live_target(best, n_val)
+    if found.best is None:
+        return Target(value=None, best=None, margin=None, n_val=n_val, reason=found.reason)
+    return Target(
+        value=found.value,
+        best=found.best,
         best_trial=best_trial,
         best_job=best_job,
-        margin=margin,
+        margin=found.margin,
         n_val=n_val,
+        reason=found.reason,
     )
-    reason = _too_wide(best, margin, n_val)
-    if reason is not None:
-        return found.model_copy(update={"value": None, "reason": reason})
-    return found
-
-
-def _too_wide(best: float, margin: float, n_val: int | None) -> str | None:
-    """Why a ``margin`` below the best accuracy ``best`` makes no target, if it does."""
-    images = f"{n_val:,} validation images" if n_val else "the validation set"
-    if margin > MAX_MARGIN:
-        return (
-            f"{images} cannot tell trials apart: 2 standard errors at {100 * best:.2f}% are "
-            f"{100 * margin:.1f} points (over {100 * MAX_MARGIN:.0f})"
-        )
-    if 2 * margin > best:
-        return (
-            f"the best accuracy, {100 * best:.2f}%, is within its margin on {images} "
-            f"({100 * margin:.1f} points): a target would be below half of it"
-        )
-    return None
 
 
 # ---- strategies and their repeats ---------------------------------------------------------
@@ -181,10 +163,6 @@ def group_keys(keys: Sequence[str], strategies: Sequence[str]) -> list[tuple[str
 # ---- statistics ------------------------------------------------------------------------------
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 @dataclass
 class KeyRun:
     """One strategy key's finished trials in finish order."""
@@ -198,68 +176,9 @@ class KeyRun:
         return sum(s.cost for s in self.steps)
 
 
-def best_so_far(steps: Sequence[Step]) -> list[tuple[float, float]]:
-    """(compute so far, best accuracy) at each step that improved the best."""
-    spent, best, out = 0.0, None, []
-    for step in steps:
-        spent += step.cost
-        if step.seen is not None and (best is None or step.seen > best):
-            best = step.seen
-            out.append((spent, best))
-    return out
-
-
-class BandCurve(BaseModel):
-    """A series' median best-so-far accuracy against compute (FLOPs), with its band."""
-
-    cost: list[float] = Field(default_factory=list, description="FLOPs spent (per run)")
-    accuracy: list[float] = Field(default_factory=list, description="the runs' median")
-    low: list[float] = Field(default_factory=list)
-    high: list[float] = Field(default_factory=list)
-
-
 def band_curve(runs: Sequence[KeyRun], band: Literal["min-max", "iqr"]) -> BandCurve:
-    """Median (and band) of the runs' best-so-far accuracy at each compute where one changed,
-    over the runs that found one by then, once at least half of them had; the last point is at
-    the most any run spent."""
-    curves = [best_so_far(r.steps) for r in runs]
-    ends = [r.spent for r in runs if r.steps]
-    xs = sorted({x for c in curves for x, _ in c} | set(ends))
-    need = (len(runs) + 1) // 2
-    where = [0] * len(curves)
-    out = BandCurve()
-    for n, x in enumerate(xs):
-        values = []
-        for k, c in enumerate(curves):
-            while where[k] < len(c) and c[where[k]][0] <= x:
-                where[k] += 1
-            if where[k]:
-                values.append(c[where[k] - 1][1])
-        if len(values) < max(need, 1):
-            continue
-        median = quantile(values, 0.5)
-        low, high = (
-            (quantile(values, 0.25), quantile(values, 0.75))
-            if band == "iqr"
-            else (min(values), max(values))
-        )
-        last = n == len(xs) - 1
-        if (
-            out.cost
-            and not last
-            and (median, low, high)
-            == (
-                out.accuracy[-1],
-                out.low[-1],
-                out.high[-1],
-            )
-        ):
-            continue
-        out.cost.append(x)
-        out.accuracy.append(median)
-        out.low.append(low)
-        out.high.append(high)
-    return out
+    """The runs' median best-so-far with its band (``nas.bands.median_curve``)."""
+    return median_curve([r.steps for r in runs], band)
 
 
 class KeyTarget(BaseModel):
@@ -341,19 +260,19 @@ def series_targets(
         members = [by_key[k] for k in keys]
         rows = [key_target(r, target, unit_flops, horizon) for r in members]
         reached = [r.compute_to_target for r in rows]
-        values = [math.inf if v is None else v for v in reached]
+        q1, median, q3 = quartiles(reached)
         repeated = len(members) > 1 or series_of(keys[0], strategies)[1] is not None
         aucs = [r.auc for r in rows if r.auc is not None]
-        band: Literal["min-max", "iqr"] = "iqr" if len(members) >= IQR_FROM else "min-max"
+        band = band_of(len(members))
         out.append(
             SeriesTarget(
                 strategy=series,
                 keys=rows,
                 runs=len(rows),
                 reached=sum(v is not None for v in reached),
-                compute_to_target=_finite(quantile(values, 0.5)),
-                q1=_finite(quantile(values, 0.25)) if repeated else None,
-                q3=_finite(quantile(values, 0.75)) if repeated else None,
+                compute_to_target=median,
+                q1=q1 if repeated else None,
+                q3=q3 if repeated else None,
                 auc=sum(aucs) / len(aucs) if aucs else None,
                 band=band if repeated else None,
                 curve=band_curve(members, band) if repeated or every_curve else None,
@@ -363,13 +282,13 @@ def series_targets(
 
 
 def best_of(runs: Iterable[KeyRun]) -> tuple[float, int] | None:
-    """(accuracy, trial) of the best completed trial of ``runs`` (ties: the first seen)."""
-    found: tuple[float, int] | None = None
-    for run in runs:
-        for step, trial in zip(run.steps, run.trials, strict=True):
-            if step.seen is not None and (found is None or step.seen > found[0]):
-                found = (step.seen, trial)
-    return found
+    """(accuracy, trial) of the best completed trial of ``runs``: the job's recommendation
+    (``nas.recommend.best``, ties to the lower id, as ``/best``)."""
+    return best(
+        (step.seen, trial)
+        for run in runs
+        for step, trial in zip(run.steps, run.trials, strict=True)
+    )
 
 
 # ---- a job's footing: the unit compute to target counts, the horizon of its areas -------------

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.results as results_module
 from bench.results import machine, section_block, table, write_section
+from nas import recommend
 from nas.data import ImageData
 from nas.data.idx import load_fashion_mnist, write_idx
 from nas.data.split import split_indices, subset_indices
@@ -236,7 +237,9 @@ def check_same_trials(loop: EngineRun, product: EngineRun) -> None:
 
 
 def row(run: EngineRun, loop: EngineRun) -> list[str]:
-    best = max(run.trials, key=lambda t: t.accuracy)
+    # the engine's best trial by the best-trial rule (most accurate, ties to the first)
+    found = recommend.best((t.accuracy, i) for i, t in enumerate(run.trials))
+    best = run.trials[found[1] if found is not None else 0]
     return [
         f"{run.round}",
         run.engine,

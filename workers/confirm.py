@@ -2,7 +2,8 @@
 
 A search reports the best accuracy it *saw*, which is the luckiest of many noisy draws. Once
 every strategy has stopped, the runner trains the recommended architecture (the most accurate
-search trial, ties to the earliest, as ``/best`` picks it) ``confirm_seeds`` more times, each
+search trial, ties to the earliest: ``nas.recommend``, as ``/best`` picks it) ``confirm_seeds``
+more times, each
 with its own seed (data order, init, augmentation) and scored on the test split when the
 dataset has one, and reports mean and spread. These trials are stored under the reserved
 strategy key ``nas.job.CONFIRM``; they are charged to no strategy's budget.
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from nas.job import CONFIRM
+from nas.recommend import outranks
 from nas.trial import TrialRequest
-from workers.store import StoredTrial, TrialState
+from workers.leaderboard import ranked_trial
+from workers.store import StoredTrial
 
 SEED_OFFSET = 10_000
 """Confirmation seed ``i`` is the confirmed trial's seed + ``SEED_OFFSET`` + ``i``: far from the
@@ -37,24 +40,31 @@ def confirmed_id(trial: StoredTrial) -> int:
     return int(trial.request.params.get("confirms", -1))
 
 
+def _standing(trial: StoredTrial) -> tuple[float, int] | None:
+    """``(accuracy, id)`` of a candidate for the recommendation (a ranked trial), else None."""
+    if not ranked_trial(trial) or trial.result is None:
+        return None
+    return (trial.result.accuracy, trial.id)
+
+
 def better(candidate: StoredTrial, incumbent: StoredTrial | None) -> bool:
-    """Whether ``candidate`` outranks ``incumbent`` as the job's recommendation: more
-    accurate on validation, ties to the earlier trial (the order ``/best`` uses)."""
-    if candidate.state != TrialState.COMPLETED or candidate.result is None:
+    """Whether ``candidate`` outranks ``incumbent`` as the job's recommendation
+    (``nas.recommend.outranks`` among the ranked trials: more accurate on validation, ties to
+    the earlier trial, as ``/best``)."""
+    found = _standing(candidate)
+    if found is None:
         return False
-    if incumbent is None or incumbent.result is None:
-        return True
-    a, b = candidate.result.accuracy, incumbent.result.accuracy
-    return a > b or (a == b and candidate.id < incumbent.id)
+    return outranks(*found, _standing(incumbent) if incumbent is not None else None)
 
 
 def recommendation(trials: Iterable[StoredTrial]) -> StoredTrial | None:
-    """The most accurate completed search trial (confirmations excluded), ties to the first."""
-    best: StoredTrial | None = None
+    """The job's recommendation (``nas.recommend``) among its ranked trials
+    (``workers.leaderboard.is_ranked``: completed search trials, confirmations excluded)."""
+    found: StoredTrial | None = None
     for trial in trials:
-        if not is_confirmation(trial) and better(trial, best):
-            best = trial
-    return best
+        if better(trial, found):
+            found = trial
+    return found
 
 
 def confirm_request(target: StoredTrial, index: int, number: int) -> TrialRequest:
@@ -93,7 +103,7 @@ class Confirmation:
 
     def observe(self, trial: StoredTrial) -> None:
         """A finished search trial: it becomes the target if it outranks the current one."""
-        if not is_confirmation(trial) and better(trial, self.target):
+        if better(trial, self.target):
             self.target = trial
 
     def next_request(self) -> TrialRequest | None:

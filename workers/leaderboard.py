@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from nas.job import CONFIRM
 from nas.readout import stage_statuses
+from nas.recommend import outranks, rank_key
 from workers.store import StoredTrial, TrialState
 
 RANKED_STATE = TrialState.COMPLETED
@@ -132,12 +133,13 @@ class LeaderboardRow(BaseModel):
 
 
 def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
-    """The ranked trials (``is_ranked``), best validation accuracy first, ties to the earlier
-    trial; the others are not ranked, so not here."""
+    """The ranked trials (``is_ranked``) in ``nas.recommend.rank_key`` order: best validation
+    accuracy first, ties to the earlier trial (rank 1 is the job's recommendation); the others
+    are not ranked, so not here."""
 
     def sort_key(trial: StoredTrial) -> tuple[float, int]:
         assert trial.result is not None  # ranked
-        return (-trial.result.accuracy, trial.id)
+        return rank_key(trial.result.accuracy, trial.id)
 
     rows = []
     for rank, trial in enumerate(sorted(filter(ranked_trial, trials), key=sort_key), 1):
@@ -165,9 +167,14 @@ def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
 
 
 def best_per_strategy(rows: list[LeaderboardRow]) -> dict[str, LeaderboardRow]:
-    """The top row of each strategy (rows must already be ranked)."""
+    """Each strategy's best row by the best-trial rule (``nas.recommend.outranks``), in any
+    order of ``rows``."""
     best: dict[str, LeaderboardRow] = {}
     for row in rows:
-        if row.accuracy is not None and row.strategy not in best:
+        top = best.get(row.strategy)
+        incumbent = (
+            (top.accuracy, top.trial_id) if top is not None and top.accuracy is not None else None
+        )
+        if outranks(row.accuracy, row.trial_id, incumbent):
             best[row.strategy] = row
     return best

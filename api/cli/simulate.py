@@ -141,23 +141,19 @@ def _strategy_row(
     horizon: float,
 ) -> SimulatedStrategy:
     """One strategy's runs: compute to target (base epochs), success, best at, AUC."""
-    from nas.compare import area_under_curve, best_at, compute_to_target, quantile
+    from nas.compare import area_under_curve, best_at, compute_to_target, quartiles
 
     reached = [compute_to_target(steps, target) for steps in runs]
     epochs_to = [
-        c / base_epoch if c is not None and (budget is None or c <= budget) else math.inf
+        c / base_epoch if c is not None and (budget is None or c <= budget) else None
         for c in reached
     ]
-    q1, median, q3 = (quantile(epochs_to, q) for q in (0.25, 0.5, 0.75))
+    q1, median, q3 = quartiles(epochs_to)
     return SimulatedStrategy(
         strategy=key,
         runs=len(runs),
-        compute_to_target={
-            "median": median if math.isfinite(median) else None,
-            "q1": q1 if math.isfinite(q1) else None,
-            "q3": q3 if math.isfinite(q3) else None,
-        },
-        success_rate=sum(math.isfinite(v) for v in epochs_to) / max(1, len(runs)),
+        compute_to_target={"median": median, "q1": q1, "q3": q3},
+        success_rate=sum(v is not None for v in epochs_to) / max(1, len(runs)),
         best_at={
             str(f): _median([best_at(steps, f * horizon) for steps in runs]) for f in FRACTIONS
         },

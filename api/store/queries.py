@@ -10,7 +10,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
-from api.pareto import pareto_front
 from api.schemas.trials import TrialLog, TrialSummary
 from api.states import count_by_strategy
 from api.store.rows import (
@@ -27,10 +26,11 @@ from api.store.rows import (
 from api.targets import run_keys
 from nas.errors import NotFoundError, OptionsError
 from nas.job import CONFIRM, strategy_key
+from nas.pareto import pareto_front
 from nas.trial import EpochReport
 from workers.confirm import ConfirmationSummary, summarize
 from workers.leaderboard import RANKED_STATE, UNRANKED_STRATEGIES
-from workers.store import StoredTrial, TrialState
+from workers.store import StoredTrial
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "accuracy": Trial.accuracy,
@@ -216,18 +216,15 @@ class JobQueries:
         return [_summary(r, None) for r in rows]
 
     def best_trial(self, job_id: int) -> StoredTrial | None:
-        """The most accurate completed search trial (ties: the first; confirmation runs are
-        not candidates), or None; no counts, no progress: what ``/best``, the export and
-        weight pruning need."""
+        """The job's recommendation, or None: ``nas.recommend.best`` over its ranked trials
+        (``ranked_filter``), in SQL: the first by ``rank_key`` (accuracy descending, then id; a
+        test holds the two to the same trial); no counts, no progress: what ``/best``, the
+        export and weight pruning need."""
         with session_scope(self.factory) as session:
             best_id = session.scalar(
                 sa.select(Trial.id)
-                .where(
-                    Trial.job_id == job_id,
-                    Trial.state == TrialState.COMPLETED,
-                    Trial.strategy != CONFIRM,
-                )
-                .order_by(Trial.accuracy.desc().nulls_last(), Trial.id)
+                .where(Trial.job_id == job_id, *ranked_filter())
+                .order_by(Trial.accuracy.desc(), Trial.id)
                 .limit(1)
             )
             if best_id is None:
@@ -238,7 +235,7 @@ class JobQueries:
     def pareto(self, job_id: int, cost: Literal["macs", "n_params"]) -> TrialList:
         """The completed trials on the accuracy-vs-``cost`` Pareto front, cheapest first (a
         sweep over three columns, then only the front's rows are read). The rule is
-        ``api.pareto``'s; the SQL window only drops points it would drop (proof there)."""
+        ``nas.pareto``'s; the SQL window only drops points it would drop (proof there)."""
         column = SORT_COLUMNS[cost]
         with session_scope(self.factory) as session:
             # The sweep's running maximum as a window in SQL: only the points at least as
@@ -253,13 +250,7 @@ class JobQueries:
                     .over(order_by=order, rows=(None, -1))
                     .label("best_before"),
                 )
-                .where(
-                    Trial.job_id == job_id,
-                    Trial.state == TrialState.COMPLETED,
-                    Trial.strategy != CONFIRM,
-                    Trial.accuracy.is_not(None),
-                    column.is_not(None),
-                )
+                .where(Trial.job_id == job_id, *ranked_filter(), column.is_not(None))
                 .subquery()
             )
             points = session.connection().execute(

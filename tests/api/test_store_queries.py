@@ -1,17 +1,26 @@
 """The store's read queries (``api.store.queries``): pages sorted and filtered, counts per state
-and strategy, many trials, the Pareto front; on SQLite and PostgreSQL."""
+and strategy, many trials, the Pareto front, the best trial (the nas/ rule's); on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.session import session_scope
 from api.store import JobRepository, insert_trials
 from nas.errors import NasError, NotFoundError
+from nas.job import CONFIRM
+from nas.recommend import best
 from tests.api.store_helpers import SPEC, filled_job, make_job, report, request, result
+from workers.confirm import recommendation
+from workers.leaderboard import ranked_trial
 
 Factory = sessionmaker[Session]
 
@@ -166,3 +175,44 @@ def test_db_pareto_front_with_ties_matches_the_definition(
     assert [t.result.macs for t in front if t.result] == sorted(
         t.result.macs for t in front if t.result
     )
+
+
+outcomes = st.lists(
+    st.tuples(
+        st.sampled_from(["grid", "random", CONFIRM]),
+        st.sampled_from(["completed", "completed", "pruned", "failed", "running"]),
+        st.sampled_from([0.5, 0.7, 0.9, math.nan]),  # few values: ties; NaN: a diverged run
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(outcomes, st.randoms())
+@example([("grid", "completed", math.nan), ("random", "completed", math.nan)], random.Random(0))
+@example([("grid", "completed", 0.9), ("random", "completed", 0.9)], random.Random(1))
+def test_db_best_trial_is_the_recommendation_rule(
+    repo: JobRepository, trials: list[tuple[str, str, float]], rng: random.Random
+) -> None:
+    """``best_trial``'s SQL names the trial ``nas.recommend.best`` picks among the ranked ones,
+    and ``workers.confirm.recommendation`` agrees, whatever order the trials finished in."""
+    job = repo.create(make_job(confirm_seeds=1))
+    store = repo.trial_store(job.id)
+    ids = [store.add(request(key, n)).id for n, (key, _, _) in enumerate(trials)]
+    order = list(zip(ids, trials, strict=True))
+    rng.shuffle(order)  # finish order is not id order
+    for trial_id, (_, state, accuracy) in order:
+        store.mark_running(trial_id)
+        if state != "running":
+            done = result(accuracy, pruned=state == "pruned") if state != "failed" else None
+            store.finish(trial_id, done, None if done else "boom")
+    stored = store.trials()
+    expected = best(
+        (t.result.accuracy, t.id) for t in stored if ranked_trial(t) and t.result is not None
+    )
+    found = repo.best_trial(job.id)
+    assert (found.id if found else None) == (expected[1] if expected else None)
+    chosen = recommendation(stored)
+    assert (chosen.id if chosen else None) == (expected[1] if expected else None)
