@@ -2,51 +2,88 @@
 
 For each oracle table under data/oracles/ (`bench/oracle.py`):
 
-- the fixed-stride strategies (grid, random, Optuna TPE with median or Hyperband pruning,
-  CMA-ES, NSGA-II) are replayed against the table by `workers.oracle.simulate` (the live runner
-  with a lookup executor): many repetitions, each with its own seed, every proposal charged the
-  table's compute and scored with one of its seeds;
-- DiffStride runs for real, several repetitions with the product's defaults (search, then the
-  rounded fixed-stride retrain) on the table's data; its recommended fixed architecture is scored
-  by the table where it falls in it and charged its real search-plus-retrain compute;
-- compound scaling runs for real once (its networks are not in the table).
+- Simulated (`workers.oracle.simulate`: the live runner with a lookup executor), ``--repeats``
+  runs each: grid (shuffled), grid cheapest point first (``grid-cheapest``), random, TPE with
+  median or Hyperband pruning, CMA-ES, NSGA-II and the base network as it is (``base``). A
+  simulated run selects on one table seed's validation accuracy and is scored held out: the
+  test accuracy of the table's other seeds (``OraclePoint.held_out``).
+- Real, checkpointed to ``<out>/strategies_<table>.jsonl`` (one finished run per line; a rerun
+  resumes, so the bench may span sittings): DiffStride with the product's defaults, one job per
+  seed (the search, then its strides rounded into the table's space and retrained), and
+  compound scaling (its (alpha, beta, gamma) grid at phi = 1, then the best scaled up to
+  ``phi_max``; its budget in trials lets it finish both phases). A run is stored as its trials
+  (cost, validation accuracy, test accuracy, spec, training seed): every score is recomputed
+  from the file. DiffStride's search network (readout a) is scored by its own test accuracy (a
+  network not in the table); its retrain, when a point of the table, by the table's test mean
+  over the seeds *other than* the run's own (a retrain with seed s *is* the table's run of that
+  point with seed s), else by its own test accuracy. Compound's networks are not in the table:
+  each by its own test accuracy. A run recommends what it saw as best (``nas.compare.curve``).
+- Written: the docs/results.md section per table, and ``<out>/strategies_<table>.summary.json``
+  with every figure the readings use (``scripts/findings.py``): per strategy compute to target
+  (median, IQR, success within one full grid), the recommendation's true accuracy at fractions
+  of a grid and the area under that curve; every strategy at DiffStride's median compute; and
+  the verdict over all runs at equal compute (``nas.verdict``: permutation test, Holm, bootstrap
+  interval). The summary is a function of the runs file and the seeded simulations: the same
+  inputs give the same file.
 
-The headline is compute-to-target: the target is the table's best mean accuracy minus max(0.5
-points, 2 standard errors); a strategy's compute-to-target is what it was charged until a
-proposal's true (table) accuracy reached it. Also: the success rate within one full grid's
-compute, and the true accuracy of each strategy's recommendation at 25%, 50% and 100% of it.
-
-    python bench/strategies.py [--repeats 50] [--diffstride-repeats 3] [--skip-compound]
-                               [--table data/oracles/resnet3_27.json ...]
+    python bench/strategies.py [--table data/oracles/resnet3_27.json ...] [--repeats 50]
+                               [--diffstride-repeats 10] [--compound-repeats 5]
+    python bench/strategies.py --quick   # a smoke run on a 4-point table it makes under /tmp
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
+import json
 import math
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy import stats
+
 import bench.results as results_module
+import nas
+from bench.checkpoint import Checkpoint
 from bench.results import machine, table
-from nas.compare import Step, area_under_curve, best_at, compute_to_target, quantile
+from nas.compare import Step, area_under_curve, best_at, compute_to_target, curve, quantile
+from nas.data.idx import write_idx
+from nas.data.synthetic import make_synthetic
 from nas.job import JobSpec, strategy_key
-from nas.oracle import OracleTable
+from nas.oracle import OraclePoint, OracleTable
+from nas.presets import parse_spec
+from nas.spec import ArchSpec
+from nas.train import train
+from nas.verdict import Verdict, verdict
 from workers.executor import InlineExecutor
 from workers.oracle import simulate
 from workers.runner import JobRunner
 from workers.store import MemoryTrialStore, StoredTrial
 from workers.trial_entry import load_dataset
 
-ORACLES = Path(__file__).resolve().parent.parent / "data" / "oracles"
+ROOT = Path(__file__).resolve().parent.parent
+ORACLES = ROOT / "data" / "oracles"
+OUT = ROOT / "data" / "bench"
+TABLES = [ORACLES / "resnet3_27.json", ORACLES / "resnet_narrow_18.json"]
 FRACTIONS = (0.25, 0.5, 1.0)
+DIFFSTRIDE = "diffstride"
+COMPOUND = "compound"
+AGAINST = ("grid-cheapest", "base")
+"""The baselines DiffStride is set against at its median compute."""
 SIMULATED: list[dict[str, Any]] = [
     {"name": "grid"},
+    {"name": "grid", "label": "grid-cheapest", "options": {"order": "cost"}},
     {"name": "random"},
     {"name": "optuna", "label": "tpe+median", "options": {"sampler": "tpe", "pruner": "median"}},
     {
@@ -56,366 +93,920 @@ SIMULATED: list[dict[str, Any]] = [
     },
     {"name": "optuna", "label": "cmaes", "options": {"sampler": "cmaes", "pruner": "none"}},
     {"name": "optuna", "label": "nsga2", "options": {"sampler": "nsga2", "pruner": "none"}},
+    {"name": "base"},
 ]
 
 
-def base_job(oracle: OracleTable, strategies: list[Any], total_flops: float) -> dict[str, Any]:
+# ---- real runs, as stored ------------------------------------------------------------------
+
+
+class RealTrial(BaseModel):
+    """One finished trial of a real run: enough to score it again from the file."""
+
+    spec: str
+    params: dict[str, Any] = Field(description="what the strategy chose (phase, strides, phi)")
+    state: str
+    seed: int = Field(description="its training seed")
+    epochs: int
+    cost_flops: float
+    val_accuracy: float | None = Field(description="what the strategy saw (None: no result)")
+    test_accuracy: float | None
+    pruned: bool = False
+    learned_strides: list[tuple[float, float] | None] = Field(default_factory=list)
+    macs: int = 0
+    num_params: int = 0
+    wall_seconds: float = 0.0
+
+
+class RealRun(BaseModel):
+    """One real run (one job) of DiffStride or compound scaling."""
+
+    strategy: str
+    repeat: int
+    seed: int = Field(description="the job's seed and its training seed")
+    trials: list[RealTrial]
+    finished_reason: str
+    machine: str
+    wall_seconds: float
+
+
+def run_key(run: RealRun) -> tuple[str, int]:
+    return run.strategy, run.repeat
+
+
+def real_trial(trial: StoredTrial) -> RealTrial:
+    result = trial.result
+    request = trial.request
+    return RealTrial(
+        spec=request.spec.to_string(),
+        params=request.params,
+        state=str(trial.state.value),
+        seed=request.options.seed,
+        epochs=request.epochs,
+        cost_flops=result.cost_flops if result is not None else 0.0,
+        val_accuracy=result.accuracy if result is not None and not result.pruned else None,
+        test_accuracy=result.test_accuracy if result is not None else None,
+        pruned=result.pruned if result is not None else False,
+        learned_strides=list(result.learned_strides) if result is not None else [],
+        macs=result.macs if result is not None else 0,
+        num_params=result.params if result is not None else 0,
+        wall_seconds=result.wall_seconds if result is not None else 0.0,
+    )
+
+
+def real_steps(run: RealRun, oracle: OracleTable) -> list[Step]:
+    """A real run's trials as comparison steps, scored held out (see the module docstring):
+    a trial whose network is a point of the table (the same block string) by the table's
+    other seeds on its scoring split; any other by its own test accuracy."""
+    steps = []
+    for trial in run.trials:
+        point = oracle.lookup(ArchSpec.from_string(trial.spec))
+        if point is not None and point.spec == trial.spec:
+            split = oracle.split(trial.epochs)
+            true = point.held_out(trial.seed, split, trial.epochs)
+        else:
+            true = trial.test_accuracy
+        steps.append(Step(cost=trial.cost_flops, seen=trial.val_accuracy, true=true))
+    return steps
+
+
+# ---- the jobs ------------------------------------------------------------------------------
+
+
+class RealSettings(BaseModel):
+    """How the real runs train (the runs file's header holds these)."""
+
+    subset: int | None = Field(default=None, description="override the table's data (smoke)")
+    epochs: int | None = Field(default=None, description="override the table's epochs (smoke)")
+    diffstride: dict[str, Any]
+    compound: dict[str, Any]
+
+
+def base_job(oracle: OracleTable, strategies: list[Any], budget: dict[str, Any]) -> dict[str, Any]:
+    """A job over the table's data, base, space and training."""
     return {
         "name": f"bench-strategies-{oracle.name}",
         "dataset": oracle.dataset,
         "base": oracle.base,
         "space": {"strides": oracle.strides},
         "strategies": strategies,
-        "budget": {"unit": "flops", "total": total_flops, "epochs_per_trial": oracle.epochs},
+        "budget": budget,
         "train": {k: v for k, v in oracle.train.items() if k != "score_test"},
         "keep_weights": "none",
-        "confirm_seeds": 0,  # the oracle table's seeds score the recommendations here
+        "confirm_seeds": 0,  # the table's seeds and the test split score the recommendations
     }
 
 
-def quantiles(values: list[float]) -> tuple[float, float, float]:
-    """(25th, 50th, 75th) percentiles (``api.targets.quantile``); inf where a run never got
-    there, -inf where it has no result yet."""
-    q1, median, q3 = (quantile(values, q) for q in (0.25, 0.5, 0.75))
-    return q1, median, q3
+def diffstride_options(oracle: OracleTable) -> dict[str, Any]:
+    """The product's defaults, learning every stage the space varies, rounded into the space."""
+    which = [i for i, choices in enumerate(oracle.strides) if len(choices) > 1]
+    return {"which_stages": which, "retrain": True, "round_to": "space"}
 
 
-def epochs_text(value: float) -> str:
-    return "not reached" if math.isinf(value) else f"{value:.1f}"
+def compound_options(grid_points: int, phi_max: int) -> dict[str, Any]:
+    return {"max_grid_points": grid_points, "phi_max": phi_max}
+
+
+def real_job(oracle: OracleTable, settings: RealSettings, strategy: str, seed: int) -> JobSpec:
+    """One real run's job: its budget in trials lets the strategy finish every phase."""
+    options = settings.diffstride if strategy == DIFFSTRIDE else settings.compound
+    epochs = settings.epochs or oracle.epochs
+    dataset = dict(oracle.dataset)
+    if settings.subset is not None:
+        dataset["subset"] = settings.subset
+    # one trial more than it can ask, so it stops by itself (its own stop reason)
+    needed = 2 if strategy == DIFFSTRIDE else options["max_grid_points"] + options["phi_max"] - 1
+    job = base_job(
+        oracle,
+        [{"name": strategy, "options": options}],
+        {"unit": "trials", "total": needed + 1, "epochs_per_trial": epochs},
+    )
+    job.update(
+        dataset=dataset,
+        seed=seed,
+        train={**job["train"], "seed": seed, "score_test": True},
+    )
+    return JobSpec.parse(job)
+
+
+def run_real(oracle: OracleTable, settings: RealSettings, strategy: str, repeat: int) -> RealRun:
+    """Train one real run (repeat ``repeat`` has seed ``repeat``)."""
+    job = real_job(oracle, settings, strategy, repeat)
+    start = time.perf_counter()
+    runner = JobRunner(job, load_dataset(job.dataset), InlineExecutor(), MemoryTrialStore())
+    stored = runner.run()
+    done = sorted((t for t in stored if t.finished), key=lambda t: t.id)
+    use = list(runner.budget_use().values())
+    reason = (use[0].stopped or "") if use else ""
+    return RealRun(
+        strategy=strategy,
+        repeat=repeat,
+        seed=repeat,
+        trials=[real_trial(t) for t in done],
+        finished_reason=reason,
+        machine=machine(),
+        wall_seconds=time.perf_counter() - start,
+    )
+
+
+def real_runs(
+    oracle: OracleTable, settings: RealSettings, repeats: dict[str, int], path: Path
+) -> list[RealRun]:
+    """Every real run, from the checkpoint where it finished before, else trained now."""
+    header = json.loads(
+        json.dumps(
+            {
+                "table": oracle.name,
+                "dataset": oracle.dataset,
+                "base": oracle.base,
+                "strides": oracle.strides,
+                "epochs": oracle.epochs,
+                "train": oracle.train,
+                "real": settings.model_dump(),
+                "version": nas.__version__,
+            }
+        )
+    )
+    checkpoint = Checkpoint(path, header, RealRun, run_key)
+    print(f"{path}: {len(checkpoint)} runs done before", flush=True)
+    out = []
+    for strategy, count in repeats.items():
+        for repeat in range(count):
+            run = checkpoint.get((strategy, repeat))
+            if run is None:
+                run = run_real(oracle, settings, strategy, repeat)
+                checkpoint.add(run)
+                seen = [t.val_accuracy for t in run.trials]
+                print(f"{oracle.name} {strategy} r{repeat}: {run.wall_seconds:.0f} s, val {seen}")
+            out.append(run)
+    return out
+
+
+def simulated_runs(oracle: OracleTable, repeats: int) -> dict[str, list[list[Step]]]:
+    """Every simulated strategy's runs against ``oracle``: its key -> one run per repetition,
+    each its steps in finish order (a full grid's compute each)."""
+    total = oracle.full_cost() * len(SIMULATED)
+    budget = {"unit": "flops", "total": total, "epochs_per_trial": oracle.epochs}
+    job = JobSpec.parse(base_job(oracle, SIMULATED, budget))
+    repetitions = simulate(job, oracle, repeats)
+    return {
+        key: [r.steps.get(key, []) for r in repetitions]
+        for key in (strategy_key(s) for s in SIMULATED)
+    }
+
+
+# ---- the summary ---------------------------------------------------------------------------
+
+
+class Spread(BaseModel):
+    """Median and interquartile range (``nas.compare.quantile``)."""
+
+    median: float | None
+    q1: float | None
+    q3: float | None
+
+
+class StrategySummary(BaseModel):
+    strategy: str
+    kind: Literal["simulated", "real"]
+    runs: int
+    cost: float = Field(description="median compute of its runs, base epochs")
+    compute_to_target: Spread = Field(
+        description="base epochs until the recommendation is worth the target (null: not "
+        "reached within one full grid's compute)"
+    )
+    success: float = Field(description="fraction of runs that reach it within one full grid")
+    best_at: dict[str, float | None] = Field(
+        description="fraction of a full grid's compute -> median true accuracy of the "
+        "recommendation (null: half the runs have none yet)"
+    )
+    auc: float = Field(description="mean area under the recommendation's curve, one full grid")
+
+
+class AtCompute(BaseModel):
+    """One strategy at a given compute."""
+
+    strategy: str
+    runs: int
+    reached: float = Field(description="fraction of runs whose recommendation reached the target")
+    no_result: int = Field(description="runs with nothing to recommend yet")
+    value: Spread = Field(description="true accuracy of the recommendation (null: none)")
+
+
+class Stand(BaseModel):
+    """Where DiffStride stands at its median compute."""
+
+    compute: float = Field(description="DiffStride's median compute, base epochs")
+    strategies: list[AtCompute]
+    against: dict[str, dict[str, Any]] = Field(
+        description="baseline -> the verdict's pair for DiffStride and it (each run at its own "
+        "cost)"
+    )
+
+
+class Readouts(BaseModel):
+    """DiffStride's two readouts against the table's best point, on the test split."""
+
+    search_test: list[float] = Field(description="(a) each search network's own test accuracy")
+    retrain_true: list[float | None] = Field(description="(b) each retrain's held-out score")
+    retrain_strides: list[list[int] | None]
+    retrain_in_table: int
+    best_point: list[int]
+    best_point_test: list[float]
+    welch_p: float | None = Field(description="(a) against the best point: Welch's t-test")
+    welch_low: float | None = Field(description="95% interval of (a) minus the best point")
+    welch_high: float | None
+    mean_difference: float | None
+
+
+class TableInfo(BaseModel):
+    name: str
+    sha256: str
+    created: str
+    machine: str
+    points: int
+    seeds: list[int]
+    epochs: int
+    num_train: int
+    num_val: int
+    split: str
+    target: float
+    best: list[int]
+    best_mean: float
+    best_se: float = Field(description="standard error of the best point's mean over seeds")
+    base_epoch_flops: float
+    full_cost: float = Field(description="one full grid, base epochs")
+
+
+class Summary(BaseModel):
+    """Every figure the readings of one table use."""
+
+    table: TableInfo
+    settings: dict[str, Any]
+    strategies: list[StrategySummary]
+    stand: Stand | None
+    readouts: Readouts | None
+    compound: list[dict[str, Any]]
+    verdict: dict[str, Any]
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """Median and IQR; an infinite quantile (never reached, or no result) is null."""
+
+    def finite(q: float) -> float | None:
+        value = quantile(values, q)
+        return None if math.isinf(value) else value
+
+    return Spread(median=finite(0.5), q1=finite(0.25), q3=finite(0.75))
 
 
 def summarise(
-    runs: list[list[Step]], target: float, full: float, base_epoch: float
-) -> dict[str, str]:
-    """One table row's cells from a strategy's runs (lists of steps)."""
-    c2t = [compute_to_target(steps, target) for steps in runs]
-    reached = [c / base_epoch if c is not None and c <= full else math.inf for c in c2t]
-    q1, median, q3 = quantiles(reached)
-    cells = {
-        "runs": str(len(runs)),
-        "c2t": f"{epochs_text(median)} ({epochs_text(q1)}-{epochs_text(q3)})",
-        "success": f"{100 * sum(not math.isinf(v) for v in reached) / len(runs):.0f}%",
-        "auc": f"{100 * statistics.fmean(area_under_curve(s, full) for s in runs):.2f}",
+    name: str, kind: Literal["simulated", "real"], runs: list[list[Step]], oracle: OracleTable
+) -> StrategySummary:
+    full, epoch = oracle.full_cost(), oracle.base_epoch_flops()
+    target = oracle.target()
+    reached = []
+    for steps in runs:
+        c = compute_to_target(steps, target)
+        reached.append(c / epoch if c is not None and c <= full else math.inf)
+    best = {
+        f"{f:g}": spread(
+            [-math.inf if (v := best_at(s, f * full)) is None else v for s in runs]
+        ).median
+        for f in FRACTIONS
     }
-    for fraction in FRACTIONS:
-        # A run with no finished proposal yet has no recommendation: it ranks below every other.
-        best = sorted(
-            (best_at(steps, fraction * full) for steps in runs),
-            key=lambda b: -math.inf if b is None else b,
-        )
-        median = best[(len(best) - 1) // 2]  # the lower median: None while half have nothing
-        cells[f"best{fraction}"] = "-" if median is None else f"{100 * median:.2f}"
-    return cells
+    return StrategySummary(
+        strategy=name,
+        kind=kind,
+        runs=len(runs),
+        cost=quantile([sum(s.cost for s in steps) / epoch for steps in runs], 0.5),
+        compute_to_target=spread(reached),
+        success=sum(not math.isinf(v) for v in reached) / len(runs),
+        best_at=best,
+        auc=statistics.fmean(area_under_curve(s, full) for s in runs),
+    )
 
 
-def percent(value: float) -> str:
-    return "-" if math.isinf(value) else f"{100 * value:.2f}"
+def at_compute(name: str, runs: list[list[Step]], budget: float, target: float) -> AtCompute:
+    values = [best_at(steps, budget) for steps in runs]
+    reached = [c is not None and c <= budget for c in (compute_to_target(s, target) for s in runs)]
+    return AtCompute(
+        strategy=name,
+        runs=len(runs),
+        reached=sum(reached) / len(runs),
+        no_result=sum(v is None for v in values),
+        value=spread([-math.inf if v is None else v for v in values]),
+    )
 
 
-def at_equal_compute(
-    runs: dict[str, list[list[Step]]],
-    ds_runs: list[list[Step]],
-    ds_true: list[float],
-    target: float,
-) -> tuple[float, str]:
-    """The fixed-stride strategies at DiffStride's median compute: how often they had reached
-    the target and how their recommendation's true accuracy compares with DiffStride's
-    (``ds_true``: the true accuracies of its recommendations)."""
-    budget = statistics.median(sum(s.cost for s in steps) for steps in ds_runs)
-    bar = statistics.median(ds_true) if ds_true else math.inf
+def readouts(runs: list[RealRun], oracle: OracleTable) -> Readouts | None:
+    """Readout (a), the search networks, against the table's best point on the test split."""
+    ds = [r for r in runs if r.strategy == DIFFSTRIDE]
+    if not ds:
+        return None
+    search = [
+        t.test_accuracy
+        for r in ds
+        for t in r.trials
+        if t.params.get("phase") == "search" and t.test_accuracy is not None
+    ]
+    retrain_true: list[float | None] = []
+    strides: list[list[int] | None] = []
+    in_table = 0
+    for run in ds:
+        steps = real_steps(run, oracle)
+        found = [
+            (t, s)
+            for t, s in zip(run.trials, steps, strict=True)
+            if t.params.get("phase") == "retrain"
+        ]
+        retrain_true.append(found[0][1].true if found else None)
+        strides.append([int(v) for v in found[0][0].params["strides"]] if found else None)
+        point = oracle.lookup(ArchSpec.from_string(found[0][0].spec)) if found else None
+        in_table += point is not None and point.spec == found[0][0].spec
+    best = oracle.best()
+    tests = best.scores("test")
+    p = low = high = difference = None
+    if len(search) > 1 and len(tests) > 1:
+        found_t = stats.ttest_ind(search, tests, equal_var=False)
+        interval = found_t.confidence_interval(0.95)
+        p, low, high = float(found_t.pvalue), float(interval.low), float(interval.high)
+        difference = statistics.fmean(search) - statistics.fmean(tests)
+    return Readouts(
+        search_test=search,
+        retrain_true=retrain_true,
+        retrain_strides=strides,
+        retrain_in_table=in_table,
+        best_point=best.strides,
+        best_point_test=tests,
+        welch_p=p,
+        welch_low=low,
+        welch_high=high,
+        mean_difference=difference,
+    )
+
+
+def compound_rows(runs: list[RealRun], oracle: OracleTable) -> list[dict[str, Any]]:
+    """Per compound run: what it trained and what it recommends."""
+    epoch = oracle.base_epoch_flops()
     rows = []
-    for key, key_runs in runs.items():
-        recommended = [best_at(steps, budget) for steps in key_runs]
-        known = [v for v in recommended if v is not None]
-        reached = sum(
-            1 for steps in key_runs if (c := compute_to_target(steps, target)) and c <= budget
+    for run in (r for r in runs if r.strategy == COMPOUND):
+        steps = real_steps(run, oracle)
+        points = curve(steps)
+        seen = [s.seen for s in steps]
+        k = max(range(len(steps)), key=lambda i: (seen[i] is not None, seen[i] or 0.0, -i))
+        trial = run.trials[k] if steps else None
+        rows.append(
+            {
+                "repeat": run.repeat,
+                "trials": len(run.trials),
+                "grid": sum(t.params.get("phase") == "grid" for t in run.trials),
+                "phi": max((int(t.params.get("phi", 1)) for t in run.trials), default=0),
+                "triple": [trial.params.get(k) for k in ("alpha", "beta", "gamma")]
+                if trial
+                else None,
+                "recommended_phi": trial.params.get("phi") if trial else None,
+                "seen": trial.val_accuracy if trial else None,
+                "true": points[-1].recommended if points else None,
+                "cost": sum(s.cost for s in steps) / epoch,
+                "finished_reason": run.finished_reason,
+            }
         )
-        q1, median, q3 = quantiles([-math.inf if v is None else v for v in recommended])
+    return rows
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def table_info(oracle: OracleTable, path: Path) -> TableInfo:
+    best = oracle.best()
+    scores = best.scores(oracle.split())
+    return TableInfo(
+        name=oracle.name,
+        sha256=file_sha256(path),
+        created=oracle.created,
+        machine=oracle.machine,
+        points=len(oracle.points),
+        seeds=oracle.seeds,
+        epochs=oracle.epochs,
+        num_train=oracle.num_train,
+        num_val=oracle.num_val,
+        split=oracle.split(),
+        target=oracle.target(),
+        best=best.strides,
+        best_mean=statistics.fmean(scores),
+        best_se=statistics.stdev(scores) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0,
+        base_epoch_flops=oracle.base_epoch_flops(),
+        full_cost=oracle.full_cost() / oracle.base_epoch_flops(),
+    )
+
+
+def all_runs(
+    simulated: dict[str, list[list[Step]]], real: list[RealRun], oracle: OracleTable
+) -> dict[str, list[list[Step]]]:
+    """Every strategy's runs, simulated first, then the real ones."""
+    out = dict(simulated)
+    for run in sorted(real, key=lambda r: (r.strategy != DIFFSTRIDE, r.repeat)):
+        out.setdefault(run.strategy, []).append(real_steps(run, oracle))
+    return out
+
+
+def summary(
+    oracle: OracleTable,
+    path: Path,
+    simulated: dict[str, list[list[Step]]],
+    real: list[RealRun],
+    settings: dict[str, Any],
+    *,
+    resamples: int | None = None,
+) -> Summary:
+    """Every figure of the table's section and readings, from the runs (deterministic)."""
+    runs = all_runs(simulated, real, oracle)
+    epoch, target = oracle.base_epoch_flops(), oracle.target()
+    strategies = [
+        summarise(name, "simulated" if name in simulated else "real", found, oracle)
+        for name, found in runs.items()
+    ]
+    options: dict[str, Any] = {} if resamples is None else {"resamples": resamples}
+    found_verdict: Verdict = verdict(runs, **options)
+    stand = None
+    if runs.get(DIFFSTRIDE):
+        budget = quantile([sum(s.cost for s in steps) for steps in runs[DIFFSTRIDE]], 0.5)
+        pairs = {frozenset((p.a, p.b)): p for p in found_verdict.pairs}
+        against = {}
+        for name in AGAINST:
+            pair = pairs.get(frozenset((DIFFSTRIDE, name)))
+            if pair is not None:
+                against[name] = pair.model_dump()
+        stand = Stand(
+            compute=budget / epoch,
+            strategies=[at_compute(n, r, budget, target) for n, r in runs.items()],
+            against=against,
+        )
+    return Summary(
+        table=table_info(oracle, path),
+        settings=settings,
+        strategies=strategies,
+        stand=stand,
+        readouts=readouts(real, oracle),
+        compound=compound_rows(real, oracle),
+        verdict=found_verdict.model_dump(),
+    )
+
+
+# ---- the section ---------------------------------------------------------------------------
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def epochs_text(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.1f}"
+
+
+def p_text(p: float) -> str:
+    return f"{p:.2g}" if p >= 1e-4 else "< 0.0001"
+
+
+def strategies_table(found: Summary) -> str:
+    rows = [
+        [
+            s.strategy + (" (real)" if s.kind == "real" else ""),
+            str(s.runs),
+            f"{s.cost:.1f}",
+            f"{epochs_text(s.compute_to_target.median)} ({epochs_text(s.compute_to_target.q1)}"
+            f" to {epochs_text(s.compute_to_target.q3)})",
+            f"{100 * s.success:.0f}%",
+            " / ".join(pct(s.best_at[f"{f:g}"]) for f in FRACTIONS),
+            f"{100 * s.auc:.2f}",
+        ]
+        for s in found.strategies
+    ]
+    return table(
+        [
+            "strategy",
+            "runs",
+            "compute per run, base epochs (median)",
+            "compute to target, base epochs: median (IQR)",
+            "reached within one full grid",
+            "true acc % at 25% / 50% / 100% of a grid's compute (median; -: half had none)",
+            "area under the curve",
+        ],
+        rows,
+    )
+
+
+def stand_table(stand: Stand) -> str:
+    rows = [
+        [
+            s.strategy,
+            str(s.runs),
+            f"{100 * s.reached:.0f}%",
+            str(s.no_result),
+            f"{pct(s.value.median)} ({pct(s.value.q1)} to {pct(s.value.q3)})",
+        ]
+        for s in stand.strategies
+    ]
+    return table(
+        [
+            "strategy",
+            "runs",
+            "reached the target",
+            "runs with nothing yet",
+            "true acc % of the recommendation: median (IQR; -: none)",
+        ],
+        rows,
+    )
+
+
+def verdict_table(found: dict[str, Any]) -> str:
+    rows = []
+    for p in found["pairs"]:
+        effect = (
+            "-"
+            if p["effect"] is None
+            else f"{100 * p['effect']:+.2f} ({100 * p['effect_low']:+.2f} to "
+            f"{100 * p['effect_high']:+.2f})"
+        )
         rows.append(
             [
-                key,
-                str(len(key_runs)),
-                f"{100 * reached / len(key_runs):.0f}%",
-                f"{len(key_runs) - len(known)}",
-                f"{percent(median)} ({percent(q1)} to {percent(q3)})",
-                f"{100 * sum(v >= bar for v in known) / len(key_runs):.0f}%",
+                f"{p['a']} vs {p['b']}",
+                f"{p['runs_a']} / {p['runs_b']}",
+                f"{p['statistic']:+d} of +-{p['bound']}",
+                p_text(p["p"]) + ("" if p["exact"] else " (sampled)"),
+                p_text(p["p_holm"]),
+                effect,
+                p["says"],
             ]
         )
-    header = [
-        "strategy",
-        "runs",
-        "reached the target",
-        "runs with no result yet",
-        "true acc % of the recommendation: median (IQR)",
-        f"runs at or above DiffStride's median ({100 * bar:.2f}%)",
-    ]
-    return budget, table(header, rows)
-
-
-def run_diffstride(
-    oracle: OracleTable, repeats: int, which_stages: list[int]
-) -> tuple[list[list[Step]], list[list[str]]]:
-    """Real DiffStride searches (defaults) plus their rounded retrains, one job per seed."""
-    runs, rows = [], []
-    for seed in range(repeats):
-        job = JobSpec.parse(
-            base_job(
-                oracle,
-                [
-                    {
-                        "name": "diffstride",
-                        "options": {
-                            "which_stages": which_stages,
-                            "retrain": True,
-                            "round_to": "space",
-                        },
-                    }
-                ],
-                1e18,
-            )
-            | {"seed": seed, "train": {**oracle.train, "seed": seed, "score_test": True}}
-        )
-        job = job.model_copy(
-            update={"budget": job.budget.model_copy(update={"unit": "trials", "total": 2})}
-        )
-        data = load_dataset(job.dataset)
-        stored = JobRunner(job, data, InlineExecutor(), MemoryTrialStore()).run()
-        search = next(t for t in stored if t.request.params.get("phase") == "search")
-        retrain = next((t for t in stored if t.request.params.get("phase") == "retrain"), None)
-        spent = sum(t.result.cost_flops for t in stored if t.result is not None)
-        point = oracle.lookup(retrain.request.spec) if retrain is not None else None
-        true = point.mean() if point is not None else None
-        # One step for the whole search-plus-retrain: its recommendation is the retrain.
-        seen = retrain.result.accuracy if retrain is not None and retrain.result else None
-        runs.append([Step(cost=spent, seen=seen, true=true)])
-        rows.append(diffstride_row(seed, search, retrain, point, spent, oracle))
-    return runs, rows
-
-
-def diffstride_row(
-    seed: int,
-    search: StoredTrial,
-    retrain: StoredTrial | None,
-    point: Any,
-    spent: float,
-    oracle: OracleTable,
-) -> list[str]:
-    result = search.result
-    learned = (
-        ", ".join(f"{s[0]:.2f}x{s[1]:.2f}" for s in result.learned_strides if s)
-        if result is not None
-        else "-"
+    return table(
+        [
+            "pair (a vs b)",
+            "runs",
+            "U",
+            "p",
+            "Holm p",
+            "effect, points of true acc, a - b (95% bootstrap interval)",
+            "says",
+        ],
+        rows,
     )
-    a = f"{100 * result.accuracy:.2f} / {100 * (result.test_accuracy or 0):.2f}" if result else "-"
-    rounded = str(retrain.request.params.get("strides")) if retrain is not None else "-"
-    b_seen = (
-        f"{100 * retrain.result.accuracy:.2f} / {100 * (retrain.result.test_accuracy or 0):.2f}"
-        if retrain and retrain.result
-        else "-"
-    )
-    b_true = f"{100 * point.mean():.2f}" if point is not None else "not in the table"
-    return [
-        str(seed),
-        learned,
-        a,
-        rounded,
-        b_seen,
-        b_true,
-        f"{spent / oracle.base_epoch_flops():.2f}",
-    ]
 
 
-def run_compound(oracle: OracleTable, total_flops: float) -> list[str]:
-    job = JobSpec.parse(
-        base_job(
-            oracle,
-            [{"name": "compound", "options": {"phi_max": 2, "max_grid_points": 3}}],
-            total_flops,
+def diffstride_table(runs: list[RealRun], oracle: OracleTable) -> str:
+    epoch = oracle.base_epoch_flops()
+    rows = []
+    for run in (r for r in runs if r.strategy == DIFFSTRIDE):
+        steps = real_steps(run, oracle)
+        by_phase = {t.params.get("phase"): (t, s) for t, s in zip(run.trials, steps, strict=True)}
+        search, retrain = by_phase.get("search"), by_phase.get("retrain")
+        learned = (
+            ", ".join(f"{v[0]:.2f}x{v[1]:.2f}" for v in search[0].learned_strides if v)
+            if search
+            else "-"
         )
+        rows.append(
+            [
+                str(run.seed),
+                learned or "-",
+                f"{pct(search[0].val_accuracy)} / {pct(search[1].true)}" if search else "-",
+                str(retrain[0].params.get("strides")) if retrain else "-",
+                f"{pct(retrain[0].val_accuracy)} / {pct(retrain[0].test_accuracy)}"
+                if retrain
+                else "-",
+                pct(retrain[1].true) if retrain else "-",
+                pct(curve(steps)[-1].recommended) if steps else "-",
+                f"{sum(s.cost for s in steps) / epoch:.2f}",
+            ]
+        )
+    return table(
+        [
+            "seed",
+            "learned strides",
+            "(a) search network: val / test acc %",
+            "(b) rounded",
+            "(b) retrain: val / own test acc %",
+            "(b) true acc % (held out)",
+            "recommended: true acc %",
+            "search + retrain, base epochs",
+        ],
+        rows,
     )
-    data = load_dataset(job.dataset)
-    stored = JobRunner(job, data, InlineExecutor(), MemoryTrialStore()).run()
-    done = [t for t in stored if t.result is not None]
-    best = max(done, key=lambda t: t.result.accuracy if t.result else 0.0)
-    spent = sum(t.result.cost_flops for t in done if t.result is not None)
-    assert best.result is not None
-    return [
-        str(len(done)),
-        f"{100 * best.result.accuracy:.2f}",
-        best.request.spec.to_string().split(":", 4)[-1][:80],
-        f"{spent / oracle.base_epoch_flops():.2f}",
-    ]
 
 
-def plot(curves: dict[str, list[list[Step]]], full: float, base_epoch: float, path: Path) -> None:
+def compound_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        [
+            "repeat",
+            "trials (grid points)",
+            "scaled to phi",
+            "recommended (alpha, beta, gamma), phi",
+            "its val / test acc %",
+            "compute, base epochs",
+            "stopped",
+        ],
+        [
+            [
+                str(r["repeat"]),
+                f"{r['trials']} ({r['grid']})",
+                str(r["phi"]),
+                f"{tuple(r['triple'])}, {r['recommended_phi']}" if r["triple"] else "-",
+                f"{pct(r['seen'])} / {pct(r['true'])}",
+                f"{r['cost']:.1f}",
+                r["finished_reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def plot(runs: dict[str, list[list[Step]]], oracle: OracleTable, path: Path) -> None:
     """Median true accuracy of the recommendation against compute, interquartile band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [full * k / 100 for k in range(1, 101)]
+    full, epoch = oracle.full_cost(), oracle.base_epoch_flops()
+    xs = [full * k / 200 for k in range(1, 201)]
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for key, runs in curves.items():
-        values = [[best_at(steps, x) or 0.0 for steps in runs] for x in xs]
-        q = [quantiles(v) for v in values]
-        epochs = [x / base_epoch for x in xs]
+    for key, found in runs.items():
+        q = [
+            [quantile([best_at(s, x) or 0.0 for s in found], f) for f in (0.25, 0.5, 0.75)]
+            for x in xs
+        ]
+        epochs = [x / epoch for x in xs]
         (line,) = ax.plot(epochs, [100 * m for _, m, _ in q], label=key)
         ax.fill_between(
             epochs,
             [100 * lo for lo, _, _ in q],
             [100 * hi for _, _, hi in q],
             color=line.get_color(),
-            alpha=0.15,
+            alpha=0.12,
         )
-    ax.set_xlabel("compute charged (base epochs)")
-    ax.set_ylabel("true accuracy of the recommendation (%)")
+    ax.set_xscale("log")
+    ax.set_xlabel("compute charged (base epochs, log scale)")
+    ax.set_ylabel(f"true {oracle.split()} accuracy of the recommendation (%)")
+    ax.set_ylim(bottom=max(0.0, 100 * oracle.target() - 15))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def simulated_runs(
-    oracle: OracleTable, repeats: int, full: float
-) -> tuple[dict[str, list[list[Step]]], float]:
-    """Every simulated strategy's runs against ``oracle`` (its key -> one list of steps per
-    repetition), and the seconds the simulation took."""
-    start = time.perf_counter()
-    job = JobSpec.parse(base_job(oracle, SIMULATED, full * len(SIMULATED)))
-    repetitions = simulate(job, oracle, repeats)
-    simulated_s = time.perf_counter() - start
-    keys = [strategy_key(s) for s in SIMULATED]
-    runs = {key: [r.steps.get(key, []) for r in repetitions] for key in keys}
-    print(f"{oracle.name}: {repeats} simulated repetitions in {simulated_s:.1f} s", flush=True)
-    return runs, simulated_s
-
-
-def strategies_table(
-    runs: dict[str, list[list[Step]]], target: float, full: float, base_epoch: float
+def section(
+    found: Summary, oracle: OracleTable, real: list[RealRun], figure: str, smoke: bool
 ) -> str:
-    """One row per strategy: compute to target, success, accuracy at fractions of a grid."""
-    header = [
-        "strategy",
-        "runs",
-        "compute-to-target, base epochs: median (IQR)",
-        "success within one full grid",
-        "true acc % at 25% / 50% / 100% of the grid's compute (lower median; -: half had none)",
-        "area under the curve",
-    ]
-    rows = []
-    for key, key_runs in runs.items():
-        cells = summarise(key_runs, target, full, base_epoch)
-        rows.append(
-            [
-                key,
-                cells["runs"],
-                cells["c2t"],
-                cells["success"],
-                " / ".join(cells[f"best{f}"] for f in FRACTIONS),
-                cells["auc"],
-            ]
-        )
-    return table(header, rows)
+    """The table's docs/results.md section."""
+    info, settings = found.table, found.settings
+    banner = (
+        "**Smoke run** (`--quick`): tiny settings, numbers not comparable with a full run.\n\n"
+        if smoke
+        else ""
+    )
+    stand = ""
+    if found.stand is not None:
+        stand = f"""Every strategy at DiffStride's median compute ({found.stand.compute:.2f} base
+epochs, one search plus one retrain): how many runs' recommendations had reached the target,
+and their true accuracy then.
+
+{stand_table(found.stand)}
+"""
+    real_text = ""
+    if any(r.strategy == DIFFSTRIDE for r in real):
+        real_text += f"""DiffStride's real runs (`{json.dumps(settings["real"]["diffstride"])}`;
+layer and strides' optimizer at the product's defaults; one job per seed, its training seed
+the job's). (a) is scored by its own test accuracy; (b), a point of the table, by the test
+mean of the table's seeds other than the run's own:
+
+{diffstride_table(real, oracle)}
+"""
+    if found.compound:
+        real_text += f"""
+Compound scaling's real runs (`{json.dumps(settings["real"]["compound"])}`: its grid of
+(alpha, beta, gamma) at phi = 1, then the best scaled up to phi_max, its ceiling (no MACs
+ceiling); a budget in trials that lets it finish both phases), each network scored by its own
+test accuracy:
+
+{compound_table(found.compound)}
+"""
+    return f"""{banner}### Table `{info.name}` ({info.points} points)
+
+Base `{oracle.base}`, strides {oracle.strides}; {info.num_train:,} training and
+{info.num_val:,} validation images, {info.epochs} epochs per point, seeds {info.seeds}
+(made on {info.machine}). Scored on the **{info.split}** split, held out. Best point
+{tuple(info.best)}: mean {pct(info.best_mean)}% (SE {pct(info.best_se)}); **target
+{pct(info.target)}%**. One full grid costs {info.full_cost:.1f} base epochs (1 base epoch =
+{info.base_epoch_flops / 1e12:.3g} TFLOPs), each simulated strategy's budget. Simulated:
+{settings["repeats"]} runs per strategy.
+
+{strategies_table(found)}
+
+{real_text}
+{stand}
+The verdict over every strategy's runs at equal compute (`nas.verdict`; each run at its own
+final cost against the other strategy's runs at that compute): **{found.verdict["says"]}**.
+
+{verdict_table(found.verdict)}
+
+![true accuracy of the recommendation against compute, median and IQR]({figure})
+"""
+
+
+# ---- the smoke run's table ------------------------------------------------------------------
+
+SMOKE_BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
+SMOKE_STRIDES = [[1, 2], [1, 2]]
+SMOKE_TRAIN: dict[str, Any] = {"batch_size": 30, "threads": 1, "score_test": True}
+SMOKE_EPOCHS = 2
+
+
+def smoke_images(root: Path) -> Path:
+    """``nas.data.synthetic``'s learnable images (oriented gratings, one per class) as IDX files
+    under ``root``: 600 to split into training and validation, 100 as the test split."""
+    raw = make_synthetic(num_images=700, size=28)
+    x = (np.asarray(raw.x)[:, 0] * 255).round().astype(np.uint8)
+    y = np.asarray(raw.y).astype(np.uint8)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, rows in (("train", slice(0, 600)), ("t10k", slice(600, None))):
+        write_idx(root / f"{prefix}-images-idx3-ubyte", x[rows])
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", y[rows])
+    return root
+
+
+def smoke_table(root: Path) -> Path:
+    """A 4-point table (a 2-stage ResNet, each stage at stride 1 or 2) of seeds 0 and 1, two
+    epochs each on ``smoke_images``, trained as bench/oracle.py trains; saved as
+    ``root/smoke.json``."""
+    dataset = {"name": str(smoke_images(root / "images")), "val_fraction": 0.25, "seed": 0}
+    job = JobSpec.parse(
+        {
+            "name": "smoke",
+            "dataset": dataset,
+            "base": SMOKE_BASE,
+            "strategies": ["grid"],
+            "budget": {"unit": "trials", "total": 1},
+            "train": SMOKE_TRAIN,
+        }
+    )
+    data = load_dataset(job.dataset)
+    base = parse_spec(SMOKE_BASE)
+    points = []
+    for strides in itertools.product(*SMOKE_STRIDES):
+        spec = base.with_strides(strides)
+        runs = [
+            (seed, train(spec, data, SMOKE_EPOCHS, job.train.model_copy(update={"seed": seed})))
+            for seed in (0, 1)
+        ]
+        points.append(OraclePoint.from_results(spec, runs))
+    oracle = OracleTable(
+        name="smoke",
+        base=SMOKE_BASE,
+        strides=SMOKE_STRIDES,
+        dataset=dataset,
+        num_train=data.num_train,
+        num_val=data.num_val,
+        epochs=SMOKE_EPOCHS,
+        train=job.train.model_dump(mode="json", exclude={"seed"}),
+        machine=machine(),
+        version=nas.__version__,
+        created=f"{datetime.now(UTC):%Y-%m-%d}",
+        points=points,
+    )
+    return oracle.save(root / "smoke.json")
+
+
+# ---- the bench -----------------------------------------------------------------------------
 
 
 def bench_table(path: Path, args: argparse.Namespace) -> str:
     oracle = OracleTable.load(path)
-    base_epoch = oracle.base_epoch_flops()
-    full = oracle.full_cost()
-    target = oracle.target()
-    runs, simulated_s = simulated_runs(oracle, args.repeats, full)
-
-    which = [i for i, choices in enumerate(oracle.strides) if len(choices) > 1]
-    ds_runs, ds_rows = run_diffstride(oracle, args.diffstride_repeats, which)
-    runs["diffstride (real)"] = ds_runs
-    print(f"{oracle.name}: diffstride {ds_rows}", flush=True)
-
-    ds_true = sorted(v for v in (best_at(steps, math.inf) for steps in ds_runs) if v is not None)
-    equal_budget, equal_table = at_equal_compute(
-        {k: v for k, v in runs.items() if "real" not in k}, ds_runs, ds_true, target
+    settings = RealSettings(
+        subset=args.subset,
+        epochs=args.real_epochs,
+        diffstride=diffstride_options(oracle),
+        compound=compound_options(args.compound_grid_points, args.compound_phi_max),
     )
-    ds_true_text = ", ".join(f"{100 * v:.2f}" for v in ds_true)
-    ds_c2t = [compute_to_target(steps, target) for steps in ds_runs]
-    quarter = [c is not None and c <= 0.25 * full for c in ds_c2t]
-    aim = (
-        f"The question kept from before: does DiffStride reach the target for at most a quarter "
-        f"of the full grid's compute ({0.25 * full / base_epoch:.1f} base epochs)? "
-        f"**{sum(quarter)} of {len(quarter)} repetitions did.**"
+    start = time.perf_counter()
+    simulated = simulated_runs(oracle, args.repeats)
+    print(f"{oracle.name}: simulated in {time.perf_counter() - start:.0f} s", flush=True)
+    repeats = {DIFFSTRIDE: args.diffstride_repeats, COMPOUND: args.compound_repeats}
+    real = real_runs(oracle, settings, repeats, args.out / f"strategies_{oracle.name}.jsonl")
+    found = summary(
+        oracle,
+        path,
+        simulated,
+        real,
+        {"repeats": args.repeats, "real": settings.model_dump(), "repeat_counts": repeats},
     )
-    ds_table = table(
-        [
-            "seed",
-            "learned strides",
-            "(a) search network: val / test acc %",
-            "(b) rounded",
-            "(b) retrain val / test acc %",
-            "(b) true acc % (table)",
-            "search + retrain, base epochs",
-        ],
-        ds_rows,
-    )
-    compound = ""
-    if not args.skip_compound:
-        trials, accuracy, arch, spent = run_compound(oracle, 0.25 * full)
-        compound = "Compound scaling (real, one run, a quarter of a full grid's compute): " + (
-            f"{trials} trials, best val acc {accuracy}% (`{arch}`), {spent} base epochs."
-        )
-    figure = results_module.RESULTS.parent / f"strategies_{oracle.name}.png"
-    plot({k: v for k, v in runs.items() if "real" not in k}, full, base_epoch, figure)
-    best = oracle.best()
-    return f"""### Table `{oracle.name}` ({len(oracle.points)} points)
-
-Base `{oracle.base}`, strides {oracle.strides}; {oracle.num_train:,} training and
-{oracle.num_val:,} validation images, {oracle.epochs} epochs per point, seeds {oracle.seeds}
-(made on {oracle.machine}). Best point {tuple(best.strides)}: mean
-{100 * best.mean():.2f}% (SE {100 * best.standard_error():.2f}); **target {100 * target:.2f}%**.
-One full grid costs {full / base_epoch:.1f} base epochs (1 base epoch = {base_epoch / 1e12:.2f}
-TFLOPs), which is every strategy's budget. Simulated: {args.repeats} repetitions per strategy
-in {simulated_s:.0f} s.
-
-{strategies_table(runs, target, full, base_epoch)}
-
-DiffStride's real repetitions (defaults: ramp inside, R auto, strides on Adam 0.1; the search
-then the retrain of its strides rounded into the table's space (`round_to: space`),
-{oracle.epochs} epochs each). The table's best point scores {100 * best.mean():.2f}% val and
-{100 * (best.test_mean() or math.nan):.2f}% test (mean of {len(best.runs)} seeds):
-
-{ds_table}
-
-{aim}
-
-The same question at equal compute: the simulated strategies after DiffStride's median
-compute ({equal_budget / base_epoch:.2f} base epochs, one search plus one retrain), against
-DiffStride's recommendations (true accuracy
-{ds_true_text}%):
-
-{equal_table}
-
-{compound}
-
-![true accuracy of the recommendation against compute, median and IQR]({figure.name})
-"""
-
-
-TABLES = [ORACLES / "resnet3_27.json", ORACLES / "resnet_narrow_18.json"]
+    summary_path = args.out / f"strategies_{oracle.name}.summary.json"
+    summary_path.write_text(found.model_dump_json(indent=1) + "\n")
+    print(f"wrote {summary_path}: {found.verdict['says']}", flush=True)
+    figure = Path(args.results).parent / f"strategies_{oracle.name}.png"
+    plot(all_runs(simulated, real, oracle), oracle, figure)
+    return section(found, oracle, real, figure.name, args.quick)
 
 
 def table_section(name: str) -> str:
     return f"strategies-{name}"
 
 
+INTRO = """## Search strategies by compute to target (`bench/strategies.py`)
+
+Fixed-stride strategies and the baselines are simulated against oracle tables (`data/oracles/`,
+made by `bench/oracle.py`): the live runner with a lookup executor, each proposal charged the
+table's compute. A simulated run *selects* on one table seed's validation accuracy (a seed
+drawn per proposal) and is *scored* held out, by the test accuracy of the table's other seeds.
+A strategy recommends what it saw as best; the recommendation's true accuracy is what counts.
+Compute to target: the compute until the recommendation is truly worth the target (the best
+point's mean minus max(0.5 points, 2 SE)); "not reached" within one full grid's compute counts as
+a failure. DiffStride and compound scaling run for real (`<table>.jsonl` under `data/bench/`
+keeps every trial); every figure is in `strategies_<table>.summary.json` there, from which
+`scripts/findings.py` writes the readings. Each table's section is rewritten only by a run over
+that table (`--table`)."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=50, help="simulated repetitions")
-    parser.add_argument("--diffstride-repeats", type=int, default=3)
-    parser.add_argument("--skip-compound", action="store_true")
     parser.add_argument("--table", type=Path, nargs="+", default=TABLES)
+    parser.add_argument("--repeats", type=int, default=50, help="simulated runs per strategy")
+    parser.add_argument("--diffstride-repeats", type=int, default=10)
+    parser.add_argument("--compound-repeats", type=int, default=5)
+    parser.add_argument("--compound-grid-points", type=int, default=3)
+    parser.add_argument("--compound-phi-max", type=int, default=2)
+    parser.add_argument("--subset", type=int, help="real runs on this many images (smoke)")
+    parser.add_argument("--real-epochs", type=int, help="real runs' epochs (smoke)")
+    parser.add_argument("--out", type=Path, default=OUT, help="runs files and summaries")
     parser.add_argument("--results", type=Path, default=results_module.RESULTS)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: a 4-point table of generated images made in a temporary folder (unless "
+        "--table), 4 simulated runs, 2 DiffStride and 2 compound runs; everything written there",
+    )
     args = parser.parse_args()
+    if args.quick:
+        scratch = Path(tempfile.mkdtemp(prefix="bench-strategies-"))
+        defaults = parser.parse_args([])
+        quick: dict[str, Any] = {
+            "repeats": 4,
+            "diffstride_repeats": 2,
+            "compound_repeats": 2,
+            "compound_grid_points": 1,
+            "out": scratch,
+            "results": scratch / "results.md",
+        }
+        for key, value in quick.items():
+            if getattr(args, key) == getattr(defaults, key):
+                setattr(args, key, value)
+        if args.table == defaults.table:
+            args.table = [smoke_table(scratch)]
+        print(f"smoke run under {scratch}", flush=True)
     results_module.RESULTS = Path(args.results)
     fresh: dict[str, str] = {}
     for path in args.table:
@@ -427,27 +1018,11 @@ def main() -> None:
     # a table not run now keeps its section from the last run that ran it
     names = [p.stem for p in TABLES] + list(fresh)
     blocks = [
-        results_module.section_block(table_section(name), body)
+        results_module.section_block(table_section(name), text)
         for name in dict.fromkeys(names)
-        if (body := fresh.get(name) or results_module.read_section(table_section(name)))
+        if (text := fresh.get(name) or results_module.read_section(table_section(name)))
     ]
-    results_module.write_section(
-        "strategies",
-        f"""## Search strategies by compute to target (`bench/strategies.py`)
-
-Fixed-stride strategies are simulated against oracle tables (`data/oracles/`, made by
-`bench/oracle.py`): the live runner with a lookup executor, each proposal charged the table's
-compute and scored with one of the table's seeds at random; each repetition has its own seed
-(sampler and grid order). A strategy's recommendation is its best *seen* accuracy, scored by its
-*true* accuracy (the table's mean over seeds). Compute-to-target counts every FLOP charged until
-a proposal's true accuracy reached the target (table's best mean minus max(0.5 points, 2 SE));
-"not reached" within one full grid's compute counts as a failure. DiffStride runs for real;
-its recommendation is its rounded retrain, scored by the table. Each table's section is
-rewritten only by a run over that table (`--table`).
-
-{(chr(10) * 2).join(blocks)}
-""",
-    )
+    results_module.write_section("strategies", INTRO + "\n\n" + "\n\n".join(blocks) + "\n")
     print(f"wrote section 'strategies' to {results_module.RESULTS}", flush=True)
 
 
