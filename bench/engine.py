@@ -17,14 +17,16 @@ label smoothing 0.1; random crop with 2 px of black padding and horizontal flips
 
 Rounds interleave the engines (loop, product, loop, product, ...) so slow drift of a shared
 machine falls on both. `--triples 1|3|9|27` varies the strides of the last 0-3 stages (the
-earlier stay 3) for a quick run. Writes the table to docs/results.md ("engine").
+earlier stay 3) for a quick run. Writes the table to docs/results.md ("engine") and the measured
+rounds to data/bench/engine.json (`--record`; `scripts/findings.py` reads them).
 
 `--part init` measures the classifier's init instead: the product's trainer on the same data
 and grid, PyTorch's default linear init against N(0, 0.01) with a zero bias (the same
 convolution weights), scored on the official test split, over several seeds ("engine-init").
 
     python bench/engine.py [--rounds 2] [--triples 27] [--subset 12000]
-    python bench/engine.py --rounds 1 --triples 3 --subset 2000   # a smoke run: seconds
+    python bench/engine.py --rounds 1 --triples 3 --subset 2000 \
+        --results /tmp/results.md --record /tmp/engine.json   # a smoke run: seconds
     python bench/engine.py --part init [--seeds 0 1 2]
 """
 
@@ -47,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from pydantic import BaseModel, Field
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,6 +68,7 @@ from nas.train import train
 from workers.trial_entry import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
+RECORD = ROOT / "data" / "bench" / "engine.json"
 SPEC = "resnet:r28:c1:n10:relu:stem_c16:basic_r1_c16:basic_r1_s2_c32:basic_r1_s2_c64:head_d0"
 AXIS = [1, 2, 3]
 THREADS = 2
@@ -233,6 +237,64 @@ def check_same_trials(loop: EngineRun, product: EngineRun) -> None:
         raise RuntimeError(f"the engines differ in triples or parameters: {mine} vs {theirs}")
 
 
+# ---- the record ---------------------------------------------------------------------------------
+
+
+class RoundRecord(BaseModel):
+    """One engine's process in one round, as measured."""
+
+    round: int
+    engine: str
+    wall_seconds: float = Field(description="the process, from its start to its exit")
+    mean_accuracy: float = Field(description="mean over the trials, on the held-out images")
+    best_accuracy: float
+    best_strides: list[int]
+    in_trials_seconds: float = Field(description="the trials' wall times, as the engine timed")
+    outside_trials_seconds: float
+    trials: list[dict[str, Any]] | None = Field(
+        default=None, description="strides, accuracy, params, seconds per trial (null: not kept)"
+    )
+
+
+class EngineRecord(BaseModel):
+    """What bench/engine.py measured: the setting and every round (data/bench/engine.json)."""
+
+    source: str
+    machine: str
+    load_before: str
+    load_after: str
+    spec: str
+    choices: list[list[int]]
+    num_train: int
+    num_held_out: int
+    epochs: int = 1
+    threads: int
+    rounds: list[RoundRecord]
+
+
+def round_record(run: EngineRun) -> RoundRecord:
+    best = max(run.trials, key=lambda t: t.accuracy)
+    return RoundRecord(
+        round=run.round,
+        engine=run.engine,
+        wall_seconds=run.wall,
+        mean_accuracy=run.mean_accuracy,
+        best_accuracy=best.accuracy,
+        best_strides=list(best.strides),
+        in_trials_seconds=sum(t.seconds for t in run.trials),
+        outside_trials_seconds=run.outside_trials,
+        trials=[
+            {
+                "strides": list(t.strides),
+                "accuracy": t.accuracy,
+                "params": t.params,
+                "seconds": t.seconds,
+            }
+            for t in run.trials
+        ],
+    )
+
+
 # ---- the table ----------------------------------------------------------------------------------
 
 
@@ -334,7 +396,22 @@ so the CUDA path (channels_last with bf16 autocast) is not re-timed here.
 {section_block("engine-init", init)}
 """,
     )
+    record = EngineRecord(
+        source="measured by bench/engine.py (every run rewrites this file)",
+        machine=machine(),
+        load_before=load_before,
+        load_after=load_after,
+        spec=SPEC,
+        choices=choices,
+        num_train=data.num_train,
+        num_held_out=data.num_val,
+        threads=THREADS,
+        rounds=[round_record(run) for pair in pairs for run in pair],
+    )
+    args.record.parent.mkdir(parents=True, exist_ok=True)
+    args.record.write_text(record.model_dump_json(indent=1) + "\n")
     print(f"{ratio:.2f}x, {gap:+.2f} points; wrote section 'engine' to {results_module.RESULTS}")
+    print(f"wrote the rounds to {args.record}")
 
 
 # ---- the classifier's init ----------------------------------------------------------------------
@@ -430,6 +507,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=12000, help="images before the 5:1 split")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--part init")
     parser.add_argument("--results", type=Path, default=results_module.RESULTS)
+    parser.add_argument("--record", type=Path, default=RECORD, help="the rounds, as JSON")
     args = parser.parse_args()
     if args.part == "init":
         bench_init(args)
