@@ -962,8 +962,8 @@ table's compute. A simulated run *selects* on one table seed's validation accura
 drawn per proposal) and is *scored* held out, by the test accuracy of the table's other seeds.
 A strategy recommends what it saw as best; the recommendation's true accuracy is what counts.
 Compute to target: the compute until the recommendation is truly worth the target (the best
-point's mean minus max(0.5 points, 2 SE)); "not reached" within one full grid's compute counts as
-a failure. DiffStride and compound scaling run for real (`<table>.jsonl` under `data/bench/`
+point's mean minus max(0.5 points, 2 SE)); "not reached" within one full grid's compute counts
+as a failure. DiffStride and compound scaling run for real (`data/bench/strategies_<table>.jsonl`
 keeps every trial); every figure is in `strategies_<table>.summary.json` there, from which
 `scripts/findings.py` writes the readings. Each table's section is rewritten only by a run over
 that table (`--table`)."""
