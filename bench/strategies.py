@@ -57,7 +57,15 @@ import bench.results as results_module
 import nas
 from bench.checkpoint import Checkpoint
 from bench.results import machine, table
-from nas.compare import Step, area_under_curve, best_at, compute_to_target, curve, quantile
+from nas.compare import (
+    Step,
+    area_under_curve,
+    best_at,
+    compute_to_target,
+    curve,
+    quantile,
+    recommendations,
+)
 from nas.data.idx import write_idx
 from nas.data.synthetic import make_synthetic
 from nas.job import JobSpec, strategy_key
@@ -493,9 +501,11 @@ def compound_rows(runs: list[RealRun], oracle: OracleTable) -> list[dict[str, An
     for run in (r for r in runs if r.strategy == COMPOUND):
         steps = real_steps(run, oracle)
         points = curve(steps)
-        seen = [s.seen for s in steps]
-        k = max(range(len(steps)), key=lambda i: (seen[i] is not None, seen[i] or 0.0, -i))
-        trial = run.trials[k] if steps else None
+        # the recommendation by the product's rule (nas.recommend via nas.compare): none when
+        # the run saw nothing
+        found = [r for _, r in recommendations(steps)]
+        k = found[-1] if found else None
+        trial = run.trials[k] if k is not None else None
         rows.append(
             {
                 "repeat": run.repeat,
