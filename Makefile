@@ -78,7 +78,7 @@ run: install data
 	RAY_TMPDIR=$(CURDIR)/tmp/ray $(VENV)/bin/nas serve --executor ray --demo examples/demo.yaml
 
 # Every benchmark, one after another (hours on 2 CPUs); each rewrites its docs/results.md section.
-BENCHES := layers strategies robustness blocks service leaderboard reliability
+BENCHES := layers strategies robustness blocks scaling engine service leaderboard reliability
 bench: install data browser
 	@mkdir -p tmp/ray
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; RAY_TMPDIR=$(CURDIR)/tmp/ray $(PY) bench/$$b.py || exit 1; done
