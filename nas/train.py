@@ -119,8 +119,9 @@ def make_stride_optimizer(
     layers: list[DiffStride], options: TrainOptions
 ) -> torch.optim.Optimizer | None:
     """The strides' own optimizer: Adam or SGD at ``options.stride_learning_rate``, no weight
-    decay (decaying a stride would pull it towards 0); None without DiffStride layers."""
-    params = [layer.stride_param for layer in layers]
+    decay (decaying a stride would pull it towards 0); None without learnable strides (no
+    DiffStride layer, or every one ``frozen``)."""
+    params = [layer.stride_param for layer in layers if layer.stride_param.requires_grad]
     if not params:
         return None
     lr = options.stride_learning_rate

@@ -36,8 +36,8 @@ StageValidator = Callable[["StageSpec", int, str], None]
 """``(stage, channels into its first block, field prefix such as "stages[2]")``; raises
 ``SpecError``."""
 
-COMMON_EXTRAS = frozenset({"smoothness", "ramp"})
-"""Extras every block accepts (DiffStride's ``smoothness`` and ``ramp``, read by
+COMMON_EXTRAS = frozenset({"smoothness", "ramp", "frozen"})
+"""Extras every block accepts (DiffStride's ``smoothness``, ``ramp`` and ``frozen``, read by
 ``nas.layers.downsample``)."""
 MAX_SMOOTHNESS = 64.0
 
@@ -109,7 +109,8 @@ def check_blocks(spec: ArchSpec) -> None:
 
 
 def _validate_diffstride_extras(stage: StageSpec, field: str) -> None:
-    """``smoothness``: a number in (0, 64] or ``auto``; ``ramp``: ``outside`` or ``inside``."""
+    """``smoothness``: a number in (0, 64] or ``auto``; ``ramp``: ``outside`` or ``inside``;
+    ``frozen``: 0 or 1."""
     smoothness = stage.extras.get("smoothness")
     if (
         smoothness is not None
@@ -124,6 +125,12 @@ def _validate_diffstride_extras(stage: StageSpec, field: str) -> None:
     if placement is not None and placement not in ("outside", "inside"):
         raise SpecError(
             f"ramp must be 'outside' or 'inside', got {placement!r}", field=f"{field}.extras.ramp"
+        )
+    frozen = stage.extras.get("frozen")
+    if frozen is not None and frozen not in (0, 1):
+        raise SpecError(
+            f"frozen must be 0 or 1 (1: DiffStride's strides held at their init), got {frozen!r}",
+            field=f"{field}.extras.frozen",
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench import engine as engine_bench
+from bench import robustness as robustness_bench
 from bench import strategies as bench
 from nas.oracle import OraclePoint, OracleRun, OracleTable
 from nas.presets import parse_spec
@@ -55,9 +56,36 @@ def test_a_difference_is_claimed_only_when_both_tests_say_so() -> None:
 
 def test_the_robustness_runs_pair_by_init_and_seed() -> None:
     found = findings.robustness()
-    assert found.primary.n == len(found.seeds) * 3  # 3 inits x the seeds
-    assert found.primary.a == "DiffStride (defaults)" and found.primary.b == "strided convolution"
-    assert all(c.p_t_holm is not None and c.p_t_holm >= c.p_t for c in found.secondary)
+    # the comparisons stated before the runs; the committed runs predate the frozen arm
+    assert [(c.a, c.b) for c in found.primary] == [
+        ("DiffStride (defaults)", "spectral pooling"),
+        ("DiffStride (defaults)", "strided convolution"),
+    ]
+    assert found.not_run == ["DiffStride (defaults) against DiffStride frozen at its init"]
+    assert all(c.n == len(found.seeds) * 3 for c in found.primary)  # 3 inits x the seeds
+    for family in (found.primary, found.secondary):
+        assert all(c.p_t_holm is not None and c.p_t_holm >= c.p_t for c in family)
+
+
+def test_the_preregistered_comparisons_pair_runs_by_init_and_seed() -> None:
+    # made-up test accuracies: DiffStride 1 point above frozen in every pair, above the others
+    # by less; the pairs are only the (init, seed) both arms ran
+    inits = robustness_bench.INITS
+    cells = {
+        ("diffstride", i): {s: 0.86 + 0.001 * s + 0.002 * k for s in range(6)}
+        for k, i in enumerate(inits)
+    }
+    cells |= {
+        ("frozen", i): {s: v - 0.01 for s, v in cells["diffstride", i].items()} for i in inits
+    }
+    cells |= {("strided", inits[0]): {0: 0.85, 1: 0.87, 7: 0.5}}  # seed 7: no partner
+    found = robustness_bench.preregistered(cells)
+    assert [(c.a, c.b, c.n) for c in found] == [
+        ("DiffStride (defaults)", "DiffStride frozen at its init", 18),
+        ("DiffStride (defaults)", "strided convolution", 2),
+    ]
+    assert found[0].mean == pytest.approx(0.01) and found[0].p_t_holm is not None
+    assert robustness_bench.missing(cells) == ["DiffStride (defaults) against spectral pooling"]
 
 
 def test_the_engine_reads_what_bench_engine_records(tmp_path: Path) -> None:

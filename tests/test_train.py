@@ -62,6 +62,32 @@ def test_diffstride_trials_report_learned_strides_every_epoch() -> None:
     assert first is not None and first != (2.0, 2.0)  # the strides were trained
 
 
+def test_frozen_diffstride_keeps_its_strides_and_trains_its_weights() -> None:
+    # frozen=1 is the ablation of the learning: the same layer, its strides held at the init
+    # (the product's ramp inside: its floor is 1, so no bound moves them either)
+    data = load("synthetic", subset=200)
+    base = preset("resnet_narrow_fmnist")
+    stages = [
+        s.model_copy(
+            update={
+                "downsample": "diffstride",
+                "extras": {**s.extras, "frozen": 1, "ramp": "inside", "smoothness": "auto"},
+            }
+        )
+        for s in base.stages
+    ]
+    spec = base.with_stages(stages)
+    assert "frozen=1" in spec.to_string()  # the block string carries it
+    model = build_model(spec)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    result = train(spec, data, 2, TrainOptions(batch_size=64, stride_regularizer=0.1), model=model)
+    assert result.learned_strides == [tuple(map(float, s.stride)) for s in base.stages]
+    after = dict(model.named_parameters())
+    strides = [n for n in before if n.endswith("stride_param")]
+    assert strides and all(torch.equal(before[n], after[n]) for n in strides)
+    assert any(not torch.equal(before[n], after[n]) for n in before if n not in strides)
+
+
 def test_on_epoch_returning_true_prunes() -> None:
     data = load("synthetic", subset=200)
     result = train(

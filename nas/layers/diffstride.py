@@ -137,6 +137,7 @@ class DiffStride(nn.Module):
         smoothness: Smoothness = 4.0,
         lower_bound: float = 1.0,
         ramp: Ramp = "outside",
+        learnable: bool = True,
     ) -> None:
         super().__init__()
         sh, sw = (
@@ -157,7 +158,11 @@ class DiffStride(nn.Module):
         self.smoothness: Smoothness = "auto" if smoothness == "auto" else float(smoothness)
         self.lower_bound = float(lower_bound)
         self.placement: Ramp = ramp
-        self.stride_param = nn.Parameter(torch.tensor([sh, sw], dtype=torch.float32))
+        # learnable=False holds the strides at their init: the same operator, no learning (the
+        # ablation that tells the learning from the smooth spectral crop)
+        self.stride_param = nn.Parameter(
+            torch.tensor([sh, sw], dtype=torch.float32), requires_grad=learnable
+        )
         self.init_stride = (sh, sw)
         # Bounds for the last input size seen: (low_h, high_h), (low_w, high_w).
         self._bounds: tuple[tuple[float, float], tuple[float, float]] | None = None

@@ -42,7 +42,9 @@ def make_downsampler(stage: StageSpec) -> tuple[ConvStride, nn.Module | None]:
         raw = stage.extras.get("smoothness", DEFAULT_SMOOTHNESS)
         smoothness: Smoothness = "auto" if raw == "auto" else float(raw)
         placement: Ramp = "inside" if stage.extras.get("ramp") == "inside" else "outside"
-        return (1, 1), DiffStride(stage.stride, smoothness=smoothness, ramp=placement)
+        learnable = not stage.extras.get("frozen", 0)  # frozen=1: strides held at their init
+        layer = DiffStride(stage.stride, smoothness=smoothness, ramp=placement, learnable=learnable)
+        return (1, 1), layer
     if stage.downsample == "spectral":
         return (1, 1), (SpectralPool(stride=stage.stride) if stage.is_downsampling else None)
     integer = (int(stage.stride[0]), int(stage.stride[1]))

@@ -508,3 +508,22 @@ def test_invalid_arguments() -> None:
         DiffStride(lower_bound=0.5)
     with pytest.raises(ValueError):
         DiffStride()(torch.randn(1, 1, 1, 8))
+
+
+def test_a_frozen_layer_is_the_same_map_with_no_stride_gradient() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 14, 14)
+    learned = DiffStride((2.4, 1.7), smoothness="auto", ramp="inside")
+    frozen = DiffStride((2.4, 1.7), smoothness="auto", ramp="inside", learnable=False)
+    torch.testing.assert_close(learned(x), frozen(x), rtol=0, atol=0)
+    frozen(x.requires_grad_()).sum().backward()
+    assert frozen.stride_param.grad is None and x.grad is not None
+
+
+def test_frozen_must_be_0_or_1() -> None:
+    from nas.errors import SpecError
+    from nas.spec import ArchSpec
+
+    with pytest.raises(SpecError) as info:
+        ArchSpec.from_string("t:r16:c1:n5:relu:stem_c8:basic_r1_s2_c8_diffstride_frozen=2:head_d0")
+    assert info.value.field == "stages[0].extras.frozen"
