@@ -162,8 +162,16 @@ def main() -> None:
     )
     parser.add_argument("--subset", type=int, help="override the tables' data size (smoke runs)")
     parser.add_argument("--out", type=Path, default=ORACLES)
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave a table whose JSON exists alone (a queue of reruns resumes past it)",
+    )
     args = parser.parse_args()
     for name in args.table:
+        if args.skip_existing and (args.out / f"{name}.json").exists():
+            print(f"{name}: {args.out / f'{name}.json'} exists, skipped", flush=True)
+            continue
         spec = TABLES[name]
         if args.subset is not None:
             spec = TableSpec(
