@@ -53,13 +53,26 @@ class DatasetRef(BaseModel):
 
 
 class StrategyConfig(BaseModel):
-    """One strategy of the comparison and its own options (validated by the strategy)."""
+    """One strategy of the comparison and its own options (validated by the strategy).
 
-    model_config = _STRICT
+    ``from`` chains it onto another strategy of the job: it waits until that one has stopped,
+    then starts from its recommendation as its base (``nas.strategies.chained``)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, serialize_by_alias=True
+    )
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
     label: str | None = Field(
         default=None, max_length=64, description="display name; default: the strategy name"
+    )
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=64,
+        description="the key (label, else name) of another strategy of this job to start from: "
+        "this one waits until that one has stopped, then takes its most accurate fixed-stride "
+        "trial as its base; with repeats, run k starts from run k of that one",
     )
 
     @property
@@ -76,11 +89,12 @@ def strategy_key(config: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class StrategyRun:
-    """One strategy of a job in one repeat."""
+    """One strategy of a job in one repeat; ``source``: the run it starts from (``from``)."""
 
     config: StrategyConfig
     repeat: int
     key: str
+    source: str | None = None
 
 
 class Budget(BaseModel):
@@ -204,6 +218,7 @@ class JobSpec(BaseModel):
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"strategies[{i}].options.{where}: {first['msg']}") from None
+        self._check_chains()
         try:
             base = self.base_spec()
         except SpecError as exc:
@@ -221,22 +236,56 @@ class JobSpec(BaseModel):
             )
         return self
 
+    def _check_chains(self) -> None:
+        """Each ``from`` names another strategy of the job that has no ``from`` of its own."""
+        by_key = {config.key: config for config in self.strategies}
+        for i, config in enumerate(self.strategies):
+            source = config.from_
+            if source is None:
+                continue
+            where = f"strategies[{i}].from"
+            if source not in by_key:
+                raise ValueError(
+                    f"{where}: no strategy {source!r} in this job; known: {', '.join(by_key)}"
+                )
+            if source == config.key:
+                raise ValueError(f"{where}: {source!r} cannot start from itself")
+            if by_key[source].from_ is not None:
+                raise ValueError(
+                    f"{where}: {source!r} starts from {by_key[source].from_!r} itself; a "
+                    "strategy may start only from one that starts from the job's base"
+                )
+
     def base_spec(self) -> ArchSpec:
         """The base architecture (before it is fitted to the data's channels and classes)."""
         return parse_spec(self.base or DEFAULT_BASES[self.family])
 
     def runs(self) -> list[StrategyRun]:
         """Every strategy once per repeat: repeat ``r`` of ``grid`` is keyed ``grid/r<r>`` when
-        the job repeats (plain ``grid`` otherwise) and seeded ``seed + r``."""
+        the job repeats (plain ``grid`` otherwise) and seeded ``seed + r``; a chained run's
+        ``source`` is the same repeat of the strategy it starts from."""
+
+        def key(config_key: str, repeat: int) -> str:
+            return config_key if self.repeats == 1 else f"{config_key}/r{repeat}"
+
         return [
             StrategyRun(
                 config,
                 repeat,
-                config.key if self.repeats == 1 else f"{config.key}/r{repeat}",
+                key(config.key, repeat),
+                None if config.from_ is None else key(config.from_, repeat),
             )
             for config in self.strategies
             for repeat in range(self.repeats)
         ]
+
+    def shared_with(self, other: JobSpec) -> list[StrategyConfig]:
+        """The strategies this job shares with ``other`` (a warm start's): the same label, name,
+        options and ``from`` in both, and a chained one only with the strategy it starts from
+        (its base is that one's recommendation)."""
+        same = [config for config in self.strategies if config in other.strategies]
+        keys = {config.key for config in same}
+        return [config for config in same if config.from_ is None or config.from_ in keys]
 
     def strategy_keys(self) -> list[str]:
         return [run.key for run in self.runs()]

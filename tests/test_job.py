@@ -1,4 +1,6 @@
-"""JobSpec: loads from YAML/JSON, examples are valid, bad input names the field."""
+"""JobSpec: loads from YAML/JSON, examples are valid, bad input names the field; ``from``
+chains a strategy onto another's recommendation (one level, per repeat, shared by a warm start
+only with its source)."""
 
 from __future__ import annotations
 
@@ -54,6 +56,19 @@ def test_json_and_yaml_load_the_same_job(tmp_path: Path) -> None:
         ({"family": "vgg"}, "family"),
         ({"dataset": {"name": ""}}, "dataset.name"),
         ({"surprise": 1}, "surprise"),
+        ({"strategies": ["grid", {"name": "compound", "from": "nope"}]}, "strategies[1].from"),
+        ({"strategies": [{"name": "compound", "from": "compound"}]}, "strategies[0].from"),
+        (
+            {
+                "strategies": [
+                    "grid",
+                    {"name": "random", "from": "grid"},
+                    {"name": "compound", "from": "random"},
+                ]
+            },
+            "strategies[2].from",
+        ),
+        ({"strategies": ["grid", {"name": "compound", "from": ""}]}, "strategies[1].from"),
     ],
 )
 def test_bad_jobs_name_the_field(change: dict[str, Any], field: str) -> None:
@@ -68,3 +83,66 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("name: [unclosed")
     with pytest.raises(JobError, match="not valid"):
         JobSpec.from_file(tmp_path / "bad.yaml")
+
+
+CHAINED: dict[str, Any] = {
+    **VALID,
+    "strategies": [
+        {"name": "compound", "label": "after", "from": "diffstride", "options": {"phi_max": 2}},
+        "diffstride",
+    ],
+}
+
+
+def test_from_names_the_source_of_each_repeat_and_is_stored_as_from() -> None:
+    job = JobSpec.parse({**CHAINED, "repeats": 2})
+    assert [(r.key, r.source) for r in job.runs()] == [
+        ("after/r0", "diffstride/r0"),
+        ("after/r1", "diffstride/r1"),
+        ("diffstride/r0", None),
+        ("diffstride/r1", None),
+    ]
+    stored = job.model_dump(mode="json")
+    assert (
+        stored["strategies"][0]["from"] == "diffstride" and "from_" not in stored["strategies"][0]
+    )
+    assert JobSpec.parse(stored) == job
+    assert JobSpec.parse(json.loads(job.model_dump_json())) == job
+    assert [r.source for r in JobSpec.parse({**VALID, "repeats": 2}).runs()] == [None, None]
+
+
+def test_messages_say_what_is_wrong_with_from() -> None:
+    def error(*strategies: Any) -> str:
+        with pytest.raises(JobError) as info:
+            JobSpec.parse({**VALID, "strategies": list(strategies)})
+        return info.value.message
+
+    assert "no strategy 'nope' in this job; known: grid" in error(
+        "grid", {"name": "random", "from": "nope"}
+    )
+    assert "cannot start from itself" in error({"name": "grid", "from": "grid"})
+    assert "'random' starts from 'grid' itself" in error(
+        "grid", {"name": "random", "from": "grid"}, {"name": "compound", "from": "random"}
+    )
+
+
+def test_a_chained_strategy_is_shared_only_with_its_source() -> None:
+    job = JobSpec.parse(CHAINED)
+    assert [c.key for c in job.shared_with(job)] == ["after", "diffstride"]
+    other_source = JobSpec.parse(
+        {
+            **CHAINED,
+            "strategies": [
+                CHAINED["strategies"][0],
+                {"name": "diffstride", "options": {"retrain": False}},
+            ],
+        }
+    )
+    assert job.shared_with(other_source) == []  # its base would be another's recommendation
+    other_from = JobSpec.parse(
+        {
+            **CHAINED,
+            "strategies": [{**CHAINED["strategies"][0], "from": "grid"}, "diffstride", "grid"],
+        }
+    )
+    assert [c.key for c in job.shared_with(other_from)] == ["diffstride"]

@@ -12,6 +12,10 @@ One loop serves the embedded ``nas run`` path and the server's scheduler:
 4. Collect completions: store them and tell the strategy. Progress reports are stored and
    passed to the strategy, which may prune.
 
+A strategy chained onto another (``from``: ``nas.strategies.chained``) waits, asking nothing and
+spending nothing, until its source has stopped with nothing in flight; then it starts from the
+source's recommendation, or stops when there is none.
+
 A strategy stops when it is finished, has nothing to ask and nothing running, or its share of
 the budget is spent (nothing left, or many proposals in a row do not fit). Why it stopped reads
 true and in the job's unit (``workers.budget``): a grid that trained 2 of its 18 points because
@@ -27,12 +31,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from nas.data import ImageData
 from nas.flops import epoch_cost_estimator
 from nas.job import Budget, JobSpec
 from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
+from nas.strategies.chained import Chained
 from nas.trial import EpochReport
 from workers.budget import OVER_BUDGET, SPACE_EXHAUSTED, Account, JobBudget
 from workers.confirm import Confirmation, is_confirmation
@@ -164,7 +170,12 @@ class JobRunner:
                 budget_flops=budget_flops,
                 epoch_cost=self.epoch_cost,
             )
-            strategy = get(run.config.name)(context, run.config.options)
+            cls, options = get(run.config.name), run.config.options
+            strategy = (
+                cls(context, options)
+                if run.source is None
+                else Chained(context, run.source, partial(cls, options=options))
+            )
             states[run.key] = StrategyState(run.key, strategy, self.ledger.accounts[run.key])
         return states
 
@@ -315,8 +326,21 @@ class JobRunner:
         self._save_budget()
 
     def budget_use(self) -> dict[str, BudgetUse]:
-        """Each strategy's use of its share of the budget, now."""
-        return self.ledger.use()
+        """Each strategy's use of its share of the budget, now; a chained one's also says what
+        it waits for or where its base came from."""
+        use = self.ledger.use()
+        for key, state in self.states.items():
+            strategy = state.strategy
+            if not isinstance(strategy, Chained):
+                continue
+            if strategy.started:
+                update = {"base_from": f"{strategy.source} #{strategy.base_trial}"}
+            elif state.stopped is None:
+                update = {"waiting_for": strategy.source}
+            else:
+                continue
+            use[key] = use[key].model_copy(update=update)
+        return use
 
     def _save_budget(self) -> None:
         self.store.record_budget(self.budget_use())
@@ -336,7 +360,25 @@ class JobRunner:
         search = [i for state in self.states.values() for i in state.reserved]
         return search + sorted(self.confirmation.in_flight)
 
+    def _waits(self, state: StrategyState) -> bool:
+        """Whether a chained strategy still waits for its source: until the source has stopped
+        with nothing in flight. Then it starts from the source's recommendation; with none, it
+        stops, to look again if an extension lets the source train more."""
+        strategy = state.strategy
+        if not isinstance(strategy, Chained) or strategy.started:
+            return False
+        source = self.states[strategy.source]
+        if source.stopped is None or source.reserved:
+            return True
+        if not strategy.begin(source.strategy.records):
+            self._stop(state, strategy.finished_reason(), reopens=True)
+            return True
+        self._save_budget()  # no longer waiting
+        return False
+
     def _ask_one(self, state: StrategyState) -> bool:
+        if self._waits(state):
+            return False
         account = state.account
         why_not = self.ledger.can_ask(state.key)
         if why_not is not None:
@@ -372,6 +414,9 @@ class JobRunner:
 
     def _stop(self, state: StrategyState, why: str, *, reopens: bool = False) -> None:
         state.account.stop(why, reopens=reopens)
+        for other in self.states.values():  # its chained strategies may start this round
+            if isinstance(other.strategy, Chained) and other.strategy.source == state.key:
+                self._declined.discard(other.key)
         self._save_budget()
         self._emit(RunEvent("stopped", state.key, message=why))
 

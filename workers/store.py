@@ -66,6 +66,16 @@ class BudgetUse(BaseModel):
     fraction: float = Field(
         description="progress, 0..1: spent / budget, and 1 once it stopped with nothing running"
     )
+    waiting_for: str | None = Field(
+        default=None,
+        description="a strategy that starts from another's recommendation (`from`) and has not "
+        "started yet: the strategy run it waits for ('diffstride', 'diffstride/r0')",
+    )
+    base_from: str | None = Field(
+        default=None,
+        description="a started strategy with `from`: the trial its base is ('diffstride #3': "
+        "that strategy run's trial number)",
+    )
 
 
 class StoredTrial(BaseModel):

@@ -41,12 +41,13 @@ _KNOWN = frozenset({TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED})
 
 def warm_start(session: Session, job_id: int, spec: JobSpec) -> dict[str, int]:
     """Copy into the new job ``job_id`` the known trials of the job ``spec.warm_start``: for
-    each strategy with the same label, name and options in both, the longest run of its
+    each strategy with the same label, name, options and ``from`` in both (a chained one only
+    with the strategy it starts from: ``JobSpec.shared_with``), the longest run of its
     trials (by number, from 0) that completed, were pruned or failed (a cancelled or skipped
     one ends the run: it is not known). The copies keep their results and say where they come
     from (``copied_from``); the runner replays them free of charge. Their counts per state."""
     theirs = _source(session, spec)
-    shared = [c.key for c in spec.strategies if c in theirs.strategies]
+    shared = [c.key for c in spec.shared_with(theirs)]
     rows = session.execute(
         sa.select(Trial.id, *_COPIED)
         .join_from(Trial, TrialDocument)

@@ -9,7 +9,7 @@ exactly the trial a strategy that never stopped would have asked.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -50,6 +50,9 @@ class StrategyContext:
     budget_flops: float
     epoch_cost: Callable[[ArchSpec], float] = field(repr=False)
     """Estimated FLOPs of one training epoch (plus validation) of a spec on the job's data."""
+    origin: Mapping[str, Any] = field(default_factory=dict)
+    """Where ``base`` came from when it is not the job's (``nas.strategies.chained``): added to
+    every request's ``params``."""
 
 
 @dataclass
@@ -95,9 +98,10 @@ class SearchStrategy(ABC):
         proposal = self.propose()
         if proposal is None:
             return None
-        request = proposal.model_copy(
-            update={"number": len(self.records), "strategy": self.context.key}
-        )
+        update: dict[str, Any] = {"number": len(self.records), "strategy": self.context.key}
+        if self.context.origin:
+            update["params"] = {**proposal.params, **self.context.origin}
+        request = proposal.model_copy(update=update)
         self.records.append(TrialRecord(request))
         return request
 

@@ -219,6 +219,45 @@ def test_a_warm_start_replays_the_known_trials_free_and_runs_only_new_ones(
     assert (budget["grid"]["spent"], budget["grid"]["trials"]) == (4, 6)
 
 
+def test_a_warm_start_copies_a_chained_strategy_with_its_source_and_keeps_its_base(
+    client: TestClient,
+) -> None:
+    chained = {**JOB, "strategies": ["grid", {"name": "random", "label": "after", "from": "grid"}]}
+    first = client.post("/api/v1/jobs", json=chained).json()["id"]
+    done = ended(client, first)
+    assert done["state"] == "completed" and done["spec"]["strategies"][1]["from"] == "grid"
+    known = trials(client, first)
+    after = [t for t in known if t["strategy"] == "after"]
+    assert len(after) == 2 and min(t["id"] for t in after) > max(
+        t["id"] for t in known if t["strategy"] == "grid"
+    )
+    (base_trial,) = {t["params"]["base_trial"] for t in after}
+    assert done["budget"]["after"]["base_from"] == f"grid #{base_trial}"
+    budget = {"unit": "trials", "total": 8, "epochs_per_trial": 1}
+    created = client.post(
+        "/api/v1/jobs", json={**chained, "name": "warm", "warm_start": first, "budget": budget}
+    )
+    assert created.status_code == 201, created.text
+    second = created.json()["id"]
+    assert ended(client, second)["state"] == "completed"
+    mine = trials(client, second)
+    assert len([t for t in mine if t["copied_from"] is not None]) == len(known)
+    assert len([t for t in mine if t["strategy"] == "after"]) == 2 + 4  # copies are free
+    # the copies name their base: the chained strategy goes on from it, not from the grid's
+    # recommendation now
+    assert {t["params"]["base_trial"] for t in mine if t["strategy"] == "after"} == {base_trial}
+    lone = client.post(
+        "/api/v1/jobs",
+        json={
+            **chained,
+            "name": "lone",
+            "warm_start": first,
+            "strategies": [chained["strategies"][1], "random"],
+        },
+    )
+    assert lone.status_code == 422 and lone.json()["detail"][0]["field"] == "strategies[0].from"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

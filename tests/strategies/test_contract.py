@@ -8,7 +8,10 @@ the day it is registered. Synthetic objective (``tests.fakes``), tiny spaces and
   downsampling choices);
 - options are validated, the error naming the field (directly and through ``JobSpec``);
 - once ``is_finished``, ``ask`` and ``propose`` give nothing (and ask records nothing);
-- run by the ``JobRunner``, it never spends more than its share (FLOPs and trial budgets).
+- run by the ``JobRunner``, it never spends more than its share (FLOPs and trial budgets);
+- chained onto another strategy's recommendation (``from``: ``nas.strategies.chained``), it
+  waits until begun, then asks from that base, and a replay of its own trials (never begun)
+  rebuilds the same base and asks exactly what it would have asked.
 
 ``FAST`` gives a strategy options that keep it small; a strategy not listed runs with its
 defaults. ``VARIANTS`` adds a strategy again under other options that change what it asks (the
@@ -18,6 +21,7 @@ cost-ordered grid): the suite runs over every name and every variant.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -29,6 +33,7 @@ from nas.data import ImageData, load
 from nas.job import JobError, JobSpec
 from nas.search import SearchSpace
 from nas.strategies.base import SearchStrategy, StrategyContext
+from nas.strategies.chained import Chained
 from tests.fakes import SyntheticExecutor, SyntheticObjective
 from workers.executor import InlineExecutor
 from workers.runner import JobRunner, fit_base
@@ -110,6 +115,35 @@ def test_nothing_is_proposed_once_finished(
     assert strategy.propose() is None
     fresh = replayed(strategy, build(name, make_context(space=space)))
     assert fresh.is_finished() and fresh.ask() is None
+
+
+@pytest.mark.parametrize("k", [0, 3])
+@pytest.mark.parametrize("name", VARIANTS)
+def test_a_chained_strategy_replays_from_the_base_its_trials_name(
+    make_context: Make, objective: SyntheticObjective, name: str, k: int
+) -> None:
+    source = strategies.get("diffstride")(make_context(key="diffstride"), FAST["diffstride"])
+    drive(source, objective, 10)
+    retrains = [r for r in source.records if r.request.params.get("phase") == "retrain"]
+    recommended = max(retrains, key=lambda r: (r.accuracy or 0.0, -r.number))
+
+    def make() -> Chained:
+        cls, options = strategies.get(VARIANTS[name][0]), VARIANTS[name][1]
+        context = make_context(space=SPACES["strides"], seed=4, key="chained")
+        return Chained(context, "diffstride", partial(cls, options=options))
+
+    strategy = make()
+    assert strategy.ask() is None and not strategy.is_finished()  # waits to be begun
+    assert strategy.begin(source.records)
+    assert strategy.inner is not None and strategy.inner.context.base == recommended.request.spec
+    drive(strategy, objective, k)
+    first = strategy.ask()  # one trial in flight (when it has one to ask)
+    assert first is None or first.params["base_trial"] == recommended.number
+    fresh = replayed(strategy, make())
+    assert fresh.inner is not None and fresh.inner.context.base == recommended.request.spec
+    assert [r.state for r in fresh.records] == [r.state for r in strategy.records]
+    assert fresh.is_finished() == strategy.is_finished()
+    assert fresh.ask() == strategy.ask()
 
 
 def job(variant: str, **config: Any) -> JobSpec:

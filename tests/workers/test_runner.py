@@ -321,3 +321,142 @@ def test_repeats_run_each_strategy_with_its_own_seeds_and_replay(data: Any) -> N
         assert len({tuple(order(f"{name}/r{r}")) for r in range(3)}) == 3  # distinct orders
     again = JobRunner(job, data, SyntheticExecutor(objective), MemoryTrialStore()).run()
     assert [(t.strategy, t.request) for t in again] == [(t.strategy, t.request) for t in trials]
+
+
+# ---- a strategy chained onto another's recommendation (``from``) ------------------------------
+
+AFTER = "compound-after-diffstride"
+CHAINED: dict[str, Any] = {
+    "name": "compound",
+    "label": AFTER,
+    "from": "diffstride",
+    "options": {"max_grid_points": 2, "phi_max": 2},
+}
+
+
+def chained_job(*strategies: Any, **changes: Any) -> JobSpec:
+    budget = {"unit": "trials", "total": 10, "epochs_per_trial": 1}
+    return make_job(
+        strategies=list(strategies or ("diffstride", CHAINED)), budget=budget, **changes
+    )
+
+
+def synthetic_runner(
+    job: JobSpec, data: Any, store: MemoryTrialStore, **executor: Any
+) -> JobRunner:
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    return JobRunner(job, data, SyntheticExecutor(objective, **executor), store)
+
+
+def recommended(trials: list[Any], key: str) -> Any:
+    """The source's most accurate completed fixed-stride trial, earliest of equals."""
+    fixed = [
+        t
+        for t in trials
+        if t.strategy == key
+        and t.state == TrialState.COMPLETED
+        and all(s.downsample != "diffstride" for s in t.request.spec.stages)
+    ]
+    return max(fixed, key=lambda t: (t.result.accuracy, -t.number))
+
+
+def test_a_chained_strategy_waits_for_its_source_then_starts_from_its_recommendation(
+    data: Any,
+) -> None:
+    store = MemoryTrialStore()
+    runner = synthetic_runner(chained_job(), data, store)
+    waiting: list[str | None] = []
+
+    def observe(event: Any, runner: JobRunner) -> None:
+        if event.kind == "submitted" and event.strategy == "diffstride":
+            waiting.append(runner.budget_use()[AFTER].waiting_for)
+
+    runner.observer = observe
+    runner.start()
+    assert store.budget[AFTER].waiting_for == "diffstride" and store.budget[AFTER].stopped is None
+    trials = runner.run()
+    source = [t for t in trials if t.strategy == "diffstride"]
+    mine = [t for t in trials if t.strategy == AFTER]
+    assert waiting == ["diffstride"] * len(source) == ["diffstride"] * 2  # search, retrain
+    assert min(t.id for t in mine) > max(t.id for t in source)  # asked once the source stopped
+    best = recommended(trials, "diffstride")
+    assert best.request.params["phase"] == "retrain"  # readout (b), not the search network
+    origin = {"base_from": "diffstride", "base_trial": best.number}
+    assert all(t.request.params.items() >= origin.items() for t in mine)
+    assert {t.request.params["base_spec"] for t in mine} == {best.request.spec.to_string()}
+    assert runner.states[AFTER].strategy.inner.context.base == best.request.spec
+    use = store.budget[AFTER]
+    assert use.waiting_for is None and use.base_from == f"diffstride #{best.number}"
+    assert use.spent == len(mine) <= use.budget == 5  # its own share paid
+    assert use.stopped is not None and use.stopped.startswith("done: 2 grid points")
+    assert runner.done
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 4])
+def test_a_chained_strategy_resumes_after_a_crash_as_if_never_stopped(
+    data: Any, crash_after: int
+) -> None:
+    job = chained_job()
+    reference = synthetic_runner(job, data, MemoryTrialStore()).run()
+    store = MemoryTrialStore()
+    with pytest.raises(KeyboardInterrupt):
+        synthetic_runner(job, data, store, crash_after=crash_after).run()
+    resumed = synthetic_runner(job, data, store).run()
+
+    def key(t: Any) -> tuple[str, int, str]:
+        return (t.strategy, t.number, t.request.model_dump_json())
+
+    assert sorted(map(key, resumed)) == sorted(map(key, reference))
+    assert [t.state for t in resumed] == [t.state for t in reference]
+
+
+def test_run_k_of_a_chained_strategy_starts_from_run_k_of_its_source(data: Any) -> None:
+    job = chained_job(repeats=2)
+    trials = synthetic_runner(job, data, MemoryTrialStore()).run()
+    for k in (0, 1):
+        best = recommended(trials, f"diffstride/r{k}")
+        mine = [t for t in trials if t.strategy == f"{AFTER}/r{k}"]
+        assert mine and {t.request.params["base_from"] for t in mine} == {f"diffstride/r{k}"}
+        assert {t.request.params["base_trial"] for t in mine} == {best.number}
+        assert {t.request.options.seed for t in mine} == {job.train.seed + k}
+
+
+def test_a_source_with_nothing_to_start_from_stops_the_chained_strategy(data: Any) -> None:
+    job = chained_job({"name": "diffstride", "options": {"retrain": False}}, CHAINED)
+    store = MemoryTrialStore()
+    runner = synthetic_runner(job, data, store)
+    trials = runner.run()
+    assert [t.strategy for t in trials] == ["diffstride"]  # its search network only
+    use = store.budget[AFTER]
+    assert use.stopped == "nothing to start from: diffstride has no completed fixed-stride trial"
+    assert use.waiting_for is None and use.base_from is None and use.spent == 0 and runner.done
+
+
+def test_a_replay_after_an_extension_keeps_the_base_the_chained_strategy_started_from(
+    data: Any,
+) -> None:
+    after = {"name": "random", "label": "random-after-grid", "from": "grid"}
+    job = make_job(
+        strategies=["grid", after], budget={"unit": "trials", "total": 4, "epochs_per_trial": 1}
+    )
+    store = MemoryTrialStore()
+    runner = synthetic_runner(job, data, store)
+    first = recommended(runner.run(), "grid")
+    # the grid stopped in a round with nothing in flight: its chained strategy ran all the same
+    assert store.budget["grid"].stopped == "budget spent"
+    assert store.budget["random-after-grid"].base_from == f"grid #{first.number}"
+    assert store.budget["random-after-grid"].trials == 2
+    runner.extend(job.budget.model_copy(update={"total": 12}))
+    trials = runner.run()  # the grid trains 4 more points, the chained strategy 4 more trials
+    assert len([t for t in trials if t.strategy == "random-after-grid"]) == 6
+    assert {
+        t.request.params["base_trial"] for t in trials if t.strategy == "random-after-grid"
+    } == {first.number}
+    extended = job.model_copy(update={"budget": runner.budget})
+    again = synthetic_runner(extended, data, store)
+    again.start()  # rebuilt from the store
+    rebuilt = again.states["random-after-grid"].strategy
+    live = runner.states["random-after-grid"].strategy
+    assert rebuilt.inner.context.base == first.request.spec
+    assert rebuilt.ask() == live.ask()
