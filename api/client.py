@@ -58,6 +58,7 @@ class Trial(View):
     state: str
     spec: str
     phase: str | None = None
+    base_from: str | None = None
     strides: str | None = None
     accuracy: float | None = None
     test_accuracy: float | None = None
@@ -114,6 +115,8 @@ class BudgetUse(View):
     skipped: int = 0
     stopped: str | None = None
     fraction: float = 0.0
+    waiting_for: str | None = None
+    base_from: str | None = None
 
 
 class JobProgress(View):

@@ -63,6 +63,7 @@ def trial_row(
         number=trial.number,
         state=trial.state,
         phase=trial.phase,
+        base_from=trial.base_from,
         strides=trial.strides,
         spec=trial.spec,
         accuracy=_number(trial.accuracy),

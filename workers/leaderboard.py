@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from nas.job import CONFIRM
 from nas.readout import stage_statuses
 from nas.recommend import outranks, rank_key
+from nas.strategies.chained import base_origin
 from workers.store import StoredTrial, TrialState
 
 RANKED_STATE = TrialState.COMPLETED
@@ -77,7 +78,8 @@ def trial_columns(trial: StoredTrial) -> dict[str, Any]:
 
 def flat_row(columns: Mapping[Any, Any]) -> dict[str, Any]:
     """A trial's flat row (``ROW_FIELDS``) from its ``columns`` (trusted values; the result's
-    parts as stored JSON or as models): the phase from its params, its learned strides when
+    parts as stored JSON or as models): the phase and the base's origin (``base_from``:
+    ``diffstride #3``, a chained strategy's) from its params, its learned strides when
     any stage has one, each stage's stride status, its test accuracy when it is a number."""
     params = columns["params"]
     phase = params.get("phase") if isinstance(params, dict) else None
@@ -91,6 +93,7 @@ def flat_row(columns: Mapping[Any, Any]) -> dict[str, Any]:
         "spec": columns["spec"],
         "params": params or {},
         "phase": str(phase) if phase is not None else None,
+        "base_from": base_origin(params) if isinstance(params, dict) else None,
         "accuracy": columns["accuracy"],
         "n_params": columns["n_params"],
         "macs": columns["macs"],
@@ -130,6 +133,7 @@ class LeaderboardRow(BaseModel):
     stride_status: list[list[str] | None] | None = None
     test_accuracy: float | None = None
     phase: str | None
+    base_from: str | None = None
 
 
 def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
@@ -161,6 +165,7 @@ def leaderboard(trials: list[StoredTrial]) -> list[LeaderboardRow]:
                 stride_status=row["stride_status"],
                 test_accuracy=row["test_accuracy"],
                 phase=row["phase"],
+                base_from=row["base_from"],
             )
         )
     return rows

@@ -38,7 +38,7 @@ from nas.flops import epoch_cost_estimator
 from nas.job import Budget, JobSpec
 from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
-from nas.strategies.chained import Chained
+from nas.strategies.chained import Chained, base_origin
 from nas.trial import EpochReport
 from workers.budget import OVER_BUDGET, SPACE_EXHAUSTED, Account, JobBudget
 from workers.confirm import Confirmation, is_confirmation
@@ -334,7 +334,7 @@ class JobRunner:
             if not isinstance(strategy, Chained):
                 continue
             if strategy.started:
-                update = {"base_from": f"{strategy.source} #{strategy.base_trial}"}
+                update = {"base_from": base_origin(strategy.origin)}
             elif state.stopped is None:
                 update = {"waiting_for": strategy.source}
             else:

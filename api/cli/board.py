@@ -36,6 +36,7 @@ class BoardRow:
     state: str
     rank: int | None = None
     phase: str | None = None
+    base_from: str | None = None
     strides: str | None = None
     accuracy: float | None = None
     test_accuracy: float | None = None
@@ -47,8 +48,10 @@ class BoardRow:
 
     @property
     def name(self) -> str:
-        """``grid/r1`` or ``diffstride (retrain)``."""
-        return self.strategy + (f" ({self.phase})" if self.phase else "")
+        """``grid/r1``, ``diffstride (retrain)`` or, started from another strategy's
+        recommendation, ``after (grid, from diffstride #1)``."""
+        notes = [n for n in (self.phase, self.base_from and f"from {self.base_from}") if n]
+        return self.strategy + (f" ({', '.join(notes)})" if notes else "")
 
 
 def of_trial(trial: Trial, rank: int | None = None) -> BoardRow:
@@ -61,6 +64,7 @@ def of_trial(trial: Trial, rank: int | None = None) -> BoardRow:
         state=trial.state,
         rank=rank,
         phase=trial.phase,
+        base_from=trial.base_from,
         strides=trial.strides,
         accuracy=trial.accuracy,
         test_accuracy=trial.test_accuracy,
@@ -82,6 +86,7 @@ def of_ranked(row: LeaderboardRow) -> BoardRow:
         state=row.state,
         rank=row.rank,
         phase=row.phase,
+        base_from=row.base_from,
         strides=strides_text(row.spec, row.learned_strides),
         accuracy=row.accuracy,
         test_accuracy=row.test_accuracy,

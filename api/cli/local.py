@@ -168,8 +168,11 @@ def run(
         data = load_dataset(job.dataset)
         store = MemoryTrialStore()
         progress = strategy_bars(err_console, "{task.percentage:>3.0f}%", disable=as_json)
-        tasks = {
-            key: progress.add_task(escape(key), total=1.0, status="") for key in job.strategy_keys()
+        tasks = {  # a chained strategy waits for its source first
+            run.key: progress.add_task(
+                escape(run.key), total=1.0, status=f"waiting for {run.source}" if run.source else ""
+            )
+            for run in job.runs()
         }
         if job.confirm_seeds:
             tasks[CONFIRM] = progress.add_task(CONFIRM, total=job.confirm_seeds, status="")
@@ -254,6 +257,7 @@ def print_run(
     from collections import Counter
 
     from api.strides import strides_text
+    from nas.strategies.chained import base_origin
     from workers.leaderboard import best_per_strategy
     from workers.store import TrialState
 
@@ -275,6 +279,7 @@ def print_run(
                 spec=t.request.spec.to_string(),
                 state=t.state,
                 phase=t.request.params.get("phase"),
+                base_from=base_origin(t.request.params),
                 strides=strides_text(t.request.spec.to_string()),
                 error=t.error,
             )

@@ -108,7 +108,7 @@ def _poll(
             top = client.trials(job_id, strategy=key, ranked=True, limit=1)
             accuracy = top.items[0].accuracy if top.items else None
             best_of[key] = (done, accuracy)
-        status = bar_status(counts, best_of[key][1])
+        status = bar_status(counts, best_of[key][1], (progress.budget or {}).get(key))
         if key not in tasks:
             tasks[key] = bars.add_task(escape(key), total=None, status="")
         fraction = fractions.get(key)
@@ -142,11 +142,16 @@ def print_ended(out: Console, job: Job, progress: JobProgress, url: str) -> None
     say(out, f"leaderboard: {url}")
 
 
-def bar_status(counts: dict[str, int], best: float | None) -> str:
-    """A strategy's bar: ``22 run, 5 skipped, 1 running, best 66.67%`` (its trials by state)."""
+def bar_status(counts: dict[str, int], best: float | None, use: BudgetUse | None = None) -> str:
+    """A strategy's bar: ``22 run, 5 skipped, 1 running, best 66.67%`` (its trials by state);
+    a strategy that starts from another's recommendation: ``waiting for diffstride`` until it
+    starts, then ``..., from diffstride #1`` (its base)."""
+    if use is not None and use.waiting_for and not use.stopped:
+        return f"waiting for {use.waiting_for}"
     status = f"{ran_text(finished_count(counts), counts.get('skipped', 0))}, "
     status += f"{counts.get('running', 0)} running"
-    return status + (f", best {100 * best:.2f}%" if best is not None else "")
+    status += f", best {100 * best:.2f}%" if best is not None else ""
+    return status + (f", from {use.base_from}" if use is not None and use.base_from else "")
 
 
 def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str:
@@ -160,4 +165,7 @@ def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str
     else:
         amount = f"{si(use.spent)} of {si(use.budget, 'FLOPs')}"
     text = f"budget {100 * share:.0f}% ({amount}, {ran_text(use.trials, use.skipped)})"
+    text += f", from {use.base_from}" if use.base_from else ""
+    if use.waiting_for and not use.stopped:
+        return f"{text}, waiting for {use.waiting_for}"
     return text + (f", stopped: {use.stopped}" if use.stopped else "")

@@ -21,6 +21,9 @@ class TrialRow(BaseModel):
     number: int = Field(description="the trial's ordinal within its strategy")
     state: str
     phase: str | None = None
+    base_from: str | None = Field(
+        default=None, description="the trial a chained strategy's base is ('diffstride #3')"
+    )
     strides: str | None = Field(
         default=None, description="per stage, '1-2-2-2'; learned DiffStride strides: 2 decimals"
     )

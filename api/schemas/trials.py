@@ -42,6 +42,11 @@ class TrialSummary(BaseModel):
     spec: str
     params: dict[str, Any]
     phase: str | None = None
+    base_from: str | None = Field(
+        default=None,
+        description="a strategy that starts from another's recommendation (`from`): the trial "
+        "its base is, 'diffstride #3' (that strategy run's trial number)",
+    )
     strides: str | None = Field(
         default=None,
         description="stride per stage, '1-2-2-2' (a DiffStride stage's learned stride with two "

@@ -185,8 +185,21 @@
       : si(use.spent) + "FLOPs of " + si(use.budget) + "FLOPs";
     const span = el("span", "budget", "budget " + pct1(Math.min(1, share)));
     span.dataset.strategyBudget = "";
-    span.title = amount + (use.stopped ? " · stopped: " + use.stopped : "");
+    span.title = amount + (use.stopped ? " · stopped: " + use.stopped : "") +
+      (use.waiting_for ? " · " + waitingText(use) : "");
     return span;
+  }
+
+  // A strategy that starts from another's recommendation (`from`): what it waits for, or the
+  // trial its base is (every one of its trials starts from that base).
+  const waitingText = (use) => "waiting for " + use.waiting_for;
+  const baseOf = (s) => (((store.job && store.job.budget) || {})[s] || {}).base_from || null;
+  function baseNote(s) {
+    const base = baseOf(s);
+    if (!base) return null;
+    const note = el("span", "base-from muted", "from " + base);
+    note.title = "starts from " + base + ": that trial's architecture is its base";
+    return note;
   }
 
   // ---- table --------------------------------------------------------------------------------
@@ -379,12 +392,13 @@
       "), less " + (100 * t.margin).toFixed(2) + " points (the larger of 0.5 points and " + se + ")";
   }
 
-  function nameCell(text, color) {
+  function nameCell(text, color, note) {
     const name = el("td");
     const box = el("div", "strategy-cell");
     const sw = el("span", "swatch");
     sw.style.background = color;
     box.append(sw, el("span", null, text));
+    if (note) box.append(note);
     name.append(box);
     return name;
   }
@@ -419,9 +433,12 @@
       ["latest", acc(c.latest_accuracy)],
       ["budget", use && use.budget > 0 ? pct1(Math.min(1, use.spent / use.budget)) : "–"],
     ]);
-    const stopped = el("td", "stopped", use && use.stopped ? use.stopped : "");
+    const waiting = Boolean(use && !use.stopped && use.waiting_for);
+    const stopped = el("td", waiting ? "stopped waiting" : "stopped",
+      waiting ? waitingText(use) : use && use.stopped ? use.stopped : "");
     stopped.dataset.key = "stopped";
-    tr.append(nameCell(s, colorOf(s)), ...cells, stopped);
+    if (waiting) stopped.title = "starts once " + use.waiting_for + " has stopped, from its recommendation";
+    tr.append(nameCell(s, colorOf(s), baseNote(s)), ...cells, stopped);
     return tr;
   }
 
@@ -587,8 +604,10 @@
           const sw = el("span", "swatch");
           sw.style.background = colorOf(v);
           box.append(sw, el("span", null, v));
+          const note = baseNote(v);
+          if (note) box.append(note);
           td.append(box);
-          td.title = v;
+          td.title = v + (note ? " · base: " + baseOf(v) : "");
         } else {
           td.textContent = col.text ? col.text(v) : (v ?? "");
           if (col.key === "spec" || col.key === "strides") td.title = v ?? "";

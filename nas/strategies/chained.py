@@ -18,7 +18,8 @@ budget extension may let the source train more).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from nas.errors import NasError
 from nas.recommend import best
@@ -33,6 +34,13 @@ Build = Callable[[StrategyContext], SearchStrategy]
 def is_fixed_stride(spec: ArchSpec) -> bool:
     """Whether no stage learns its stride (no DiffStride layer)."""
     return all(stage.downsample != "diffstride" for stage in spec.stages)
+
+
+def base_origin(params: Mapping[str, Any]) -> str | None:
+    """Where a trial's base came from, as shown (``diffstride #3``: that strategy run's trial
+    number), from its request's ``params``; None for a strategy that starts from the job's."""
+    source, trial = params.get("base_from"), params.get("base_trial")
+    return None if source is None or trial is None else f"{source} #{trial}"
 
 
 def recommendation(records: Sequence[TrialRecord]) -> TrialRecord | None:
@@ -56,7 +64,7 @@ class Chained(SearchStrategy):
         self.source = source
         self._build = build
         self.inner: SearchStrategy | None = None
-        self.base_trial: int | None = None  # the source's trial it started from
+        self.origin: dict[str, Any] = {}  # where its base came from, once started
         self._cannot: str | None = None  # why it cannot start
 
     @property
@@ -84,7 +92,7 @@ class Chained(SearchStrategy):
         origin = {"base_from": self.source, "base_trial": trial, "base_spec": base.to_string()}
         self.inner = self._build(dataclasses.replace(self.context, base=base, origin=origin))
         self.records = self.inner.records
-        self.base_trial = trial
+        self.origin = origin
         self._cannot = None
 
     # ---- the protocol, delegated once started ---------------------------------------------

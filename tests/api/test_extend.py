@@ -233,6 +233,8 @@ def test_a_warm_start_copies_a_chained_strategy_with_its_source_and_keeps_its_ba
     )
     (base_trial,) = {t["params"]["base_trial"] for t in after}
     assert done["budget"]["after"]["base_from"] == f"grid #{base_trial}"
+    assert {t["base_from"] for t in after} == {f"grid #{base_trial}"}  # each trial row says so
+    assert {t["base_from"] for t in known if t["strategy"] == "grid"} == {None}
     budget = {"unit": "trials", "total": 8, "epochs_per_trial": 1}
     created = client.post(
         "/api/v1/jobs", json={**chained, "name": "warm", "warm_start": first, "budget": budget}

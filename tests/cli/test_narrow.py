@@ -17,7 +17,9 @@ from typer.testing import CliRunner, Result
 
 from api.app import create_app
 from api.cli import app as cli
-from api.cli.watch import bar_status
+from api.cli.board import BoardRow
+from api.cli.watch import bar_status, budget_text
+from api.client import BudgetUse as ClientBudgetUse
 from api.db.session import upgrade_database
 from api.settings import Settings
 from api.store import JobRepository
@@ -259,3 +261,23 @@ def test_a_watch_bar_counts_what_ran_apart_from_the_skipped() -> None:
     counts = {"completed": 20, "failed": 1, "pruned": 1, "skipped": 5, "running": 1, "queued": 2}
     assert bar_status(counts, 0.66667) == "22 run, 5 skipped, 1 running, best 66.67%"
     assert bar_status({"queued": 3}, None) == "0 run, 0 running"
+
+
+def test_a_chained_strategy_reads_waiting_then_names_its_base() -> None:
+    waiting = ClientBudgetUse(unit="trials", budget=5, spent=0, waiting_for="diffstride/r0")
+    assert bar_status({}, None, waiting) == "waiting for diffstride/r0"
+    assert budget_text(waiting) == ("budget 0% (0 of 5 trials, 0 run), waiting for diffstride/r0")
+    started = ClientBudgetUse(unit="trials", budget=5, spent=2, trials=2, base_from="diffstride #1")
+    counts = {"completed": 2, "running": 1}
+    assert bar_status(counts, 0.9, started) == "2 run, 1 running, best 90.00%, from diffstride #1"
+    done = started.model_copy(update={"stopped": "done: 2 grid points, scaled to phi 2"})
+    assert budget_text(done) == (
+        "budget 40% (2 of 5 trials, 2 run), from diffstride #1, stopped: done: 2 grid points, "
+        "scaled to phi 2"
+    )
+    row = BoardRow(trial=7, strategy="after", number=0, spec="s", state="completed")
+    assert row.name == "after"
+    assert (
+        BoardRow(**{**row.__dict__, "phase": "grid", "base_from": "diffstride #1"}).name
+        == "after (grid, from diffstride #1)"
+    )

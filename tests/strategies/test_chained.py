@@ -119,7 +119,7 @@ def test_replay_takes_the_base_its_trials_name_not_the_sources_latest(
     fresh = chained(make_context(), max_grid_points=2, phi_max=2)
     fresh.replay([(request, None, False)])
     assert fresh.inner is not None and fresh.inner.context.base == first
-    assert fresh.base_trial == 0 and fresh.ask() == strategy.ask()
+    assert fresh.origin["base_trial"] == 0 and fresh.ask() == strategy.ask()
     # the source trained better since (an extension): the replayed base is still the first
     now = recommendation([record(first, 0, objective, 0.8), record(later, 1, objective, 0.9)])
     assert now is not None and now.request.spec == later
