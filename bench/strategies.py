@@ -11,7 +11,14 @@ For each oracle table under data/oracles/ (`bench/oracle.py`):
   resumes, so the bench may span sittings): DiffStride with the product's defaults, one job per
   seed (the search, then its strides rounded into the table's space and retrained), and
   compound scaling (its (alpha, beta, gamma) grid at phi = 1, then the best scaled up to
-  ``phi_max``; its budget in trials lets it finish both phases). A run is stored as its trials
+  ``phi_max``; its budget in trials lets it finish both phases), and compound scaling after
+  DiffStride (``compound-after-diffstride``: one job of DiffStride and compound with
+  ``from: diffstride``, the same options as the two arms: compound scales DiffStride's
+  recommendation, its rounded retrain, instead of the base's strides). That arm's run is the
+  whole job, DiffStride's trials then compound's in the order they ran: its compute includes
+  the search that found the strides, and it recommends by the product's rule over all of them,
+  so the verdict compares the pipeline with compound scaling of the base strides at equal
+  compute (run k of each arm has seed k). A run is stored as its trials
   (cost, validation accuracy, test accuracy, spec, training seed): every score is recomputed
   from the file. DiffStride's search network (readout a) is scored by its own test accuracy (a
   network not in the table); its retrain, when a point of the table, by the table's test mean
@@ -28,6 +35,7 @@ For each oracle table under data/oracles/ (`bench/oracle.py`):
 
     python bench/strategies.py [--table data/oracles/resnet3_27.json ...] [--repeats 50]
                                [--diffstride-repeats 10] [--compound-repeats 5]
+                               [--after-repeats 5]
     python bench/strategies.py --quick   # a smoke run on a 4-point table it makes under /tmp
 """
 
@@ -87,6 +95,8 @@ TABLES = [ORACLES / "resnet3_27.json", ORACLES / "resnet_narrow_18.json"]
 FRACTIONS = (0.25, 0.5, 1.0)
 DIFFSTRIDE = "diffstride"
 COMPOUND = "compound"
+AFTER = "compound-after-diffstride"
+"""Compound scaling of DiffStride's recommendation: a job of both, compound with ``from``."""
 AGAINST = ("grid-cheapest", "base")
 """The baselines DiffStride is set against at its median compute."""
 SIMULATED: list[dict[str, Any]] = [
@@ -120,6 +130,9 @@ class RealTrial(BaseModel):
     val_accuracy: float | None = Field(description="what the strategy saw (None: no result)")
     test_accuracy: float | None
     pruned: bool = False
+    strategy: str | None = Field(
+        default=None, description="its strategy in the run's job (the chained arm has two)"
+    )
     learned_strides: list[tuple[float, float] | None] = Field(default_factory=list)
     macs: int = 0
     num_params: int = 0
@@ -127,7 +140,7 @@ class RealTrial(BaseModel):
 
 
 class RealRun(BaseModel):
-    """One real run (one job) of DiffStride or compound scaling."""
+    """One real run (one job) of DiffStride, compound scaling, or both chained (``AFTER``)."""
 
     strategy: str
     repeat: int
@@ -155,6 +168,7 @@ def real_trial(trial: StoredTrial) -> RealTrial:
         val_accuracy=result.accuracy if result is not None and not result.pruned else None,
         test_accuracy=result.test_accuracy if result is not None else None,
         pruned=result.pruned if result is not None else False,
+        strategy=trial.strategy,
         learned_strides=list(result.learned_strides) if result is not None else [],
         macs=result.macs if result is not None else 0,
         num_params=result.params if result is not None else 0,
@@ -215,19 +229,30 @@ def compound_options(grid_points: int, phi_max: int) -> dict[str, Any]:
     return {"max_grid_points": grid_points, "phi_max": phi_max}
 
 
+def real_strategies(settings: RealSettings, strategy: str) -> list[dict[str, Any]]:
+    """A real run's job's strategies: DiffStride, compound, or both with compound ``from``
+    DiffStride (``AFTER``), each with its arm's options."""
+    diffstride = {"name": DIFFSTRIDE, "options": settings.diffstride}
+    compound = {"name": COMPOUND, "options": settings.compound}
+    if strategy == AFTER:
+        return [diffstride, {**compound, "label": AFTER, "from": DIFFSTRIDE}]
+    return [diffstride if strategy == DIFFSTRIDE else compound]
+
+
 def real_job(oracle: OracleTable, settings: RealSettings, strategy: str, seed: int) -> JobSpec:
-    """One real run's job: its budget in trials lets the strategy finish every phase."""
-    options = settings.diffstride if strategy == DIFFSTRIDE else settings.compound
+    """One real run's job: its budget in trials lets every strategy finish every phase."""
     epochs = settings.epochs or oracle.epochs
     dataset = dict(oracle.dataset)
     if settings.subset is not None:
         dataset["subset"] = settings.subset
-    # one trial more than it can ask, so it stops by itself (its own stop reason)
-    needed = 2 if strategy == DIFFSTRIDE else options["max_grid_points"] + options["phi_max"] - 1
+    strategies = real_strategies(settings, strategy)
+    # a share of one trial more than any can ask, so each stops by itself (its own reason)
+    compound = settings.compound["max_grid_points"] + settings.compound["phi_max"] - 1
+    needed = max(2 if s["name"] == DIFFSTRIDE else compound for s in strategies)
     job = base_job(
         oracle,
-        [{"name": strategy, "options": options}],
-        {"unit": "trials", "total": needed + 1, "epochs_per_trial": epochs},
+        strategies,
+        {"unit": "trials", "total": (needed + 1) * len(strategies), "epochs_per_trial": epochs},
     )
     job.update(
         dataset=dataset,
@@ -244,8 +269,9 @@ def run_real(oracle: OracleTable, settings: RealSettings, strategy: str, repeat:
     runner = JobRunner(job, load_dataset(job.dataset), InlineExecutor(), MemoryTrialStore())
     stored = runner.run()
     done = sorted((t for t in stored if t.finished), key=lambda t: t.id)
-    use = list(runner.budget_use().values())
-    reason = (use[0].stopped or "") if use else ""
+    use = runner.budget_use()
+    found = use.get(strategy) or next(iter(use.values()), None)  # the chained arm: AFTER's
+    reason = (found.stopped or "") if found is not None else ""
     return RealRun(
         strategy=strategy,
         repeat=repeat,
@@ -395,6 +421,7 @@ class Summary(BaseModel):
     stand: Stand | None
     readouts: Readouts | None
     compound: list[dict[str, Any]]
+    after: list[dict[str, Any]] = Field(default_factory=list)
     verdict: dict[str, Any]
 
 
@@ -525,6 +552,49 @@ def compound_rows(runs: list[RealRun], oracle: OracleTable) -> list[dict[str, An
     return rows
 
 
+def strides_of(spec: str) -> str:
+    """``1-2-2`` (``2x1`` for an anisotropic stage) of a block string."""
+    return "-".join(
+        f"{h:g}" if h == w else f"{h:g}x{w:g}"
+        for h, w in (s.stride for s in ArchSpec.from_string(spec).stages)
+    )
+
+
+def after_rows(runs: list[RealRun], oracle: OracleTable) -> list[dict[str, Any]]:
+    """Per run of compound scaling after DiffStride: the strides it scaled, what compound
+    trained, what the whole job recommends and what each part cost."""
+    epoch = oracle.base_epoch_flops()
+    rows = []
+    for run in (r for r in runs if r.strategy == AFTER):
+        steps = real_steps(run, oracle)
+        points = curve(steps)
+        found = [r for _, r in recommendations(steps)]
+        pick = run.trials[found[-1]] if found else None
+        scaled = [t for t in run.trials if t.strategy == AFTER]
+        base = scaled[0].params.get("base_spec") if scaled else None
+        rows.append(
+            {
+                "repeat": run.repeat,
+                "base_strides": strides_of(base) if base else None,
+                "trials": len(scaled),
+                "grid": sum(t.params.get("phase") == "grid" for t in scaled),
+                "phi": max((int(t.params.get("phi", 1)) for t in scaled), default=0),
+                "recommended": (
+                    f"{pick.strategy} ({pick.params.get('phase')}"
+                    + (f", phi {pick.params['phi']})" if "phi" in pick.params else ")")
+                    if pick
+                    else None
+                ),
+                "seen": pick.val_accuracy if pick else None,
+                "true": points[-1].recommended if points else None,
+                "cost": sum(s.cost for s in steps) / epoch,
+                "compound_cost": sum(t.cost_flops for t in scaled) / epoch,
+                "finished_reason": run.finished_reason,
+            }
+        )
+    return rows
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -601,6 +671,7 @@ def summary(
         stand=stand,
         readouts=readouts(real, oracle),
         compound=compound_rows(real, oracle),
+        after=after_rows(real, oracle),
         verdict=found_verdict.model_dump(),
     )
 
@@ -772,6 +843,34 @@ def compound_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def after_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        [
+            "repeat",
+            "DiffStride's strides, scaled",
+            "compound trials (grid points)",
+            "scaled to phi",
+            "recommended",
+            "its val / test acc %",
+            "compute, base epochs (compound's)",
+            "stopped",
+        ],
+        [
+            [
+                str(r["repeat"]),
+                r["base_strides"] or "-",
+                f"{r['trials']} ({r['grid']})",
+                str(r["phi"]),
+                r["recommended"] or "-",
+                f"{pct(r['seen'])} / {pct(r['true'])}",
+                f"{r['cost']:.1f} ({r['compound_cost']:.1f})",
+                r["finished_reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
 def plot(runs: dict[str, list[list[Step]]], oracle: OracleTable, path: Path) -> None:
     """Median true accuracy of the recommendation against compute, interquartile band."""
     import matplotlib
@@ -842,6 +941,15 @@ ceiling); a budget in trials that lets it finish both phases), each network scor
 test accuracy:
 
 {compound_table(found.compound)}
+"""
+    if found.after:
+        real_text += f"""
+Compound scaling after DiffStride (`{AFTER}`: one job of both, compound with
+`from: diffstride` and the options above, so it scales DiffStride's recommendation, its rounded
+retrain, instead of the base's strides). A run is the whole job: its compute includes
+DiffStride's search and retrain, and it recommends the best it saw over all its trials:
+
+{after_table(found.after)}
 """
     return f"""{banner}### Table `{info.name}` ({info.points} points)
 
@@ -943,7 +1051,11 @@ def bench_table(path: Path, args: argparse.Namespace) -> str:
     start = time.perf_counter()
     simulated = simulated_runs(oracle, args.repeats)
     print(f"{oracle.name}: simulated in {time.perf_counter() - start:.0f} s", flush=True)
-    repeats = {DIFFSTRIDE: args.diffstride_repeats, COMPOUND: args.compound_repeats}
+    repeats = {
+        DIFFSTRIDE: args.diffstride_repeats,
+        COMPOUND: args.compound_repeats,
+        AFTER: args.after_repeats,
+    }
     real = real_runs(oracle, settings, repeats, args.out / f"strategies_{oracle.name}.jsonl")
     found = summary(
         oracle,
@@ -974,7 +1086,8 @@ A strategy recommends what it saw as best; the recommendation's true accuracy is
 Compute to target: the compute until the recommendation is truly worth the target (the best
 point's mean minus max(0.5 points, 2 SE)); "not reached" within one full grid's compute counts
 as a failure. DiffStride and compound scaling run for real (`data/bench/strategies_<table>.jsonl`
-keeps every trial); every figure is in `strategies_<table>.summary.json` there, from which
+keeps every trial), and so does compound scaling after DiffStride (a job of both, charged both);
+every figure is in `strategies_<table>.summary.json` there, from which
 `scripts/findings.py` writes the readings. Each table's section is rewritten only by a run over
 that table (`--table`)."""
 
@@ -987,6 +1100,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50, help="simulated runs per strategy")
     parser.add_argument("--diffstride-repeats", type=int, default=10)
     parser.add_argument("--compound-repeats", type=int, default=5)
+    parser.add_argument(
+        "--after-repeats", type=int, default=5, help="runs of compound scaling after DiffStride"
+    )
     parser.add_argument("--compound-grid-points", type=int, default=3)
     parser.add_argument("--compound-phi-max", type=int, default=2)
     parser.add_argument("--subset", type=int, help="real runs on this many images (smoke)")
@@ -997,7 +1113,8 @@ def main() -> None:
         "--quick",
         action="store_true",
         help="smoke run: a 4-point table of generated images made in a temporary folder (unless "
-        "--table), 4 simulated runs, 2 DiffStride and 2 compound runs; everything written there",
+        "--table), 4 simulated runs, 2 DiffStride, 2 compound and 2 compound-after-DiffStride "
+        "runs; everything written there",
     )
     args = parser.parse_args()
     if args.quick:
@@ -1007,6 +1124,7 @@ def main() -> None:
             "repeats": 4,
             "diffstride_repeats": 2,
             "compound_repeats": 2,
+            "after_repeats": 2,
             "compound_grid_points": 1,
             "out": scratch,
             "results": scratch / "results.md",

@@ -1,7 +1,7 @@
 """bench/strategies.py on its smoke table (4 points, 2 seeds, 2 epochs on generated IDX images
-with a test split): the simulated strategies and baselines, real DiffStride and compound runs
-checkpointed and resumed, held-out scoring, a deterministic summary and its section. No
-timings are asserted."""
+with a test split): the simulated strategies and baselines, real DiffStride, compound and
+compound-after-DiffStride runs checkpointed and resumed, held-out scoring, a deterministic
+summary and its section. No timings are asserted."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 from bench import strategies as bench
 from nas.oracle import OraclePoint, OracleRun, OracleTable
 from nas.presets import parse_spec
+from nas.scaling import compound_scale
+from nas.spec import ArchSpec
 
 BASE = bench.SMOKE_BASE
 
@@ -28,7 +30,7 @@ SETTINGS = bench.RealSettings(
     diffstride={"which_stages": [0, 1], "retrain": True, "round_to": "space"},
     compound=bench.compound_options(1, 2),
 )
-REPEATS = {bench.DIFFSTRIDE: 2, bench.COMPOUND: 2}
+REPEATS = {bench.DIFFSTRIDE: 2, bench.COMPOUND: 2, bench.AFTER: 2}
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +77,17 @@ def test_real_runs_are_stored_trial_by_trial_and_resume(
         ("diffstride", 1),
         ("compound", 0),
         ("compound", 1),
+        ("compound-after-diffstride", 0),
+        ("compound-after-diffstride", 1),
     ]
     lines = path.read_text().splitlines()
-    assert len(lines) == 5 and "header" in json.loads(lines[0])
+    assert len(lines) == 7 and "header" in json.loads(lines[0])
     for run in found:
         phases = [t.params["phase"] for t in run.trials]
         if run.strategy == bench.DIFFSTRIDE:
             assert phases == ["search", "retrain"]
+        elif run.strategy == bench.AFTER:  # the whole job: DiffStride's, then compound's
+            assert phases == ["search", "retrain", "grid", "scale"]
         else:  # both phases: its grid point, then scaled to phi 2
             assert phases == ["grid", "scale"] and run.trials[1].params["phi"] == 2
         assert all(t.seed == run.seed and t.test_accuracy is not None for t in run.trials)
@@ -197,16 +203,58 @@ def test_the_summary_is_deterministic_and_holds_the_verdict(
     first, second = make(), make()
     assert first.model_dump_json() == second.model_dump_json()
     names = [s.strategy for s in first.strategies]
-    assert names[-2:] == ["diffstride", "compound"] and "grid-cheapest" in names
+    assert names[-3:] == ["diffstride", "compound", bench.AFTER] and "grid-cheapest" in names
     assert [s["strategy"] for s in first.verdict["strategies"]] == names
-    assert first.verdict["claim"] and len(first.verdict["pairs"]) == 45
+    assert first.verdict["claim"] and len(first.verdict["pairs"]) == 55
+    pairs = {frozenset((p["a"], p["b"])) for p in first.verdict["pairs"]}
+    assert frozenset((bench.AFTER, "compound")) in pairs  # the comparison the arm is for
     assert first.stand is not None and set(first.stand.against) == {"grid-cheapest", "base"}
     assert first.table.sha256 == bench.file_sha256(path)
     assert first.readouts is not None and first.readouts.retrain_in_table == 2
     assert all(r["phi"] == 2 for r in first.compound)
+    assert [r["repeat"] for r in first.after] == [0, 1] and all(r["phi"] == 2 for r in first.after)
     text = bench.section(first, oracle, found, "smoke.png", smoke=False)
     assert "### Table `smoke` (4 points)" in text and first.verdict["says"] in text
+    assert "Compound scaling after DiffStride" in text
     bench.plot(
         bench.all_runs(bench.simulated_runs(oracle, 3), found, oracle), oracle, tmp_path / "p.png"
     )
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_compound_after_diffstride_scales_the_retrain_and_pays_for_both(
+    table: tuple[OracleTable, Path], runs: tuple[list[bench.RealRun], Path]
+) -> None:
+    oracle, _ = table
+    found, _ = runs
+    job = bench.real_job(oracle, SETTINGS, bench.AFTER, 1)
+    assert [(s.key, s.from_) for s in job.strategies] == [
+        ("diffstride", None),
+        (bench.AFTER, "diffstride"),
+    ]
+    assert [s.options for s in job.strategies] == [SETTINGS.diffstride, SETTINGS.compound]
+    assert job.seed == job.train.seed == 1 and job.budget.total == 2 * 3  # 3 trials each
+    alone = {(r.strategy, r.repeat): r for r in found}
+    for run in (r for r in found if r.strategy == bench.AFTER):
+        search, retrain, grid, scale = run.trials
+        assert [t.strategy for t in run.trials] == ["diffstride"] * 2 + [bench.AFTER] * 2
+        # its DiffStride is the DiffStride arm's run of the same seed, trained again
+        diffstride = alone[(bench.DIFFSTRIDE, run.repeat)].trials
+        assert [(t.spec, t.seed, t.val_accuracy) for t in (search, retrain)] == [
+            (t.spec, t.seed, t.val_accuracy) for t in diffstride
+        ]
+        # compound scales the retrain (readout b), with the compound arm's grid point
+        for trial in (grid, scale):
+            assert trial.params["base_from"] == "diffstride"
+            assert trial.params["base_spec"] == retrain.spec and trial.params["base_trial"] == 1
+            p = trial.params
+            scaled = compound_scale(
+                ArchSpec.from_string(retrain.spec), p["phi"], p["alpha"], p["beta"], p["gamma"]
+            )
+            assert trial.spec == scaled.to_string()
+        compound = alone[(bench.COMPOUND, run.repeat)].trials
+        assert [t.params["alpha"] for t in compound] == [grid.params["alpha"]] * 2
+        # its compute is the whole job's: the search that found the strides counts
+        steps = bench.real_steps(run, oracle)
+        assert [s.cost for s in steps] == [t.cost_flops for t in run.trials]
+        assert run.finished_reason == "done: 1 grid point, scaled to phi 2"
