@@ -387,7 +387,9 @@ class JobRunner:
             return False
         request = state.strategy.ask()
         if request is None:
-            if state.strategy.is_finished() or not account.reserved:
+            # it stops once nothing of it is in flight, so its reason counts every result (a
+            # strategy that calls itself finished with its last trial running waits for it)
+            if not account.reserved:
                 why = self.ledger.out_of_proposals(state.key)  # its budget, if any were skipped
                 if why == SPACE_EXHAUSTED:
                     why = state.strategy.finished_reason()  # e.g. the base network trained

@@ -460,3 +460,32 @@ def test_a_replay_after_an_extension_keeps_the_base_the_chained_strategy_started
     live = runner.states["random-after-grid"].strategy
     assert rebuilt.inner.context.base == first.request.spec
     assert rebuilt.ask() == live.ask()
+
+
+def test_a_strategy_stops_only_once_its_last_trial_is_back(data: Any) -> None:
+    # compound calls itself finished as soon as it asked its last scale trial; the runner
+    # waits for that trial before it records why the strategy stopped, so the reason counts it
+    job = make_job(
+        strategies=[{"name": "compound", "options": {"phi_max": 2, "max_grid_points": 1}}],
+        budget={"unit": "trials", "total": 10, "epochs_per_trial": 1},
+        confirm_seeds=0,
+    )
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    executor = SyntheticExecutor(objective_for(job, data, probe.epoch_cost))
+    runner = JobRunner(job, data, executor, MemoryTrialStore())
+    runner.start()
+    assert runner.offer()  # the grid point at phi 1
+    (grid,) = executor.wait()
+    runner.complete(grid)
+    runner.new_round()
+    assert runner.offer()  # the scale trial at phi 2
+    state = runner.states["compound"]
+    assert state.strategy.is_finished() and state.reserved
+    runner.new_round()
+    assert not runner.offer() and state.stopped is None  # finished, but its trial is out
+    (scaled,) = executor.wait()
+    runner.complete(scaled)
+    runner.new_round()
+    assert not runner.offer()
+    assert state.stopped == "done: 1 grid point, scaled to phi 2"
+    assert runner.done
