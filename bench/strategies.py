@@ -569,7 +569,8 @@ def after_rows(runs: list[RealRun], oracle: OracleTable) -> list[dict[str, Any]]
         steps = real_steps(run, oracle)
         points = curve(steps)
         found = [r for _, r in recommendations(steps)]
-        pick = run.trials[found[-1]] if found else None
+        k = found[-1] if found else None  # None: the run saw nothing
+        pick = run.trials[k] if k is not None else None
         scaled = [t for t in run.trials if t.strategy == AFTER]
         base = scaled[0].params.get("base_spec") if scaled else None
         rows.append(
