@@ -276,7 +276,9 @@ def test_a_strided_pointwise_convolution_subsamples_then_convolves() -> None:
     reference.weight.data.copy_(conv.weight.data)
     assert_same_in_both_layouts(conv, torch.randn(3, 8, 13, 10))
     x = torch.randn(3, 8, 13, 10)
-    torch.testing.assert_close(conv(x), reference(x), rtol=0, atol=0)
+    # The same map up to float32 rounding: oneDNN sums the 8 products in another order for the
+    # strided kernel than for the dense one on a subsampled input (seen 2.4e-7 apart under load).
+    torch.testing.assert_close(conv(x), reference(x), rtol=1e-5, atol=1e-6)
     assert count_flops(conv, x) == count_flops(reference, x)
 
 
