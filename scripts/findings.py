@@ -58,6 +58,14 @@ from nas.errors import SpecError
 from nas.oracle import OraclePoint, OracleTable
 from nas.presets import parse_spec
 from nas.verdict import ALPHA
+from scripts.findings_questions import (
+    LongTraining,
+    Scaling,
+    long_training,
+    long_training_bullet,
+    scaling,
+    scaling_bullet,
+)
 from workers.units import si
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -459,6 +467,8 @@ class Facts:
     strategies: list[StrategyFacts]
     robustness: Robustness
     engine: Engine
+    long: LongTraining
+    scaling: Scaling
 
 
 def gather(tables: Sequence[Path] = TABLES, bench: Path = BENCH) -> Facts:
@@ -468,6 +478,8 @@ def gather(tables: Sequence[Path] = TABLES, bench: Path = BENCH) -> Facts:
         strategies=[strategy_facts(t, bench) for t in found],
         robustness=robustness(robustness_file(bench)),
         engine=engine(bench / ENGINE_RECORD.name),
+        long=long_training(),
+        scaling=scaling(bench / "scaling.jsonl"),
     )
 
 
@@ -520,8 +532,10 @@ def readme(facts: Facts) -> str:
         f"accuracy by {noise} (median SD over the points; {noise_val} on validation): "
         "differences below that are not results.",
         trend_bullet(facts.tables),
+        long_training_bullet(facts.long),
         *strategies_bullets(facts.strategies),
         robustness_bullet(facts.robustness),
+        scaling_bullet(facts.scaling),
         f"- **The engine.** {engine_text(facts.engine)}.",
     ]
     return wrap("\n".join(lines))
@@ -557,7 +571,7 @@ def trend_bullet(tables: Sequence[TableFacts]) -> str:
     )
     return (
         f"- **{head}.** Spearman's rho of a point's mean {split} accuracy against its MACs: "
-        f"{clauses}. The paper's long budgets are not measured."
+        f"{clauses}."
     )
 
 
