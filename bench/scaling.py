@@ -284,15 +284,15 @@ def report(
     for size in sizes:
         for method in METHODS:
             runs = cells[(method, size)]
-            tests = [r.test_accuracy for r in runs]
+            scores = [r.test_accuracy for r in runs]
             rows.append(
                 [
                     method,
                     f"{size:g}x",
                     f"{runs[0].macs / 1e6:.1f} ({runs[0].macs / base[0].macs:.2f}x)",
                     f"{runs[0].params:,}",
-                    pct(statistics.fmean(tests)),
-                    pct(statistics.stdev(tests)) if len(tests) > 1 else "-",
+                    pct(statistics.fmean(scores)),
+                    pct(statistics.stdev(scores)) if len(scores) > 1 else "-",
                     runs[0].spec,
                 ]
             )

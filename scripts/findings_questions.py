@@ -97,7 +97,7 @@ class LongTraining:
         if pick.strides == best.strides:
             return pick, best, rank, 1.0
         found = stats.ttest_ind(
-            self.scores(self.long, best), self.scores(self.long, pick), equal_var=False
+            self.scores(long, best), self.scores(long, pick), equal_var=False
         )
         return pick, best, rank, float(found.pvalue)
 
