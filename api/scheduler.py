@@ -366,7 +366,7 @@ class Scheduler:
             self._active.pop(job_id, None)
             self._failed(job_id, exc)
         for job_id in pool.finished():
-            runner = pool.entries[job_id].runner
+            runner = self._active[job_id]
             try:
                 runner.finish()  # keeps the final budget use
                 extended = self.repo.complete(job_id, self.owner, runner.budget)

@@ -37,30 +37,23 @@ Block types (``nas.validation.block_names()``; the fields each one reads):
 Only values that differ from the defaults are written, so ``from_string(s).to_string() == s`` for
 every canonical string. ``format_spec`` writes a spec; ``parse_fields`` reads a string into the
 fields ``ArchSpec.create`` validates (``SpecError`` naming the bad token). This module knows the
-words of the language, not the models: ``nas.spec`` imports it, never the other way round.
+words of the language and the plain types (``nas.spec_types``), not the rules: ``nas.spec``
+imports it, never the other way round.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import SpecError
+from nas.spec_types import DOWNSAMPLE_KINDS, ExtraValue
 
 if TYPE_CHECKING:
-    from nas.spec import ArchSpec, HeadSpec, StageSpec, StemSpec
-
-DownsampleKind = Literal["strided", "spectral", "diffstride", "maxpool", "gridreduce"]
-"""How a stage's first block reduces resolution (see ``nas.layers.downsample``): the block's own
-strided convolution (``strided``), fixed spectral pooling, DiffStride, a 3x3 max pool after the
-(unstrided) first convolution, or Inception-v3's efficient grid reduction in front of the stage
-(a strided 3x3 convolution and a max pool in parallel, concatenated: channels double). Each is
-also a word of a stage token."""
-DOWNSAMPLE_KINDS: tuple[str, ...] = get_args(DownsampleKind)
-ExtraValue = int | float | str
+    from nas.spec_types import ArchFields, HeadSpec, StageSpec, StemSpec
 
 
-def format_spec(spec: ArchSpec) -> str:
+def format_spec(spec: ArchFields) -> str:
     """The block string of ``spec``."""
     header = [
         spec.family,

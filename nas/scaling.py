@@ -3,25 +3,23 @@
 Depth multiplies every stage's repeats (rounded up), width multiplies every channel count
 (rounded to a multiple of 8, never losing more than 10%), resolution sets the input size.
 Blocks whose widths live in extras (growth rate, squeeze width) or whose stage holds exactly one
-block (Inception's grid reductions) have their own rule (``SCALERS``; a block registered
-elsewhere brings its own: ``register_block(scale=...)``).
+block (Inception's grid reductions) have their own rule, in their module (``nas.blocks.<block>``),
+filed in ``SCALERS`` from ``nas.blocks.catalog``; a block registered elsewhere brings its own:
+``register_block(scale=...)``. The rounding they share is ``nas.blocks.rounding``'s.
 ``compound_scale`` ties all three to one knob: depth = alpha^phi, width = beta^phi,
 resolution = gamma^phi, with alpha * beta^2 * gamma^2 ~ 2 so FLOPs grow about 2^phi.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
+from nas.blocks.catalog import BUILTINS
+from nas.blocks.kind import StageScaler as StageScaler
+from nas.blocks.rounding import channel_extras_rule as channel_extras_rule
+from nas.blocks.rounding import make_divisible as make_divisible
+from nas.blocks.rounding import scale_depth as scale_depth
 from nas.errors import SpecError
-from nas.layers.plans import INCEPTION_EXTRAS
 from nas.registry import Registry
 from nas.spec import ArchSpec, StageSpec
-
-StageScaler = Callable[[StageSpec, float, float], StageSpec]
-"""``(stage, width, depth) -> scaled stage`` for blocks whose widths or depth are not just
-``out_channels`` and ``repeats`` (see ``scale_stage``)."""
 
 # variant -> (width, depth, resolution, dropout), from the paper and torchvision's
 # efficientnet_b0..b7 builders (torchvision/models/efficientnet.py).
@@ -37,16 +35,11 @@ EFFICIENTNET_COEFFICIENTS: dict[int, tuple[float, float, int, float]] = {
 }
 
 
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round to the nearest multiple of ``divisor`` (at least one), never below 90% of value."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-def scale_depth(repeats: int, depth: float) -> int:
-    return math.ceil(repeats * depth)
+SCALERS: Registry[StageScaler] = Registry(
+    "scaling rule",
+    field="block",
+    entries={kind.name: kind.scale for kind in BUILTINS if kind.scale is not None},
+)
 
 
 def scale_stage(stage: StageSpec, width: float, depth: float) -> StageSpec:
@@ -61,59 +54,6 @@ def scale_stage(stage: StageSpec, width: float, depth: float) -> StageSpec:
             "repeats": scale_depth(stage.repeats, depth),
         }
     )
-
-
-def channel_extras_rule(names: frozenset[str], *, fixed_depth: bool = False) -> StageScaler:
-    """A scaling rule for blocks whose extras ``names`` are channel counts (scaled with width,
-    rounded, at least 1) and, with ``fixed_depth``, whose stage always holds one block."""
-
-    def rule(stage: StageSpec, width: float, depth: float) -> StageSpec:
-        extras = dict(stage.extras)
-        for name in names & set(extras):
-            extras[name] = max(1, round(float(extras[name]) * width))
-        return stage.model_copy(
-            update={
-                "out_channels": make_divisible(stage.out_channels * width),
-                "repeats": stage.repeats if fixed_depth else scale_depth(stage.repeats, depth),
-                "extras": extras,
-            }
-        )
-
-    return rule
-
-
-def scale_dense(stage: StageSpec, width: float, depth: float) -> StageSpec:
-    """A dense stage scaled: growth and transition widths x ``width``, layers x ``depth``, and
-    out_channels recomputed as transition + repeats x growth. ``theta`` (a check tied to the
-    unscaled widths) is dropped from a scaled stage."""
-    if width == 1 and depth == 1:
-        return stage
-    extras = {k: v for k, v in stage.extras.items() if k != "theta"}
-    repeats = scale_depth(stage.repeats, depth)
-    if "growth" not in stage.extras:  # the default growth follows out_channels
-        out = make_divisible(stage.out_channels * width)
-        return stage.model_copy(update={"out_channels": out, "repeats": repeats, "extras": extras})
-    growth = int(stage.extras["growth"])
-    transition = stage.out_channels - stage.repeats * growth
-    new_growth = max(1, round(growth * width))
-    extras["growth"] = new_growth
-    out = make_divisible(transition * width) + repeats * new_growth
-    return stage.model_copy(update={"out_channels": out, "repeats": repeats, "extras": extras})
-
-
-SCALERS: Registry[StageScaler] = Registry(
-    "scaling rule",
-    field="block",
-    entries={
-        "dense": scale_dense,
-        "fire": channel_extras_rule(frozenset({"squeeze"})),
-        **{
-            # the grid reductions add channels to their input: a stage holds exactly one
-            name: channel_extras_rule(extras, fixed_depth=name in {"inceptionb", "inceptiond"})
-            for name, extras in INCEPTION_EXTRAS.items()
-        },
-    },
-)
 
 
 def register_scaler(block: str, rule: StageScaler) -> None:

@@ -3,38 +3,25 @@ an impossible stage with a ``SpecError`` naming the field. Torch-free.
 
 ``nas.spec.ArchSpec`` runs ``check_blocks`` whenever a spec is created; the builders
 (``nas.layers.registry``, which imports torch) are looked up by the same names. The built-in
-blocks' rules are declared here; a block registered elsewhere with
+blocks' rules are each block's own (``nas.blocks.<block>``: its check runs the pure shape rule
+its builder uses), filed here from ``nas.blocks.catalog``; a block registered elsewhere with
 ``nas.layers.registry.register_block(validate=..., extras=...)`` declares its own through
-``declare_block``. The checks of blocks whose widths live in extras run the pure shape functions
-of ``nas.layers.plans``, the same ones their builders use.
+``declare_block``. The rules common to every block (DiffStride's extras) are here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nas.blocks.catalog import BUILTINS
+from nas.blocks.kind import StageValidator as StageValidator
 from nas.errors import SpecError
-from nas.layers.plans import (
-    DENSE_EXTRAS,
-    DYNAMIC_EXTRAS,
-    FIRE_EXTRAS,
-    INCEPTION_EXTRAS,
-    PLANS,
-    dense_widths,
-    dynamic_options,
-    fire_widths,
-)
 from nas.registry import Registry
 
 if TYPE_CHECKING:
-    from nas.spec import ArchSpec, StageSpec
-
-StageValidator = Callable[["StageSpec", int, str], None]
-"""``(stage, channels into its first block, field prefix such as "stages[2]")``; raises
-``SpecError``."""
+    from nas.spec_types import ArchFields, StageSpec
 
 COMMON_EXTRAS = frozenset({"smoothness", "ramp", "frozen"})
 """Extras every block accepts (DiffStride's ``smoothness``, ``ramp`` and ``frozen``, read by
@@ -94,7 +81,7 @@ def validate_stage(stage: StageSpec, in_channels: int, field: str = "stage") -> 
         rules.validate(stage, in_channels, field)
 
 
-def check_blocks(spec: ArchSpec) -> None:
+def check_blocks(spec: ArchFields) -> None:
     """Every stage's block type must be declared and accept its stage (``SpecError``), given
     the channels each stage's first block receives."""
     channels = spec.stem.out_channels
@@ -134,30 +121,7 @@ def _validate_diffstride_extras(stage: StageSpec, field: str) -> None:
         )
 
 
-# ---- the built-in blocks (builders: nas.layers.blocks) ------------------------------------------
+# ---- the built-in blocks: each one's rules are its module's (nas.blocks.<block>) -----------------
 
-
-def _validate_dense(stage: StageSpec, in_channels: int, field: str) -> None:
-    dense_widths(stage, in_channels, field)
-
-
-def _validate_fire(stage: StageSpec, in_channels: int, field: str) -> None:
-    fire_widths(stage, field)
-
-
-def _validate_dynamic(stage: StageSpec, in_channels: int, field: str) -> None:
-    dynamic_options(stage, field)
-
-
-def _validate_inception(stage: StageSpec, in_channels: int, field: str) -> None:
-    PLANS[stage.block](stage, in_channels, field)
-
-
-for _name in ("basic", "bottleneck", "ir", "ds"):
-    declare_block(_name)
-declare_block("conv", extras=frozenset())
-declare_block("dense", _validate_dense, DENSE_EXTRAS)
-declare_block("fire", _validate_fire, FIRE_EXTRAS)
-declare_block("dynamic", _validate_dynamic, DYNAMIC_EXTRAS)
-for _name, _extras in INCEPTION_EXTRAS.items():
-    declare_block(_name, _validate_inception, _extras)
+for _kind in BUILTINS:
+    declare_block(_kind.name, _kind.check, _kind.extras)

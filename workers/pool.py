@@ -1,8 +1,9 @@
 """Several jobs on one executor: fair, weighted slots.
 
-``JobPool`` drives ``JobRunner``s that share one executor. Each free slot goes to a job that
-wants one: first the highest ``priority``; among those, the job with the fewest trials in flight
-per unit of ``weight``, then the one that has been given the fewest slots per unit of weight
+``JobPool`` drives jobs that share one executor, each a ``workers.steps.SteppedJob`` (a
+``workers.runner.JobRunner``). Each free slot goes to a job that wants one: first the highest
+``priority``; among those, the job with the fewest trials in flight per unit of ``weight``,
+then the one that has been given the fewest slots per unit of weight
 (stride scheduling: a job's ``pass`` grows by ``1 / weight`` per slot; a job that joins starts at
 the smallest pass of the others, so it cannot claim the slots it "missed"). So at steady state
 each job runs trials in proportion to its weight, on a wide executor (in flight at once) and on a
@@ -20,12 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from workers.executor import Executor
-
-if TYPE_CHECKING:
-    from workers.runner import JobRunner  # the runner runs itself as a pool of one
+from workers.steps import SteppedJob
 
 K = TypeVar("K", bound=Hashable)
 
@@ -33,7 +32,7 @@ K = TypeVar("K", bound=Hashable)
 @dataclass(eq=False)
 class PoolEntry(Generic[K]):
     key: K
-    runner: JobRunner
+    runner: SteppedJob
     weight: float = 1.0
     priority: int = 0
     passed: float = 0.0  # slots given so far, each counting 1 / weight
@@ -53,7 +52,7 @@ class JobPool(Generic[K]):
 
     # ---- membership -----------------------------------------------------------------------
 
-    def add(self, key: K, runner: JobRunner, weight: float = 1.0, priority: int = 0) -> None:
+    def add(self, key: K, runner: SteppedJob, weight: float = 1.0, priority: int = 0) -> None:
         """Start ``runner`` (replay, resubmit its unfinished trials) and give it slots."""
         if weight <= 0:
             raise ValueError(f"weight must be > 0, got {weight}")
@@ -65,7 +64,7 @@ class JobPool(Generic[K]):
         self.entries[key] = entry
         self._guard(entry, runner.start)
 
-    def remove(self, key: K) -> JobRunner | None:
+    def remove(self, key: K) -> SteppedJob | None:
         """Take a job out; its in-flight trials are cancelled in the executor (the store is
         left as it is)."""
         entry = self.entries.pop(key, None)

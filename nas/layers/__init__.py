@@ -1,8 +1,10 @@
 """Building blocks, one concept per module, looked up by name through ``nas.layers.registry``.
 
-Importing the package imports no torch: ``nas.layers.extras`` and ``nas.layers.plans`` are
-torch-free and read by the block rules (``nas.validation``) whenever a spec is created. The public
-names below are loaded at first use (PEP 562), so ``nas.layers.DiffStride`` imports torch then.
+Each block's torch module is here (``resnet``, ``mbconv``, ``plain``, ``dense``, ``fire``,
+``dynamic_conv``, ``inception``); its torch-free rules (plan, checks, scaling) are its
+``nas.blocks`` module's (``nas.layers.plans`` keeps the plans' former names, torch-free).
+Importing the package imports no torch: the public names below are loaded at first use (PEP 562),
+so ``nas.layers.DiffStride`` imports torch then.
 """
 
 from __future__ import annotations

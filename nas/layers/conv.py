@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.spec import Activation
+from nas.spec_types import Activation
 
 
 class SubsampledConv2d(nn.Conv2d):

@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nas.blocks.dense import dense_widths
 from nas.layers.conv import make_activation
 from nas.layers.downsample import make_downsampler
-from nas.layers.plans import dense_widths
-from nas.spec import Activation, StageSpec
+from nas.spec_types import Activation, StageSpec
 
 
 class DenseLayer(nn.Module):

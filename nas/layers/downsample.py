@@ -23,7 +23,7 @@ from torch import nn
 from nas.layers.conv import conv_bn_act
 from nas.layers.diffstride import DiffStride, Ramp, Smoothness
 from nas.layers.spectral_pool import SpectralPool
-from nas.spec import Activation, StageSpec
+from nas.spec_types import Activation, StageSpec
 
 ConvStride = tuple[int, int]
 DEFAULT_SMOOTHNESS = 4.0  # R of the DiffStride paper; a stage overrides it with smoothness=<R>

@@ -12,7 +12,8 @@ convolved in one call: the images become the groups of a grouped convolution,
 
 The temperature ``tau`` follows a :class:`~nas.layers.schedules.TemperatureSchedule` (paper: 30
 falling linearly to 1 over the first 10 epochs), stepped by the training loop through
-``set_epoch``. Block extras: ``kernels=<K>`` (default 4), ``t0=<start>`` (30), ``tepochs=<n>`` (10).
+``set_epoch``. Block extras: ``kernels=<K>`` (default 4), ``t0=<start>`` (30), ``tepochs=<n>`` (10):
+the ``dynamic`` stage, a ResNet basic block of these; its rules are ``nas.blocks.dynamic_conv``'s.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.layers.downsample import ConvStride
-from nas.layers.plans import DEFAULT_KERNELS
+from nas.blocks.dynamic_conv import DEFAULT_KERNELS, dynamic_options
+from nas.layers.downsample import ConvStride, needs_projection
+from nas.layers.repeat import repeat_blocks
+from nas.layers.resnet import BasicBlock
 from nas.layers.schedules import TemperatureSchedule
+from nas.spec_types import Activation, StageSpec
 
 ATTENTION_REDUCTION = 4
 
@@ -147,3 +151,26 @@ def dynamic_conv_factory(
         )
 
     return make
+
+
+def dynamic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
+    """``repeats`` ResNet basic blocks of dynamic convolutions; the first one downsamples."""
+    kernels, start, epochs = dynamic_options(stage)
+    make_conv = dynamic_conv_factory(
+        kernels, TemperatureSchedule(start=start, end=1.0, epochs=epochs)
+    )
+
+    def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
+        return BasicBlock(
+            cin,
+            stage.out_channels,
+            kernel=stage.kernel,
+            conv_stride=stride,
+            pool=pool,
+            project=first and needs_projection(cin, stage.out_channels, stage),
+            se_ratio=stage.se_ratio,
+            act=act,
+            make_conv=make_conv,
+        )
+
+    return repeat_blocks(stage, in_channels, make)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nas.blocks.fire import FireWidths, fire_widths
 from nas.layers.conv import make_activation
 from nas.layers.downsample import make_downsampler, max_pool
-from nas.layers.plans import FireWidths, fire_widths
-from nas.spec import Activation, StageSpec
+from nas.spec_types import Activation, StageSpec
 
 
 def _conv(cin: int, cout: int, kernel: int, norm: bool, act: Activation) -> nn.Sequential:

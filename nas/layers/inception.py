@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.blocks.inception import PLANS, Conv, Plan
 from nas.layers.conv import conv_bn_act, make_activation
 from nas.layers.downsample import ConvStride, make_downsampler, max_pool
-from nas.layers.plans import PLANS, Conv, Plan
-from nas.spec import Activation, StageSpec
+from nas.spec_types import Activation, StageSpec
 
 # ---- modules ----------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 expand 1x1 (skipped when expand ratio is 1) - depthwise kxk (stride) - [pool] - SE - project 1x1
 (linear, no activation); identity residual when shape is unchanged. SE squeezes to ``se_ratio``
 of the *block input* channels (0.25 in EfficientNet) with the block's activation (swish).
+
+The ``ir`` and ``ds`` stages; their rules are ``nas.blocks.mbconv``'s.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from torch import nn
 
 from nas.layers.conv import conv_bn, conv_bn_act, make_activation
 from nas.layers.downsample import ConvStride
+from nas.layers.repeat import repeat_blocks
 from nas.layers.se import SqueezeExcite, squeeze_channels
-from nas.spec import Activation
+from nas.spec_types import Activation, StageSpec
 
 
 def expanded_channels(in_channels: int, expand_ratio: float) -> int:
@@ -61,3 +64,21 @@ class MBConv(nn.Module):
         out = self.project(out)  # (N, C_out, H', W')
         assert isinstance(out, torch.Tensor)
         return out + x if self.residual else out
+
+
+def mbconv_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
+    """``repeats`` MBConv blocks (``ir``; ``ds`` with expand ratio 1); the first downsamples."""
+
+    def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
+        return MBConv(
+            cin,
+            stage.out_channels,
+            kernel=stage.kernel,
+            expand_ratio=stage.expand_ratio,
+            se_ratio=stage.se_ratio,
+            conv_stride=stride,
+            pool=pool,
+            act=act,
+        )
+
+    return repeat_blocks(stage, in_channels, make)

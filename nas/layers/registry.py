@@ -1,34 +1,46 @@
 """Block registry: stage builders looked up by the ``block`` name of a ``StageSpec``.
 
 A builder turns one stage spec and its input channel count into a module whose output has
-``stage.out_channels`` channels. Register new block types with :func:`register_block`; its
-checks and extras go to the torch-free block rules (``nas.validation``, run by ``ArchSpec``
-whenever a spec is created) and its scaling rule to ``nas.scaling``; the contract tests run over
-every entry. Build stages with :func:`build_stage`: it puts the grid reduction of a
-``gridreduce`` stage in front of the block's stage, so every block type takes every
-downsampling kind.
+``stage.out_channels`` channels. The built-in blocks' builders are in their torch modules
+(``nas.layers.resnet``, ``dense``, ``fire``, ...), named by each block kind of
+``nas.blocks.catalog`` (``"module:function"``) and imported at the first lookup. Register new
+block types with :func:`register_block`; its checks and extras go to the torch-free block rules
+(``nas.validation``, run by ``ArchSpec`` whenever a spec is created) and its scaling rule to
+``nas.scaling``; the contract tests run over every entry. Build stages with
+:func:`build_stage`: it puts the grid reduction of a ``gridreduce`` stage in front of the block's
+stage, so every block type takes every downsampling kind.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from torch import nn
 
+from nas.blocks.catalog import BUILTINS
 from nas.layers.downsample import GridReduction
 from nas.registry import Registry
 from nas.scaling import StageScaler, register_scaler
 from nas.validation import StageValidator, declare_block, is_declared, validate_stage
 
 if TYPE_CHECKING:
-    from nas.spec import Activation, StageSpec
+    from nas.spec_types import Activation, StageSpec
 
 StageBuilder = Callable[["StageSpec", int, "Activation"], nn.Module]
 
 
+def resolve_builder(where: str) -> StageBuilder:
+    """The builder a block kind names as ``"module:function"`` (imports its module)."""
+    module, _, name = where.partition(":")
+    builder: StageBuilder = getattr(importlib.import_module(module), name)
+    return builder
+
+
 def _load_builtins() -> None:
-    import nas.layers.blocks  # noqa: F401  (registers the built-in builders)
+    for kind in BUILTINS:
+        BLOCKS.add(kind.name, resolve_builder(kind.builder))
 
 
 BLOCKS: Registry[StageBuilder] = Registry("block", load=_load_builtins)
@@ -45,8 +57,8 @@ def register_block(
 
     ``description`` says what the block is, at the registration. ``validate`` and ``extras``
     declare the block's rules (``nas.validation.declare_block``) unless they are declared there
-    already (the built-in blocks'); ``scale`` replaces the default width/depth scaling of its
-    stages (``nas.scaling.register_scaler``).
+    already (the built-in blocks', from ``nas.blocks``); ``scale`` replaces the default
+    width/depth scaling of its stages (``nas.scaling.register_scaler``).
     """
 
     def decorate(builder: StageBuilder) -> StageBuilder:

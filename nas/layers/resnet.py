@@ -5,6 +5,9 @@ ResNeXt block (Xie et al. 2017). Optional squeeze-excitation on the residual bra
 squeeze = ``se_ratio`` x out channels). Downsampling follows ``nas.layers.downsample``. The basic
 block's two kxk convolutions come from a factory (``nn.Conv2d`` by default), so the dynamic
 convolution block is the same block with ``nas.layers.dynamic_conv.DynamicConv2d``.
+
+The ``basic`` and ``bottleneck`` stages; their rules and the bottleneck's width are
+``nas.blocks.resnet``'s.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from nas.blocks.resnet import bottleneck_mid_channels
 from nas.layers.conv import conv2d, conv_bn, conv_bn_act, make_activation
-from nas.layers.downsample import ConvStride
+from nas.layers.downsample import ConvStride, needs_projection
+from nas.layers.repeat import repeat_blocks
 from nas.layers.se import SqueezeExcite, squeeze_channels
-from nas.spec import Activation
+from nas.spec_types import Activation, StageSpec
 
 ConvFactory = Callable[[int, int, int, ConvStride], nn.Module]
 """``(in_channels, out_channels, kernel, stride) -> conv`` with 'same' padding and no bias."""
@@ -146,3 +151,42 @@ class Bottleneck(nn.Module):
         if self.se is not None:
             out = self.se(out)
         return self.act(out + self.shortcut(x))  # type: ignore[no-any-return]
+
+
+def basic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
+    """``repeats`` basic blocks; the first one downsamples (and projects the shortcut)."""
+
+    def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
+        return BasicBlock(
+            cin,
+            stage.out_channels,
+            kernel=stage.kernel,
+            conv_stride=stride,
+            pool=pool,
+            project=first and needs_projection(cin, stage.out_channels, stage),
+            se_ratio=stage.se_ratio,
+            act=act,
+        )
+
+    return repeat_blocks(stage, in_channels, make)
+
+
+def bottleneck_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
+    """``repeats`` bottleneck blocks (ResNeXt with ``groups``); the first one downsamples."""
+    mid = bottleneck_mid_channels(stage)
+
+    def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
+        return Bottleneck(
+            cin,
+            stage.out_channels,
+            mid_channels=mid,
+            kernel=stage.kernel,
+            groups=stage.groups,
+            conv_stride=stride,
+            pool=pool,
+            project=first and needs_projection(cin, stage.out_channels, stage),
+            se_ratio=stage.se_ratio,
+            act=act,
+        )
+
+    return repeat_blocks(stage, in_channels, make)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nas.layers.conv import make_activation
-from nas.spec import Activation
+from nas.spec_types import Activation
 
 
 class SqueezeExcite(nn.Module):

@@ -1,7 +1,9 @@
 """Search strategies, one module each, looked up by name.
 
 ``names()`` lists them; ``get(name)`` returns the class. Every strategy implements
-``nas.strategies.base.SearchStrategy``.
+``nas.strategies.base.SearchStrategy``. The built-in ones are filed here at the first lookup;
+their modules do not register themselves (they would import this package back), and
+``register`` files a strategy defined elsewhere.
 """
 
 from __future__ import annotations
@@ -11,14 +13,23 @@ from nas.strategies.base import SearchStrategy, StrategyContext, TrialRecord
 
 
 def _load_builtins() -> None:
-    from nas.strategies import (  # noqa: F401  (each module registers itself)
-        base_network,
-        compound,
-        diffstride,
-        grid,
-        optuna_search,
-        random_search,
-    )
+    """File the built-in strategies (their modules import nothing of this package's names)."""
+    from nas.strategies.base_network import BaseNetwork
+    from nas.strategies.compound import CompoundScaling
+    from nas.strategies.diffstride import DiffStrideSearch
+    from nas.strategies.grid import GridSearch
+    from nas.strategies.optuna_search import OptunaSearch
+    from nas.strategies.random_search import RandomSearch
+
+    for cls in (
+        BaseNetwork,
+        CompoundScaling,
+        DiffStrideSearch,
+        GridSearch,
+        OptunaSearch,
+        RandomSearch,
+    ):
+        register(cls)
 
 
 STRATEGIES: Registry[type[SearchStrategy]] = Registry("strategy", load=_load_builtins)

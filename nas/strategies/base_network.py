@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from nas.spec import ArchSpec
-from nas.strategies import register
 from nas.strategies.base import RecordState, SearchStrategy
 from nas.trial import TrialRequest
 
@@ -36,7 +35,6 @@ def base_params(base: ArchSpec) -> dict[str, Any]:
     }
 
 
-@register
 class BaseNetwork(SearchStrategy):
     """One trial of the job's base spec, unchanged; finished once it is told."""
 

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from nas.errors import SpecError
 from nas.scaling import compound_scale, flops_factor
 from nas.spec import ArchSpec
-from nas.strategies import register
 from nas.strategies.base import RecordState, SearchStrategy, TrialRecord
 from nas.trial import TrialRequest
 
@@ -111,7 +110,6 @@ def _cost(spec_string: str) -> tuple[int, int]:
     return c.macs, c.params
 
 
-@register
 class CompoundScaling(SearchStrategy):
     name = "compound"
     description = (

@@ -33,7 +33,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from nas.errors import OptionsError, SpecError
 from nas.spec import ArchSpec
-from nas.strategies import register
 from nas.strategies.base import RecordState, SearchStrategy, StrategyContext, TrialRecord
 from nas.trial import TrialRequest
 
@@ -158,7 +157,6 @@ def _display(stride: Sequence[float]) -> float | list[float]:
     return stride[0] if stride[0] == stride[1] else [stride[0], stride[1]]
 
 
-@register
 class DiffStrideSearch(SearchStrategy):
     name = "diffstride"
     description = (

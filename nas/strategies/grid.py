@@ -10,7 +10,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from nas.errors import OptionsError
-from nas.strategies import register
 from nas.strategies.base import SearchStrategy, StrategyContext
 from nas.strategies.space import Space, key_of_params
 from nas.trial import TrialRequest
@@ -34,7 +33,6 @@ class GridOptions(BaseModel):
     order: Order = "shuffled"
 
 
-@register
 class GridSearch(SearchStrategy):
     """Every valid point of the space once, in a seeded shuffled, product or cost order."""
 

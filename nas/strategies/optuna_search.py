@@ -24,7 +24,6 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from nas.pareto import pareto_front
-from nas.strategies import register
 from nas.strategies.base import RecordState, SearchStrategy, StrategyContext, TrialRecord
 from nas.strategies.random_search import ENUMERATE_LIMIT, rng_for
 from nas.strategies.space import Space, asked_keys, key_of_params
@@ -53,7 +52,6 @@ class OptunaOptions(BaseModel):
     )
 
 
-@register
 class OptunaSearch(SearchStrategy):
     """Optuna's samplers and pruners on the discrete fixed-stride space."""
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nas.strategies import register
 from nas.strategies.base import SearchStrategy, StrategyContext
 from nas.strategies.space import Space, asked_keys
 from nas.trial import TrialRequest
@@ -31,7 +30,6 @@ class RandomOptions(BaseModel):
     )
 
 
-@register
 class RandomSearch(SearchStrategy):
     """Uniform over valid points, seeded from (job seed, number of records)."""
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from nas.errors import SpecError
 
 if TYPE_CHECKING:
-    from nas.spec import StageSpec
+    from nas.spec_types import StageSpec
 
 
 def int_extra(
