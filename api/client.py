@@ -164,8 +164,8 @@ class Comparison(View):
 
 
 class Job(View):
-    """A job (``api.schemas.JobOut``); its spec stays plain data: reading it needs neither
-    torch nor the strategies."""
+    """A job (``api.schemas.JobOut``); its spec stays plain data as the server sent it, read
+    through ``api.cli.common.job_spec`` (one parse into ``nas.job.JobSpec``, no torch)."""
 
     id: int
     name: str

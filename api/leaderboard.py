@@ -44,9 +44,9 @@ from api.schemas.leaderboard import (
 from api.states import UNFINISHED_TRIAL_STATES, count_by_strategy
 from api.store.trajectory import learned_strides
 from api.strides import strides_text
-from api.targets import Comparison, KeyRun, Unit, area_horizon, job_unit, run_keys, validation_size
+from api.targets import Comparison, KeyRun, Unit, area_horizon, job_unit
 from api.targets import comparison as compare_strategies
-from nas.job import CONFIRM, strategy_key
+from nas.job import CONFIRM, JobSpec
 from workers.leaderboard import is_ranked
 from workers.store import FINISHED_STATES, BudgetUse, TrialState
 
@@ -132,22 +132,23 @@ def _short(error: str | None) -> str | None:
 class Leaderboard:
     """One job's trials as columns at ``version``, and its aggregates (use under ``lock``)."""
 
-    def __init__(self, job_id: int, spec: dict[str, Any]) -> None:
-        """``spec``: the job's ``JobSpec`` as stored (JSON), validated when it was submitted."""
+    def __init__(self, job_id: int, spec: JobSpec) -> None:
+        """``spec``: the job's stored ``JobSpec`` (``api.specs.stored_spec``); ``Leaderboards``
+        hands it the current one whenever the job's version moves (an extension changes the
+        budget)."""
         self.job_id = job_id
         self.lock = threading.Lock()
         self.version = 0
-        strategies = spec.get("strategies") or []
-        self.base_keys: list[str] = [strategy_key(s) for s in strategies]
-        # the keys trials are stored under: grid/r0, grid/r1, ... when the job repeats
-        self.job_strategies = run_keys(self.base_keys, int(spec.get("repeats") or 1))
+        self.spec = spec
+        # the keys trials are stored under (grid/r0, grid/r1, ... when the job repeats), each
+        # with the strategy and repeat it stands for
+        self.run_keys = spec.run_keys()
+        self.job_strategies = list(self.run_keys)
         self.strategies = list(self.job_strategies)  # then any other key a trial has
-        self.diffstride = sorted({strategy_key(s) for s in strategies if s["name"] == "diffstride"})
-        self.epochs_per_trial = int((spec.get("budget") or {}).get("epochs_per_trial", 1))
-        self.secondary: str | None = (spec.get("objectives") or {}).get("secondary")
-        budget = spec.get("budget") or {}
-        self.budget_unit: str = budget.get("unit", "base_epochs")
-        self.n_val = validation_size(spec.get("dataset") or {})
+        self.diffstride = sorted(
+            {config.key for config in spec.strategies if config.name == "diffstride"}
+        )
+        self.n_val = spec.dataset.validation_size()
         self._comparison: tuple[int, Comparison] | None = None
         self.cols: list[list[Any]] = [[] for _ in FIELDS]
         self.where: dict[int, int] = {}  # trial id -> position in the columns
@@ -359,7 +360,7 @@ class Leaderboard:
 
     def unit(self, job: sa.Row[Any]) -> tuple[Unit, float]:
         """What compute-to-target counts and the FLOPs in one (``api.targets.job_unit``)."""
-        return job_unit(self.budget_unit, len(self.base_keys), job.budget_total, job.budget_used)
+        return job_unit(self.spec, job.budget_used)
 
     def comparison(self, job: sa.Row[Any]) -> Comparison:
         """Compute to target per strategy at this version (computed once per version)."""
@@ -368,7 +369,7 @@ class Leaderboard:
         runs = self.runs()
         horizon = area_horizon(job.budget_used, runs)
         found = compare_strategies(
-            runs, self.base_keys, self.n_val, self.job_id, self.unit(job), horizon
+            runs, self.run_keys, self.n_val, self.job_id, self.unit(job), horizon
         )
         self._comparison = (self.version, found)
         return found
@@ -415,8 +416,8 @@ class Leaderboard:
                 finished_at=job.finished_at,
                 strategies=self.job_strategies,
                 diffstride=self.diffstride,
-                epochs_per_trial=self.epochs_per_trial,
-                secondary=self.secondary,
+                epochs_per_trial=self.spec.budget.epochs_per_trial,
+                secondary=self.spec.objectives.secondary,
                 budget=(
                     {k: BudgetUse.model_validate(v) for k, v in job.budget_used.items()}
                     if job.budget_used

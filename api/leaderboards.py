@@ -1,7 +1,8 @@
 """The leaderboards of recently viewed jobs (``Leaderboards``: LRU, keyed by job id and creation
 time) over one database: each request reads the job's row and ``version`` and brings its
-``api.leaderboard.Leaderboard`` up to it, under the board's lock; ``Snapshot`` is what the
-compare page copies out of one."""
+``api.leaderboard.Leaderboard`` up to it, under the board's lock (with the job's spec as stored
+at that version, ``api.specs.stored_spec``: an extension changes its budget); ``Snapshot`` is
+what the compare page copies out of one."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db.models import Job
 from api.db.session import session_scope
 from api.leaderboard import MAX_ROWS, Leaderboard
+from api.specs import stored_spec
 from api.targets import Comparison, KeyRun, Unit, area_horizon
 from nas.errors import NotFoundError
+from nas.job import DatasetRef, JobSpec, RunKey
 
 _JOB: tuple[Any, ...] = (
     Job.id,
@@ -33,8 +36,6 @@ _JOB: tuple[Any, ...] = (
     Job.started_at,
     Job.finished_at,
     Job.budget_used,
-    # extend changes the total: read with each answer (base epochs per FLOP come from it)
-    Job.spec[("budget", "total")].as_float().label("budget_total"),
 )
 
 
@@ -45,8 +46,8 @@ class Snapshot:
     id: int
     name: str
     state: str
-    dataset: dict[str, Any]
-    base_keys: list[str]
+    dataset: DatasetRef
+    run_keys: dict[str, RunKey]
     runs: list[KeyRun]
     n_val: int | None
     unit: Unit
@@ -70,7 +71,7 @@ class Leaderboards:
             if board is not None:
                 self._boards.move_to_end(key)
                 return board
-        spec = session.scalar(sa.select(Job.spec).where(Job.id == job.id)) or {}
+        spec = _spec(session, job.id)
         with self._lock:
             board = self._boards.setdefault(key, Leaderboard(job.id, spec))
             self._boards.move_to_end(key)
@@ -88,6 +89,7 @@ class Leaderboards:
             board = self._board(session, job)
             with board.lock:
                 if job.version > board.version:
+                    board.spec = _spec(session, job_id)  # an extension bumps the version
                     board.update(session, job.version)
                 yield board, job, session
 
@@ -98,16 +100,15 @@ class Leaderboards:
 
     def snapshot(self, job_id: int) -> Snapshot:
         """One job's strategies' runs and units (for /compare). NotFoundError when unknown."""
-        with self._current(job_id) as (board, job, session):
-            dataset = session.scalar(sa.select(Job.spec["dataset"]).where(Job.id == job_id))
+        with self._current(job_id) as (board, job, _):
             unit, unit_flops = board.unit(job)
             runs = board.runs()
             return Snapshot(
                 id=job.id,
                 name=job.name,
                 state=job.state,
-                dataset=dataset if isinstance(dataset, dict) else {},
-                base_keys=list(board.base_keys),
+                dataset=board.spec.dataset,
+                run_keys=dict(board.run_keys),
                 runs=runs,
                 n_val=board.n_val,
                 unit=unit,
@@ -123,3 +124,11 @@ class Leaderboards:
         body. NotFoundError for an unknown job."""
         with self._current(job_id) as (board, job, _):
             return board.answer(job, since, after, limit)
+
+
+def _spec(session: Session, job_id: int) -> JobSpec:
+    """The job's spec as stored now. NotFoundError when the job has gone meanwhile."""
+    data = session.scalar(sa.select(Job.spec).where(Job.id == job_id))
+    if data is None:
+        raise NotFoundError(f"no job {job_id}", field="job_id")
+    return stored_spec(data, job_id)

@@ -13,10 +13,8 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
-
-from pydantic import ValidationError
 
 from api.leaderboards import Snapshot
 from api.schemas import MAX_ID
@@ -31,7 +29,7 @@ from api.targets import (
     series_targets,
 )
 from nas.errors import OptionsError
-from nas.job import DatasetRef
+from nas.job import DatasetRef, RunKey
 from nas.recommend import outranks
 
 BATCH = 2_000
@@ -52,14 +50,14 @@ def _number(value: float | None) -> float | None:
 
 
 def trial_row(
-    trial: TrialSummary, job_id: int, job_name: str, strategies: Sequence[str]
+    trial: TrialSummary, job_id: int, job_name: str, runs: Mapping[str, RunKey]
 ) -> TrialRow:
     return TrialRow.model_construct(
         id=trial.id,
         job_id=job_id,
         job_name=job_name,
         strategy=trial.strategy,
-        repeat=series_of(trial.strategy, strategies)[1],
+        repeat=series_of(trial.strategy, runs).repeat,
         number=trial.number,
         state=trial.state,
         phase=trial.phase,
@@ -80,15 +78,16 @@ def trial_row(
 
 
 def job_rows(
-    repo: JobRepository, job_id: int, job_name: str, strategies: Sequence[str]
+    repo: JobRepository, job_id: int, job_name: str, runs: Mapping[str, RunKey]
 ) -> Iterator[list[TrialRow]]:
-    """Every trial of a job by id, ``BATCH`` rows at a time (one short query each)."""
+    """Every trial of a job by id, ``BATCH`` rows at a time (one short query each); ``runs``:
+    the job's run keys (``JobSpec.run_keys``), which name each trial's repeat."""
     after = -1
     while True:
         trials = repo.summaries_after(job_id, after, BATCH)
         if not trials:
             return
-        yield [trial_row(t, job_id, job_name, strategies) for t in trials]
+        yield [trial_row(t, job_id, job_name, runs) for t in trials]
         after = trials[-1].id
 
 
@@ -154,19 +153,12 @@ def parse_job_ids(values: Sequence[str]) -> list[int]:
     return ids
 
 
-def _data(dataset: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return DatasetRef.model_validate(dataset).model_dump()
-    except ValidationError:
-        return dataset
-
-
-def _describe(dataset: dict[str, Any]) -> str:
-    subset = dataset.get("subset")
+def _describe(dataset: DatasetRef) -> str:
+    subset = dataset.subset
     return (
-        f"{dataset.get('name')}, "
+        f"{dataset.name}, "
         + (f"subset {subset}, " if subset is not None else "all images, ")
-        + f"val_fraction {dataset.get('val_fraction')}, seed {dataset.get('seed')}"
+        + f"val_fraction {dataset.val_fraction}, seed {dataset.seed}"
     )
 
 
@@ -175,9 +167,9 @@ def compare(snapshots: Sequence[Snapshot]) -> CompareOut:
     best by ``nas.recommend``: ties to the lower trial id); OptionsError (422, ``jobs``) when
     they are not on the same data."""
     first = snapshots[0]
-    data = _data(first.dataset)
+    data = first.dataset
     for other in snapshots[1:]:
-        theirs = _data(other.dataset)
+        theirs = other.dataset
         if theirs != data:
             raise OptionsError(
                 f"jobs {first.id} and {other.id} are on different data ({_describe(data)} vs "
@@ -208,7 +200,7 @@ def compare(snapshots: Sequence[Snapshot]) -> CompareOut:
     jobs: list[CompareJob] = []
     for snap in snapshots:
         found_series = series_targets(
-            snap.runs, snap.base_keys, target.value, unit_flops, horizon, every_curve=True
+            snap.runs, snap.run_keys, target.value, unit_flops, horizon, every_curve=True
         )
         jobs.append(
             CompareJob(
@@ -223,7 +215,7 @@ def compare(snapshots: Sequence[Snapshot]) -> CompareOut:
         )
     return CompareOut(
         jobs=jobs,
-        dataset=data,
+        dataset=data.model_dump(),
         target=target,
         unit=unit,
         unit_flops=unit_flops,

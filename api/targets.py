@@ -14,10 +14,9 @@ errors of a binomial accuracy measured on ``n_val`` images, and never less than 
 an oracle table uses (``nas.targets.MIN_MARGIN``). A validation set too small to tell trials
 apart gets no target (``Target.reason`` says why): when the margin exceeds ``MAX_MARGIN`` (10
 points) or half of ``p`` (the target would be below half the best, or below 0: 30 images and
-a best of 10% give 2 standard errors of 11 points). ``n_val`` comes from the job's ``DatasetRef``
-the way ``nas.data.split`` draws it: ``round(val_fraction * n)`` (at least 1), ``n`` the subset
-or, without one, the size of a registered dataset; a dataset path without a subset has no known
-``n_val`` and gets the half point alone.
+a best of 10% give 2 standard errors of 11 points). ``n_val`` is the job's
+``DatasetRef.validation_size()``, drawn as ``nas.data.split`` draws it; a dataset path without a
+subset has no known ``n_val`` and gets the half point alone.
 
 A strategy's compute-to-target is the compute it was charged (``nas.compare.compute_to_target``,
 its finished trials in finish order, failed and pruned ones included) until its recommendation
@@ -28,16 +27,16 @@ strategy's budget share (or, without one, the most any strategy spent), the same
 strategy compared.
 
 Repeats: a job with ``repeats: N`` stores strategy ``grid``'s runs as ``grid/r0`` ...
-``grid/r<N-1>``. Such keys (whose prefix is one of the job's strategy keys) form one *series*:
-its compute-to-target is the median over its runs (a run that did not reach the target counts as
-never), with the interquartile range, and its curve the median best-so-far accuracy against
-compute with a band: min-max, or the interquartile range when N >= 5.
+``grid/r<N-1>``. The job's run keys (``nas.job.JobSpec.run_keys``: each stored key with the
+strategy and repeat it stands for) group them into one *series*; its compute-to-target is the
+median over its runs (a run that did not reach the target counts as never), with the
+interquartile range, and its curve the median best-so-far accuracy against compute with a band:
+min-max, or the interquartile range when N >= 5.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,19 +49,11 @@ from nas.bands import BandCurve, band_of, median_curve
 from nas.compare import Step, area_under_curve, compute_to_target, quartiles, reaching_step
 from nas.compare import best_so_far as best_so_far
 from nas.compare import quantile as quantile
+from nas.job import DatasetRef, JobSpec, RunKey
 from nas.recommend import best
 from nas.targets import MAX_MARGIN as MAX_MARGIN
 from nas.targets import MIN_MARGIN as MIN_MARGIN
 from nas.targets import RULE
-
-# Training images of the registered datasets (nas.data.registry), for n_val without a subset.
-REGISTERED_SIZES: dict[str, int] = {
-    "fashion-mnist": 60_000,
-    "cifar10": 50_000,
-    "cifar100": 50_000,
-    "synthetic": 2_000,  # nas.data.synthetic.make_synthetic's default
-}
-_REPEAT = re.compile(r"(.+)/r(\d+)")
 
 Unit = Literal["base_epochs", "flops"]
 
@@ -70,21 +61,9 @@ Unit = Literal["base_epochs", "flops"]
 # ---- the validation set and the target ----------------------------------------------------
 
 
-def validation_size(dataset: Mapping[str, Any]) -> int | None:
-    """``n_val`` of a job's ``DatasetRef`` (as stored), drawn as ``nas.data.split`` draws it;
-    None when the dataset's size is not known here (a path without a subset)."""
-    name = dataset.get("name")
-    subset = dataset.get("subset")
-    fraction = float(dataset.get("val_fraction", 0.1))
-    total = REGISTERED_SIZES.get(name) if isinstance(name, str) else None
-    if isinstance(subset, int) and subset > 0:
-        n = min(subset, total) if total is not None else subset
-    elif total is not None:
-        n = total
-    else:
-        return None
-    n_val = round(fraction * n)
-    return max(n_val, 1) if fraction > 0 else n_val
+def validation_size(dataset: DatasetRef | Mapping[str, Any]) -> int | None:
+    """``n_val`` of a job's ``DatasetRef`` (or one as JSON): ``DatasetRef.validation_size``."""
+    return DatasetRef.model_validate(dataset).validation_size()
 
 
 class Target(BaseModel):
@@ -131,31 +110,20 @@ def live_target(
 # ---- strategies and their repeats ---------------------------------------------------------
 
 
-def run_keys(strategies: Sequence[str], repeats: int) -> list[str]:
-    """The strategy keys trials are stored under (``nas.job.JobSpec.runs``): ``grid`` once,
-    or ``grid/r0`` ... when the job repeats."""
-    if repeats <= 1:
-        return list(strategies)
-    return [f"{key}/r{r}" for key in strategies for r in range(repeats)]
+def series_of(key: str, runs: Mapping[str, RunKey]) -> RunKey:
+    """(series, repeat) of a trial's strategy key, by the job's ``runs``
+    (``JobSpec.run_keys``): ``grid/r2`` is repeat 2 of ``grid``. A key they do not list is read
+    by ``RunKey.of`` (a repeat key of one of the job's strategies, else its own series)."""
+    found = runs.get(key)
+    return found if found is not None else RunKey.of(key, {r.strategy for r in runs.values()})
 
 
-def series_of(key: str, strategies: Iterable[str]) -> tuple[str, int | None]:
-    """(series, repeat) of a trial's strategy key: ``grid/r2`` is repeat 2 of ``grid`` when
-    ``grid`` is one of the job's ``strategies``; any other key is its own series."""
-    known = set(strategies)
-    if key in known:
-        return key, None
-    match = _REPEAT.fullmatch(key)
-    if match and match[1] in known:
-        return match[1], int(match[2])
-    return key, None
-
-
-def group_keys(keys: Sequence[str], strategies: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """``keys`` grouped into series, in the order each series first appears; repeats by number."""
+def group_keys(keys: Sequence[str], runs: Mapping[str, RunKey]) -> list[tuple[str, list[str]]]:
+    """``keys`` grouped into series (by the job's ``runs``), in the order each series first
+    appears; repeats by number."""
     groups: dict[str, list[tuple[int, str]]] = {}
     for key in keys:
-        series, repeat = series_of(key, strategies)
+        series, repeat = series_of(key, runs)
         groups.setdefault(series, []).append((-1 if repeat is None else repeat, key))
     return [(series, [k for _, k in sorted(members)]) for series, members in groups.items()]
 
@@ -245,23 +213,24 @@ def key_target(
 
 def series_targets(
     runs: Sequence[KeyRun],
-    strategies: Sequence[str],
+    job_runs: Mapping[str, RunKey],
     target: float | None,
     unit_flops: float,
     horizon: float | None,
     *,
     every_curve: bool = False,
 ) -> list[SeriesTarget]:
-    """Per series (a strategy and its repeats), in the order of ``runs``; a series of repeats
-    has its median curve, and with ``every_curve`` a single run its best-so-far too."""
+    """Per series (a strategy and its repeats, by the job's ``job_runs``), in the order of
+    ``runs``; a series of repeats has its median curve, and with ``every_curve`` a single run
+    its best-so-far too."""
     by_key = {r.key: r for r in runs}
     out = []
-    for series, keys in group_keys([r.key for r in runs], strategies):
+    for series, keys in group_keys([r.key for r in runs], job_runs):
         members = [by_key[k] for k in keys]
         rows = [key_target(r, target, unit_flops, horizon) for r in members]
         reached = [r.compute_to_target for r in rows]
         q1, median, q3 = quartiles(reached)
-        repeated = len(members) > 1 or series_of(keys[0], strategies)[1] is not None
+        repeated = len(members) > 1 or series_of(keys[0], job_runs).repeat is not None
         aucs = [r.auc for r in rows if r.auc is not None]
         band = band_of(len(members))
         out.append(
@@ -308,20 +277,14 @@ def share_flops(budget_used: Mapping[str, Any] | None) -> float | None:
     return None
 
 
-def job_unit(
-    budget_unit: str,
-    n_strategies: int,
-    budget_total: float | None,
-    budget_used: Mapping[str, Any] | None,
-) -> tuple[Unit, float]:
-    """What compute-to-target counts and the FLOPs in one: base epochs when the budget counts
-    them (a strategy's share in FLOPs, as the runner keeps it, over its share in base epochs),
-    else FLOPs."""
-    if budget_unit == "base_epochs" and budget_used and budget_total:
-        share = float(budget_total) / max(1, n_strategies)
+def job_unit(spec: JobSpec, budget_used: Mapping[str, Any] | None) -> tuple[Unit, float]:
+    """What compute-to-target counts and the FLOPs in one: base epochs when the job's budget
+    counts them (a strategy's share in FLOPs, as the runner keeps it, over its share in base
+    epochs, ``JobSpec.share``), else FLOPs."""
+    if spec.budget.unit == "base_epochs":
         flops = share_flops(budget_used)
         if flops is not None:
-            return "base_epochs", flops / share
+            return "base_epochs", flops / spec.share()
     return "flops", 1.0
 
 
@@ -337,14 +300,15 @@ def area_horizon(budget_used: Mapping[str, Any] | None, runs: Sequence[KeyRun]) 
 
 def comparison(
     runs: Sequence[KeyRun],
-    base_keys: Sequence[str],
+    job_runs: Mapping[str, RunKey],
     n_val: int | None,
     job_id: int,
     unit: tuple[Unit, float],
     horizon: float | None,
 ) -> Comparison:
-    """Compute to target per strategy of one job (``runs``: each key's finished trials), against
-    the best accuracy it reached minus the margin."""
+    """Compute to target per strategy of one job (``runs``: each key's finished trials;
+    ``job_runs``: what its keys stand for), against the best accuracy it reached minus the
+    margin."""
     best = best_of(runs)
     target = live_target(best[0] if best else None, n_val, best[1] if best else None, job_id)
     return Comparison(
@@ -352,5 +316,5 @@ def comparison(
         unit=unit[0],
         unit_flops=unit[1],
         horizon=horizon,
-        series=series_targets(runs, base_keys, target.value, unit[1], horizon),
+        series=series_targets(runs, job_runs, target.value, unit[1], horizon),
     )

@@ -3,20 +3,27 @@
 A job compares several search strategies on the same data with the same compute: the total
 budget is split evenly across strategies and every trial's cost is charged to its strategy.
 Loadable from YAML or JSON; every validation error names the field.
+
+The rules derived from a job live here too, so every reader of a stored job (the runner, the
+API, the CLI) applies the same ones: the keys its trials are stored under, with the strategy
+and repeat each stands for (``RunKey``, ``JobSpec.run_keys``), each strategy's share of the
+budget (``Budget.share``), and the size of its validation set (``DatasetRef.validation_size``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nas import strategies
+from nas.data.sizes import TRAIN_IMAGES, validation_count
 from nas.errors import NasError, SpecError
 from nas.presets import parse_spec
 from nas.search import Objectives, SearchSpace
@@ -50,6 +57,20 @@ class DatasetRef(BaseModel):
     subset: int | None = Field(default=None, ge=10, description="training images to use")
     val_fraction: float = Field(default=0.1, gt=0, lt=1)
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed of the subset and split")
+
+    def validation_size(self) -> int | None:
+        """Validation images of this data, drawn as ``nas.data.split`` draws them (of the
+        subset, or of a registered dataset's training images: ``nas.data.sizes``); None when
+        the size is not known without loading it (a path, or an unsized dataset, without a
+        subset)."""
+        total = TRAIN_IMAGES.get(self.name)
+        if self.subset is not None:
+            n = min(self.subset, total) if total is not None else self.subset
+        elif total is not None:
+            n = total
+        else:
+            return None
+        return validation_count(n, self.val_fraction)
 
 
 class StrategyConfig(BaseModel):
@@ -87,6 +108,41 @@ def strategy_key(config: Mapping[str, Any]) -> str:
     return key
 
 
+class RunKey(NamedTuple):
+    """What a trial's strategy key stands for: the key (label, else name) of the job's strategy
+    and its repeat, None when the job runs each strategy once. ``key`` is the text the trials
+    are stored under: ``grid``, or ``grid/r2`` when the job repeats."""
+
+    strategy: str
+    repeat: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.strategy if self.repeat is None else f"{self.strategy}/r{self.repeat}"
+
+    @classmethod
+    def of(cls, key: str, strategies: Iterable[str]) -> RunKey:
+        """What ``key`` stands for among the strategy keys ``strategies``, the inverse of
+        ``key``: ``grid/r2`` is repeat 2 of ``grid``, any other key its own strategy. Read a
+        job's keys from ``run_keys``; this is for a key they do not list (trials stored under
+        repeat keys for a job that does not say it repeats)."""
+        known = set(strategies)
+        if key in known:
+            return cls(key)
+        for strategy in known:
+            repeat = key.removeprefix(f"{strategy}/r")
+            if repeat != key and repeat.isdecimal():
+                return cls(strategy, int(repeat))
+        return cls(key)
+
+
+def run_keys(strategies: Iterable[str], repeats: int) -> dict[str, RunKey]:
+    """The strategy keys ``strategies``, each run ``repeats`` times, by the key their trials are
+    stored under, in job order (by strategy, then repeat)."""
+    runs = [RunKey(s, None if repeats == 1 else r) for s in strategies for r in range(repeats)]
+    return {run.key: run for run in runs}
+
+
 @dataclass(frozen=True)
 class StrategyRun:
     """One strategy of a job in one repeat; ``source``: the run it starts from (``from``)."""
@@ -117,6 +173,13 @@ class Budget(BaseModel):
         description="at most this many of the job's trials in flight at once (default: as many "
         "as the server's executor gives the job)",
     )
+
+    def share(self, strategies: int) -> float:
+        """Each strategy run's share of ``total`` when ``strategies`` strategies split it, in
+        ``unit`` (whole trials, rounded down, when it counts trials); repeats do not divide it:
+        each repeat of a strategy has the whole share."""
+        share = self.total / strategies
+        return math.floor(share) if self.unit == "trials" else share
 
 
 class JobSpec(BaseModel):
@@ -266,7 +329,7 @@ class JobSpec(BaseModel):
         ``source`` is the same repeat of the strategy it starts from."""
 
         def key(config_key: str, repeat: int) -> str:
-            return config_key if self.repeats == 1 else f"{config_key}/r{repeat}"
+            return RunKey(config_key, None if self.repeats == 1 else repeat).key
 
         return [
             StrategyRun(
@@ -288,7 +351,16 @@ class JobSpec(BaseModel):
         return [config for config in same if config.from_ is None or config.from_ in keys]
 
     def strategy_keys(self) -> list[str]:
-        return [run.key for run in self.runs()]
+        return list(self.run_keys())
+
+    def run_keys(self) -> dict[str, RunKey]:
+        """What each key the job's trials are stored under stands for (``run_keys``), in the
+        order of ``runs``."""
+        return run_keys((config.key for config in self.strategies), self.repeats)
+
+    def share(self) -> float:
+        """Each strategy run's share of the budget, in its unit (``Budget.share``)."""
+        return self.budget.share(len(self.strategies))
 
     # ---- loading with field-naming errors -------------------------------------------------
 

@@ -1,11 +1,12 @@
 """Budget accounting of one job: the one home of its rules.
 
-A job's budget (``nas.job.Budget``) is split evenly across its strategy runs. ``JobBudget`` turns
-it into each strategy's share (FLOPs, or trials for the unit ``trials``), estimates what a
-trial will cost before it runs (``epoch_cost`` of its spec, from ``nas.flops``, times its
-epochs), charges what it did cost once it finished (a warm start's copied trials are free),
-and keeps one ``Account`` per strategy: spent, reserved by trials in flight, trials asked and
-finished, the proposals that did not fit (in all and in a row), and why the strategy stopped.
+A job's budget (``nas.job.Budget``) is split evenly across its strategy runs (the share's one
+formula is ``Budget.share``). ``JobBudget`` turns it into each strategy's share in FLOPs (or
+trials for the unit ``trials``), estimates what a trial will cost before it runs
+(``epoch_cost`` of its spec, from ``nas.flops``, times its epochs), charges what it did cost
+once it finished (a warm start's copied trials are free), and keeps one ``Account`` per
+strategy: spent, reserved by trials in flight, trials asked and finished, the proposals that
+did not fit (in all and in a row), and why the strategy stopped.
 The runner asks it before every submission and tells it every outcome; the scheduler compares
 the job's stored budget with ``JobBudget.budget`` and hands a changed one to
 ``JobRunner.extend``.
@@ -128,13 +129,12 @@ class JobBudget:
         self.accounts = {key: Account(self.share()) for key in keys}
 
     def share(self) -> float:
-        """Each strategy's share of the job budget, in FLOPs (or trials for unit 'trials')."""
-        share = self.budget.total / self._strategies
-        if self.budget.unit == "trials":
-            return math.floor(share)
-        if self.budget.unit == "flops":
-            return share
-        return share * self._epoch_cost(self._base)
+        """Each strategy's share of the job budget (``Budget.share``), in FLOPs (or trials for
+        unit 'trials')."""
+        share = self.budget.share(self._strategies)
+        if self.budget.unit == "base_epochs":
+            return share * self._epoch_cost(self._base)
+        return share
 
     @property
     def share_flops(self) -> float:

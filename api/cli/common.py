@@ -18,7 +18,8 @@ from nas.errors import NasError
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from api.client import NasClient
+    from api.client import Job, NasClient
+    from nas.job import JobSpec
 
 
 def _following_terminal(found: Console) -> Console:
@@ -137,6 +138,17 @@ def open_client(server: str, api_key: str | None) -> Iterator[NasClient]:
             yield client
     except ClientError as exc:
         raise fail(exc.message, exc.exit_code) from None
+
+
+def job_spec(job: Job) -> JobSpec:
+    """The job's spec as the server sent it, parsed (``api.specs.stored_spec``, once per
+    distinct spec); one that does not parse here is one clear line and exit 1."""
+    from api.specs import StoredSpecError, stored_spec
+
+    try:
+        return stored_spec(job.spec, job.id)
+    except StoredSpecError as exc:
+        raise fail(str(exc), 1) from None
 
 
 def finished_count(counts: dict[str, int]) -> int:

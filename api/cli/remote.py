@@ -33,6 +33,7 @@ from api.cli.common import (
     err_console,
     fail,
     finished_count,
+    job_spec,
     open_client,
 )
 from api.cli.tables import Col, fit, say, show
@@ -94,8 +95,6 @@ def list_jobs(
     as_json: AsJson = False,
 ) -> None:
     """List the server's jobs, newest first."""
-    from nas.job import strategy_key
-
     with open_client(server, api_key) as client:
         page = client.jobs(state=state, limit=limit)
     if as_json:
@@ -104,9 +103,7 @@ def list_jobs(
     rows = []
     for job in page.items:
         counts = job.trial_counts
-        strategies = [
-            s if isinstance(s, str) else strategy_key(s) for s in job.spec.get("strategies", [])
-        ]
+        strategies = [config.key for config in job_spec(job).strategies]
         rows.append(
             [
                 str(job.id),
@@ -419,9 +416,8 @@ def extend(
     """Give a job more budget; a finished or cancelled job continues where it stopped."""
     with open_client(server, api_key) as client:
         job = client.extend(job_id, budget, max_trials_per_strategy)
-    total = job.spec.get("budget", {})
+    now = job_spec(job).budget
     console.print(
-        f"job {job.id} ({escape(job.name)}) {job.state}: budget now {total.get('total')} "
-        f"{total.get('unit', '')}",
+        f"job {job.id} ({escape(job.name)}) {job.state}: budget now {now.total} {now.unit}",
         soft_wrap=True,
     )

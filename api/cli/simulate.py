@@ -91,20 +91,16 @@ def _summarise(
     seed: int,
 ) -> tuple[dict[str, Any], list[SimulatedStrategy]]:
     """The simulation's summary (``--json``) and its rows, one per strategy."""
-    from api.targets import series_of
     from nas.verdict import verdict
 
     epochs = job.budget.epochs_per_trial
     target = oracle.target(epochs)
-    share = job.budget.total / len(job.strategies)
+    share = job.share()
     budget = {"base_epochs": share * base_epoch, "flops": share}.get(job.budget.unit)
-    base_keys = [s.key for s in job.strategies]
-    groups: dict[str, list[Any]] = {key: [] for key in base_keys}
+    groups: dict[str, list[Any]] = {config.key: [] for config in job.strategies}
     for repetition in repetitions:
-        for key in job.strategy_keys():
-            groups.setdefault(series_of(key, base_keys)[0], []).append(
-                repetition.steps.get(key, [])
-            )
+        for key, run in job.run_keys().items():
+            groups[run.strategy].append(repetition.steps.get(key, []))
     spent = [sum(step.cost for step in run) for runs in groups.values() for run in runs]
     horizon = budget if budget is not None else max(spent, default=0.0)
     rows = [

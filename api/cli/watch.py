@@ -16,6 +16,7 @@ from api.cli.common import (
     console,
     err_console,
     finished_count,
+    job_spec,
     open_client,
     ran_text,
     strategy_bars,
@@ -31,13 +32,13 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
-def _expected_trials(job: Job, strategies: int) -> int | None:
-    """Trials each strategy may run when the budget counts trials; else unknown."""
-    budget = job.spec.get("budget", {})
-    if budget.get("unit") != "trials" or strategies < 1:
+def _expected_trials(job: Job) -> int | None:
+    """Trials each strategy run may run when the budget counts trials (its share, at most its
+    trial limit); else unknown."""
+    spec = job_spec(job)
+    if spec.budget.unit != "trials":
         return None
-    share = int(float(budget.get("total", 0)) // strategies)
-    return max(1, min(share, int(budget.get("max_trials_per_strategy", share))))
+    return max(1, min(int(spec.share()), spec.budget.max_trials_per_strategy))
 
 
 def _fractions(job: Job, progress: JobProgress) -> dict[str, float | None]:
@@ -46,7 +47,7 @@ def _fractions(job: Job, progress: JobProgress) -> dict[str, float | None]:
         return dict.fromkeys(progress.strategies, 1.0)
     if progress.budget_used is not None:
         return {k: progress.budget_used.get(k) for k in progress.strategies}
-    expected = _expected_trials(job, len(progress.strategies))
+    expected = _expected_trials(job)
     out: dict[str, float | None] = {}
     for key, counts in progress.strategies.items():
         done = finished_count(counts)
@@ -130,13 +131,7 @@ def print_ended(out: Console, job: Job, progress: JobProgress, url: str) -> None
     if job.error:
         say(out, f"  error: {job.error}")
     budget = progress.budget or {}
-    spec = job.spec.get("budget", {})
-    unit = job_unit(
-        str(spec.get("unit", "base_epochs")),
-        len(job.spec.get("strategies", [])),
-        spec.get("total"),
-        {k: use.model_dump() for k, use in budget.items()},
-    )
+    unit = job_unit(job_spec(job), {k: use.model_dump() for k, use in budget.items()})
     for key, use in budget.items():
         say(out, f"  {key}: {budget_text(use, unit)}")
     say(out, f"leaderboard: {url}")

@@ -21,7 +21,7 @@ JOB_IDS_HELP = "ids of 2 to 8 jobs on the same dataset: jobs=1,2 or jobs=1&jobs=
 
 def _export(svc: Services, job_id: int, media: str) -> StreamingResponse:
     job = svc.repo.get(job_id)  # 404 before anything streams
-    batches = job_rows(svc.repo, job.id, job.name, [s.key for s in job.spec.strategies])
+    batches = job_rows(svc.repo, job.id, job.name, job.spec.run_keys())
     suffix = "csv" if media == "csv" else "json"
     chunks = csv_text(batches) if media == "csv" else json_text(batches)
     return StreamingResponse(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from api.schemas.verdict import VerdictOut
 from api.states import TERMINAL_JOB_STATES
 from api.targets import KeyRun, group_keys, series_of
 from nas.compare import Step
+from nas.job import RunKey
 from nas.verdict import Verdict, verdict
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["results"], responses=READ_ERRORS)
@@ -23,16 +24,17 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["results"], responses=READ_ERROR
 Runs = tuple[tuple[str, tuple[tuple[Step, ...], ...]], ...]
 
 
-def series_runs(runs: Sequence[KeyRun], base_keys: Sequence[str], every: bool) -> Runs:
-    """Each strategy's runs (its repeats' steps): ``every`` one, or (a job still running) only
-    the repeats that have finished a trial (the others have not started)."""
+def series_runs(runs: Sequence[KeyRun], job_runs: Mapping[str, RunKey], every: bool) -> Runs:
+    """Each strategy's runs (its repeats' steps, by the job's ``job_runs``): ``every`` one, or
+    (a job still running) only the repeats that have finished a trial (the others have not
+    started)."""
     by_key = {r.key: r for r in runs}
     return tuple(
         (
             series,
             tuple(tuple(by_key[k].steps) for k in keys if every or by_key[k].steps),
         )
-        for series, keys in group_keys([r.key for r in runs], base_keys)
+        for series, keys in group_keys([r.key for r in runs], job_runs)
     )
 
 
@@ -46,8 +48,8 @@ def job_verdict(snapshot: Snapshot) -> VerdictOut:
     """The verdict of the job ``snapshot`` copies (a job without repeats: no claim, from the
     start)."""
     final = snapshot.state in TERMINAL_JOB_STATES
-    repeated = any(series_of(r.key, snapshot.base_keys)[1] is not None for r in snapshot.runs)
-    found = _verdict(series_runs(snapshot.runs, snapshot.base_keys, final or not repeated))
+    repeated = any(series_of(r.key, snapshot.run_keys).repeat is not None for r in snapshot.runs)
+    found = _verdict(series_runs(snapshot.runs, snapshot.run_keys, final or not repeated))
     return VerdictOut(
         **found.model_dump(),
         job_id=snapshot.id,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Job, Trial, utcnow
 from api.db.session import session_scope
 from api.schemas.jobs import JobRecord
+from api.specs import stored_spec
 from api.states import (
     JOB_STATES,
     JOB_TRANSITIONS,
@@ -144,7 +145,7 @@ class JobRepository(JobQueries, Leases):
                 ).one_or_none()
                 if row is None:
                     raise job_not_found(job_id)
-                spec = JobSpec.model_validate(row.spec)
+                spec = stored_spec(row.spec, job_id)
                 budget = spec.budget.model_dump()
                 budget["total"] = spec.budget.total + more
                 if max_trials_per_strategy is not None:

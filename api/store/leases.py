@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from api.db.models import Job, Trial, utcnow
 from api.db.session import database_now, session_scope
 from api.schemas.jobs import JobRecord
+from api.specs import stored_spec
 from api.states import UNFINISHED_JOB_STATES, JobState
 from api.store.rows import Factory, job_not_found, job_records, lease_lost, touch
-from nas.job import Budget, JobSpec
+from nas.job import Budget
 from workers.store import TrialState
 
 
@@ -41,7 +42,7 @@ class Leases:
                 ).one_or_none()
                 if row is None:
                     raise job_not_found(job_id)
-                stored = JobSpec.model_validate(row.spec).budget
+                stored = stored_spec(row.spec, job_id).budget
                 if stored != budget:
                     return stored
                 now = utcnow()
@@ -183,11 +184,11 @@ class Leases:
             return {}
         with session_scope(self.factory) as session:
             rows = session.execute(
-                sa.select(
-                    Job.id, Job.state, Job.lease_owner, Job.spec["budget"].label("budget")
-                ).where(Job.id.in_(list(job_ids)))
+                sa.select(Job.id, Job.state, Job.lease_owner, Job.spec).where(
+                    Job.id.in_(list(job_ids))
+                )
             )
             return {
-                r.id: LeaseState(r.state, r.lease_owner, Budget.model_validate(r.budget))
+                r.id: LeaseState(r.state, r.lease_owner, stored_spec(r.spec, r.id).budget)
                 for r in rows
             }

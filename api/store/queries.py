@@ -11,6 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
 from api.schemas.trials import TrialLog, TrialSummary
+from api.specs import stored_spec
 from api.states import count_by_strategy
 from api.store.rows import (
     TRIAL_COLUMNS,
@@ -23,9 +24,8 @@ from api.store.rows import (
     stored_trial,
     trial_not_found,
 )
-from api.targets import run_keys
 from nas.errors import NotFoundError, OptionsError
-from nas.job import CONFIRM, strategy_key
+from nas.job import CONFIRM
 from nas.pareto import pareto_front
 from nas.trial import EpochReport
 from workers.confirm import ConfirmationSummary, summarize
@@ -301,10 +301,7 @@ class JobQueries:
                 .where(Trial.job_id == job_id)
                 .group_by(Trial.strategy, Trial.state)
             ).all()
-        keys = run_keys(
-            [strategy_key(s) for s in job.spec.get("strategies", [])],
-            int(job.spec.get("repeats") or 1),
-        )
+        keys = list(stored_spec(job.spec, job_id).run_keys())
         states, strategies = count_by_strategy(keys, rows)
         budget = budget_of(job.budget_used)
         return {

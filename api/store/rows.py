@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import Job, Trial, TrialDocument, TrialEvent, utcnow
 from api.schemas.jobs import JobRecord
+from api.specs import stored_spec
 from api.states import JobState
 from nas.errors import ConflictError, NasError, NotFoundError
-from nas.job import JobSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.store import BudgetUse, StoredTrial
 
@@ -184,7 +184,7 @@ def job_record(row: Job, counts: dict[str, int]) -> JobRecord:
         id=row.id,
         name=row.name,
         state=JobState(row.state),
-        spec=JobSpec.model_validate(row.spec),
+        spec=stored_spec(row.spec, row.id),
         error=row.error,
         created_at=row.created_at,
         updated_at=row.updated_at,

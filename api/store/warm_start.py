@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from api.db.models import Job, Trial, TrialDocument, utcnow
+from api.specs import stored_spec
 from api.states import TERMINAL_JOB_STATES
 from api.store.rows import CANCELLED, insert_trials
 from nas.errors import OptionsError
@@ -87,7 +88,7 @@ def _source(session: Session, spec: JobSpec) -> JobSpec:
         raise OptionsError(
             f"job {source_id} is {source.state}: start from a finished job", field="warm_start"
         )
-    theirs = JobSpec.model_validate(source.spec)
+    theirs = stored_spec(source.spec, source_id)
     for name, mine, other in (
         ("dataset", spec.dataset, theirs.dataset),
         ("base", spec.base_spec(), theirs.base_spec()),

@@ -1,10 +1,46 @@
-"""Dataset loaders (Fashion-MNIST IDX, CIFAR batches, ImageFolder, npz, synthetic) to tensors."""
+"""Dataset loaders (Fashion-MNIST IDX, CIFAR batches, ImageFolder, npz, synthetic) to tensors.
+
+Importing the package imports no torch: ``nas.data.sizes`` (what a job's validation set holds,
+read by ``nas.job``) is torch-free. The public names below are loaded at first use (PEP 562).
+"""
 
 from __future__ import annotations
 
-from .augment import Augment
-from .batching import batches
-from .dataset import ImageData, RawImages, prepare
-from .registry import load, names, register
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nas.data.augment import Augment
+    from nas.data.batching import batches
+    from nas.data.dataset import ImageData, RawImages, prepare
+    from nas.data.registry import load, names, register
+
+_EXPORTS = {
+    "Augment": "nas.data.augment",
+    "ImageData": "nas.data.dataset",
+    "RawImages": "nas.data.dataset",
+    "batches": "nas.data.batching",
+    "load": "nas.data.registry",
+    "names": "nas.data.registry",
+    "prepare": "nas.data.dataset",
+    "register": "nas.data.registry",
+}
 
 __all__ = ["Augment", "ImageData", "RawImages", "batches", "load", "names", "prepare", "register"]
+
+
+def _export(name: str) -> object:
+    """Import the module that defines the public ``name``, and keep the name here."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above (a typo stays an error)
+    __getattr__ = _export

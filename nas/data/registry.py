@@ -21,6 +21,7 @@ from .dataset import ImageData, RawImages, prepare
 from .folder import load_folder
 from .idx import find_idx, load_fashion_mnist, load_fashion_mnist_test, load_idx_pair, load_idx_test
 from .npz import load_npz
+from .sizes import TRAIN_IMAGES
 from .synthetic import make_synthetic
 
 Loader = Callable[[Path | None], RawImages]
@@ -50,14 +51,26 @@ TEST_SPLITS: Registry[TestLoader] = Registry(
 )
 
 
-def register(name: str, loader: Loader, test_loader: TestLoader | None = None) -> None:
+def register(
+    name: str,
+    loader: Loader,
+    test_loader: TestLoader | None = None,
+    *,
+    images: int | None = None,
+) -> None:
     """Add (or replace) a named dataset; ``loader(root)`` returns its raw training images and
-    ``test_loader(root)``, when given, its official test split."""
+    ``test_loader(root)``, when given, its official test split. ``images``, when given, is how
+    many training images it has (``nas.data.sizes.TRAIN_IMAGES``: a job's validation size
+    without loading it); else its size is not known until it is loaded."""
     DATASETS.add(name, loader)
     if test_loader is not None:
         TEST_SPLITS.add(name, test_loader)
     else:
         TEST_SPLITS.remove(name)
+    if images is not None:
+        TRAIN_IMAGES[name] = images
+    else:
+        TRAIN_IMAGES.pop(name, None)
 
 
 def names() -> list[str]:

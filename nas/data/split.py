@@ -9,6 +9,8 @@ import numpy.typing as npt
 
 from nas.errors import DataError
 
+from .sizes import validation_count
+
 _SUBSET_STREAM = 0
 _SPLIT_STREAM = 1
 
@@ -58,13 +60,12 @@ def subset_indices(y: npt.NDArray[Any], n: int, *, seed: int = 0) -> npt.NDArray
 def split_indices(
     y: npt.NDArray[Any], val_fraction: float, *, seed: int = 0
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Disjoint (train, val) indices of ``y``; val gets ``round(val_fraction * N)``, stratified."""
+    """Disjoint (train, val) indices of ``y``; val gets ``validation_count(N, val_fraction)``
+    (``round(val_fraction * N)``, at least 1), stratified."""
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}", field="val_fraction")
     n = y.shape[0]
-    n_val = round(val_fraction * n)
-    if val_fraction > 0:
-        n_val = max(n_val, 1)
+    n_val = validation_count(n, val_fraction)
     if n - n_val < 1:
         raise DataError(
             f"{n} images leave no training data with val_fraction={val_fraction}",

@@ -7,11 +7,12 @@ import numpy as np
 from nas.errors import DataError
 
 from .dataset import RawImages
+from .sizes import SYNTHETIC_IMAGES
 
 
 def make_synthetic(
     *,
-    num_images: int = 2000,
+    num_images: int = SYNTHETIC_IMAGES,
     num_classes: int = 10,
     channels: int = 1,
     size: int = 28,

@@ -23,7 +23,7 @@ from api.targets import (
     validation_size,
 )
 from nas.compare import Step, quantile
-from nas.job import DatasetRef
+from nas.job import DatasetRef, run_keys
 from nas.models import preset
 from nas.spec import ArchSpec
 from tests.api.harness import BASE, Harness, diffstride_spec, result
@@ -103,7 +103,7 @@ def test_quantiles_count_a_run_with_no_result_yet_as_first() -> None:
 
 
 def test_repeat_keys_belong_to_their_strategy() -> None:
-    keys = ["grid", "random", "grid x"]
+    keys = run_keys(["grid", "random", "grid x"], 4)  # the job's, as JobSpec.run_keys gives them
     assert series_of("grid/r3", keys) == ("grid", 3)
     assert series_of("grid", keys) == ("grid", None)
     assert series_of("other/r1", keys) == ("other/r1", None)  # not a strategy of the job
