@@ -11,12 +11,12 @@ from fastapi import FastAPI
 import nas
 from api.artifacts import Artifacts
 from api.auth import KeyChecker
+from api.board_cache import Leaderboards
 from api.db.session import make_engine, session_factory
 from api.deps import Services
-from api.errors import install_error_handlers
+from api.error_responses import install_error_handlers
 from api.executors import executor_factory
 from api.keys import KeyRepository
-from api.leaderboards import Leaderboards
 from api.limits import BodySizeLimit
 from api.routers import export, health, jobs, leaderboard, pages, results, verdict
 from api.scheduler import Scheduler

@@ -132,7 +132,7 @@ class JobProgress(View):
 
 
 class Target(View):
-    """The accuracy the strategies are measured against (``api.targets.Target``)."""
+    """The accuracy the strategies are measured against (``api.live_targets.Target``)."""
 
     value: float | None = None
     best: float | None = None
@@ -143,7 +143,7 @@ class Target(View):
 
 
 class SeriesTarget(View):
-    """A strategy (its repeats grouped) against the target (``api.targets.SeriesTarget``)."""
+    """A strategy (its repeats grouped) against the target (``api.live_targets.SeriesTarget``)."""
 
     strategy: str
     runs: int
@@ -165,7 +165,7 @@ class Comparison(View):
 
 class Job(View):
     """A job (``api.schemas.JobOut``); its spec stays plain data as the server sent it, read
-    through ``api.cli.common.job_spec`` (one parse into ``nas.job.JobSpec``, no torch)."""
+    through ``api.cli.shared.job_spec`` (one parse into ``nas.job.JobSpec``, no torch)."""
 
     id: int
     name: str

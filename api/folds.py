@@ -9,7 +9,7 @@
 - the Pareto front of completed trials (``nas.pareto``): no other is at least as accurate for
   at most as many MACs (of equal points, the first to finish).
 
-``api.leaderboard.Leaderboard`` decides what to fold (the newly finished trials, or all of them
+``api.live_board.Leaderboard`` decides what to fold (the newly finished trials, or all of them
 again when one finished before the last folded) and owns the columns folded over.
 """
 

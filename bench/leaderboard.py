@@ -53,9 +53,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import bench.results as results_module
 from api.app import create_app
+from api.board_cache import Leaderboards
 from api.db.models import Job, Trial, TrialEvent
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
-from api.leaderboards import Leaderboards
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore, insert_trials
 from bench.results import machine, table, write_section

@@ -2,7 +2,7 @@
 
 For each oracle table under data/oracles/ (`bench/oracle.py`):
 
-- Simulated (`workers.oracle.simulate`: the live runner with a lookup executor), ``--repeats``
+- Simulated (`workers.simulation.simulate`: the live runner with a lookup executor), ``--repeats``
   runs each: grid (shuffled), grid cheapest point first (``grid-cheapest``), random, TPE with
   median or Hyperband pruning, CMA-ES, NSGA-II and the base network as it is (``base``). A
   simulated run selects on one table seed's validation accuracy and is scored held out: the
@@ -83,8 +83,8 @@ from nas.spec import ArchSpec
 from nas.train import train
 from nas.verdict import Verdict, verdict
 from workers.executor import InlineExecutor
-from workers.oracle import simulate
 from workers.runner import JobRunner
+from workers.simulation import simulate
 from workers.store import MemoryTrialStore, StoredTrial
 from workers.trial_entry import load_dataset
 

@@ -26,7 +26,7 @@ from nas import strategies
 from nas.data.sizes import TRAIN_IMAGES, validation_count
 from nas.errors import NasError, SpecError
 from nas.presets import parse_spec
-from nas.search import Objectives, SearchSpace
+from nas.search_space import Objectives, SearchSpace
 from nas.spec import ArchSpec
 from nas.trial import TrainOptions
 

@@ -12,10 +12,10 @@ diverged loss) is never a candidate. Two forms of the one rule:
   rule in any order of arrival, ties to the lower id. The job's recommendation (``best``: what
   ``/best`` names, its SQL prefilter in ``api.store.queries``, the confirmation runs of
   ``workers.confirm``, the export, ``nas run`` and the live target's best trial) and the
-  ranking (``workers.leaderboard``) use it.
+  ranking (``workers.ranking``) use it.
 
 Which trials are candidates at all (completed search trials: no confirmation runs) is the
-ranking's rule, ``workers.leaderboard.is_ranked``; callers pass only those.
+ranking's rule, ``workers.ranking.is_ranked``; callers pass only those.
 """
 
 from __future__ import annotations

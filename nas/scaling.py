@@ -58,7 +58,7 @@ def scale_stage(stage: StageSpec, width: float, depth: float) -> StageSpec:
 
 def register_scaler(block: str, rule: StageScaler) -> None:
     """Scale the stages of ``block`` with ``rule`` instead of the default (see
-    ``nas.layers.registry.register_block``)."""
+    ``nas.layers.builders.register_block``)."""
     SCALERS.add(block, rule)
 
 

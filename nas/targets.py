@@ -5,8 +5,8 @@ Always the best accuracy less a margin of two standard errors, and never less th
 
 - an oracle table (``nas.oracle.OracleTable.target``): the best point's mean over its seeds less
   ``max(0.5 points, 2 standard errors of that mean)`` (``table_target``);
-- a live job (``live_target``; ``api.targets`` adds the trial and the job that set it): the best
-  validation accuracy ``p`` of a completed trial less ``max(0.5 points, 2 sqrt(p (1 - p) /
+- a live job (``live_target``; ``api.live_targets`` adds the trial and the job that set it): the
+  best validation accuracy ``p`` of a completed trial less ``max(0.5 points, 2 sqrt(p (1 - p) /
   n_val))``, two standard errors of a binomial accuracy on ``n_val`` validation images (the half
   point alone when ``n_val`` is not known). A validation set too small to tell trials apart
   gets no target, with the reason: when the margin is over ``MAX_MARGIN`` (10 points) or over
@@ -29,7 +29,7 @@ RULE = (
     "best validation accuracy of a completed trial minus max(0.5 points, 2 standard errors: "
     "2 * sqrt(p * (1 - p) / n_val))"
 )
-"""The live rule in words (``api.targets.Target.rule``)."""
+"""The live rule in words (``api.live_targets.Target.rule``)."""
 NO_TRIAL = "no completed trial yet"
 
 

@@ -2,10 +2,10 @@
 an impossible stage with a ``SpecError`` naming the field. Torch-free.
 
 ``nas.spec.ArchSpec`` runs ``check_blocks`` whenever a spec is created; the builders
-(``nas.layers.registry``, which imports torch) are looked up by the same names. The built-in
+(``nas.layers.builders``, which imports torch) are looked up by the same names. The built-in
 blocks' rules are each block's own (``nas.blocks.<block>``: its check runs the pure shape rule
 its builder uses), filed here from ``nas.blocks.catalog``; a block registered elsewhere with
-``nas.layers.registry.register_block(validate=..., extras=...)`` declares its own through
+``nas.layers.builders.register_block(validate=..., extras=...)`` declares its own through
 ``declare_block``. The rules common to every block (DiffStride's extras) are here.
 """
 

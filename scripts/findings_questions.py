@@ -96,9 +96,7 @@ class LongTraining:
         rank = 1 + next(i for i, p in enumerate(ranked) if p.strides == pick.strides)
         if pick.strides == best.strides:
             return pick, best, rank, 1.0
-        found = stats.ttest_ind(
-            self.scores(long, best), self.scores(long, pick), equal_var=False
-        )
+        found = stats.ttest_ind(self.scores(long, best), self.scores(long, pick), equal_var=False)
         return pick, best, rank, float(found.pvalue)
 
 

@@ -2,7 +2,7 @@
 
 Each built-in kind's rules, scaling rule and builder are the ones its module names: the block
 rules (``nas.validation``), the scaling rules (``nas.scaling``) and the builders
-(``nas.layers.registry``) hold exactly the catalog's kinds, and reading them imports no torch.
+(``nas.layers.builders``) hold exactly the catalog's kinds, and reading them imports no torch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import nas.blocks
 from nas.blocks.catalog import BUILTINS
 from nas.blocks.kind import BlockKind
-from nas.layers.registry import BLOCKS, resolve_builder
+from nas.layers.builders import BLOCKS, resolve_builder
 from nas.scaling import SCALERS
 from nas.validation import BLOCK_RULES, COMMON_EXTRAS, block_extras
 

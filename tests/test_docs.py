@@ -371,6 +371,28 @@ PACKAGES = sorted(
 )
 
 
+MOVED = {
+    # issue 27's renames (nas.moved): the old path imports the new module itself
+    "nas.search": "nas.search_space",
+    "nas.data.registry": "nas.data.sources",
+    "nas.layers.registry": "nas.layers.builders",
+    "workers.leaderboard": "workers.ranking",
+    "workers.oracle": "workers.simulation",
+    "api.leaderboard": "api.live_board",
+    "api.leaderboards": "api.board_cache",
+    "api.results": "api.result_tables",
+    "api.targets": "api.live_targets",
+    "api.pareto": "nas.pareto",
+    "api.errors": "api.error_responses",
+    "api.cli.common": "api.cli.shared",
+}
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_a_moved_module_imports_from_its_old_path(old: str) -> None:
+    assert importlib.import_module(old) is importlib.import_module(MOVED[old])
+
+
 @pytest.mark.parametrize("module", sorted(ONCE_EXPORTED))
 def test_once_exported_names_stay_importable(module: str) -> None:
     found = importlib.import_module(module)

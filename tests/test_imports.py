@@ -5,7 +5,7 @@ The graph is read from the source (``ast``), not from ``sys.modules``: every ``i
 function (a registry's lazy loader) and under ``if TYPE_CHECKING:``. An edge goes from a module
 to the module it names: ``from pkg import name`` names ``pkg.name`` when that is a module, else
 ``pkg`` (its ``__init__``); relative imports are resolved. The block kinds' builders, which
-``nas.layers.registry`` imports by name (``"module:function"``, ``nas.blocks.catalog``), are
+``nas.layers.builders`` imports by name (``"module:function"``, ``nas.blocks.catalog``), are
 edges too.
 
 One exclusion: importing ``pkg.sub`` also runs ``pkg/__init__.py`` first, and that implicit
@@ -148,12 +148,12 @@ def _circle_in(graph: Mapping[str, set[str]], component: set[str]) -> list[str]:
 
 
 def builder_edges(modules: Mapping[str, Path]) -> Graph:
-    """The block builders ``nas.layers.registry`` imports by name, as edges."""
+    """The block builders ``nas.layers.builders`` imports by name, as edges."""
     from nas.blocks.catalog import BUILTINS  # torch-free
 
     builders = {kind.builder.partition(":")[0] for kind in BUILTINS}
     assert builders <= set(modules), builders - set(modules)
-    return {"nas.layers.registry": builders}
+    return {"nas.layers.builders": builders}
 
 
 def product_graph() -> Graph:

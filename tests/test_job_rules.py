@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from nas.data.registry import DATASETS, register
 from nas.data.sizes import SYNTHETIC_IMAGES, TRAIN_IMAGES, validation_count
+from nas.data.sources import DATASETS, register
 from nas.data.split import split_indices, subset_indices
 from nas.data.synthetic import make_synthetic
 from nas.job import Budget, DatasetRef, JobSpec, RunKey, run_keys

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from api.executors import EXECUTORS
-from nas.data.registry import DATASETS, TEST_SPLITS
+from nas.data.sources import DATASETS, TEST_SPLITS
 from nas.errors import NotFoundError
-from nas.layers.registry import BLOCKS
+from nas.layers.builders import BLOCKS
 from nas.presets import PRESETS
 from nas.registry import Registry
 from nas.scaling import SCALERS

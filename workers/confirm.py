@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from nas.job import CONFIRM
 from nas.recommend import outranks
 from nas.trial import TrialRequest
-from workers.leaderboard import ranked_trial
+from workers.ranking import ranked_trial
 from workers.store import StoredTrial
 
 SEED_OFFSET = 10_000
@@ -59,7 +59,7 @@ def better(candidate: StoredTrial, incumbent: StoredTrial | None) -> bool:
 
 def recommendation(trials: Iterable[StoredTrial]) -> StoredTrial | None:
     """The job's recommendation (``nas.recommend``) among its ranked trials
-    (``workers.leaderboard.is_ranked``: completed search trials, confirmations excluded)."""
+    (``workers.ranking.is_ranked``: completed search trials, confirmations excluded)."""
     found: StoredTrial | None = None
     for trial in trials:
         if better(trial, found):

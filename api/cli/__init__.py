@@ -18,10 +18,10 @@ from __future__ import annotations
 import typer
 
 from api.cli import local, remote, server, simulate, verdict, watch
-from api.cli.common import ApiKey, AsJson, Server, console, err_console, fail
 from api.cli.local import run, train
 from api.cli.remote import best, cancel, extend, leaderboard, list_jobs, submit, trial_log
 from api.cli.server import DatabaseUrl, keys_app, keys_create, keys_list, keys_revoke, serve
+from api.cli.shared import ApiKey, AsJson, Server, console, err_console, fail
 from api.cli.simulate import FRACTIONS, SimulatedStrategy
 from api.defaults import DEFAULT_SERVER
 from workers.store import FINISHED_STATES as FINISHED_TRIAL_STATES

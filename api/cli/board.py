@@ -4,7 +4,7 @@ One row shape (``BoardRow``) from the server's trials (``nas leaderboard``, ``na
 a local run's ranked rows (``nas run``), in human units (91.23%, 701k params, 19.1M MACs,
 214G FLOPs) and with the strides instead of the block string (that one only with ``--wide``);
 ``api.cli.tables.fit`` picks the columns that fit the terminal. Which trials are ranked is
-``workers.leaderboard.is_ranked``'s rule, the page's: confirmation runs and skipped proposals
+``workers.ranking.is_ranked``'s rule, the page's: confirmation runs and skipped proposals
 are counted under the table, never ranked; ``--skipped`` lists the skipped proposals with the
 reason each did not fit.
 """
@@ -22,7 +22,7 @@ from workers.units import count, si
 
 if TYPE_CHECKING:
     from api.client import Trial
-    from workers.leaderboard import LeaderboardRow
+    from workers.ranking import LeaderboardRow
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def of_trial(trial: Trial, rank: int | None = None) -> BoardRow:
 
 
 def of_ranked(row: LeaderboardRow) -> BoardRow:
-    """A row from a local run's ranked row (``workers.leaderboard.leaderboard``)."""
+    """A row from a local run's ranked row (``workers.ranking.leaderboard``)."""
     return BoardRow(
         trial=row.trial_id,
         strategy=row.strategy,

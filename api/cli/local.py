@@ -30,7 +30,7 @@ from api.cli.board import (
     secs,
     skipped_table,
 )
-from api.cli.common import (
+from api.cli.shared import (
     Wide,
     confirmation_text,
     console,
@@ -47,7 +47,7 @@ from nas.errors import NasError
 if TYPE_CHECKING:
     from nas.job import JobSpec
     from nas.trial import TrialResult
-    from workers.leaderboard import LeaderboardRow
+    from workers.ranking import LeaderboardRow
     from workers.runner import JobRunner, RunEvent
     from workers.store import StoredTrial
 
@@ -156,7 +156,7 @@ def run(
     from nas.job import CONFIRM, JobSpec
     from workers.confirm import is_confirmation, recommendation, summarize
     from workers.executor import InlineExecutor
-    from workers.leaderboard import leaderboard
+    from workers.ranking import leaderboard
     from workers.runner import JobRunner
     from workers.store import MemoryTrialStore
     from workers.trial_entry import load_dataset
@@ -258,7 +258,7 @@ def print_run(
 
     from api.strides import strides_text
     from nas.strategies.chained import base_origin
-    from workers.leaderboard import best_per_strategy
+    from workers.ranking import best_per_strategy
     from workers.store import TrialState
 
     ranked = [of_ranked(row) for row in rows[:top]]

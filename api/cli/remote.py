@@ -23,7 +23,7 @@ from api.cli.board import (
     ranked_table,
     skipped_table,
 )
-from api.cli.common import (
+from api.cli.shared import (
     ApiKey,
     AsJson,
     Server,

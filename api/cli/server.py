@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli.common import console, err_console, fail, invalid
+from api.cli.shared import console, err_console, fail, invalid
 from nas.errors import NasError
 
 if TYPE_CHECKING:

@@ -13,14 +13,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli.common import AsJson, console, fail
+from api.cli.shared import AsJson, console, fail
 from nas.errors import NasError
 
 if TYPE_CHECKING:
     from nas.compare import Step
     from nas.job import JobSpec
     from nas.oracle import OracleTable
-    from workers.oracle import Repetition
+    from workers.simulation import Repetition
 
 app = typer.Typer()
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -65,7 +65,7 @@ def simulate(
     accuracy at 25/50/100% of the budget and the area under the curve."""
     from nas.job import JobSpec
     from nas.oracle import OracleTable
-    from workers.oracle import simulate as replay
+    from workers.simulation import simulate as replay
 
     try:
         oracle = OracleTable.load(table_file)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli.common import ApiKey, AsJson, Server, console, open_client
+from api.cli.shared import ApiKey, AsJson, Server, console, open_client
 from api.client import Verdict, VerdictPair
 from api.defaults import DEFAULT_SERVER
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 
-from api.cli.common import (
+from api.cli.shared import (
     ApiKey,
     Server,
     console,
@@ -23,7 +23,7 @@ from api.cli.common import (
 )
 from api.cli.tables import say
 from api.defaults import DEFAULT_SERVER
-from api.targets import job_unit
+from api.live_targets import job_unit
 from workers.units import si
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.artifacts import Artifacts
+from api.board_cache import Leaderboards
 from api.deps import Services, ServicesDep, require_read
-from api.leaderboards import Leaderboards
 from api.routers.leaderboard import leaderboards
 from api.routers.verdict import job_verdict
 from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from api.board_cache import Leaderboards
 from api.deps import ServicesDep, require_read
-from api.leaderboard import MAX_ROWS
-from api.leaderboards import Leaderboards
+from api.live_board import MAX_ROWS
 from api.schemas import READ_ERRORS, Id, LeaderboardOut, StrideTrajectory
 from api.store.trajectory import stride_trajectory
 

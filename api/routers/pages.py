@@ -19,9 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 import nas
+from api.board_cache import Leaderboards
 from api.deps import ServicesDep, require_read
-from api.leaderboards import Leaderboards
-from api.results import compare, parse_job_ids
+from api.result_tables import compare, parse_job_ids
 from api.routers.leaderboard import leaderboards
 from api.routers.results import JOB_IDS_HELP
 from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
@@ -38,7 +38,7 @@ templates = Jinja2Templates(
     env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
 )
 PAGE_TAG = "pages"
-# Errors of the pages are pages too (api.errors renders them): documented as HTML.
+# Errors of the pages are pages too (api.error_responses renders them): documented as HTML.
 _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": str(doc["description"]), "content": {"text/html": {}}}
     for code, doc in READ_ERRORS.items()

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
+from api.board_cache import Leaderboards
 from api.deps import Services, ServicesDep, require_read
-from api.leaderboards import Leaderboards
-from api.results import compare, csv_text, job_rows, json_text, parse_job_ids
+from api.live_targets import Comparison
+from api.result_tables import compare, csv_text, job_rows, json_text, parse_job_ids
 from api.routers.leaderboard import leaderboards
 from api.schemas import READ_ERRORS, CompareOut, Id, TrialRow
-from api.targets import Comparison
 
 router = APIRouter(prefix="/api/v1", tags=["results"], responses=READ_ERRORS)
 JOB_IDS_HELP = "ids of 2 to 8 jobs on the same dataset: jobs=1,2 or jobs=1&jobs=2"

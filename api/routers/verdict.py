@@ -8,13 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from api.board_cache import Leaderboards, Snapshot
 from api.deps import require_read
-from api.leaderboards import Leaderboards, Snapshot
+from api.live_targets import KeyRun, group_keys, series_of
 from api.routers.leaderboard import leaderboards
 from api.schemas import READ_ERRORS, Id
 from api.schemas.verdict import VerdictOut
 from api.states import TERMINAL_JOB_STATES
-from api.targets import KeyRun, group_keys, series_of
 from nas.compare import Step
 from nas.job import RunKey
 from nas.verdict import Verdict, verdict

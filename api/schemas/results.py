@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.targets import SeriesTarget, Target, Unit
+from api.live_targets import SeriesTarget, Target, Unit
 
 
 class TrialRow(BaseModel):

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from api.strides import strides_text
 from nas.trial import EpochReport
-from workers.leaderboard import flat_row, trial_columns
 from workers.processes import LOG_LIMIT
+from workers.ranking import flat_row, trial_columns
 from workers.store import StoredTrial
 
 
@@ -76,7 +76,7 @@ class TrialSummary(BaseModel):
 
     @classmethod
     def of_columns(cls, columns: Mapping[Any, Any], last: EpochReport | None) -> Self:
-        """From a trial's columns (``workers.leaderboard.flat_row``: the one flattening),
+        """From a trial's columns (``workers.ranking.flat_row``: the one flattening),
         without revalidating them; ``last``: its latest progress report."""
         learned = columns["learned_strides"]
         return cast(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from api.targets import Unit
+from api.live_targets import Unit
 from nas.verdict import Verdict
 
 

@@ -29,7 +29,7 @@ from nas.job import CONFIRM
 from nas.pareto import pareto_front
 from nas.trial import EpochReport
 from workers.confirm import ConfirmationSummary, summarize
-from workers.leaderboard import RANKED_STATE, UNRANKED_STRATEGIES
+from workers.ranking import RANKED_STATE, UNRANKED_STRATEGIES
 from workers.store import StoredTrial
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -67,7 +67,7 @@ _SUMMARY_COLUMNS = (
 
 
 def ranked_filter() -> list[sa.ColumnElement[bool]]:
-    """``workers.leaderboard.is_ranked`` in SQL: the trials that take a place in the ranking
+    """``workers.ranking.is_ranked`` in SQL: the trials that take a place in the ranking
     (a test holds the two to the same trials)."""
     return [
         Trial.state == RANKED_STATE.value,

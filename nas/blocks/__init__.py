@@ -6,5 +6,5 @@ reads, the check run whenever a spec is created, its scaling rule (when its widt
 or its stage holds one block) and where its torch builder is (``nas.layers.<block>``), as
 ``BlockKind`` values in its ``KINDS``. ``nas.blocks.catalog`` lists them; the registries read the
 catalog: the block rules (``nas.validation``), the scaling rules (``nas.scaling``) and the
-builders (``nas.layers.registry``). The block modules import none of them.
+builders (``nas.layers.builders``). The block modules import none of them.
 """

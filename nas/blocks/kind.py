@@ -21,7 +21,7 @@ StageScaler = Callable[["StageSpec", float, float], "StageSpec"]
 @dataclass(frozen=True)
 class BlockKind:
     """One block type: its name in the block string (a lowercase word, no underscores), what it
-    is, its torch builder as ``"module:function"`` (resolved by ``nas.layers.registry`` only
+    is, its torch builder as ``"module:function"`` (resolved by ``nas.layers.builders`` only
     when a model is built), its check (None: any stage), the extras it reads (None: undeclared,
     any) and its scaling rule (None: channels x width, repeats x depth)."""
 

@@ -13,17 +13,17 @@ if TYPE_CHECKING:
     from nas.data.augment import Augment
     from nas.data.batching import batches
     from nas.data.dataset import ImageData, RawImages, prepare
-    from nas.data.registry import load, names, register
+    from nas.data.sources import load, names, register
 
 _EXPORTS = {
     "Augment": "nas.data.augment",
     "ImageData": "nas.data.dataset",
     "RawImages": "nas.data.dataset",
     "batches": "nas.data.batching",
-    "load": "nas.data.registry",
-    "names": "nas.data.registry",
+    "load": "nas.data.sources",
+    "names": "nas.data.sources",
     "prepare": "nas.data.dataset",
-    "register": "nas.data.registry",
+    "register": "nas.data.sources",
 }
 
 __all__ = ["Augment", "ImageData", "RawImages", "batches", "load", "names", "prepare", "register"]

@@ -1,4 +1,4 @@
-"""Building blocks, one concept per module, looked up by name through ``nas.layers.registry``.
+"""Building blocks, one concept per module, looked up by name through ``nas.layers.builders``.
 
 Each block's torch module is here (``resnet``, ``mbconv``, ``plain``, ``dense``, ``fire``,
 ``dynamic_conv``, ``inception``); its torch-free rules (plan, checks, scaling) are its
@@ -13,8 +13,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from nas.layers.builders import get_block, register_block
     from nas.layers.diffstride import DiffStride, complexity_regularizer
-    from nas.layers.registry import get_block, register_block
     from nas.layers.spectral_pool import SpectralPool
     from nas.validation import block_names
 
@@ -23,8 +23,8 @@ _EXPORTS = {
     "SpectralPool": "nas.layers.spectral_pool",
     "block_names": "nas.validation",
     "complexity_regularizer": "nas.layers.diffstride",
-    "get_block": "nas.layers.registry",
-    "register_block": "nas.layers.registry",
+    "get_block": "nas.layers.builders",
+    "register_block": "nas.layers.builders",
 }
 
 __all__ = [

@@ -8,7 +8,7 @@ also follows the shortcut's 1x1 projection, so both branches agree on the output
 contribute gradient to a learned stride.
 
 ``gridreduce`` is different: it is a module of its own in front of the stage
-(:class:`GridReduction`, put there by ``nas.layers.registry.build_stage``), so any block type
+(:class:`GridReduction`, put there by ``nas.layers.builders.build_stage``), so any block type
 can take it. Szegedy et al. 2016 (Rethinking the Inception Architecture, Sec. 7, Fig. 10):
 pooling before a convolution loses information and a convolution before pooling is expensive;
 a stride-``s`` 3x3 convolution and a stride-``s`` max pool *in parallel*, concatenated, are
@@ -51,7 +51,7 @@ def make_downsampler(stage: StageSpec) -> tuple[ConvStride, nn.Module | None]:
     if stage.downsample == "maxpool":
         return (1, 1), (max_pool(integer) if stage.is_downsampling else None)
     if stage.downsample == "gridreduce" and stage.is_downsampling:
-        raise ValueError("a gridreduce stage is built by nas.layers.registry.build_stage")
+        raise ValueError("a gridreduce stage is built by nas.layers.builders.build_stage")
     return integer, None
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nas.layers.builders import build_stage
 from nas.layers.conv import conv_bn_act, make_activation
 from nas.layers.inception import InceptionAux
-from nas.layers.registry import build_stage
 from nas.spec import ArchSpec
 
 

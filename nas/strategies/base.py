@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from nas.search import Objectives, SearchSpace
+from nas.search_space import Objectives, SearchSpace
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrainOptions, TrialRequest, TrialResult
 

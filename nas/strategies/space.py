@@ -19,7 +19,7 @@ from typing import Any
 
 from nas.errors import NotFoundError, SpecError
 from nas.scaling import scale
-from nas.search import SearchSpace
+from nas.search_space import SearchSpace
 from nas.spec import ArchSpec, DownsampleKind, ExtraValue
 from nas.strategies.base import TrialRecord
 from nas.validation import block_extras

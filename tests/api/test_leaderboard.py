@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import api.leaderboard as leaderboard_module
+import api.live_board as leaderboard_module
 from api.db.models import Job, Trial, utcnow
 from api.db.session import session_scope
-from api.leaderboard import MAX_ERROR_CHARS
+from api.live_board import MAX_ERROR_CHARS
 from nas.readout import StrideReadout
 from tests.api.harness import BASE, Harness, diffstride_spec, report, result
 

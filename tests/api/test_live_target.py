@@ -1,4 +1,4 @@
-"""``api.targets.live_target``: no target below 0, nor one a validation set too small to tell
+"""``api.live_targets.live_target``: no target below 0, nor one a validation set too small to tell
 trials apart would make meaningless; the ``reason`` says which."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from api.targets import MAX_MARGIN, live_target
+from api.live_targets import MAX_MARGIN, live_target
 
 
 def test_a_target_is_the_best_less_two_standard_errors() -> None:

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 
 from api.db.session import session_scope
-from api.results import COLUMNS, FORMULA_START
-from api.store import SqlTrialStore, insert_trials
-from api.strides import stage_strides, strides_text
-from api.targets import (
+from api.live_targets import (
     KeyRun,
     band_curve,
     live_target,
     series_of,
     validation_size,
 )
+from api.result_tables import COLUMNS, FORMULA_START
+from api.store import SqlTrialStore, insert_trials
+from api.strides import stage_strides, strides_text
 from nas.compare import Step, quantile
 from nas.job import DatasetRef, run_keys
 from nas.models import preset
@@ -217,9 +217,9 @@ def test_trials_export_as_spreadsheet_safe_csv_and_as_json(h: Harness) -> None:
 
 
 def test_an_export_reads_a_big_job_in_batches(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    import api.results
+    import api.result_tables
 
-    monkeypatch.setattr(api.results, "BATCH", 3)
+    monkeypatch.setattr(api.result_tables, "BATCH", 3)
     job_id, store = h.job(strategies=["grid"], repeats=2)
     ids = [finished(h, store, f"grid/r{k % 2}", 0.5 + k / 100) for k in range(8)]
     rows = h.client.get(f"/api/v1/jobs/{job_id}/trials.json").json()

@@ -20,7 +20,7 @@ from nas.job import CONFIRM
 from nas.recommend import best
 from tests.api.store_helpers import SPEC, filled_job, make_job, report, request, result
 from workers.confirm import recommendation
-from workers.leaderboard import ranked_trial
+from workers.ranking import ranked_trial
 
 Factory = sessionmaker[Session]
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import Job
 from api.db.session import session_scope
+from api.live_targets import series_of
 from api.specs import StoredSpecError, stored_spec
 from api.store import JobRepository
-from api.targets import series_of
 from tests.api.harness import Harness, job_spec, result
 from workers.store import BudgetUse
 

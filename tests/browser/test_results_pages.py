@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from api.results import COLUMNS
+from api.result_tables import COLUMNS
 from tests.browser.conftest import Server, screenshot
 from tests.browser.test_leaderboard_page import (
     COUNT_INK,

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from api.db.session import upgrade_database
-from api.results import COLUMNS
+from api.result_tables import COLUMNS
 from api.settings import Settings
 from api.store import JobRepository
 from tests.api.store_helpers import make_job, request, result

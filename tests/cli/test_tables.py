@@ -68,7 +68,7 @@ def test_the_consoles_follow_the_terminal_after_import() -> None:
     code = (
         "import os\n"
         "os.environ['COLUMNS'] = '80'\n"
-        "from api.cli.common import console, err_console\n"
+        "from api.cli.shared import console, err_console\n"
         "os.environ['COLUMNS'] = '60'\n"
         "print(console.width, err_console.width)\n"
     )

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from nas.flops import count_flops
+from nas.layers.builders import build_stage, get_block
 from nas.layers.conv import SubsampledConv2d, conv2d
 from nas.layers.diffstride import DiffStride
 from nas.layers.dynamic_conv import DynamicConv2d
-from nas.layers.registry import build_stage, get_block
 from nas.layers.spectral import spectral_output_size
 from nas.models import build_model
 from nas.spec import DOWNSAMPLE_KINDS, ArchSpec, StageSpec

@@ -14,11 +14,11 @@ from torch import nn
 
 from nas.errors import SpecError
 from nas.flops import count_params
+from nas.layers.builders import build_stage
 from nas.layers.dense import DenseLayer, Transition
 from nas.layers.downsample import GridReduction
 from nas.layers.fire import Fire
 from nas.layers.plans import PLANS, split
-from nas.layers.registry import build_stage
 from nas.spec import ArchSpec, StageSpec
 
 HEADER = "t:r32:c3:n10:relu:stem_c16"

@@ -18,7 +18,7 @@ import pytest
 from harness import drive as _drive
 
 from nas.models import preset
-from nas.search import Objectives, SearchSpace
+from nas.search_space import Objectives, SearchSpace
 from nas.spec import ArchSpec
 from nas.strategies.base import StrategyContext
 from nas.trial import TrainOptions

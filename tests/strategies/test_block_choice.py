@@ -17,7 +17,7 @@ from harness import drive
 from nas.errors import SpecError
 from nas.job import JobError, JobSpec
 from nas.models import preset
-from nas.search import SearchSpace
+from nas.search_space import SearchSpace
 from nas.spec import ArchSpec
 from nas.strategies.grid import GridSearch
 from nas.strategies.optuna_search import OptunaSearch

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from nas.scaling import compound_scale, flops_factor
-from nas.search import Objectives
+from nas.search_space import Objectives
 from nas.spec import ArchSpec
 from nas.strategies.base import StrategyContext, TrialRecord
 from nas.strategies.compound import (

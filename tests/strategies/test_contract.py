@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from nas import strategies
 from nas.data import ImageData, load
 from nas.job import JobError, JobSpec
-from nas.search import SearchSpace
+from nas.search_space import SearchSpace
 from nas.strategies.base import SearchStrategy, StrategyContext
 from nas.strategies.chained import Chained
 from tests.fakes import SyntheticExecutor, SyntheticObjective

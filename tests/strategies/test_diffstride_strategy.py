@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from nas.errors import OptionsError
 from nas.readout import StrideReadout
-from nas.search import SearchSpace
+from nas.search_space import SearchSpace
 from nas.strategies.base import StrategyContext
 from nas.strategies.diffstride import DiffStrideSearch, nearest_choice, round_stride
 from nas.trial import TrialRequest, TrialResult

@@ -11,7 +11,7 @@ from harness import drive, replayed
 from nas.data import load
 from nas.errors import OptionsError
 from nas.job import JobError, JobSpec
-from nas.search import SearchSpace
+from nas.search_space import SearchSpace
 from nas.strategies.grid import GridSearch
 from nas.strategies.space import Space, is_valid_choice, key_of_params
 from tests.fakes import SyntheticExecutor, SyntheticObjective

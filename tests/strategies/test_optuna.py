@@ -8,7 +8,7 @@ import pytest
 from harness import drive, replayed
 from pydantic import ValidationError
 
-from nas.search import Objectives, SearchSpace
+from nas.search_space import Objectives, SearchSpace
 from nas.strategies.optuna_search import OptunaSearch
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.space import key_of_params

@@ -6,7 +6,7 @@ import pytest
 from harness import drive
 from pydantic import ValidationError
 
-from nas.search import SearchSpace
+from nas.search_space import SearchSpace
 from nas.strategies.grid import GridSearch
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.space import key_of_params

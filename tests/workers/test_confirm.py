@@ -13,7 +13,7 @@ from nas.job import CONFIRM, JobError, JobSpec
 from tests.fakes import SyntheticExecutor, SyntheticObjective
 from tests.fakes import make_job as fake_job
 from workers.confirm import SEED_OFFSET, recommendation, summarize
-from workers.leaderboard import leaderboard
+from workers.ranking import leaderboard
 from workers.runner import JobRunner, fit_base
 from workers.store import MemoryTrialStore, StoredTrial
 

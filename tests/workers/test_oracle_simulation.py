@@ -15,8 +15,8 @@ from nas.presets import parse_spec
 from nas.train import train
 from nas.trial import TrialRequest
 from workers.executor import InlineExecutor
-from workers.oracle import OracleExecutor, simulate
 from workers.runner import JobRunner
+from workers.simulation import OracleExecutor, simulate
 from workers.store import MemoryTrialStore
 from workers.trial_entry import load_dataset
 

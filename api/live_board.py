@@ -2,7 +2,7 @@
 
 A ``Leaderboard`` holds one job's trials as columns (one Python list per field) built from the
 narrow ``trial`` rows (the documents live in ``trial_document``; only the unfinished trials'
-requests are read, for the epochs they ask for). ``api.leaderboards.Leaderboards`` keeps one per
+requests are read, for the epochs they ask for). ``api.board_cache.Leaderboards`` keeps one per
 recently viewed job and, on each request, reads the job's ``version``; when that moved, the
 board loads only the trials whose ``trial.version`` is newer (index ``ix_trial_job_id_version``)
 and merges them. The aggregates (``api.folds``: best-so-far per strategy, the Pareto front) are
@@ -13,7 +13,7 @@ strategy.
 
 A client sends the ``version`` of its last answer as ``since`` and gets the trials changed since
 then, as parallel arrays, each trial marked ``ranked`` or not by
-``workers.leaderboard.is_ranked`` (the rule ``nas leaderboard`` ranks by too). The job's version
+``workers.ranking.is_ranked`` (the rule ``nas leaderboard`` ranks by too). The job's version
 is read before its trials, so a concurrent change is at worst sent twice, never lost. A
 DiffStride trial's learned strides per epoch are read on demand, one trial at a time
 (``api.store.trajectory.stride_trajectory``).
@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from api.db.models import TRIAL_STATES, Trial, TrialDocument, TrialEvent
 from api.folds import Folds
+from api.live_targets import Comparison, KeyRun, Unit, area_horizon, job_unit
+from api.live_targets import comparison as compare_strategies
 from api.schemas.leaderboard import (
     MAX_ERROR_CHARS,
     Cursor,
@@ -44,10 +46,8 @@ from api.schemas.leaderboard import (
 from api.states import UNFINISHED_TRIAL_STATES, count_by_strategy
 from api.store.trajectory import learned_strides
 from api.strides import strides_text
-from api.targets import Comparison, KeyRun, Unit, area_horizon, job_unit
-from api.targets import comparison as compare_strategies
 from nas.job import CONFIRM, JobSpec
-from workers.leaderboard import is_ranked
+from workers.ranking import is_ranked
 from workers.store import FINISHED_STATES, BudgetUse, TrialState
 
 MAX_ROWS = 100_000
@@ -346,7 +346,7 @@ class Leaderboard:
             stride_texts=list(texts),
         )
 
-    # ---- compute to target (api.targets) -------------------------------------------------
+    # ---- compute to target (api.live_targets) -------------------------------------------------
 
     def runs(self) -> list[KeyRun]:
         """Each strategy key's finished trials in finish order (copies: safe outside the lock);
@@ -359,7 +359,7 @@ class Leaderboard:
         ]
 
     def unit(self, job: sa.Row[Any]) -> tuple[Unit, float]:
-        """What compute-to-target counts and the FLOPs in one (``api.targets.job_unit``)."""
+        """What compute-to-target counts and the FLOPs in one (``api.live_targets.job_unit``)."""
         return job_unit(self.spec, job.budget_used)
 
     def comparison(self, job: sa.Row[Any]) -> Comparison:

@@ -1,6 +1,6 @@
 """The leaderboards of recently viewed jobs (``Leaderboards``: LRU, keyed by job id and creation
 time) over one database: each request reads the job's row and ``version`` and brings its
-``api.leaderboard.Leaderboard`` up to it, under the board's lock (with the job's spec as stored
+``api.live_board.Leaderboard`` up to it, under the board's lock (with the job's spec as stored
 at that version, ``api.specs.stored_spec``: an extension changes its budget); ``Snapshot`` is
 what the compare page copies out of one."""
 
@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import Job
 from api.db.session import session_scope
-from api.leaderboard import MAX_ROWS, Leaderboard
+from api.live_board import MAX_ROWS, Leaderboard
+from api.live_targets import Comparison, KeyRun, Unit, area_horizon
 from api.specs import stored_spec
-from api.targets import Comparison, KeyRun, Unit, area_horizon
 from nas.errors import NotFoundError
 from nas.job import DatasetRef, JobSpec, RunKey
 

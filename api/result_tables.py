@@ -16,18 +16,18 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from api.leaderboards import Snapshot
-from api.schemas import MAX_ID
-from api.schemas.results import CompareJob, CompareOut, CompareSeries, TrialRow
-from api.schemas.trials import TrialSummary
-from api.store import JobRepository
-from api.targets import (
+from api.board_cache import Snapshot
+from api.live_targets import (
     Unit,
     best_of,
     live_target,
     series_of,
     series_targets,
 )
+from api.schemas import MAX_ID
+from api.schemas.results import CompareJob, CompareOut, CompareSeries, TrialRow
+from api.schemas.trials import TrialSummary
+from api.store import JobRepository
 from nas.errors import OptionsError
 from nas.job import DatasetRef, RunKey
 from nas.recommend import outranks
