@@ -10,27 +10,20 @@ Queries stay cheap with 10,000+ trials per job: per-job indexes, ``COUNT(*)`` fo
 pages instead of whole tables.
 
 Modules: ``trials`` (the trial store), ``jobs`` (the job repository), ``leases`` (its claims and
-renewals), ``queries`` (its reads: pages, best, Pareto, progress), ``warm_start``, and ``rows``
-(what they share: JSON, the fenced version bump, rows to values). What ``api/store.py`` exported
-before the split stays importable here: the job and trial bodies (now in ``api.schemas``) and the
-job states' transitions (now in ``api.states``) too.
+renewals), ``fence`` (the one job-row write and its lease check), ``queries`` (its reads: pages,
+best, Pareto, progress), ``warm_start``, and ``rows`` (what they share: JSON, rows to values).
+What ``api/store.py`` exported before the split stays importable here: the job and trial bodies
+(now in ``api.schemas``) and the job states' transitions (now in ``api.states``) too.
 """
 
 from api.schemas.jobs import JobRecord
 from api.schemas.trials import TrialLog, TrialSummary
 from api.states import JOB_TRANSITIONS, TERMINAL_JOB_STATES, JobState
+from api.store.fence import LeaseLost
 from api.store.jobs import MAX_EXTENSION, JobRepository
 from api.store.leases import LeaseState
 from api.store.queries import SORT_COLUMNS
-from api.store.rows import (
-    CANCELLED,
-    Factory,
-    JobList,
-    LeaseLost,
-    ReportList,
-    TrialList,
-    insert_trials,
-)
+from api.store.rows import CANCELLED, Factory, JobList, ReportList, TrialList, insert_trials
 from api.store.trials import SqlTrialStore
 
 JobStateName = JobState

@@ -20,6 +20,7 @@ from api.states import (
     UNFINISHED_TRIAL_STATES,
     JobState,
 )
+from api.store.fence import bump_job
 from api.store.leases import Leases
 from api.store.queries import JobQueries
 from api.store.rows import (
@@ -30,8 +31,6 @@ from api.store.rows import (
     job_not_found,
     job_record,
     job_records,
-    lease_lost,
-    touch,
 )
 from api.store.trials import SqlTrialStore
 from api.store.warm_start import warm_start
@@ -100,21 +99,17 @@ class JobRepository(JobQueries, Leases):
         session: Session, job_id: int, state: str, error: str | None, owner: str | None
     ) -> bool:
         """One compare-and-set of the job's state; False when it changed meanwhile (look
-        again)."""
-        row = session.execute(
-            sa.select(Job.state, Job.lease_owner).where(Job.id == job_id)
-        ).one_or_none()
-        if row is None:
+        again). With ``owner`` the job must be running under its lease (``bump_job``'s fence)."""
+        current = session.scalar(sa.select(Job.state).where(Job.id == job_id))
+        if current is None:
             raise job_not_found(job_id)
-        current = row.state
-        if owner is not None and (current != JobState.RUNNING or row.lease_owner != owner):
-            raise lease_lost(session, job_id, owner)
-        if state not in JOB_TRANSITIONS.get(current, frozenset()):
+        source = JobState.RUNNING if owner is not None else current
+        if state not in JOB_TRANSITIONS.get(source, frozenset()):
             raise ConflictError(
-                f"job {job_id} is {current}: it cannot become {state}", field="state"
+                f"job {job_id} is {source}: it cannot become {state}", field="state"
             )
         now = utcnow()
-        values: dict[str, Any] = {"state": state, "version": Job.version + 1, "updated_at": now}
+        values: dict[str, Any] = {"state": state, "updated_at": now}
         if state == JobState.RUNNING:
             values["started_at"] = sa.func.coalesce(Job.started_at, now)
         if state in TERMINAL_JOB_STATES:
@@ -122,11 +117,8 @@ class JobRepository(JobQueries, Leases):
         if error is not None:
             values["error"] = error
         # compare-and-set: a concurrent change makes this a no-op, and we look again
-        where = [Job.id == job_id, Job.state == current]
-        if owner is not None:
-            where.append(Job.lease_owner == owner)
-        result = session.execute(sa.update(Job).where(*where).values(values))
-        return bool(getattr(result, "rowcount", 0))
+        version = bump_job(session, job_id, owner=owner, where=[Job.state == source], values=values)
+        return version is not None
 
     def extend(
         self, job_id: int, more: float, max_trials_per_strategy: int | None = None
@@ -160,19 +152,12 @@ class JobRepository(JobQueries, Leases):
                 except ValidationError as exc:
                     error = job_error_from(exc)
                     raise OptionsError(error.message, field=f"budget.{error.field}") from None
-                values: dict[str, Any] = {
-                    "spec": as_json(extended),
-                    "version": Job.version + 1,
-                    "updated_at": utcnow(),
-                }
+                values: dict[str, Any] = {"spec": as_json(extended)}
                 resumed = row.state in TERMINAL_JOB_STATES
                 if resumed:
                     values.update(state=JobState.QUEUED, finished_at=None, error=None)
-                version = session.scalar(
-                    sa.update(Job)
-                    .where(Job.id == job_id, Job.version == row.version)
-                    .values(values)
-                    .returning(Job.version)
+                version = bump_job(
+                    session, job_id, where=[Job.version == row.version], values=values
                 )
                 if version is None:
                     continue  # changed meanwhile: look again
@@ -213,7 +198,7 @@ class JobRepository(JobQueries, Leases):
                         .where(Trial.id.in_(ids), Trial.state.in_(UNFINISHED_TRIAL_STATES))
                         .values(state=TrialState.FAILED, error=CANCELLED, finished_at=utcnow())
                     )
-                    touch(session, job_id, ids)
+                    bump_job(session, job_id, ids)
                 break
         return self.get(job_id)
 

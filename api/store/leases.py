@@ -1,5 +1,5 @@
 """Leases: which server runs which job (``JobRepository``'s claims, renewals, releases, and the
-fenced completion of a job)."""
+fenced completion of a job). The fence every write passes is ``api.store.fence``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from api.db.models import Job, Trial, utcnow
 from api.db.session import database_now, session_scope
 from api.schemas.jobs import JobRecord
 from api.states import UNFINISHED_JOB_STATES, JobState
-from api.store.rows import Factory, job_not_found, job_records, lease_lost, touch
+from api.store.fence import bump_job, held_by
+from api.store.rows import Factory, job_not_found, job_records
 from nas.job import Budget, JobSpec
 from workers.store import TrialState
 
@@ -45,30 +46,22 @@ class Leases:
                 if stored != budget:
                     return stored
                 now = utcnow()
-                done = session.execute(
-                    sa.update(Job)
-                    .where(
-                        Job.id == job_id,
-                        Job.version == row.version,
-                        Job.state == JobState.RUNNING,
-                        Job.lease_owner == owner,
-                    )
-                    .values(
-                        state=JobState.COMPLETED,
-                        version=Job.version + 1,
-                        updated_at=now,
-                        finished_at=now,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                    )
+                done = bump_job(
+                    session,
+                    job_id,
+                    owner=owner,
+                    where=[Job.version == row.version],
+                    values={
+                        "state": JobState.COMPLETED,
+                        "updated_at": now,
+                        "finished_at": now,
+                        "lease_owner": None,
+                        "lease_expires_at": None,
+                    },
                 )
-                if getattr(done, "rowcount", 0):
+                if done is not None:
                     return None
-                current = session.execute(
-                    sa.select(Job.state, Job.lease_owner, Job.version).where(Job.id == job_id)
-                ).one()
-                if current.state != JobState.RUNNING or current.lease_owner != owner:
-                    raise lease_lost(session, job_id, owner)
+                # still ours, but the job changed meanwhile (extended?): look again
 
     def claim(
         self,
@@ -129,11 +122,7 @@ class Leases:
             held = set(
                 session.scalars(
                     sa.update(Job)
-                    .where(
-                        Job.id.in_(list(job_ids)),
-                        Job.lease_owner == owner,
-                        Job.state == JobState.RUNNING,
-                    )
+                    .where(Job.id.in_(list(job_ids)), held_by(owner))
                     .values(lease_expires_at=now + lease)
                     .returning(Job.id)
                 )
@@ -174,7 +163,7 @@ class Leases:
                         .where(Trial.id.in_(ids), Trial.state == TrialState.RUNNING)
                         .values(state=TrialState.QUEUED, worker=None)
                     )
-                    touch(session, job_id, ids)
+                    bump_job(session, job_id, ids)
 
     def lease_states(self, job_ids: Collection[int]) -> dict[int, LeaseState]:
         """State, lease owner and budget of each of ``job_ids`` that still exists (what a
