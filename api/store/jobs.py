@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Job, Trial, utcnow
 from api.db.session import session_scope
-from api.schemas.jobs import JobRecord
 from api.states import (
     JOB_STATES,
     JOB_TRANSITIONS,
@@ -23,14 +22,15 @@ from api.states import (
 from api.store.fence import bump_job
 from api.store.leases import Leases
 from api.store.queries import JobQueries
+from api.store.records import StoredJob
 from api.store.rows import (
     CANCELLED,
     Factory,
     JobList,
     as_json,
     job_not_found,
-    job_record,
-    job_records,
+    stored_job,
+    stored_jobs,
 )
 from api.store.trials import SqlTrialStore
 from api.store.warm_start import warm_start
@@ -47,7 +47,7 @@ class JobRepository(JobQueries, Leases):
     def __init__(self, factory: Factory) -> None:
         self.factory = factory
 
-    def create(self, spec: JobSpec) -> JobRecord:
+    def create(self, spec: JobSpec) -> StoredJob:
         """Store a validated job, state ``queued``."""
         now = utcnow()
         row = Job(
@@ -65,18 +65,18 @@ class JobRepository(JobQueries, Leases):
             counts: dict[str, int] = {}
             if spec.warm_start is not None:
                 counts = warm_start(session, row.id, spec)
-            return job_record(row, counts)
+            return stored_job(row, counts)
 
-    def get(self, job_id: int) -> JobRecord:
+    def get(self, job_id: int) -> StoredJob:
         with session_scope(self.factory) as session:
             row = session.get(Job, job_id)
             if row is None:
                 raise job_not_found(job_id)
-            return job_records(session, [row])[0]
+            return stored_jobs(session, [row])[0]
 
     def set_state(
         self, job_id: int, state: str, error: str | None = None, *, owner: str | None = None
-    ) -> JobRecord:
+    ) -> StoredJob:
         """Move the job to ``state``; ConflictError (naming the current state) when illegal.
 
         queued -> running | cancelled; running -> completed | failed | cancelled | queued;
@@ -122,7 +122,7 @@ class JobRepository(JobQueries, Leases):
 
     def extend(
         self, job_id: int, more: float, max_trials_per_strategy: int | None = None
-    ) -> JobRecord:
+    ) -> StoredJob:
         """Add ``more`` to the job's budget (in its unit), and optionally raise its trials per
         strategy. A finished, failed or cancelled job goes back to ``queued`` (the trials a
         cancel stopped run again) and a server resumes it: its strategies replay what they
@@ -176,7 +176,7 @@ class JobRepository(JobQueries, Leases):
                 break
         return self.get(job_id)
 
-    def cancel(self, job_id: int) -> JobRecord:
+    def cancel(self, job_id: int) -> StoredJob:
         """Cancel a queued or running job: in one transaction it becomes ``cancelled`` and its
         unfinished trials ``failed`` ("cancelled"). The server running it sees the state at
         its next look (its later writes are refused), kills the trials' workers and lets the
@@ -223,7 +223,7 @@ class JobRepository(JobQueries, Leases):
                 .where(Job.state.in_(UNFINISHED_JOB_STATES))
                 .order_by(Job.created_at, Job.id)
             )
-            return job_records(session, rows)
+            return stored_jobs(session, rows)
 
     def trial_store(self, job_id: int, lease_owner: str | None = None) -> SqlTrialStore:
         """The ``TrialStore`` of one job (for the runner; fenced by ``lease_owner``'s lease)."""
@@ -240,4 +240,4 @@ class JobRepository(JobQueries, Leases):
             rows = session.scalars(
                 sa.select(Job).where(*where).order_by(Job.id.desc()).offset(offset).limit(limit)
             )
-            return job_records(session, rows), total or 0
+            return stored_jobs(session, rows), total or 0

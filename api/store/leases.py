@@ -11,10 +11,10 @@ import sqlalchemy as sa
 
 from api.db.models import Job, Trial, utcnow
 from api.db.session import database_now, session_scope
-from api.schemas.jobs import JobRecord
 from api.states import UNFINISHED_JOB_STATES, JobState
 from api.store.fence import bump_job, held_by
-from api.store.rows import Factory, job_not_found, job_records
+from api.store.records import StoredJob
+from api.store.rows import Factory, job_not_found, stored_jobs
 from nas.job import Budget, JobSpec
 from workers.store import TrialState
 
@@ -69,7 +69,7 @@ class Leases:
         lease: timedelta,
         limit: int = 1,
         exclude: Collection[int] = (),
-    ) -> list[JobRecord]:
+    ) -> list[StoredJob]:
         """Take the leases of up to ``limit`` runnable jobs (queued, or running with no live
         lease: their server died or let go), highest priority first, then oldest; a queued
         job becomes running. Atomic across servers: on PostgreSQL the candidate rows are
@@ -109,7 +109,7 @@ class Leases:
                 if getattr(taken, "rowcount", 0):
                     won.append(job_id)
             rows = session.scalars(sa.select(Job).where(Job.id.in_(won)))
-            by_id = {r.id: r for r in job_records(session, rows)}
+            by_id = {r.id: r for r in stored_jobs(session, rows)}
         return [by_id[i] for i in won if i in by_id]
 
     def renew(self, owner: str, job_ids: Collection[int], lease: timedelta) -> set[int]:

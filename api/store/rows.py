@@ -1,5 +1,5 @@
 """What the store's modules share: JSON for the documents, not-found errors, the columns a
-``StoredTrial`` is read from, job records with their trial counts, and bulk inserts."""
+``StoredTrial`` is read from, stored jobs with their trial counts, and bulk inserts."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.models import Job, Trial, TrialDocument, TrialEvent
-from api.schemas.jobs import JobRecord
 from api.states import JobState
+from api.store.records import StoredJob
 from nas.errors import NotFoundError
 from nas.job import JobSpec
 from nas.trial import EpochReport, TrialRequest, TrialResult
@@ -24,7 +24,7 @@ CANCELLED = "cancelled"
 
 
 Factory = sessionmaker[Session]
-JobList = list[JobRecord]
+JobList = list[StoredJob]
 TrialList = list[StoredTrial]
 ReportList = list[EpochReport]
 
@@ -137,8 +137,8 @@ def insert_trials(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[i
 # ---- jobs as values --------------------------------------------------------------------------
 
 
-def job_record(row: Job, counts: dict[str, int]) -> JobRecord:
-    return JobRecord(
+def stored_job(row: Job, counts: dict[str, int]) -> StoredJob:
+    return StoredJob(
         id=row.id,
         name=row.name,
         state=JobState(row.state),
@@ -179,7 +179,7 @@ def _trial_counts(session: Session, job_ids: list[int]) -> dict[int, dict[str, i
     return counts
 
 
-def job_records(session: Session, rows: Iterable[Job]) -> JobList:
+def stored_jobs(session: Session, rows: Iterable[Job]) -> JobList:
     rows = list(rows)
     counts = _trial_counts(session, [r.id for r in rows])
-    return [job_record(r, counts[r.id]) for r in rows]
+    return [stored_job(r, counts[r.id]) for r in rows]
