@@ -24,7 +24,7 @@ from api.live_targets import (
     series_of,
     series_targets,
 )
-from api.schemas import MAX_ID
+from api.schemas import MAX_ID, mapping
 from api.schemas.results import CompareJob, CompareOut, CompareSeries, TrialRow
 from api.schemas.trials import TrialSummary
 from api.store import JobRepository
@@ -87,7 +87,7 @@ def job_rows(
         trials = repo.summaries_after(job_id, after, BATCH)
         if not trials:
             return
-        yield [trial_row(t, job_id, job_name, runs) for t in trials]
+        yield [trial_row(mapping.trial_summary(t), job_id, job_name, runs) for t in trials]
         after = trials[-1].id
 
 

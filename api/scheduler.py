@@ -27,8 +27,7 @@ from datetime import timedelta
 from api.artifacts import Artifacts
 from api.db.session import database_unreachable
 from api.executors import ExecutorFactory
-from api.schemas import JobRecord
-from api.store import JobRepository, LeaseLost, SqlTrialStore
+from api.store import JobRepository, LeaseLost, SqlTrialStore, StoredJob
 from nas.errors import NasError, NotFoundError
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
@@ -343,7 +342,7 @@ class Scheduler:
 
     # ---- one job --------------------------------------------------------------------------
 
-    def _start_job(self, job: JobRecord) -> None:
+    def _start_job(self, job: StoredJob) -> None:
         """Set up a claimed job: requeue its stale trials, load its data, add its runner."""
         try:
             store = self.repo.trial_store(job.id, lease_owner=self.owner)

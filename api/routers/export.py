@@ -17,7 +17,8 @@ from api.board_cache import Leaderboards
 from api.deps import Services, ServicesDep, require_read
 from api.routers.leaderboard import leaderboards
 from api.routers.verdict import job_verdict
-from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
+from api.schemas import MAX_ID, READ_ERRORS, Id
+from api.store import StoredJob
 from nas import export
 from workers.store import StoredTrial
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["export"], responses=READ_ERRORS
 ATTEMPTS = 3  # the best may change (and its weights go) while we package it: look again
 
 
-def _pick(svc: Services, job: JobRecord, trial_id: int | None) -> StoredTrial:
+def _pick(svc: Services, job: StoredJob, trial_id: int | None) -> StoredTrial:
     """The trial to export: ``trial_id``, or the best (most accurate completed) of the job."""
     if trial_id is not None:
         return svc.repo.trial_store(job.id).get(trial_id)  # 404 when not in this job
@@ -35,7 +36,7 @@ def _pick(svc: Services, job: JobRecord, trial_id: int | None) -> StoredTrial:
     return top
 
 
-def _saved_dir(svc: Services, job: JobRecord, trial: StoredTrial) -> Path:
+def _saved_dir(svc: Services, job: StoredJob, trial: StoredTrial) -> Path:
     """The trial's saved model directory; 404 saying why when there is none."""
     name = f"trial {trial.id} ({trial.strategy} #{trial.number})"
     if trial.result is None:
@@ -63,7 +64,7 @@ def _saved_dir(svc: Services, job: JobRecord, trial: StoredTrial) -> Path:
     return path
 
 
-def record_of(job: JobRecord, trial: StoredTrial) -> dict[str, Any]:
+def record_of(job: StoredJob, trial: StoredTrial) -> dict[str, Any]:
     """How the trial was found: job, strategy, trial, data, budget, training, metrics."""
     result = trial.result
     metrics = (

@@ -18,15 +18,16 @@ from api.schemas import (
     Id,
     JobOut,
     JobProgress,
-    JobRecord,
     Offset,
     Page,
     TrialLog,
     TrialOut,
     TrialSummary,
     errors,
+    mapping,
 )
 from api.states import JobState
+from api.store import StoredJob
 from nas.data import names as dataset_names
 from nas.errors import NasError
 from nas.job import JobSpec
@@ -38,11 +39,8 @@ SORT_KEYS = Literal[
 ]
 
 
-def job_out(job: JobRecord, svc: Services) -> JobOut:
-    return JobOut(
-        **job.model_dump(),
-        leaderboard_url=f"{svc.settings.base_url()}/api/v1/jobs/{job.id}/trials",
-    )
+def job_out(job: StoredJob, svc: Services) -> JobOut:
+    return mapping.job_out(job, f"{svc.settings.base_url()}/api/v1/jobs/{job.id}/trials")
 
 
 def check_dataset(spec: JobSpec, svc: Services) -> None:
@@ -100,7 +98,7 @@ def get_job(job_id: Id, svc: ServicesDep) -> JobOut:
 def job_progress(job_id: Id, svc: ServicesDep) -> JobProgress:
     """Trial counts per state and strategy, and each strategy's budget use (as stored with the
     job: the same from every server, kept once the job ended)."""
-    return JobProgress(**svc.repo.progress(job_id))
+    return mapping.job_progress(svc.repo.progress(job_id))
 
 
 @router.get("/{job_id}/trials", response_model=Page[TrialOut], dependencies=[Depends(require_read)])
@@ -133,7 +131,8 @@ def list_trials(
         limit=limit,
         ranked=ranked,
     )
-    page = Page[TrialSummary].model_construct(items=trials, total=total, offset=offset, limit=limit)
+    items = [mapping.trial_summary(t) for t in trials]
+    page = Page[TrialSummary].model_construct(items=items, total=total, offset=offset, limit=limit)
     # Built from trusted columns: serialized directly, not validated again on the way out.
     return Response(page.model_dump_json(), media_type="application/json")
 
@@ -146,7 +145,7 @@ def list_trials(
 def trial_log(job_id: Id, trial_id: Id, svc: ServicesDep) -> TrialLog:
     """Why a trial failed: the reason in full, and the tail of its worker's stderr with the
     traceback (at most 64 kB; kept for trials that failed)."""
-    return svc.repo.trial_log(job_id, trial_id)
+    return mapping.trial_log(svc.repo.trial_log(job_id, trial_id))
 
 
 @router.get("/{job_id}/best", response_model=BestOut, dependencies=[Depends(require_read)])

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.board_cache import Leaderboards
 from api.deps import ServicesDep, require_read
 from api.live_board import MAX_ROWS
-from api.schemas import READ_ERRORS, Id, LeaderboardOut, StrideTrajectory
+from api.schemas import READ_ERRORS, Id, LeaderboardOut, StrideTrajectory, mapping
 from api.store.trajectory import stride_trajectory
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"], responses=READ_ERRORS)
@@ -61,4 +61,4 @@ def leaderboard(
 def strides(job_id: Id, trial_id: Id, svc: ServicesDep) -> StrideTrajectory:
     """A trial's learned (DiffStride) strides per stage and epoch: from its history once
     finished, else from the epoch reports of its current attempt; no stages when none learned."""
-    return stride_trajectory(svc.repo.factory, job_id, trial_id)
+    return mapping.trajectory(stride_trajectory(svc.repo.factory, job_id, trial_id))

@@ -24,7 +24,8 @@ from api.deps import ServicesDep, require_read
 from api.result_tables import compare, parse_job_ids
 from api.routers.leaderboard import leaderboards
 from api.routers.results import JOB_IDS_HELP
-from api.schemas import MAX_ID, READ_ERRORS, Id, JobRecord
+from api.schemas import MAX_ID, READ_ERRORS, Id
+from api.store import StoredJob
 from nas.errors import NotFoundError
 from workers.store import FINISHED_STATES, TrialState
 
@@ -71,7 +72,7 @@ def _context(request: Request, **values: Any) -> dict[str, Any]:
     return {"root": root, "static": static, "uplot": UPLOT, "v": nas.__version__, **values}
 
 
-def job_row(job: JobRecord) -> dict[str, Any]:
+def job_row(job: StoredJob) -> dict[str, Any]:
     """What the jobs table shows of one job."""
     counts = job.trial_counts
     total = sum(counts.values())

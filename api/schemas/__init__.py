@@ -1,6 +1,7 @@
 """The HTTP API's request and response bodies, in one package (requests are mostly
 ``nas.job.JobSpec``): ``common`` (errors, pages, ids), ``jobs``, ``trials``, ``leaderboard``
-and ``results`` (exports, ``/compare``)."""
+and ``results`` (exports, ``/compare``). ``mapping`` turns the store's records into these
+bodies (import it by name: it needs the store, the bodies do not)."""
 
 from api.schemas.common import (
     MAX_ID,

@@ -1,5 +1,5 @@
-"""Jobs: as stored and shown (``JobRecord``, ``JobOut``), their progress, extend requests, and
-the best trials."""
+"""Jobs as shown (``JobRecord``, ``JobOut``: from the store's ``api.store.StoredJob``), their
+progress, extend requests, and the best trials."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from workers.store import BudgetUse
 
 
 class JobRecord(BaseModel):
-    """A job as stored, with its trial counts per state."""
+    """A job as the API shows it: its stored fields (``api.store.StoredJob``) and its trial
+    counts per state."""
 
     id: int
     name: str

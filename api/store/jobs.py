@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Job, Trial, utcnow
 from api.db.session import session_scope
-from api.schemas.jobs import JobRecord
 from api.specs import stored_spec
 from api.states import (
     JOB_STATES,
@@ -21,18 +20,18 @@ from api.states import (
     UNFINISHED_TRIAL_STATES,
     JobState,
 )
+from api.store.fence import bump_job
 from api.store.leases import Leases
 from api.store.queries import JobQueries
+from api.store.records import StoredJob
 from api.store.rows import (
     CANCELLED,
     Factory,
     JobList,
     as_json,
     job_not_found,
-    job_record,
-    job_records,
-    lease_lost,
-    touch,
+    stored_job,
+    stored_jobs,
 )
 from api.store.trials import SqlTrialStore
 from api.store.warm_start import warm_start
@@ -49,7 +48,7 @@ class JobRepository(JobQueries, Leases):
     def __init__(self, factory: Factory) -> None:
         self.factory = factory
 
-    def create(self, spec: JobSpec) -> JobRecord:
+    def create(self, spec: JobSpec) -> StoredJob:
         """Store a validated job, state ``queued``."""
         now = utcnow()
         row = Job(
@@ -67,18 +66,18 @@ class JobRepository(JobQueries, Leases):
             counts: dict[str, int] = {}
             if spec.warm_start is not None:
                 counts = warm_start(session, row.id, spec)
-            return job_record(row, counts)
+            return stored_job(row, counts)
 
-    def get(self, job_id: int) -> JobRecord:
+    def get(self, job_id: int) -> StoredJob:
         with session_scope(self.factory) as session:
             row = session.get(Job, job_id)
             if row is None:
                 raise job_not_found(job_id)
-            return job_records(session, [row])[0]
+            return stored_jobs(session, [row])[0]
 
     def set_state(
         self, job_id: int, state: str, error: str | None = None, *, owner: str | None = None
-    ) -> JobRecord:
+    ) -> StoredJob:
         """Move the job to ``state``; ConflictError (naming the current state) when illegal.
 
         queued -> running | cancelled; running -> completed | failed | cancelled | queued;
@@ -101,21 +100,17 @@ class JobRepository(JobQueries, Leases):
         session: Session, job_id: int, state: str, error: str | None, owner: str | None
     ) -> bool:
         """One compare-and-set of the job's state; False when it changed meanwhile (look
-        again)."""
-        row = session.execute(
-            sa.select(Job.state, Job.lease_owner).where(Job.id == job_id)
-        ).one_or_none()
-        if row is None:
+        again). With ``owner`` the job must be running under its lease (``bump_job``'s fence)."""
+        current = session.scalar(sa.select(Job.state).where(Job.id == job_id))
+        if current is None:
             raise job_not_found(job_id)
-        current = row.state
-        if owner is not None and (current != JobState.RUNNING or row.lease_owner != owner):
-            raise lease_lost(session, job_id, owner)
-        if state not in JOB_TRANSITIONS.get(current, frozenset()):
+        source = JobState.RUNNING if owner is not None else current
+        if state not in JOB_TRANSITIONS.get(source, frozenset()):
             raise ConflictError(
-                f"job {job_id} is {current}: it cannot become {state}", field="state"
+                f"job {job_id} is {source}: it cannot become {state}", field="state"
             )
         now = utcnow()
-        values: dict[str, Any] = {"state": state, "version": Job.version + 1, "updated_at": now}
+        values: dict[str, Any] = {"state": state, "updated_at": now}
         if state == JobState.RUNNING:
             values["started_at"] = sa.func.coalesce(Job.started_at, now)
         if state in TERMINAL_JOB_STATES:
@@ -123,15 +118,12 @@ class JobRepository(JobQueries, Leases):
         if error is not None:
             values["error"] = error
         # compare-and-set: a concurrent change makes this a no-op, and we look again
-        where = [Job.id == job_id, Job.state == current]
-        if owner is not None:
-            where.append(Job.lease_owner == owner)
-        result = session.execute(sa.update(Job).where(*where).values(values))
-        return bool(getattr(result, "rowcount", 0))
+        version = bump_job(session, job_id, owner=owner, where=[Job.state == source], values=values)
+        return version is not None
 
     def extend(
         self, job_id: int, more: float, max_trials_per_strategy: int | None = None
-    ) -> JobRecord:
+    ) -> StoredJob:
         """Add ``more`` to the job's budget (in its unit), and optionally raise its trials per
         strategy. A finished, failed or cancelled job goes back to ``queued`` (the trials a
         cancel stopped run again) and a server resumes it: its strategies replay what they
@@ -161,19 +153,12 @@ class JobRepository(JobQueries, Leases):
                 except ValidationError as exc:
                     error = job_error_from(exc)
                     raise OptionsError(error.message, field=f"budget.{error.field}") from None
-                values: dict[str, Any] = {
-                    "spec": as_json(extended),
-                    "version": Job.version + 1,
-                    "updated_at": utcnow(),
-                }
+                values: dict[str, Any] = {"spec": as_json(extended)}
                 resumed = row.state in TERMINAL_JOB_STATES
                 if resumed:
                     values.update(state=JobState.QUEUED, finished_at=None, error=None)
-                version = session.scalar(
-                    sa.update(Job)
-                    .where(Job.id == job_id, Job.version == row.version)
-                    .values(values)
-                    .returning(Job.version)
+                version = bump_job(
+                    session, job_id, where=[Job.version == row.version], values=values
                 )
                 if version is None:
                     continue  # changed meanwhile: look again
@@ -192,7 +177,7 @@ class JobRepository(JobQueries, Leases):
                 break
         return self.get(job_id)
 
-    def cancel(self, job_id: int) -> JobRecord:
+    def cancel(self, job_id: int) -> StoredJob:
         """Cancel a queued or running job: in one transaction it becomes ``cancelled`` and its
         unfinished trials ``failed`` ("cancelled"). The server running it sees the state at
         its next look (its later writes are refused), kills the trials' workers and lets the
@@ -214,7 +199,7 @@ class JobRepository(JobQueries, Leases):
                         .where(Trial.id.in_(ids), Trial.state.in_(UNFINISHED_TRIAL_STATES))
                         .values(state=TrialState.FAILED, error=CANCELLED, finished_at=utcnow())
                     )
-                    touch(session, job_id, ids)
+                    bump_job(session, job_id, ids)
                 break
         return self.get(job_id)
 
@@ -239,7 +224,7 @@ class JobRepository(JobQueries, Leases):
                 .where(Job.state.in_(UNFINISHED_JOB_STATES))
                 .order_by(Job.created_at, Job.id)
             )
-            return job_records(session, rows)
+            return stored_jobs(session, rows)
 
     def trial_store(self, job_id: int, lease_owner: str | None = None) -> SqlTrialStore:
         """The ``TrialStore`` of one job (for the runner; fenced by ``lease_owner``'s lease)."""
@@ -256,4 +241,4 @@ class JobRepository(JobQueries, Leases):
             rows = session.scalars(
                 sa.select(Job).where(*where).order_by(Job.id.desc()).offset(offset).limit(limit)
             )
-            return job_records(session, rows), total or 0
+            return stored_jobs(session, rows), total or 0

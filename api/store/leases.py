@@ -1,5 +1,5 @@
 """Leases: which server runs which job (``JobRepository``'s claims, renewals, releases, and the
-fenced completion of a job)."""
+fenced completion of a job). The fence every write passes is ``api.store.fence``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from api.db.models import Job, Trial, utcnow
 from api.db.session import database_now, session_scope
-from api.schemas.jobs import JobRecord
 from api.specs import stored_spec
 from api.states import UNFINISHED_JOB_STATES, JobState
-from api.store.rows import Factory, job_not_found, job_records, lease_lost, touch
+from api.store.fence import bump_job, held_by
+from api.store.records import StoredJob
+from api.store.rows import Factory, job_not_found, stored_jobs
 from nas.job import Budget
 from workers.store import TrialState
 
@@ -46,30 +47,22 @@ class Leases:
                 if stored != budget:
                     return stored
                 now = utcnow()
-                done = session.execute(
-                    sa.update(Job)
-                    .where(
-                        Job.id == job_id,
-                        Job.version == row.version,
-                        Job.state == JobState.RUNNING,
-                        Job.lease_owner == owner,
-                    )
-                    .values(
-                        state=JobState.COMPLETED,
-                        version=Job.version + 1,
-                        updated_at=now,
-                        finished_at=now,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                    )
+                done = bump_job(
+                    session,
+                    job_id,
+                    owner=owner,
+                    where=[Job.version == row.version],
+                    values={
+                        "state": JobState.COMPLETED,
+                        "updated_at": now,
+                        "finished_at": now,
+                        "lease_owner": None,
+                        "lease_expires_at": None,
+                    },
                 )
-                if getattr(done, "rowcount", 0):
+                if done is not None:
                     return None
-                current = session.execute(
-                    sa.select(Job.state, Job.lease_owner, Job.version).where(Job.id == job_id)
-                ).one()
-                if current.state != JobState.RUNNING or current.lease_owner != owner:
-                    raise lease_lost(session, job_id, owner)
+                # still ours, but the job changed meanwhile (extended?): look again
 
     def claim(
         self,
@@ -77,7 +70,7 @@ class Leases:
         lease: timedelta,
         limit: int = 1,
         exclude: Collection[int] = (),
-    ) -> list[JobRecord]:
+    ) -> list[StoredJob]:
         """Take the leases of up to ``limit`` runnable jobs (queued, or running with no live
         lease: their server died or let go), highest priority first, then oldest; a queued
         job becomes running. Atomic across servers: on PostgreSQL the candidate rows are
@@ -117,7 +110,7 @@ class Leases:
                 if getattr(taken, "rowcount", 0):
                     won.append(job_id)
             rows = session.scalars(sa.select(Job).where(Job.id.in_(won)))
-            by_id = {r.id: r for r in job_records(session, rows)}
+            by_id = {r.id: r for r in stored_jobs(session, rows)}
         return [by_id[i] for i in won if i in by_id]
 
     def renew(self, owner: str, job_ids: Collection[int], lease: timedelta) -> set[int]:
@@ -130,11 +123,7 @@ class Leases:
             held = set(
                 session.scalars(
                     sa.update(Job)
-                    .where(
-                        Job.id.in_(list(job_ids)),
-                        Job.lease_owner == owner,
-                        Job.state == JobState.RUNNING,
-                    )
+                    .where(Job.id.in_(list(job_ids)), held_by(owner))
                     .values(lease_expires_at=now + lease)
                     .returning(Job.id)
                 )
@@ -175,7 +164,7 @@ class Leases:
                         .where(Trial.id.in_(ids), Trial.state == TrialState.RUNNING)
                         .values(state=TrialState.QUEUED, worker=None)
                     )
-                    touch(session, job_id, ids)
+                    bump_job(session, job_id, ids)
 
     def lease_states(self, job_ids: Collection[int]) -> dict[int, LeaseState]:
         """State, lease owner and budget of each of ``job_ids`` that still exists (what a

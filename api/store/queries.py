@@ -10,9 +10,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.db.session import session_scope
-from api.schemas.trials import TrialLog, TrialSummary
 from api.specs import stored_spec
 from api.states import count_by_strategy
+from api.store.records import JobCounts, ListedTrial, StoredLog
 from api.store.rows import (
     TRIAL_COLUMNS,
     Factory,
@@ -80,9 +80,9 @@ def _last(reports: ReportList | None) -> EpochReport | None:
     return reports[-1] if reports else None
 
 
-def _summary(row: sa.Row[Any], last: EpochReport | None) -> TrialSummary:
-    """A ``TrialSummary`` from trusted columns, without revalidating them."""
-    return TrialSummary.of_columns(row._mapping, last)
+def _listed(row: sa.Row[Any], last: EpochReport | None) -> ListedTrial:
+    """A ``ListedTrial`` from the ``_SUMMARY_COLUMNS`` of a row."""
+    return ListedTrial(**row._mapping, last_epoch=last)
 
 
 def last_progress(session: Session, trial_ids: list[int]) -> dict[int, ReportList]:
@@ -195,17 +195,17 @@ class JobQueries:
         offset: int = 0,
         limit: int = 50,
         ranked: bool = False,
-    ) -> tuple[list[TrialSummary], int]:
-        """Like ``trials_page``, as ``TrialSummary`` rows read from columns only (no request
+    ) -> tuple[list[ListedTrial], int]:
+        """Like ``trials_page``, as ``ListedTrial`` rows read from columns only (no request
         or result documents parsed): what listings need, several times cheaper."""
         rows, latest, total = self._page(
             _SUMMARY_COLUMNS, job_id, strategy, state, sort, descending, offset, limit, ranked
         )
-        return [_summary(r, _last(latest.get(r.id))) for r in rows], total
+        return [_listed(r, _last(latest.get(r.id))) for r in rows], total
 
-    def summaries_after(self, job_id: int, after: int, limit: int) -> list[TrialSummary]:
+    def summaries_after(self, job_id: int, after: int, limit: int) -> list[ListedTrial]:
         """Up to ``limit`` of the job's trials with ids above ``after``, by id, as
-        ``TrialSummary`` rows (no progress reports): an export reads a job in such pages."""
+        ``ListedTrial`` rows (no progress reports): an export reads a job in such pages."""
         with session_scope(self.factory) as session:
             rows = session.execute(
                 select_trials(_SUMMARY_COLUMNS)
@@ -213,7 +213,7 @@ class JobQueries:
                 .order_by(Trial.id)
                 .limit(limit)
             ).all()
-        return [_summary(r, None) for r in rows]
+        return [_listed(r, None) for r in rows]
 
     def best_trial(self, job_id: int) -> StoredTrial | None:
         """The job's recommendation, or None: ``nas.recommend.best`` over its ranked trials
@@ -283,13 +283,10 @@ class JobQueries:
             ).all()
         return summarize(target, (stored_trial(row) for row in rows), seeds)
 
-    def progress(self, job_id: int) -> dict[str, Any]:
-        """Trial counts per state and per strategy (every strategy of the job, zeros too)::
-
-        {"job_id": 1, "state": "running", "total": 12,
-         "states": {"queued": 0, "running": 2, "completed": 9, "pruned": 1, "failed": 0},
-         "strategies": {"grid": {"queued": 0, ..., "total": 6}, ...}}
-        """
+    def progress(self, job_id: int) -> JobCounts:
+        """Trial counts per state and per strategy (every run of the job, zeros too), and the
+        job's budget use as stored: ``states`` ``{"queued": 0, "running": 2, "completed": 9,
+        ...}``, ``strategies`` ``{"grid": {"queued": 0, ..., "total": 6}, ...}``."""
         with session_scope(self.factory) as session:
             job = session.execute(
                 sa.select(Job.state, Job.spec, Job.budget_used).where(Job.id == job_id)
@@ -303,18 +300,16 @@ class JobQueries:
             ).all()
         keys = list(stored_spec(job.spec, job_id).run_keys())
         states, strategies = count_by_strategy(keys, rows)
-        budget = budget_of(job.budget_used)
-        return {
-            "job_id": job_id,
-            "state": job.state,
-            "total": sum(states.values()),
-            "states": states,
-            "strategies": strategies,
-            "budget": budget,
-            "budget_used": {k: b.fraction for k, b in budget.items()} if budget else None,
-        }
+        return JobCounts(
+            job_id=job_id,
+            state=job.state,
+            total=sum(states.values()),
+            states=states,
+            strategies=strategies,
+            budget=budget_of(job.budget_used),
+        )
 
-    def trial_log(self, job_id: int, trial_id: int) -> TrialLog:
+    def trial_log(self, job_id: int, trial_id: int) -> StoredLog:
         """A trial's error and log; NotFoundError for an unknown job, or a trial of another."""
         with session_scope(self.factory) as session:
             if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
@@ -334,7 +329,7 @@ class JobQueries:
             ).one_or_none()
         if row is None:
             raise NotFoundError(f"no trial {trial_id} in job {job_id}", field="trial_id")
-        return TrialLog(
+        return StoredLog(
             job_id=job_id,
             trial=row.id,
             strategy=row.strategy,

@@ -1,6 +1,5 @@
-"""What the store's modules share: JSON for the documents, the version bump that fences every
-write by the job's lease, the columns a ``StoredTrial`` is read from, job records with their
-trial counts, and bulk inserts."""
+"""What the store's modules share: JSON for the documents, not-found errors, the columns a
+``StoredTrial`` is read from, stored jobs with their trial counts, and bulk inserts."""
 
 from __future__ import annotations
 
@@ -12,11 +11,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.models import Job, Trial, TrialDocument, TrialEvent, utcnow
-from api.schemas.jobs import JobRecord
+from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.specs import stored_spec
 from api.states import JobState
-from nas.errors import ConflictError, NasError, NotFoundError
+from api.store.records import StoredJob
+from nas.errors import NotFoundError
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.store import BudgetUse, StoredTrial
 
@@ -25,7 +24,7 @@ CANCELLED = "cancelled"
 
 
 Factory = sessionmaker[Session]
-JobList = list[JobRecord]
+JobList = list[StoredJob]
 TrialList = list[StoredTrial]
 ReportList = list[EpochReport]
 
@@ -53,48 +52,7 @@ def sortable(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-# ---- the version bump and its fence ---------------------------------------------------------
-
-
-class LeaseLost(ConflictError):
-    """A write of a server that no longer runs the job: another server holds its lease now, or
-    the job is no longer running (cancelled, say). Nothing of the write is stored."""
-
-
-def lease_lost(session: Session, job_id: int, owner: str) -> NasError:
-    row = session.execute(
-        sa.select(Job.state, Job.lease_owner).where(Job.id == job_id)
-    ).one_or_none()
-    if row is None:
-        return job_not_found(job_id)
-    if row.state != JobState.RUNNING:
-        return LeaseLost(f"job {job_id} is {row.state}", field="state")
-    holder = row.lease_owner or "no server"
-    return LeaseLost(f"job {job_id} is held by {holder}, not {owner}", field="state")
-
-
-def touch(
-    session: Session, job_id: int, trial_ids: Iterable[int] = (), owner: str | None = None
-) -> int | None:
-    """Bump the job's version and stamp ``trial_ids`` with it (``trial.version``, what
-    incremental clients ask for); the new version, None when there is no such job.
-
-    With ``owner`` the write is fenced: it happens only while the job is running under
-    ``owner``'s lease, else ``LeaseLost`` (or NotFoundError) rolls the whole transaction back.
-    The check and the bump are one UPDATE of the job row, so a concurrent claim (which updates
-    the same row) is either before it (the write is refused) or after it."""
-    bump = sa.update(Job).where(Job.id == job_id)
-    if owner is not None:
-        bump = bump.where(Job.lease_owner == owner, Job.state == JobState.RUNNING)
-    version: int | None = session.scalar(
-        bump.values(version=Job.version + 1, updated_at=utcnow()).returning(Job.version)
-    )
-    if version is None and owner is not None:
-        raise lease_lost(session, job_id, owner)
-    ids = list(trial_ids)
-    if version is not None and ids:
-        session.execute(sa.update(Trial).where(Trial.id.in_(ids)).values(version=version))
-    return version
+# ---- errors ---------------------------------------------------------------------------------
 
 
 def job_not_found(job_id: int) -> NotFoundError:
@@ -179,8 +137,8 @@ def insert_trials(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[i
 # ---- jobs as values --------------------------------------------------------------------------
 
 
-def job_record(row: Job, counts: dict[str, int]) -> JobRecord:
-    return JobRecord(
+def stored_job(row: Job, counts: dict[str, int]) -> StoredJob:
+    return StoredJob(
         id=row.id,
         name=row.name,
         state=JobState(row.state),
@@ -221,7 +179,7 @@ def _trial_counts(session: Session, job_ids: list[int]) -> dict[int, dict[str, i
     return counts
 
 
-def job_records(session: Session, rows: Iterable[Job]) -> JobList:
+def stored_jobs(session: Session, rows: Iterable[Job]) -> JobList:
     rows = list(rows)
     counts = _trial_counts(session, [r.id for r in rows])
-    return [job_record(r, counts[r.id]) for r in rows]
+    return [stored_job(r, counts[r.id]) for r in rows]

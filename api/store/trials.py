@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Job, Trial, TrialDocument, TrialEvent, utcnow
 from api.db.session import database_now, session_scope
+from api.store.fence import bump_job
 from api.store.rows import (
     TRIAL_COLUMNS,
     Factory,
@@ -23,7 +24,6 @@ from api.store.rows import (
     select_trials,
     sortable,
     stored_trial,
-    touch,
     trial_not_found,
 )
 from nas.errors import ConflictError
@@ -84,10 +84,7 @@ class SqlTrialStore:
         )
         try:
             with session_scope(self.factory) as session:
-                version = touch(session, self.job_id, owner=self.lease_owner)
-                if version is None:
-                    raise job_not_found(self.job_id)
-                row.version = version
+                row.version = self._bump(session)
                 session.add(row)
                 session.flush()
         except IntegrityError:
@@ -98,7 +95,7 @@ class SqlTrialStore:
         """Bump (and so lock) the job row, fenced by the lease: the new version. Every write
         takes the job's row before any of its trials' rows (one lock order for the store, the
         claims, renewals and cancels: no deadlocks between servers)."""
-        version = touch(session, self.job_id, owner=self.lease_owner)
+        version = bump_job(session, self.job_id, owner=self.lease_owner)
         if version is None:
             raise job_not_found(self.job_id)
         return version

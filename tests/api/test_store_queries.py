@@ -63,8 +63,8 @@ def test_db_trials_page_filters_and_carries_the_latest_report(repo: JobRepositor
 def test_db_progress_counts(repo: JobRepository) -> None:
     job_id, _, _ = filled_job(repo)
     progress = repo.progress(job_id)
-    assert progress["total"] == 7
-    assert progress["states"] == {
+    assert progress.total == 7
+    assert progress.states == {
         "queued": 1,
         "running": 1,
         "completed": 3,
@@ -72,10 +72,10 @@ def test_db_progress_counts(repo: JobRepository) -> None:
         "skipped": 0,
         "failed": 1,
     }
-    grid = progress["strategies"]["grid"]
+    grid = progress.strategies["grid"]
     assert (grid["completed"], grid["pruned"], grid["queued"], grid["total"]) == (2, 1, 1, 4)
-    assert progress["strategies"]["random"]["total"] == 3
-    assert progress["strategies"]["optuna"]["total"] == 0  # every strategy of the job
+    assert progress.strategies["random"]["total"] == 3
+    assert progress.strategies["optuna"]["total"] == 0  # every strategy of the job
     assert repo.get(job_id).trial_counts == {
         "queued": 1,
         "running": 1,
@@ -112,7 +112,7 @@ def test_db_pages_and_counts_of_many_trials(repo: JobRepository, factory: Factor
     progress = repo.progress(job.id)
     counts = repo.get(job.id).trial_counts
     listing, _ = repo.list(None, 0, 50)
-    assert total == 10_000 and len(page) == 50 and progress["total"] == 10_000
+    assert total == 10_000 and len(page) == 50 and progress.total == 10_000
     assert counts == {"completed": 8000, "running": 2000} and listing[0].trial_counts == counts
     accuracies = [t.result for t in page]
     assert len({t.id for t in page}) == 50 and all(a is None for a in accuracies)
