@@ -158,7 +158,7 @@ def test_the_store_reads_a_stored_spec_through_the_one_reader(
     repo = JobRepository(factory)
     job = repo.create(job_spec())
     assert repo.get(job.id).spec == job_spec()
-    assert repo.progress(job.id)["strategies"].keys() == {"grid", "random", "ds"}
+    assert repo.progress(job.id).strategies.keys() == {"grid", "random", "ds"}
     with session_scope(factory) as session:
         data = {**job_spec().model_dump(mode="json"), "strategies": [{"name": "retired"}]}
         session.execute(sa.update(Job).where(Job.id == job.id).values(spec=data))
