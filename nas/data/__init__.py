@@ -6,8 +6,9 @@ read by ``nas.job``) is torch-free. The public names below are loaded at first u
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from nas.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from nas.data.augment import Augment
@@ -29,18 +30,7 @@ _EXPORTS = {
 __all__ = ["Augment", "ImageData", "RawImages", "batches", "load", "names", "prepare", "register"]
 
 
-def _export(name: str) -> object:
-    """Import the module that defines the public ``name``, and keep the name here."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+_export, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above (a typo stays an error)
     __getattr__ = _export
