@@ -25,9 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.blocks.dynamic_conv import DEFAULT_KERNELS, dynamic_options
-from nas.layers.downsample import ConvStride, needs_projection
-from nas.layers.repeat import repeat_blocks
-from nas.layers.resnet import BasicBlock
+from nas.layers.downsample import ConvStride
+from nas.layers.resnet import basic_stage
 from nas.layers.schedules import TemperatureSchedule
 from nas.spec_types import Activation, StageSpec
 
@@ -159,18 +158,4 @@ def dynamic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Mod
     make_conv = dynamic_conv_factory(
         kernels, TemperatureSchedule(start=start, end=1.0, epochs=epochs)
     )
-
-    def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
-        return BasicBlock(
-            cin,
-            stage.out_channels,
-            kernel=stage.kernel,
-            conv_stride=stride,
-            pool=pool,
-            project=first and needs_projection(cin, stage.out_channels, stage),
-            se_ratio=stage.se_ratio,
-            act=act,
-            make_conv=make_conv,
-        )
-
-    return repeat_blocks(stage, in_channels, make)
+    return basic_stage(stage, in_channels, act, make_conv)

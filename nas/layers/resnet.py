@@ -153,8 +153,11 @@ class Bottleneck(nn.Module):
         return self.act(out + self.shortcut(x))  # type: ignore[no-any-return]
 
 
-def basic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Module:
-    """``repeats`` basic blocks; the first one downsamples (and projects the shortcut)."""
+def basic_stage(
+    stage: StageSpec, in_channels: int, act: Activation, make_conv: ConvFactory = plain_conv
+) -> nn.Module:
+    """``repeats`` basic blocks; the first one downsamples (and projects the shortcut). Their
+    convolutions come from ``make_conv`` (dynamic convolutions for the ``dynamic`` kind)."""
 
     def make(cin: int, stride: ConvStride, pool: nn.Module | None, first: bool) -> nn.Module:
         return BasicBlock(
@@ -166,6 +169,7 @@ def basic_stage(stage: StageSpec, in_channels: int, act: Activation) -> nn.Modul
             project=first and needs_projection(cin, stage.out_channels, stage),
             se_ratio=stage.se_ratio,
             act=act,
+            make_conv=make_conv,
         )
 
     return repeat_blocks(stage, in_channels, make)
