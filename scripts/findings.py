@@ -66,6 +66,7 @@ from scripts.findings_questions import (
     scaling,
     scaling_bullet,
 )
+from scripts.findings_text import pts, strides, trend
 from workers.units import si
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,15 +94,6 @@ SEARCHES = ("grid", "random", "tpe+median", "tpe+hyperband", "cmaes", "nsga2")
 
 
 # ---- numbers as text ---------------------------------------------------------------------------
-
-
-def pts(value: float | None) -> str:
-    """An accuracy in percent (0.8267 -> 82.67)."""
-    return "-" if value is None else f"{100 * value:.2f}"
-
-
-def strides(values: Sequence[int | float]) -> str:
-    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
 def date_of(machine: str) -> str:
@@ -159,9 +151,7 @@ class TableFacts:
 
     def trend(self) -> str:
         """What Spearman's test says of accuracy against compute."""
-        if self.rho_p >= ALPHA:
-            return f"no trend of accuracy with compute shown ({NOT_DISTINGUISHABLE} from none)"
-        return "accuracy falls with compute" if self.rho < 0 else "accuracy rises with compute"
+        return trend(self.rho, self.rho_p)
 
     def rho_text(self) -> str:
         return (

@@ -3,7 +3,7 @@
 - **Longer training.** Does the 3-epoch table's ranking of the stride points hold at 15 epochs
   (``data/oracles/resnet3_27_e15.json``, ``bench/oracle.py --table resnet3_27_e15``)? Spearman's
   rho between the two tables' per-point mean scores (``scipy.stats.spearmanr``), whether accuracy
-  still falls with compute at 15 epochs, and whether the 3-epoch table's pick is distinguishable
+  falls with compute at 15 epochs, and whether the 3-epoch table's pick is distinguishable
   from the 15-epoch best there (Welch's t over their seeds, ``scipy.stats.ttest_ind``).
 - **Compound scaling against one dimension** (``data/bench/scaling.jsonl``, ``bench/scaling.py``):
   the bench's own pre-registered comparisons (paired t over seeds, Holm), once every cell has run.
@@ -26,20 +26,14 @@ from bench.paired import NOT_DISTINGUISHABLE, p_text
 from bench.scaling import METHODS, Comparison, ScalingRun, compare
 from nas.oracle import OraclePoint, OracleTable
 from nas.verdict import ALPHA
+from scripts.findings_text import pts, strides
+from scripts.findings_text import trend as trend_words
 
 ROOT = Path(__file__).resolve().parent.parent
 ORACLES = ROOT / "data" / "oracles"
 SHORT_TABLE = ORACLES / "resnet3_27.json"
 LONG_TABLE = ORACLES / "resnet3_27_e15.json"
 SCALING = ROOT / "data" / "bench" / "scaling.jsonl"
-
-
-def _pts(value: float) -> str:
-    return f"{100 * value:.2f}"
-
-
-def _strides(point: OraclePoint) -> str:
-    return "(" + ", ".join(f"{s:g}" for s in point.strides) + ")"
 
 
 # ---- longer training ---------------------------------------------------------------------------
@@ -116,10 +110,6 @@ def long_training_bullet(facts: LongTraining) -> str:
     rho, rho_p = facts.rank_agreement()
     trend, trend_p = facts.trend()
     pick, best, rank, p = facts.pick_against_best()
-    if trend_p >= ALPHA:
-        falls = f"no trend of accuracy with compute shown ({NOT_DISTINGUISHABLE} from none)"
-    else:
-        falls = "accuracy still falls with compute" if trend < 0 else "accuracy rises with compute"
     if pick.strides == best.strides:
         verdict = "it is the best there too"
     elif p >= ALPHA:
@@ -131,10 +121,11 @@ def long_training_bullet(facts: LongTraining) -> str:
         f"{long.split()} split), the ranking of the {len(facts.matched())} stride points agrees "
         f"with the {short.epochs}-epoch table's with Spearman's rho {rho:+.2f} "
         f"(p = {p_text(rho_p)}); against MACs rho is {trend:+.2f} (p = {p_text(trend_p)}): "
-        f"{falls}. The {short.epochs}-epoch best {_strides(pick)} scores "
-        f"{_pts(facts.mean(long, pick))}% there (rank {rank} of {len(long.points)}); "
+        f"{trend_words(trend, trend_p)}. The {short.epochs}-epoch best "
+        f"{strides(pick.strides)} scores "
+        f"{pts(facts.mean(long, pick))}% there (rank {rank} of {len(long.points)}); "
         f"the {long.epochs}-epoch best is "
-        f"{_strides(best)} at {_pts(facts.mean(long, best))}%: the pick is {verdict}."
+        f"{strides(best.strides)} at {pts(facts.mean(long, best))}%: the pick is {verdict}."
     )
 
 
