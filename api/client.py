@@ -83,7 +83,8 @@ class TrialLog(View):
 
 
 class Confirmation(View):
-    """The best trial trained again with other seeds (``workers.confirm.ConfirmationSummary``)."""
+    """The best trial trained again with other seeds
+    (``workers.jobs.confirm.ConfirmationSummary``)."""
 
     trial_id: int
     search_accuracy: float
@@ -106,7 +107,7 @@ class Best(View):
 
 
 class BudgetUse(View):
-    """One strategy's use of its budget share (``workers.store.BudgetUse``)."""
+    """One strategy's use of its budget share (``workers.jobs.store.BudgetUse``)."""
 
     unit: str
     budget: float

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from api.settings import Settings
 from nas.registry import Registry
-from workers.executor import Executor, InlineExecutor
+from workers.executors.interface import Executor, InlineExecutor
 
 ExecutorFactory = Callable[[], Executor]
 ExecutorBuilder = Callable[[Settings], Executor]
@@ -24,7 +24,7 @@ register = EXECUTORS.register
 @register("local")
 def _local(settings: Settings) -> Executor:
     """A pool of worker processes on this machine."""
-    from workers.local_executor import LocalExecutor
+    from workers.executors.local_workers import LocalExecutor
 
     return LocalExecutor(
         capacity=settings.max_parallel_trials, heartbeat_timeout=settings.heartbeat_timeout
@@ -34,7 +34,7 @@ def _local(settings: Settings) -> Executor:
 @register("ray")
 def _ray(settings: Settings) -> Executor:
     """Ray actors, driven from a supervised bridge process (the server outlives its cluster)."""
-    from workers.ray_supervisor import SupervisedRayExecutor
+    from workers.executors.ray_supervised import SupervisedRayExecutor
 
     return SupervisedRayExecutor(
         address=settings.ray_address, heartbeat_timeout=settings.heartbeat_timeout

@@ -24,7 +24,7 @@ from api.schemas.leaderboard import Curve, Front
 from nas.compare import Step
 from nas.pareto import ParetoFront
 from nas.recommend import improves
-from workers.store import TrialState
+from workers.jobs.store import TrialState
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ strategy.
 
 A client sends the ``version`` of its last answer as ``since`` and gets the trials changed since
 then, as parallel arrays, each trial marked ``ranked`` or not by
-``workers.ranking.is_ranked`` (the rule ``nas leaderboard`` ranks by too). The job's version
+``workers.jobs.ranking.is_ranked`` (the rule ``nas leaderboard`` ranks by too). The job's version
 is read before its trials, so a concurrent change is at worst sent twice, never lost. A
 DiffStride trial's learned strides per epoch are read on demand, one trial at a time
 (``api.store.trajectory.stride_trajectory``).
@@ -47,8 +47,8 @@ from api.states import UNFINISHED_TRIAL_STATES, count_by_strategy
 from api.store.trajectory import learned_strides
 from api.strides import strides_text
 from nas.job import CONFIRM, JobSpec
-from workers.ranking import is_ranked
-from workers.store import FINISHED_STATES, BudgetUse, TrialState
+from workers.jobs.ranking import is_ranked
+from workers.jobs.store import FINISHED_STATES, BudgetUse, TrialState
 
 MAX_ROWS = 100_000
 """Most trials in one answer; more come through ``next`` (a cursor)."""

@@ -1,7 +1,7 @@
 """The scheduler: one background thread per server process that runs jobs from the database.
 
 It picks runnable jobs oldest first (``queued``, or ``running`` ones left by a previous process),
-and runs each with ``workers.runner.JobRunner`` over the job's ``SqlTrialStore``: the runner
+and runs each with ``workers.jobs.runner.JobRunner`` over the job's ``SqlTrialStore``: the runner
 replays every stored trial into the strategies, so a restarted server continues exactly where it
 stopped. Cancel is cooperative: the runner polls, cancels in-flight trials in the executor, and
 the scheduler marks them failed ("cancelled"). On shutdown, in-flight trials stay ``running`` in
@@ -31,12 +31,12 @@ from api.store import JobRepository, LeaseLost, SqlTrialStore, StoredJob
 from nas.errors import NasError, NotFoundError
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.backoff import ExponentialBackoff
-from workers.executor import Completion, Executor, ProgressCallback
-from workers.pool import JobPool
-from workers.runner import JobRunner
-from workers.store import BudgetUse, StoredTrial, TrialStore
-from workers.trial_entry import load_dataset
+from workers.executors.backoff import ExponentialBackoff
+from workers.executors.interface import Completion, Executor, ProgressCallback
+from workers.executors.trial_entry import load_dataset
+from workers.jobs.pool import JobPool
+from workers.jobs.runner import JobRunner
+from workers.jobs.store import BudgetUse, StoredTrial, TrialStore
 
 log = logging.getLogger("nas.scheduler")
 MAX_BACKOFF_SECONDS = 5.0

@@ -1,7 +1,7 @@
 """The states of jobs (``JobState``) and their legal transitions, in one place.
 
-Trial states are defined with the trial store (``workers.store``); the ones derived here for the
-service's queries come from there.
+Trial states are defined with the trial store (``workers.jobs.store``); the ones derived here for
+the service's queries come from there.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from workers.store import FINISHED_STATES, TRIAL_STATES
+from workers.jobs.store import FINISHED_STATES, TRIAL_STATES
 
 
 class JobState(StrEnum):

@@ -65,7 +65,7 @@ from nas.models import build_model
 from nas.presets import parse_spec
 from nas.spec import ArchSpec
 from nas.train import train
-from workers.trial_entry import load_dataset
+from workers.executors.trial_entry import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = ROOT / "data" / "bench" / "engine.json"

@@ -43,7 +43,7 @@ from bench.leaderboard import populate
 from bench.results import machine, table, write_section
 from tests.fuzz_run import EXCLUDED_CHECKS, fuzz
 from tests.live_server import LiveServer
-from workers.store import FINISHED_STATES
+from workers.jobs.store import FINISHED_STATES
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB: dict[str, Any] = {

@@ -57,9 +57,9 @@ from nas.job import JobSpec
 from nas.models import preset
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from tests.threaded_server import serve_in_thread
-from workers.executor import Executor, InlineExecutor
-from workers.runner import JobRunner
-from workers.trial_entry import load_dataset
+from workers.executors.interface import Executor, InlineExecutor
+from workers.executors.trial_entry import load_dataset
+from workers.jobs.runner import JobRunner
 
 POSTGRES_ADMIN = os.environ.get(
     "NAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -108,10 +108,10 @@ def make_executor(kind: str, workers: int, scratch: Path) -> Executor:
     if kind == "inline":
         return InlineExecutor()
     if kind == "local":
-        from workers.local_executor import LocalExecutor
+        from workers.executors.local_workers import LocalExecutor
 
         return LocalExecutor(capacity=workers, heartbeat_interval=1.0)
-    from workers.ray_executor import RayExecutor
+    from workers.executors.ray_actors import RayExecutor
 
     os.environ["RAY_TMPDIR"] = str(scratch / "ray")
     return RayExecutor(num_cpus=CORES, capacity=workers)

@@ -2,9 +2,9 @@
 
 For each oracle table under data/oracles/ (`bench/oracle.py`):
 
-- Simulated (`workers.simulation.simulate`: the live runner with a lookup executor), ``--repeats``
-  runs each: grid (shuffled), grid cheapest point first (``grid-cheapest``), random, TPE with
-  median or Hyperband pruning, CMA-ES, NSGA-II and the base network as it is (``base``). A
+- Simulated (`workers.jobs.simulation.simulate`: the live runner with a lookup executor),
+  ``--repeats`` runs each: grid (shuffled), grid cheapest point first (``grid-cheapest``), random,
+  TPE with median or Hyperband pruning, CMA-ES, NSGA-II and the base network as it is (``base``). A
   simulated run selects on one table seed's validation accuracy and is scored held out: the
   test accuracy of the table's other seeds (``OraclePoint.held_out``).
 - Real, checkpointed to ``<out>/strategies_<table>.jsonl`` (one finished run per line; a rerun
@@ -82,11 +82,11 @@ from nas.presets import parse_spec
 from nas.spec import ArchSpec
 from nas.train import train
 from nas.verdict import Verdict, verdict
-from workers.executor import InlineExecutor
-from workers.runner import JobRunner
-from workers.simulation import simulate
-from workers.store import MemoryTrialStore, StoredTrial
-from workers.trial_entry import load_dataset
+from workers.executors.interface import InlineExecutor
+from workers.executors.trial_entry import load_dataset
+from workers.jobs.runner import JobRunner
+from workers.jobs.simulation import simulate
+from workers.jobs.store import MemoryTrialStore, StoredTrial
 
 ROOT = Path(__file__).resolve().parent.parent
 ORACLES = ROOT / "data" / "oracles"

@@ -1,8 +1,8 @@
 """Module paths that a rename moved keep importing: ``import workers.leaderboard`` after the
-module became ``workers.ranking`` imports ``workers.ranking`` and binds it under both names (one
-module object, so one set of globals). A package lists its moves in its ``__init__``
-(``moved({"workers.leaderboard": "workers.ranking"})``); no file is left at the old path, so the
-old base name no longer reads as a second module."""
+module became ``workers.jobs.ranking`` imports ``workers.jobs.ranking`` and binds it under both
+names (one module object, so one set of globals). A package lists its moves in its ``__init__``
+(``moved({"workers.leaderboard": "workers.jobs.ranking"})``); no file is left at the old path, so
+the old base name no longer reads as a second module."""
 
 from __future__ import annotations
 

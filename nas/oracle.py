@@ -1,8 +1,8 @@
 """Oracle tables: every point of a search space trained over several seeds, for lookups.
 
 A table answers "what would this fixed-stride architecture have scored, and what would it have
-cost?" without training: a simulator replays strategies against it (``workers.simulation``), many
-repetitions in seconds, compute charged as if trained (NAS-Bench-201's and Syne Tune's idea).
+cost?" without training: a simulator replays strategies against it (``workers.jobs.simulation``),
+many repetitions in seconds, compute charged as if trained (NAS-Bench-201's and Syne Tune's idea).
 Each point keeps, per seed, the validation accuracy after every epoch (so pruners see real
 learning curves), the final test accuracy, and the FLOPs of one epoch.
 

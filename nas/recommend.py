@@ -11,11 +11,11 @@ diverged loss) is never a candidate. Two forms of the one rule:
 - ``outranks`` and ``rank_key``, by trial id (trials are numbered as they are asked): the same
   rule in any order of arrival, ties to the lower id. The job's recommendation (``best``: what
   ``/best`` names, its SQL prefilter in ``api.store.queries``, the confirmation runs of
-  ``workers.confirm``, the export, ``nas run`` and the live target's best trial) and the
-  ranking (``workers.ranking``) use it.
+  ``workers.jobs.confirm``, the export, ``nas run`` and the live target's best trial) and the
+  ranking (``workers.jobs.ranking``) use it.
 
 Which trials are candidates at all (completed search trials: no confirmation runs) is the
-ranking's rule, ``workers.ranking.is_ranked``; callers pass only those.
+ranking's rule, ``workers.jobs.ranking.is_ranked``; callers pass only those.
 """
 
 from __future__ import annotations

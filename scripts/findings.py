@@ -67,7 +67,7 @@ from scripts.findings_questions import (
     scaling_bullet,
 )
 from scripts.findings_text import pts, strides, trend
-from workers.units import si
+from workers.jobs.units import si
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -25,7 +25,7 @@ from nas.job import DatasetRef, JobSpec
 from nas.models import preset
 from nas.spec import ArchSpec
 from nas.trial import EpochReport, TrainOptions, TrialRequest, TrialResult
-from workers.executor import Completion, Executor, ProgressCallback
+from workers.executors.interface import Completion, Executor, ProgressCallback
 
 
 def relative_compute(spec: ArchSpec, base: ArchSpec) -> float:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from workers.ray_bridge import GCS_RECONNECT_ENV
+from workers.executors.ray_bridge import GCS_RECONNECT_ENV
 
 RAY = str(Path(sys.executable).with_name("ray"))
 

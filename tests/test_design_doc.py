@@ -1,6 +1,6 @@
 """docs/design.md names only modules and files that exist: the layout block's tree, every
 backticked path (``api/store/leases.py``) and every backticked dotted name under the project's
-packages (``workers.runner.JobRunner``: its module must exist). A rename that forgets the
+packages (``workers.jobs.runner.JobRunner``: its module must exist). A rename that forgets the
 document fails here."""
 
 from __future__ import annotations
@@ -69,4 +69,4 @@ def test_backticked_paths_and_modules_exist() -> None:
 
 def test_the_checks_can_fail() -> None:
     assert layout_paths("## Layout\n```\nnas/\n  gone.py   x\n```\n") == ["nas/", "nas/gone.py"]
-    assert not module_exists("workers.no_such_module") and module_exists("workers.runner.X")
+    assert not module_exists("workers.no_such_module") and module_exists("workers.jobs.runner.X")

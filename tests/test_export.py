@@ -23,8 +23,8 @@ from nas.spec import ArchSpec
 from nas.train import evaluate, train
 from nas.trial import TrainOptions, TrialRequest
 from nas.validation import block_names
-from workers.executor import Completion
-from workers.local_executor import LocalExecutor
+from workers.executors.interface import Completion
+from workers.executors.local_workers import LocalExecutor
 
 RESNET = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 DIFFSTRIDE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16_diffstride:head_d0"

@@ -18,7 +18,7 @@ from nas.data.split import split_indices, subset_indices
 from nas.data.synthetic import make_synthetic
 from nas.job import Budget, DatasetRef, JobSpec, RunKey, run_keys
 from nas.presets import parse_spec
-from workers.budget import JobBudget
+from workers.jobs.budget import JobBudget
 
 JOB: dict[str, Any] = {
     "name": "j",

@@ -224,8 +224,8 @@ def test_bad_alpha_is_refused() -> None:
 
 
 def shuffled_grid(rng: random.Random, points: Sequence[OraclePoint], budget: float) -> list[Step]:
-    """A fixed-stride grid run in a shuffled order, as ``workers.simulation.simulate`` replays one
-    (one seed's curve drawn per proposal, the table's compute charged, scored by the mean over
+    """A fixed-stride grid run in a shuffled order, as ``workers.jobs.simulation.simulate`` replays
+    one (one seed's curve drawn per proposal, the table's compute charged, scored by the mean over
     seeds) but in plain Python: proposals until the next would overrun ``budget`` FLOPs."""
     order = list(points)
     rng.shuffle(order)

@@ -24,7 +24,7 @@ from api.cli.server import DatabaseUrl, keys_app, keys_create, keys_list, keys_r
 from api.cli.shared import ApiKey, AsJson, Server, console, err_console, fail
 from api.cli.simulate import FRACTIONS, SimulatedStrategy
 from api.defaults import DEFAULT_SERVER
-from workers.store import FINISHED_STATES as FINISHED_TRIAL_STATES
+from workers.jobs.store import FINISHED_STATES as FINISHED_TRIAL_STATES
 
 app = typer.Typer(help="Neural architecture search for strides and scaling.", no_args_is_help=True)
 # unnamed sub-apps put their verbs on ``nas`` itself, in this order (``nas --help``)

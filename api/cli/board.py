@@ -4,7 +4,7 @@ One row shape (``BoardRow``) from the server's trials (``nas leaderboard``, ``na
 a local run's ranked rows (``nas run``), in human units (91.23%, 701k params, 19.1M MACs,
 214G FLOPs) and with the strides instead of the block string (that one only with ``--wide``);
 ``api.cli.tables.fit`` picks the columns that fit the terminal. Which trials are ranked is
-``workers.ranking.is_ranked``'s rule, the page's: confirmation runs and skipped proposals
+``workers.jobs.ranking.is_ranked``'s rule, the page's: confirmation runs and skipped proposals
 are counted under the table, never ranked; ``--skipped`` lists the skipped proposals with the
 reason each did not fit.
 """
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from api.cli.tables import Col, Fitted, fit
 from api.strides import strides_text
 from nas.job import CONFIRM
-from workers.units import count, si
+from workers.jobs.units import count, si
 
 if TYPE_CHECKING:
     from api.client import Trial
-    from workers.ranking import LeaderboardRow
+    from workers.jobs.ranking import LeaderboardRow
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def of_trial(trial: Trial, rank: int | None = None) -> BoardRow:
 
 
 def of_ranked(row: LeaderboardRow) -> BoardRow:
-    """A row from a local run's ranked row (``workers.ranking.leaderboard``)."""
+    """A row from a local run's ranked row (``workers.jobs.ranking.leaderboard``)."""
     return BoardRow(
         trial=row.trial_id,
         strategy=row.strategy,

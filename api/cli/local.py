@@ -47,9 +47,9 @@ from nas.errors import NasError
 if TYPE_CHECKING:
     from nas.job import JobSpec
     from nas.trial import TrialResult
-    from workers.ranking import LeaderboardRow
-    from workers.runner import JobRunner, RunEvent
-    from workers.store import StoredTrial
+    from workers.jobs.ranking import LeaderboardRow
+    from workers.jobs.runner import JobRunner, RunEvent
+    from workers.jobs.store import StoredTrial
 
 app = typer.Typer()
 
@@ -154,12 +154,12 @@ def run(
 ) -> None:
     """Run a whole comparison on this machine (no server) and print the leaderboard."""
     from nas.job import CONFIRM, JobSpec
-    from workers.confirm import is_confirmation, recommendation, summarize
-    from workers.executor import InlineExecutor
-    from workers.ranking import leaderboard
-    from workers.runner import JobRunner
-    from workers.store import MemoryTrialStore
-    from workers.trial_entry import load_dataset
+    from workers.executors.interface import InlineExecutor
+    from workers.executors.trial_entry import load_dataset
+    from workers.jobs.confirm import is_confirmation, recommendation, summarize
+    from workers.jobs.ranking import leaderboard
+    from workers.jobs.runner import JobRunner
+    from workers.jobs.store import MemoryTrialStore
 
     try:
         job = JobSpec.from_file(job_file)
@@ -258,8 +258,8 @@ def print_run(
 
     from api.strides import strides_text
     from nas.strategies.chained import base_origin
-    from workers.ranking import best_per_strategy
-    from workers.store import TrialState
+    from workers.jobs.ranking import best_per_strategy
+    from workers.jobs.store import TrialState
 
     ranked = [of_ranked(row) for row in rows[:top]]
     heading = f"{job.name}: {ranked_heading(len(ranked), len(rows))}"

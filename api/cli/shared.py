@@ -152,8 +152,8 @@ def job_spec(job: Job) -> JobSpec:
 
 
 def finished_count(counts: dict[str, int]) -> int:
-    """Trials in a finished state (``workers.store.FINISHED_STATES``) among ``counts``."""
-    from workers.store import FINISHED_STATES
+    """Trials in a finished state (``workers.jobs.store.FINISHED_STATES``) among ``counts``."""
+    from workers.jobs.store import FINISHED_STATES
 
     return sum(counts.get(state, 0) for state in FINISHED_STATES)
 

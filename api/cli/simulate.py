@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from nas.compare import Step
     from nas.job import JobSpec
     from nas.oracle import OracleTable
-    from workers.simulation import Repetition
+    from workers.jobs.simulation import Repetition
 
 app = typer.Typer()
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -65,7 +65,7 @@ def simulate(
     accuracy at 25/50/100% of the budget and the area under the curve."""
     from nas.job import JobSpec
     from nas.oracle import OracleTable
-    from workers.simulation import simulate as replay
+    from workers.jobs.simulation import simulate as replay
 
     try:
         oracle = OracleTable.load(table_file)

@@ -24,7 +24,7 @@ from api.cli.shared import (
 from api.cli.tables import say
 from api.defaults import DEFAULT_SERVER
 from api.live_targets import job_unit
-from workers.units import si
+from workers.jobs.units import si
 
 if TYPE_CHECKING:
     from api.client import BudgetUse, Job, JobProgress, NasClient

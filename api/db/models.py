@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from workers.store import TRIAL_STATES as STORE_TRIAL_STATES
-from workers.store import TrialState
+from workers.jobs.store import TRIAL_STATES as STORE_TRIAL_STATES
+from workers.jobs.store import TrialState
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_N_label)s",
@@ -89,7 +89,7 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None]
     """When the owner's lease lapses unless renewed; then any server may take the job over."""
     budget_used: Mapped[dict[str, Any] | None]
-    """Per strategy, its use of its budget share (``workers.store.BudgetUse`` as JSON)."""
+    """Per strategy, its use of its budget share (``workers.jobs.store.BudgetUse`` as JSON)."""
 
     trials: Mapped[list[Trial]] = relationship(
         back_populates="job", cascade="all, delete-orphan", passive_deletes=True

@@ -20,7 +20,7 @@ from api.routers.verdict import job_verdict
 from api.schemas import MAX_ID, READ_ERRORS, Id
 from api.store import StoredJob
 from nas import export
-from workers.store import StoredTrial
+from workers.jobs.store import StoredTrial
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["export"], responses=READ_ERRORS)
 ATTEMPTS = 3  # the best may change (and its weights go) while we package it: look again

@@ -31,7 +31,7 @@ from api.store import StoredJob
 from nas.data import names as dataset_names
 from nas.errors import NasError
 from nas.job import JobSpec
-from workers.store import StoredTrial, TrialState
+from workers.jobs.store import StoredTrial, TrialState
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=READ_ERRORS)
 SORT_KEYS = Literal[

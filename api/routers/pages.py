@@ -27,7 +27,7 @@ from api.routers.results import JOB_IDS_HELP
 from api.schemas import MAX_ID, READ_ERRORS, Id
 from api.store import StoredJob
 from nas.errors import NotFoundError
-from workers.store import FINISHED_STATES, TrialState
+from workers.jobs.store import FINISHED_STATES, TrialState
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"

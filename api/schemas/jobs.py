@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.trials import TrialOut
 from api.states import JobState
 from nas.job import JobSpec
-from workers.confirm import ConfirmationSummary
-from workers.store import BudgetUse
+from workers.jobs.confirm import ConfirmationSummary
+from workers.jobs.store import BudgetUse
 
 
 class JobRecord(BaseModel):

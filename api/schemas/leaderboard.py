@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from api.live_targets import Comparison
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 MAX_ERROR_CHARS = 500
 """Errors are cut to this many characters (the whole text is in ``/trials``)."""
@@ -44,7 +44,7 @@ class TrialColumns(BaseModel):
     )
     ranked: list[bool] = Field(
         default_factory=list,
-        description="whether the trial takes a place in the ranking (workers.ranking."
+        description="whether the trial takes a place in the ranking (workers.jobs.ranking."
         "is_ranked: a search trial completed with an accuracy; not a confirmation run, nor a "
         "skipped proposal, nor a pruned, failed or unfinished trial)",
     )

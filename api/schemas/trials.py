@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from api.strides import strides_text
 from nas.trial import EpochReport
-from workers.processes import LOG_LIMIT
-from workers.ranking import flat_row, trial_columns
-from workers.store import StoredTrial
+from workers.executors.processes import LOG_LIMIT
+from workers.jobs.ranking import flat_row, trial_columns
+from workers.jobs.store import StoredTrial
 
 
 class TrialLog(BaseModel):
@@ -76,7 +76,7 @@ class TrialSummary(BaseModel):
 
     @classmethod
     def of_columns(cls, columns: Mapping[Any, Any], last: EpochReport | None) -> Self:
-        """From a trial's columns (``workers.ranking.flat_row``: the one flattening),
+        """From a trial's columns (``workers.jobs.ranking.flat_row``: the one flattening),
         without revalidating them; ``last``: its latest progress report."""
         learned = columns["learned_strides"]
         return cast(

@@ -15,7 +15,7 @@
   // the job's recommendation trained again with other seeds: stored as trials of this key,
   // shown in the table but not ranked, charted or counted as a strategy
   const CONFIRM = "confirm";
-  // which trials are ranked is the server's rule (workers.ranking.is_ranked, the CLI's
+  // which trials are ranked is the server's rule (workers.jobs.ranking.is_ranked, the CLI's
   // too): each trial comes marked `ranked`; confirmation runs and skipped proposals never are
 
   // ---- the client's copy of the job ---------------------------------------------------------

@@ -1,8 +1,8 @@
 """The service's storage API: jobs (``JobRepository``) and their trials (``SqlTrialStore``).
 
-``SqlTrialStore`` implements ``workers.store.TrialStore`` over the database, so the runner drives
-a server job exactly as it drives an embedded one. Both hand out plain values (the records of
-``api.store.records``: ``StoredJob``, ``ListedTrial``, ...; ``workers.store.StoredTrial``;
+``SqlTrialStore`` implements ``workers.jobs.store.TrialStore`` over the database, so the runner
+drives a server job exactly as it drives an embedded one. Both hand out plain values (the records of
+``api.store.records``: ``StoredJob``, ``ListedTrial``, ...; ``workers.jobs.store.StoredTrial``;
 ``EpochReport``), never ORM objects and never HTTP bodies (the routers map records to
 ``api.schemas`` bodies with ``api.schemas.mapping``); every method is one short transaction.
 

@@ -37,7 +37,7 @@ from api.store.trials import SqlTrialStore
 from api.store.warm_start import warm_start
 from nas.errors import ConflictError, OptionsError
 from nas.job import Budget, JobSpec, job_error_from
-from workers.store import TrialState
+from workers.jobs.store import TrialState
 
 MAX_EXTENSION = 1e30
 

@@ -17,7 +17,7 @@ from api.store.fence import bump_job, held_by
 from api.store.records import StoredJob
 from api.store.rows import Factory, job_not_found, stored_jobs
 from nas.job import Budget
-from workers.store import TrialState
+from workers.jobs.store import TrialState
 
 
 @dataclass(frozen=True)

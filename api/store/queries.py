@@ -28,9 +28,9 @@ from nas.errors import NotFoundError, OptionsError
 from nas.job import CONFIRM
 from nas.pareto import pareto_front
 from nas.trial import EpochReport
-from workers.confirm import ConfirmationSummary, summarize
-from workers.ranking import RANKED_STATE, UNRANKED_STRATEGIES
-from workers.store import StoredTrial
+from workers.jobs.confirm import ConfirmationSummary, summarize
+from workers.jobs.ranking import RANKED_STATE, UNRANKED_STRATEGIES
+from workers.jobs.store import StoredTrial
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "accuracy": Trial.accuracy,
@@ -67,7 +67,7 @@ _SUMMARY_COLUMNS = (
 
 
 def ranked_filter() -> list[sa.ColumnElement[bool]]:
-    """``workers.ranking.is_ranked`` in SQL: the trials that take a place in the ranking
+    """``workers.jobs.ranking.is_ranked`` in SQL: the trials that take a place in the ranking
     (a test holds the two to the same trials)."""
     return [
         Trial.state == RANKED_STATE.value,

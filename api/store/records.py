@@ -2,7 +2,7 @@
 
 The routers (and the other callers that answer over HTTP) turn these into ``api.schemas``
 bodies (``api.schemas.mapping``). A whole trial, request and result documents included, is
-``workers.store.StoredTrial``: the runner reads the same type from any store.
+``workers.jobs.store.StoredTrial``: the runner reads the same type from any store.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from api.states import JobState
 from nas.job import JobSpec
 from nas.spec import ArchSpec
 from nas.trial import EpochReport
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from api.states import JobState
 from api.store.records import StoredJob
 from nas.errors import NotFoundError
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.store import BudgetUse, StoredTrial
+from workers.jobs.store import BudgetUse, StoredTrial
 
 CANCELLED = "cancelled"
 """The error of the trials a cancel stopped (they run again when the job is extended)."""

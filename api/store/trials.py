@@ -1,4 +1,4 @@
-"""``SqlTrialStore``: ``workers.store.TrialStore`` over the database, for one job's trials."""
+"""``SqlTrialStore``: ``workers.jobs.store.TrialStore`` over the database, for one job's trials."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from api.store.rows import (
 )
 from nas.errors import ConflictError
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.processes import bounded_log
-from workers.store import FINISHED_STATES, BudgetUse, StoredTrial, TrialState
+from workers.executors.processes import bounded_log
+from workers.jobs.store import FINISHED_STATES, BudgetUse, StoredTrial, TrialState
 
 
 def default_worker() -> str:
@@ -37,7 +37,7 @@ def default_worker() -> str:
 
 
 class SqlTrialStore:
-    """``workers.store.TrialStore`` over the database, for the trials of one job.
+    """``workers.jobs.store.TrialStore`` over the database, for the trials of one job.
 
     ``worker`` names this process in the ``trial.worker`` column of the trials it runs.
     With ``lease_owner`` (the server's scheduler) every write is fenced by the job's lease: it

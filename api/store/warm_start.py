@@ -14,7 +14,7 @@ from api.states import TERMINAL_JOB_STATES
 from api.store.rows import CANCELLED, insert_trials
 from nas.errors import OptionsError
 from nas.job import JobSpec
-from workers.store import TrialState
+from workers.jobs.store import TrialState
 
 _COPIED = (
     Trial.strategy,

@@ -10,7 +10,7 @@ import pytest
 from api import executors
 from api.settings import Settings
 from nas.errors import NotFoundError
-from workers.executor import InlineExecutor
+from workers.executors.interface import InlineExecutor
 
 
 def test_settings_accept_exactly_the_registered_executors() -> None:

@@ -24,7 +24,7 @@ from api.scheduler import Scheduler
 from api.settings import Settings
 from api.store import JobRepository
 from nas.job import JobSpec
-from workers.executor import Completion, InlineExecutor
+from workers.executors.interface import Completion, InlineExecutor
 
 TINY_BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 JOB: dict[str, Any] = {

@@ -12,7 +12,7 @@ from api.store import JobRepository
 from nas.job import DatasetRef, JobSpec
 from nas.presets import parse_spec
 from nas.trial import TrialRequest, TrialResult
-from workers.executor import Completion, ProgressCallback
+from workers.executors.interface import Completion, ProgressCallback
 
 JOB: dict[str, Any] = {
     "name": "weights",

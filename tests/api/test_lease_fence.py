@@ -16,7 +16,7 @@ from api.store import JobRepository, LeaseLost
 from nas.errors import NotFoundError
 from tests.api.store_helpers import report, request, result
 from tests.fakes import make_job
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 LEASE = timedelta(minutes=5)
 

@@ -21,7 +21,7 @@ from nas.job import JobSpec
 from nas.models import preset
 from nas.trial import TrialRequest, TrialResult
 from tests.api.store_helpers import result as sql_store_result
-from workers.executor import InlineExecutor
+from workers.executors.interface import InlineExecutor
 
 LEASE = timedelta(minutes=5)
 SPEC = preset("resnet_narrow_fmnist")

@@ -1,4 +1,4 @@
-"""One ranking rule (``workers.ranking.is_ranked``) for the page and the CLI: the leaderboard's
+"""One ranking rule (``workers.jobs.ranking.is_ranked``) for the page and the CLI: the leaderboard's
 ``ranked`` column and the trials listing's ``?ranked=true`` pick the same trials, on SQLite and
 PostgreSQL, and neither ranks a confirmation run, a skipped proposal, a pruned, failed or
 unfinished trial."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from nas.job import CONFIRM
 from nas.trial import TrialRequest
 from tests.api.harness import BASE, Harness, result
-from workers.ranking import is_ranked
+from workers.jobs.ranking import is_ranked
 
 
 def test_the_page_and_the_listing_rank_the_same_trials(h: Harness) -> None:

@@ -27,7 +27,7 @@ from nas.job import DatasetRef, run_keys
 from nas.models import preset
 from nas.spec import ArchSpec
 from tests.api.harness import BASE, Harness, diffstride_spec, result
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 EVIL_NAME = '=cmd("calc"), "quoted", \n@SUM(A1)'
 EVIL_SPEC = '=cmd("/c calc"),resnet:"x",+1'
@@ -64,7 +64,7 @@ def test_strides_text_shows_fixed_strides_and_learned_ones_with_two_decimals() -
 
 
 def test_the_validation_size_is_drawn_as_the_split_draws_it() -> None:
-    from workers.trial_entry import load_dataset
+    from workers.executors.trial_entry import load_dataset
 
     for ref in (
         DatasetRef(name="synthetic", subset=200),

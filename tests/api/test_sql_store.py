@@ -21,9 +21,9 @@ from nas.errors import ConflictError, NasError, NotFoundError
 from nas.trial import TrialResult
 from tests.api.store_helpers import filled_job, make_job, report, request, result
 from tests.fakes import SyntheticExecutor, SyntheticObjective
-from workers.executor import InlineExecutor
-from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore, TrialStore
+from workers.executors.interface import InlineExecutor
+from workers.jobs.runner import JobRunner, fit_base
+from workers.jobs.store import MemoryTrialStore, TrialStore
 
 Factory = sessionmaker[Session]
 

@@ -19,8 +19,8 @@ from nas.errors import NasError, NotFoundError
 from nas.job import CONFIRM
 from nas.recommend import best
 from tests.api.store_helpers import SPEC, filled_job, make_job, report, request, result
-from workers.confirm import recommendation
-from workers.ranking import ranked_trial
+from workers.jobs.confirm import recommendation
+from workers.jobs.ranking import ranked_trial
 
 Factory = sessionmaker[Session]
 
@@ -197,7 +197,7 @@ def test_db_best_trial_is_the_recommendation_rule(
     repo: JobRepository, trials: list[tuple[str, str, float]], rng: random.Random
 ) -> None:
     """``best_trial``'s SQL names the trial ``nas.recommend.best`` picks among the ranked ones,
-    and ``workers.confirm.recommendation`` agrees, whatever order the trials finished in."""
+    and ``workers.jobs.confirm.recommendation`` agrees, whatever order the trials finished in."""
     job = repo.create(make_job(confirm_seeds=1))
     store = repo.trial_store(job.id)
     ids = [store.add(request(key, n)).id for n, (key, _, _) in enumerate(trials)]

@@ -20,7 +20,7 @@ from api.live_targets import series_of
 from api.specs import StoredSpecError, stored_spec
 from api.store import JobRepository
 from tests.api.harness import Harness, job_spec, result
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 API = Path(__file__).resolve().parents[2] / "api"
 # fields only a job spec has: reading them off JSON rebuilds what JobSpec owns

@@ -15,7 +15,7 @@ from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore
 from nas.job import JobSpec
 from tests.api.store_helpers import make_job, request, result
-from workers.processes import LOG_LIMIT
+from workers.executors.processes import LOG_LIMIT
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 from tests.browser.conftest import Server, screenshot
 from tests.browser.test_leaderboard_page import Trials, open_board, row
 from tests.browser.test_why_view import cells
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 AFTER = "compound-after-diffstride"
 STRATEGIES = ["diffstride", {"name": "compound", "label": AFTER, "from": "diffstride"}]

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.browser.conftest import Server, screenshot
 from tests.browser.test_leaderboard_page import Trials, column, open_board, row
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 STOPPED = "budget: 2 of 7 proposals affordable"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.browser.conftest import Server, screenshot
 from tests.browser.test_leaderboard_page import EVIL, Trials, open_board, row
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 
 def cells(page: Any, strategy: str) -> dict[str, str]:

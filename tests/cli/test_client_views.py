@@ -25,8 +25,8 @@ from api.schemas.trials import TrialLog as ServerTrialLog
 from api.schemas.trials import TrialOut
 from api.schemas.verdict import VerdictOut
 from nas.verdict import PairVerdict, StrategyRuns
-from workers.confirm import ConfirmationSummary
-from workers.store import BudgetUse as ServerBudgetUse
+from workers.jobs.confirm import ConfirmationSummary
+from workers.jobs.store import BudgetUse as ServerBudgetUse
 
 PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (client.Trial, TrialOut),

@@ -21,7 +21,7 @@ from api.store import JobRepository
 from tests.api.store_helpers import make_job, request, result
 from tests.cli.test_cli import one_line_error
 from tests.threaded_server import serve_in_thread
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 runner = CliRunner()
 NAME = '=cmd("calc"), "x"'

@@ -28,7 +28,7 @@ from nas.models import preset
 from nas.trial import TrialRequest, TrialResult
 from tests.fakes import make_job
 from tests.threaded_server import serve_in_thread
-from workers.store import BudgetUse
+from workers.jobs.store import BudgetUse
 
 runner = CliRunner()
 LONG = "random-search-with-a-forty-character-name"[:40]

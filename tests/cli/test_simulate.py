@@ -21,7 +21,7 @@ from nas.job import JobSpec
 from nas.oracle import OraclePoint, OracleRun, OracleTable
 from nas.presets import parse_spec
 from tests.cli.test_cli import one_line_error
-from workers.simulation import simulate
+from workers.jobs.simulation import simulate
 
 BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 STRIDES = [[1, 2], [1, 2]]

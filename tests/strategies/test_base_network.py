@@ -13,9 +13,9 @@ from nas.job import JobSpec
 from nas.strategies.base import RecordState
 from nas.strategies.base_network import NOT_TRAINED, TRAINED, BaseNetwork
 from tests.fakes import SyntheticExecutor, SyntheticObjective
-from workers.executor import Completion, InlineExecutor
-from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore, StoredTrial, TrialState
+from workers.executors.interface import Completion, InlineExecutor
+from workers.jobs.runner import JobRunner, fit_base
+from workers.jobs.store import MemoryTrialStore, StoredTrial, TrialState
 
 
 def test_asks_the_base_spec_once_and_is_finished_once_told(make_context, objective) -> None:

@@ -35,9 +35,9 @@ from nas.search_space import SearchSpace
 from nas.strategies.base import SearchStrategy, StrategyContext
 from nas.strategies.chained import Chained
 from tests.fakes import SyntheticExecutor, SyntheticObjective
-from workers.executor import InlineExecutor
-from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore, TrialState
+from workers.executors.interface import InlineExecutor
+from workers.jobs.runner import JobRunner, fit_base
+from workers.jobs.store import MemoryTrialStore, TrialState
 
 NAMES = strategies.names()
 FAST: dict[str, dict[str, Any]] = {

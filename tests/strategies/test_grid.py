@@ -15,9 +15,9 @@ from nas.search_space import SearchSpace
 from nas.strategies.grid import GridSearch
 from nas.strategies.space import Space, is_valid_choice, key_of_params
 from tests.fakes import SyntheticExecutor, SyntheticObjective
-from workers.executor import InlineExecutor
-from workers.runner import JobRunner
-from workers.store import MemoryTrialStore, TrialState
+from workers.executors.interface import InlineExecutor
+from workers.jobs.runner import JobRunner
+from workers.jobs.store import MemoryTrialStore, TrialState
 
 
 def expected_points(base, space: SearchSpace) -> list[tuple]:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""The contract every ``workers.executor.Executor`` keeps, as a mixin: a test module mixes
+"""The contract every ``workers.executors.interface.Executor`` keeps, as a mixin: a test module
+mixes
 ``ExecutorContract`` into a class and provides an ``executor`` fixture (an idle executor, which
 may be shared by the module: Ray starts once). Real trials on 200 synthetic images.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.backoff import ExponentialBackoff
+from workers.executors.backoff import ExponentialBackoff
 
 
 def test_delays_double_up_to_the_ceiling_and_start_over_after_a_reset() -> None:

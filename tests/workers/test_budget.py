@@ -1,4 +1,4 @@
-"""Budget accounting (``workers.budget``): shares, estimates, charges, skips, extension."""
+"""Budget accounting (``workers.jobs.budget``): shares, estimates, charges, skips, extension."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from nas.flops import epoch_flops
 from nas.job import Budget
 from nas.models import preset
 from nas.trial import TrialResult
-from workers.budget import (
+from workers.jobs.budget import (
     BUDGET_SPENT,
     MAX_CONSECUTIVE_SKIPS,
     SPACE_EXHAUSTED,

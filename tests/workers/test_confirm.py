@@ -12,10 +12,10 @@ from nas.data import load
 from nas.job import CONFIRM, JobError, JobSpec
 from tests.fakes import SyntheticExecutor, SyntheticObjective
 from tests.fakes import make_job as fake_job
-from workers.confirm import SEED_OFFSET, recommendation, summarize
-from workers.ranking import leaderboard
-from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore, StoredTrial
+from workers.jobs.confirm import SEED_OFFSET, recommendation, summarize
+from workers.jobs.ranking import leaderboard
+from workers.jobs.runner import JobRunner, fit_base
+from workers.jobs.store import MemoryTrialStore, StoredTrial
 
 
 def make_job(**overrides: Any) -> JobSpec:

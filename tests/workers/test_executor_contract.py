@@ -7,7 +7,7 @@ import pytest
 
 from api.executors import names
 from tests.workers.executor_contract import ExecutorContract
-from workers.executor import InlineExecutor
+from workers.executors.interface import InlineExecutor
 
 # server executor name -> the module whose ExecutorContract class covers it
 COVERED = {

@@ -1,11 +1,11 @@
-"""``workers.ranking``: the ranking and each strategy's best follow the best-trial rule
+"""``workers.jobs.ranking``: the ranking and each strategy's best follow the best-trial rule
 (``nas.recommend``): most accurate first, ties to the earlier trial, in any order given."""
 
 from __future__ import annotations
 
 import random
 
-from workers.ranking import LeaderboardRow, best_per_strategy
+from workers.jobs.ranking import LeaderboardRow, best_per_strategy
 
 
 def row(trial_id: int, strategy: str, accuracy: float | None) -> LeaderboardRow:

@@ -16,9 +16,9 @@ from nas.train import train
 from nas.trial import EpochReport, TrainOptions, TrialRequest
 from tests.fakes import DATA, collect, request
 from tests.workers.executor_contract import ExecutorContract
-from workers.local_executor import LocalExecutor
-from workers.runner import JobRunner
-from workers.store import MemoryTrialStore, TrialState
+from workers.executors.local_workers import LocalExecutor
+from workers.jobs.runner import JobRunner
+from workers.jobs.store import MemoryTrialStore, TrialState
 
 
 def gone(pid: int, within: float = 5.0) -> bool:

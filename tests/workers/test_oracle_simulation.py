@@ -14,11 +14,11 @@ from nas.oracle import OraclePoint, OracleTable
 from nas.presets import parse_spec
 from nas.train import train
 from nas.trial import TrialRequest
-from workers.executor import InlineExecutor
-from workers.runner import JobRunner
-from workers.simulation import OracleExecutor, simulate
-from workers.store import MemoryTrialStore
-from workers.trial_entry import load_dataset
+from workers.executors.interface import InlineExecutor
+from workers.executors.trial_entry import load_dataset
+from workers.jobs.runner import JobRunner
+from workers.jobs.simulation import OracleExecutor, simulate
+from workers.jobs.store import MemoryTrialStore
 
 BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 STRIDES = [[1, 2], [1, 2]]

@@ -1,5 +1,5 @@
-"""Several jobs on one executor (``workers.pool.JobPool``): weighted fair slots, priorities, a job
-with nothing to run giving its slots away, completions routed to their own job, a broken job
+"""Several jobs on one executor (``workers.jobs.pool.JobPool``): weighted fair slots, priorities, a
+job with nothing to run giving its slots away, completions routed to their own job, a broken job
 taken out alone. A scripted executor decides which trial completes when, so nothing here
 depends on timing."""
 
@@ -13,10 +13,10 @@ from nas.data import load
 from nas.job import DatasetRef, JobSpec
 from nas.trial import TrialRequest
 from tests.fakes import SyntheticObjective
-from workers.executor import Completion, ProgressCallback
-from workers.pool import JobPool
-from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore, StoredTrial, TrialState
+from workers.executors.interface import Completion, ProgressCallback
+from workers.jobs.pool import JobPool
+from workers.jobs.runner import JobRunner, fit_base
+from workers.jobs.store import MemoryTrialStore, StoredTrial, TrialState
 
 
 class ScriptedExecutor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from workers.processes import StderrTail
+from workers.executors.processes import StderrTail
 
 NOISY = (
     "import sys\n"

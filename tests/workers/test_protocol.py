@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.protocol import (
+from workers.executors.protocol import (
     Message,
     ProtocolError,
     cancel_line,

@@ -15,7 +15,7 @@ ray = pytest.importorskip("ray")
 
 from tests.fakes import DATA, collect, request  # noqa: E402
 from tests.workers.executor_contract import ExecutorContract  # noqa: E402
-from workers.ray_executor import RayExecutor  # noqa: E402
+from workers.executors.ray_actors import RayExecutor  # noqa: E402
 
 
 @pytest.fixture(scope="module")

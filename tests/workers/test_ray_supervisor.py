@@ -15,7 +15,7 @@ pytest.importorskip("ray")
 
 from tests.fakes import DATA, collect, record, request
 from tests.ray_head import RayHead
-from workers.ray_supervisor import SupervisedRayExecutor
+from workers.executors.ray_supervised import SupervisedRayExecutor
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 from nas.data import load
 from nas.job import JobSpec
 from tests.fakes import SyntheticExecutor, SyntheticObjective, make_job
-from workers.executor import Completion, InlineExecutor
-from workers.runner import JobRunner, fit_base
-from workers.store import MemoryTrialStore, TrialState
+from workers.executors.interface import Completion, InlineExecutor
+from workers.jobs.runner import JobRunner, fit_base
+from workers.jobs.store import MemoryTrialStore, TrialState
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import pytest
 from nas.job import DatasetRef
 from nas.models import preset
 from nas.trial import TrialRequest
-from workers.executor import Completion, InlineExecutor
-from workers.local_executor import LocalExecutor
-from workers.processes import LOG_LIMIT, bounded_log, read_since
+from workers.executors.interface import Completion, InlineExecutor
+from workers.executors.local_workers import LocalExecutor
+from workers.executors.processes import LOG_LIMIT, bounded_log, read_since
 
 DATA = DatasetRef(name="synthetic", subset=20)
 

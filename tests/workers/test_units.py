@@ -1,10 +1,10 @@
-"""``workers.units.si``: numbers as people read them, never longer than five characters."""
+"""``workers.jobs.units.si``: numbers as people read them, never longer than five characters."""
 
 from __future__ import annotations
 
 import pytest
 
-from workers.units import count, si
+from workers.jobs.units import count, si
 
 
 @pytest.mark.parametrize(

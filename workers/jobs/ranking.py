@@ -2,7 +2,7 @@
 
 ``is_ranked`` is the one ranking rule: the page (its data marks each trial ``ranked``), the
 server's trials listing (``?ranked=true``), ``nas leaderboard`` and ``nas run`` rank the same
-trials: search trials that completed with an accuracy. Confirmation runs (``workers.confirm``),
+trials: search trials that completed with an accuracy. Confirmation runs (``workers.jobs.confirm``),
 skipped proposals (over budget, never run), pruned, failed and unfinished trials are listed,
 never ranked.
 
@@ -25,7 +25,7 @@ from nas.job import CONFIRM
 from nas.readout import stage_statuses
 from nas.recommend import outranks, rank_key
 from nas.strategies.chained import base_origin
-from workers.store import StoredTrial, TrialState
+from workers.jobs.store import StoredTrial, TrialState
 
 RANKED_STATE = TrialState.COMPLETED
 """The one state a ranked trial is in (the SQL filter of the trials listing reads it too)."""

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from nas.job import Budget
 from nas.spec import ArchSpec
 from nas.trial import TrialResult
-from workers.store import BudgetUse
-from workers.units import count, si
+from workers.jobs.store import BudgetUse
+from workers.jobs.units import count, si
 
 OVER_BUDGET = "over budget"
 BUDGET_SPENT = "budget spent"

@@ -15,8 +15,8 @@ from typing import Protocol
 
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.processes import bounded_log
-from workers.trial_entry import run_trial
+from workers.executors.processes import bounded_log
+from workers.executors.trial_entry import run_trial
 
 ProgressCallback = Callable[[EpochReport], bool]
 
@@ -35,7 +35,7 @@ class Completion:
     (the trial is not why: its retry is free, up to as many free retries as attempts)."""
     log: str | None = None
     """A failure's log: the tail of what the worker wrote to stderr while it ran the trial
-    (the traceback included), at most ``workers.processes.LOG_LIMIT`` bytes."""
+    (the traceback included), at most ``workers.executors.processes.LOG_LIMIT`` bytes."""
 
 
 @dataclass(frozen=True)

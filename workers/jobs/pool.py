@@ -1,7 +1,7 @@
 """Several jobs on one executor: fair, weighted slots.
 
-``JobPool`` drives jobs that share one executor, each a ``workers.steps.SteppedJob`` (a
-``workers.runner.JobRunner``). Each free slot goes to a job that wants one: first the highest
+``JobPool`` drives jobs that share one executor, each a ``workers.jobs.steps.SteppedJob`` (a
+``workers.jobs.runner.JobRunner``). Each free slot goes to a job that wants one: first the highest
 ``priority``; among those, the job with the fewest trials in flight per unit of ``weight``,
 then the one that has been given the fewest slots per unit of weight
 (stride scheduling: a job's ``pass`` grows by ``1 / weight`` per slot; a job that joins starts at
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
 
-from workers.executor import Executor
-from workers.steps import SteppedJob
+from workers.executors.interface import Executor
+from workers.jobs.steps import SteppedJob
 
 K = TypeVar("K", bound=Hashable)
 

@@ -1,11 +1,11 @@
-"""Trials in a pool of local worker processes (``python -m workers.trial_process``).
+"""Trials in a pool of local worker processes (``python -m workers.executors.trial_process``).
 
 Up to ``capacity`` workers, each in its own session, started on demand and reused: a worker
 imports torch and loads the job's data once, then serves trial after trial, so the scheduling
 overhead of a trial is a few milliseconds, not a process start. A reader thread per worker
-parses its stdout (``workers.protocol``) into one queue, and ``wait`` handles the messages in
-the caller's thread: progress goes to ``on_progress`` (whose answer is written back), a result
-or a reported error completes the trial and frees the worker, and a worker that exits or goes
+parses its stdout (``workers.executors.protocol``) into one queue, and ``wait`` handles the
+messages in the caller's thread: progress goes to ``on_progress`` (whose answer is written back), a
+result or a reported error completes the trial and frees the worker, and a worker that exits or goes
 silent for ``heartbeat_timeout`` seconds while it runs a trial completes that trial as
 retryable. Submissions beyond ``capacity`` wait in order for a free worker. A worker is retired
 (stdin closed, it exits) after ``max_trials_per_worker`` trials, bounding what it can leak.
@@ -29,8 +29,8 @@ from typing import IO
 from nas.job import DatasetRef
 from nas.threads import THREADS_ENV
 from nas.trial import TrialRequest
-from workers.executor import Assignment, Completion, ProgressCallback
-from workers.processes import (
+from workers.executors.interface import Assignment, Completion, ProgressCallback
+from workers.executors.processes import (
     Child,
     ChildExited,
     StderrTail,
@@ -42,7 +42,7 @@ from workers.processes import (
     read_since,
     write_line,
 )
-from workers.protocol import Message, TrialJob, decision_line
+from workers.executors.protocol import Message, TrialJob, decision_line
 
 
 @dataclass(eq=False)
@@ -222,7 +222,7 @@ class LocalExecutor:
         return [
             self.python,
             "-m",
-            "workers.trial_process",
+            "workers.executors.trial_process",
             "--heartbeat",
             str(self.heartbeat_interval),
             "--decision-timeout",

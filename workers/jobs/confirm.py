@@ -23,8 +23,8 @@ from pydantic import BaseModel, Field
 from nas.job import CONFIRM
 from nas.recommend import outranks
 from nas.trial import TrialRequest
-from workers.ranking import ranked_trial
-from workers.store import StoredTrial
+from workers.jobs.ranking import ranked_trial
+from workers.jobs.store import StoredTrial
 
 SEED_OFFSET = 10_000
 """Confirmation seed ``i`` is the confirmed trial's seed + ``SEED_OFFSET`` + ``i``: far from the
@@ -59,7 +59,7 @@ def better(candidate: StoredTrial, incumbent: StoredTrial | None) -> bool:
 
 def recommendation(trials: Iterable[StoredTrial]) -> StoredTrial | None:
     """The job's recommendation (``nas.recommend``) among its ranked trials
-    (``workers.ranking.is_ranked``: completed search trials, confirmations excluded)."""
+    (``workers.jobs.ranking.is_ranked``: completed search trials, confirmations excluded)."""
     found: StoredTrial | None = None
     for trial in trials:
         if better(trial, found):

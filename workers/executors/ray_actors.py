@@ -26,9 +26,9 @@ import ray.exceptions
 
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest
-from workers.executor import Completion, ProgressCallback
-from workers.protocol import Message, ProtocolError, TrialJob
-from workers.trial_process import DecisionGate, summarize, with_env_threads
+from workers.executors.interface import Completion, ProgressCallback
+from workers.executors.protocol import Message, ProtocolError, TrialJob
+from workers.executors.trial_process import DecisionGate, summarize, with_env_threads
 
 ADDRESS_ENV = "NAS_RAY_ADDRESS"
 POLL_SECONDS = 0.2  # how often wait() asks running actors for progress
@@ -56,7 +56,7 @@ class TrialActor:
     def run(self, job_line: str) -> str:
         """Train the ``TrialJob``; a ``result`` or ``error`` protocol line."""
         try:
-            from workers.trial_entry import run_trial
+            from workers.executors.trial_entry import run_trial
 
             job = TrialJob.from_line(job_line)
             with self._lock:

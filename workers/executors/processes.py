@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-from workers.protocol import Message, ProtocolError
+from workers.executors.protocol import Message, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[1]
 STDERR_TAIL = 2000  # characters of a child's stderr quoted when it dies
@@ -54,8 +54,8 @@ class StderrTail:
 
 @dataclass(eq=False)
 class Child:
-    """A child process speaking ``workers.protocol`` on stdout, its stderr going to a file or
-    to a bounded ``StderrTail``."""
+    """A child process speaking ``workers.executors.protocol`` on stdout, its stderr going to a
+    file or to a bounded ``StderrTail``."""
 
     process: subprocess.Popen[bytes]
     stderr: IO[bytes] | StderrTail

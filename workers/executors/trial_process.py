@@ -1,8 +1,9 @@
-"""A trial worker process: ``python -m workers.trial_process [--heartbeat S] [--max-trials N]``.
+"""A trial worker process: ``python -m workers.executors.trial_process [--heartbeat S]
+[--max-trials N]``.
 
-Serves trials one after another (``workers.protocol``): reads a ``TrialJob`` line from stdin,
-trains it with ``run_trial`` and writes ``progress`` per epoch then ``result`` or ``error`` to
-stdout, and ``heartbeat`` every ``--heartbeat`` seconds, busy or idle. The data loaded for one
+Serves trials one after another (``workers.executors.protocol``): reads a ``TrialJob`` line from
+stdin, trains it with ``run_trial`` and writes ``progress`` per epoch then ``result`` or ``error``
+to stdout, and ``heartbeat`` every ``--heartbeat`` seconds, busy or idle. The data loaded for one
 trial stays cached for the next, and torch is imported once: a warm worker starts a trial in
 milliseconds. After each epoch but the last it waits (at most ``--decision-timeout`` seconds)
 for the parent's ``continue T N`` / ``stop T N`` line, so a pruning decision applies to the
@@ -25,7 +26,7 @@ from typing import IO
 
 from nas.threads import env_threads
 from nas.trial import EpochReport, TrialRequest
-from workers.protocol import Message, ProtocolError, TrialJob, is_job_line, parse_decision
+from workers.executors.protocol import Message, ProtocolError, TrialJob, is_job_line, parse_decision
 
 BROKEN_PIPE_EXIT = 3  # the parent went away: nobody to report to
 
@@ -82,9 +83,10 @@ def with_env_threads(request: TrialRequest) -> TrialRequest:
 
 
 def summarize(exc: BaseException) -> str:
-    """The trial's traceback summary (``workers.executor.error_summary`` when importable)."""
+    """The trial's traceback summary (``workers.executors.interface.error_summary`` when
+    importable)."""
     try:
-        from workers.executor import error_summary
+        from workers.executors.interface import error_summary
 
         return error_summary(exc)
     except Exception:
@@ -172,7 +174,7 @@ def serve_one(line: str, channel: _Channel, inbox: TrialInbox) -> None:
         return
     gate = inbox.begin(job.trial_id)
     try:
-        from workers.trial_entry import run_trial  # torch: imported after "started"
+        from workers.executors.trial_entry import run_trial  # torch: imported after "started"
 
         request = with_env_threads(job.request)
 
@@ -191,7 +193,7 @@ def serve_one(line: str, channel: _Channel, inbox: TrialInbox) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.trial_process")
+    parser = argparse.ArgumentParser(prog="python -m workers.executors.trial_process")
     parser.add_argument("--heartbeat", type=float, default=5.0, help="seconds between heartbeats")
     parser.add_argument(
         "--decision-timeout",

@@ -1,9 +1,9 @@
-"""The Ray driver in a process of its own: ``python -m workers.ray_bridge``.
+"""The Ray driver in a process of its own: ``python -m workers.executors.ray_bridge``.
 
 A Ray driver does not outlive its cluster: when the GCS stays unreachable the core worker ends
 the driver's process. So the server hosts no driver; ``SupervisedRayExecutor`` starts this
-bridge, which hosts a ``RayExecutor`` and speaks ``workers.protocol`` lines, and starts a new one
-when it dies.
+bridge, which hosts a ``RayExecutor`` and speaks ``workers.executors.protocol`` lines, and starts a
+new one when it dies.
 
 stdin: ``TrialJob`` lines (run it), decision lines (the answer to a progress report),
 ``cancel T``; end of input: kill the actors and exit.
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from nas.trial import EpochReport
-from workers.executor import Completion, ProgressCallback
-from workers.protocol import (
+from workers.executors.interface import Completion, ProgressCallback
+from workers.executors.protocol import (
     Message,
     ProtocolError,
     TrialJob,
@@ -35,7 +35,7 @@ from workers.protocol import (
 )
 
 if TYPE_CHECKING:
-    from workers.ray_executor import RayExecutor
+    from workers.executors.ray_actors import RayExecutor
 
 # Seconds the core worker keeps retrying an unreachable GCS before it ends this process
 # (Ray's default is 60); the supervisor notices the exit and waits for the cluster.
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    from workers.ray_executor import RayExecutor
+    from workers.executors.ray_actors import RayExecutor
 
     executor = RayExecutor(
         address=args.address,

@@ -18,11 +18,11 @@ source's recommendation, or stops when there is none.
 
 A strategy stops when it is finished, has nothing to ask and nothing running, or its share of
 the budget is spent (nothing left, or many proposals in a row do not fit). Why it stopped reads
-true and in the job's unit (``workers.budget``): a grid that trained 2 of its 18 points because
+true and in the job's unit (``workers.jobs.budget``): a grid that trained 2 of its 18 points because
 the other 16 were over budget stopped for its budget, not because its space was exhausted.
 
 5. Once every strategy has stopped and none of their trials is in flight, confirm the job's
-   recommendation: train it again with ``confirm_seeds`` other seeds (``workers.confirm``),
+   recommendation: train it again with ``confirm_seeds`` other seeds (``workers.jobs.confirm``),
    outside every strategy's budget. The job is done when those have finished too.
 """
 
@@ -40,11 +40,11 @@ from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.strategies.chained import Chained, base_origin
 from nas.trial import EpochReport
-from workers.budget import OVER_BUDGET, SPACE_EXHAUSTED, Account, JobBudget
-from workers.confirm import Confirmation, is_confirmation
-from workers.executor import Completion, Executor
-from workers.pool import JobPool
-from workers.store import BudgetUse, StoredTrial, TrialStore
+from workers.executors.interface import Completion, Executor
+from workers.jobs.budget import OVER_BUDGET, SPACE_EXHAUSTED, Account, JobBudget
+from workers.jobs.confirm import Confirmation, is_confirmation
+from workers.jobs.pool import JobPool
+from workers.jobs.store import BudgetUse, StoredTrial, TrialStore
 
 
 def fit_base(job: JobSpec, data: ImageData) -> ArchSpec:
@@ -62,7 +62,7 @@ def fit_base(job: JobSpec, data: ImageData) -> ArchSpec:
 
 @dataclass
 class StrategyState:
-    """One strategy within a run: the strategy and its budget account (``workers.budget``)."""
+    """One strategy within a run: the strategy and its budget account (``workers.jobs.budget``)."""
 
     key: str
     strategy: SearchStrategy
@@ -237,7 +237,7 @@ class JobRunner:
         self.finish()
         return self.store.trials()
 
-    # ---- steps (driven by ``run`` or by a ``workers.pool.JobPool``) ------------------------
+    # ---- steps (driven by ``run`` or by a ``workers.jobs.pool.JobPool``) ------------------------
 
     def start(self) -> None:
         """Replay the store into the strategies and resubmit the unfinished trials (once)."""

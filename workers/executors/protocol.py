@@ -1,5 +1,5 @@
-"""The JSON-lines protocol between ``LocalExecutor`` and its ``python -m workers.trial_process``
-workers.
+"""The JSON-lines protocol between ``LocalExecutor`` and its ``python -m
+workers.executors.trial_process`` workers.
 
 A worker serves many trials, one at a time, and keeps its data cache warm between them.
 
@@ -7,7 +7,8 @@ stdin, parent -> worker: ``TrialJob`` lines (JSON objects), one whenever the wor
 while a trial runs, decision lines ``continue T N`` or ``stop T N`` (``T``: the trial, ``N``: the
 epoch they answer) or ``stop T``. Closing stdin tells an idle worker to exit.
 
-The Ray bridge (``python -m workers.ray_bridge``) speaks the same lines for many trials at once:
+The Ray bridge (``python -m workers.executors.ray_bridge``) speaks the same lines for many trials
+at once:
 ``TrialJob`` lines at any time, decisions, and ``cancel T``; its ``started`` names its
 ``capacity`` and a lost-worker ``error`` is marked ``retryable``.
 

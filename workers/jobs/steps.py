@@ -1,7 +1,7 @@
-"""``SteppedJob``: what ``workers.pool.JobPool`` drives, one step at a time.
+"""``SteppedJob``: what ``workers.jobs.pool.JobPool`` drives, one step at a time.
 
-``workers.runner.JobRunner`` is one (and runs itself as a pool of one); the pool knows only these
-steps, so the two modules meet here and neither imports the other back.
+``workers.jobs.runner.JobRunner`` is one (and runs itself as a pool of one); the pool knows only
+these steps, so the two modules meet here and neither imports the other back.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from workers.executor import Completion
+    from workers.executors.interface import Completion
 
 
 class SteppedJob(Protocol):

@@ -1,8 +1,9 @@
 """Trials on Ray through a supervised bridge process, so the server outlives its Ray cluster.
 
-``SupervisedRayExecutor`` starts ``python -m workers.ray_bridge`` (the Ray driver, hosting a
-``RayExecutor``) and forwards trials to it over ``workers.protocol`` lines. When the bridge
-exits, never starts, or goes silent (the cluster is gone and the driver with it), its running
+``SupervisedRayExecutor`` starts ``python -m workers.executors.ray_bridge`` (the Ray driver,
+hosting a
+``RayExecutor``) and forwards trials to it over ``workers.executors.protocol`` lines. When the
+bridge exits, never starts, or goes silent (the cluster is gone and the driver with it), its running
 trials complete as retryable ("Ray cluster lost: ..."), and the executor waits: ``problem`` says
 why, submissions queue here, and a new bridge is started with backoff (1 s doubling up to
 ``max_backoff``) until one connects; then the queue goes on. Nothing that finished is lost:
@@ -24,9 +25,9 @@ from dataclasses import dataclass, field
 
 from nas.job import DatasetRef
 from nas.trial import TrialRequest
-from workers.backoff import ExponentialBackoff
-from workers.executor import Assignment, Completion, ProgressCallback
-from workers.processes import (
+from workers.executors.backoff import ExponentialBackoff
+from workers.executors.interface import Assignment, Completion, ProgressCallback
+from workers.executors.processes import (
     Child,
     ChildExited,
     StderrTail,
@@ -36,7 +37,7 @@ from workers.processes import (
     read_messages,
     write_line,
 )
-from workers.protocol import Message, TrialJob, cancel_line, decision_line
+from workers.executors.protocol import Message, TrialJob, cancel_line, decision_line
 
 log = logging.getLogger("nas.ray")
 POLL_SECONDS = 0.2
@@ -172,7 +173,7 @@ class SupervisedRayExecutor:
     # ---- the bridge -----------------------------------------------------------------------
 
     def _command(self) -> list[str]:
-        command = [self.python, "-m", "workers.ray_bridge"]
+        command = [self.python, "-m", "workers.executors.ray_bridge"]
         command += ["--heartbeat-timeout", str(self.heartbeat_timeout)]
         if self.address is not None:
             command += ["--address", self.address]

@@ -5,7 +5,7 @@ request's architecture is found in the table (``nas.oracle``), one of the table'
 picked at random (per proposal, from the repetition's own generator), and its per-epoch
 validation accuracies are reported epoch by epoch, so pruners decide on real learning curves.
 The trial is charged the table's compute for the epochs it ran. ``simulate`` runs the job with
-``workers.runner.JobRunner`` unchanged, so the strategies cannot tell the difference, once per
+``workers.jobs.runner.JobRunner`` unchanged, so the strategies cannot tell the difference, once per
 repetition with the job's seed advanced: different sampler and grid orders, different seeds.
 """
 
@@ -24,9 +24,9 @@ from nas.job import DatasetRef, JobSpec
 from nas.oracle import OracleTable
 from nas.presets import parse_spec
 from nas.trial import EpochReport, TrialRequest, TrialResult
-from workers.executor import Completion, ProgressCallback
-from workers.runner import JobRunner
-from workers.store import MemoryTrialStore, StoredTrial
+from workers.executors.interface import Completion, ProgressCallback
+from workers.jobs.runner import JobRunner
+from workers.jobs.store import MemoryTrialStore, StoredTrial
 
 SIMULATED = ("grid", "random", "optuna", "base")
 NOT_IN_TABLE = "not in the oracle table"
