@@ -17,8 +17,10 @@ import pytest
 import nas.blocks
 from nas.blocks.catalog import BUILTINS
 from nas.blocks.kind import BlockKind
+from nas.errors import SpecError
 from nas.layers.builders import BLOCKS, resolve_builder
 from nas.scaling import SCALERS
+from nas.spec import ArchSpec
 from nas.validation import BLOCK_RULES, COMMON_EXTRAS, block_extras
 
 KINDS = {kind.name: kind for kind in BUILTINS}
@@ -61,3 +63,17 @@ def test_the_block_rules_and_scaling_import_no_torch() -> None:
         "assert 'torch' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_every_built_in_kind_declares_its_extras(name: str) -> None:
+    """None would accept any extra: a misspelt one (``se_ratoi``) would be ignored silently."""
+    assert KINDS[name].extras is not None
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck", "ir", "ds"])
+def test_an_extra_the_block_does_not_read_is_an_error_naming_it(block: str) -> None:
+    base = f"resnet:r28:c1:n10:relu:stem_c16:{block}_r1_c16_typo=1:head_d0"
+    with pytest.raises(SpecError) as caught:
+        ArchSpec.from_string(base)
+    assert caught.value.field == "stages[0].extras.typo"

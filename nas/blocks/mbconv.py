@@ -11,10 +11,12 @@ KINDS = (
         "ir",
         "MBConv inverted residual: expand 1x1, depthwise kxk, SE, project 1x1",
         "nas.layers.mbconv:mbconv_stage",
+        extras=frozenset(),  # none of its own: a typo is an error, not ignored
     ),
     BlockKind(
         "ds",
         "depthwise-separable conv (MBConv with expand ratio 1), SE optional",
         "nas.layers.mbconv:mbconv_stage",
+        extras=frozenset(),  # none of its own: a typo is an error, not ignored
     ),
 )

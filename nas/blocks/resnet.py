@@ -30,11 +30,13 @@ KINDS = (
         "basic",
         "ResNet basic block: two 3x3 convs + shortcut (optional SE)",
         "nas.layers.resnet:basic_stage",
+        extras=frozenset(),  # none of its own: a typo is an error, not ignored
     ),
     BlockKind(
         "bottleneck",
         "ResNet bottleneck 1x1-3x3-1x1 (optional SE); g<C> groups = ResNeXt cardinality C, "
         "width per group d = c/4 * e / C (ResNeXt-50 32x4d: e2, g32)",
         "nas.layers.resnet:bottleneck_stage",
+        extras=frozenset(),  # none of its own: a typo is an error, not ignored
     ),
 )
