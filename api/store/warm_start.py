@@ -13,7 +13,7 @@ from api.specs import stored_spec
 from api.states import TERMINAL_JOB_STATES
 from api.store.rows import CANCELLED, insert_trials
 from nas.errors import OptionsError
-from nas.job import JobSpec
+from nas.job import JobSpec, RunKey
 from workers.jobs.store import TrialState
 
 _COPIED = (
@@ -46,19 +46,21 @@ def warm_start(session: Session, job_id: int, spec: JobSpec) -> dict[str, int]:
     with the strategy it starts from: ``JobSpec.shared_with``), the longest run of its
     trials (by number, from 0) that completed, were pruned or failed (a cancelled or skipped
     one ends the run: it is not known). The copies keep their results and say where they come
-    from (``copied_from``); the runner replays them free of charge. Their counts per state."""
+    from (``copied_from``); the runner replays them free of charge. A repeated job's runs are
+    matched repeat by repeat (``_shared_run_keys``). Their counts per state."""
     theirs = _source(session, spec)
-    shared = [c.key for c in spec.shared_with(theirs)]
+    keys = _shared_run_keys(spec, theirs)
     rows = session.execute(
         sa.select(Trial.id, *_COPIED)
         .join_from(Trial, TrialDocument)
-        .where(Trial.job_id == spec.warm_start, Trial.strategy.in_(shared))
+        .where(Trial.job_id == spec.warm_start, Trial.strategy.in_(keys))
         .order_by(Trial.strategy, Trial.number)
     ).all()
     now = utcnow()
     copies = [
         {
             **{column.key: row._mapping[column.key] for column in _COPIED},
+            "strategy": keys[row.strategy],
             "job_id": job_id,
             "created_at": now,
             "version": 1,
@@ -72,6 +74,21 @@ def warm_start(session: Session, job_id: int, spec: JobSpec) -> dict[str, int]:
     for copy in copies:
         counts[copy["state"]] = counts.get(copy["state"], 0) + 1
     return counts
+
+
+def _shared_run_keys(spec: JobSpec, theirs: JobSpec) -> dict[str, str]:
+    """The key each shared strategy run's trials are stored under in the source job, mapped to
+    its key here, repeat by repeat: ``grid/r1`` there is ``grid/r1`` here, and a job run once
+    (``grid``) gives its trials to repeat 0 of a repeated one (seeded ``seed + 0`` as it was)."""
+    shared = [config.key for config in spec.shared_with(theirs)]
+    repeats = min(spec.repeats, theirs.repeats)
+    return {
+        RunKey(key, None if theirs.repeats == 1 else r).key: RunKey(
+            key, None if spec.repeats == 1 else r
+        ).key
+        for key in shared
+        for r in range(repeats)
+    }
 
 
 def _source(session: Session, spec: JobSpec) -> JobSpec:

@@ -289,3 +289,30 @@ def test_a_warm_start_from_a_running_job_is_refused(factory: sessionmaker[Sessio
     running = repo.create(JobSpec.parse(JOB))
     with pytest.raises(ValueError, match="start from a finished job"):
         repo.create(JobSpec.parse({**JOB, "warm_start": running.id}))
+
+
+@pytest.mark.parametrize("source_repeats", [1, 2])
+def test_a_warm_start_of_a_repeated_job_copies_each_repeat_into_the_same_repeat(
+    client: TestClient, source_repeats: int
+) -> None:
+    """Trials of a repeated job are stored as ``grid/r0``, ``grid/r1``: each repeat's known
+    trials go to the same repeat here, and a job run once gives its trials to repeat 0."""
+    source = {**JOB, "strategies": ["grid"], "repeats": source_repeats}
+    first = client.post("/api/v1/jobs", json=source).json()["id"]
+    assert ended(client, first)["state"] == "completed"
+    known = trials(client, first)
+    warm = {**source, "name": "warm", "warm_start": first, "repeats": 2}
+    warm["budget"] = {"unit": "trials", "total": 12, "epochs_per_trial": 1}
+    created = client.post("/api/v1/jobs", json=warm)
+    assert created.status_code == 201, created.text
+    second = created.json()["id"]
+    assert ended(client, second)["state"] == "completed"
+    copies = [t for t in trials(client, second) if t["copied_from"] is not None]
+    by_id = {t["id"]: t for t in known}
+    assert len(copies) == len(known) > 0
+    for copy in copies:
+        was = by_id[copy["copied_from"]]["strategy"]
+        assert copy["strategy"] == (was if source_repeats == 2 else "grid/r0")
+        assert copy["spec"] == by_id[copy["copied_from"]]["spec"]
+    if source_repeats == 2:
+        assert {t["strategy"] for t in copies} == {"grid/r0", "grid/r1"}
