@@ -36,7 +36,7 @@ from workers.executors.interface import Completion, Executor, ProgressCallback
 from workers.executors.trial_entry import load_dataset
 from workers.jobs.pool import JobPool
 from workers.jobs.runner import JobRunner
-from workers.jobs.store import BudgetUse, StoredTrial, TrialStore
+from workers.jobs.store import BudgetUse, Interruption, StoredTrial, TrialStore
 
 log = logging.getLogger("nas.scheduler")
 MAX_BACKOFF_SECONDS = 5.0
@@ -90,6 +90,9 @@ class PruningStore:
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         self.inner.record_progress(trial_id, report)
+
+    def requeue(self, trial_id: int, why: Interruption) -> StoredTrial:
+        return self.inner.requeue(trial_id, why)
 
     def finish(
         self,
@@ -148,7 +151,9 @@ class Scheduler:
     that lost it (it stalled past the lease and another server took the job) stores nothing
     more. Several servers on one database thus share the jobs; a server that dies loses its
     leases when they expire, and another takes its jobs over, requeues the trials whose
-    heartbeats went stale (they stopped with the dead server's renewals) and replays the rest.
+    heartbeats went stale (they stopped with the dead server's renewals) and replays the rest;
+    each attempt cut short so is a takeover, not charged to the trial's ``max_attempts`` but
+    bounded by ``max_takeovers`` (``workers.jobs.runner``).
     """
 
     def __init__(
@@ -157,6 +162,7 @@ class Scheduler:
         make_executor: ExecutorFactory,
         *,
         max_attempts: int = 3,
+        max_takeovers: int = 3,
         poll_seconds: float = 0.5,
         artifacts: Artifacts | None = None,
         lease_seconds: float = 30.0,
@@ -167,6 +173,7 @@ class Scheduler:
         self.artifacts = artifacts
         self.make_executor = make_executor
         self.max_attempts = max_attempts
+        self.max_takeovers = max_takeovers
         self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self.max_jobs = max_jobs
@@ -352,7 +359,14 @@ class Scheduler:
             data = load_dataset(job.spec.dataset)
             pool = self._the_pool()
             executor, trials = self._with_artifacts(job.id, job.spec.keep_weights, store)
-            runner = JobRunner(job.spec, data, executor, trials, max_attempts=self.max_attempts)
+            runner = JobRunner(
+                job.spec,
+                data,
+                executor,
+                trials,
+                max_attempts=self.max_attempts,
+                max_takeovers=self.max_takeovers,
+            )
         except Exception as exc:
             self._failed(job.id, exc)
             return
