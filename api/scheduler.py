@@ -22,6 +22,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 from api.artifacts import Artifacts
@@ -153,7 +154,8 @@ class Scheduler:
     leases when they expire, and another takes its jobs over, requeues the trials whose
     heartbeats went stale (they stopped with the dead server's renewals) and replays the rest;
     each attempt cut short so is a takeover, not charged to the trial's ``max_attempts`` but
-    bounded by ``max_takeovers`` (``workers.jobs.runner``).
+    bounded by ``max_takeovers`` (``workers.jobs.runner``). With a ``blocking`` executor (the
+    inline one trains in this thread) a small thread renews the leases while a trial trains.
     """
 
     def __init__(
@@ -273,7 +275,8 @@ class Scheduler:
         until = self._renew_at - time.monotonic()
         if len(self._active) < self.max_jobs:
             until = min(until, self._claim_at - time.monotonic())
-        pool.wait(timeout=max(0.05, min(1.0, until)))
+        with self._renewing(pool.executor):
+            pool.wait(timeout=max(0.05, min(1.0, until)))
         self._settle(pool)
 
     def _the_pool(self) -> JobPool[int]:
@@ -314,6 +317,40 @@ class Scheduler:
         for job_id in set(self._active) - held:
             log.warning("job %s: lease lost (another server runs it now, or it ended)", job_id)
             self._drop(job_id)
+
+    @contextlib.contextmanager
+    def _renewing(self, executor: Executor) -> Iterator[None]:
+        """While a ``blocking`` executor holds this thread (the inline executor trains the trial
+        inside ``wait``), renew the leases from another thread when due, so a trial longer than
+        the lease keeps its job (and its heartbeat): no other server takes it over mid-trial.
+        A lease lost meanwhile is seen by the next step's ``_check_states``."""
+        if not getattr(executor, "blocking", False):
+            yield
+            return
+        done = threading.Event()
+        keeper = threading.Thread(
+            target=self._keep_leases,
+            args=(list(self._active), done),
+            name="nas-lease-keeper",
+            daemon=True,  # like the scheduler's thread: never holds the process up at exit
+        )
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
+
+    def _keep_leases(self, job_ids: list[int], done: threading.Event) -> None:
+        """The lease keeper's loop: renew ``job_ids`` every third of the lease until ``done``."""
+        while not done.wait(max(0.0, self._renew_at - time.monotonic())):
+            self._renew_at = time.monotonic() + self.lease.total_seconds() / 3
+            try:
+                held = self.repo.renew(self.owner, job_ids, self.lease)
+            except Exception as exc:  # the scheduler's own step meets it too, and waits
+                log.warning("could not renew the leases of jobs %s: %s", job_ids, exc)
+                continue
+            job_ids = [job_id for job_id in job_ids if job_id in held]
 
     def _check_states(self) -> None:
         """Drop the jobs that were cancelled or deleted (on any server), or taken over; give
