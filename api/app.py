@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, scheduler: bool | None = Non
             repo,
             executor_factory(settings),
             max_attempts=settings.max_attempts,
+            max_takeovers=settings.max_takeovers,
             artifacts=Artifacts(settings.artifact_dir),
             lease_seconds=settings.lease_seconds,
             max_jobs=settings.max_concurrent_jobs,

@@ -78,6 +78,8 @@ class TrialLog(View):
     number: int
     state: str
     attempts: int = 0
+    takeovers: int = 0
+    free_retries: int = 0
     error: str | None = None
     log: str | None = None
 

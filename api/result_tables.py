@@ -72,6 +72,7 @@ def trial_row(
         wall_seconds=_number(trial.wall_seconds),
         epochs_run=trial.epochs_run,
         attempts=trial.attempts,
+        takeovers=trial.takeovers,
         copied_from=trial.copied_from,
         error=trial.error,
     )

@@ -22,6 +22,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 from api.artifacts import Artifacts
@@ -36,7 +37,7 @@ from workers.executors.interface import Completion, Executor, ProgressCallback
 from workers.executors.trial_entry import load_dataset
 from workers.jobs.pool import JobPool
 from workers.jobs.runner import JobRunner
-from workers.jobs.store import BudgetUse, StoredTrial, TrialStore
+from workers.jobs.store import BudgetUse, Interruption, StoredTrial, TrialStore
 
 log = logging.getLogger("nas.scheduler")
 MAX_BACKOFF_SECONDS = 5.0
@@ -90,6 +91,9 @@ class PruningStore:
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         self.inner.record_progress(trial_id, report)
+
+    def requeue(self, trial_id: int, why: Interruption) -> StoredTrial:
+        return self.inner.requeue(trial_id, why)
 
     def finish(
         self,
@@ -148,7 +152,10 @@ class Scheduler:
     that lost it (it stalled past the lease and another server took the job) stores nothing
     more. Several servers on one database thus share the jobs; a server that dies loses its
     leases when they expire, and another takes its jobs over, requeues the trials whose
-    heartbeats went stale (they stopped with the dead server's renewals) and replays the rest.
+    heartbeats went stale (they stopped with the dead server's renewals) and replays the rest;
+    each attempt cut short so is a takeover, not charged to the trial's ``max_attempts`` but
+    bounded by ``max_takeovers`` (``workers.jobs.runner``). With a ``blocking`` executor (the
+    inline one trains in this thread) a small thread renews the leases while a trial trains.
     """
 
     def __init__(
@@ -157,6 +164,7 @@ class Scheduler:
         make_executor: ExecutorFactory,
         *,
         max_attempts: int = 3,
+        max_takeovers: int = 3,
         poll_seconds: float = 0.5,
         artifacts: Artifacts | None = None,
         lease_seconds: float = 30.0,
@@ -167,6 +175,7 @@ class Scheduler:
         self.artifacts = artifacts
         self.make_executor = make_executor
         self.max_attempts = max_attempts
+        self.max_takeovers = max_takeovers
         self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self.max_jobs = max_jobs
@@ -266,7 +275,8 @@ class Scheduler:
         until = self._renew_at - time.monotonic()
         if len(self._active) < self.max_jobs:
             until = min(until, self._claim_at - time.monotonic())
-        pool.wait(timeout=max(0.05, min(1.0, until)))
+        with self._renewing(pool.executor):
+            pool.wait(timeout=max(0.05, min(1.0, until)))
         self._settle(pool)
 
     def _the_pool(self) -> JobPool[int]:
@@ -307,6 +317,40 @@ class Scheduler:
         for job_id in set(self._active) - held:
             log.warning("job %s: lease lost (another server runs it now, or it ended)", job_id)
             self._drop(job_id)
+
+    @contextlib.contextmanager
+    def _renewing(self, executor: Executor) -> Iterator[None]:
+        """While a ``blocking`` executor holds this thread (the inline executor trains the trial
+        inside ``wait``), renew the leases from another thread when due, so a trial longer than
+        the lease keeps its job (and its heartbeat): no other server takes it over mid-trial.
+        A lease lost meanwhile is seen by the next step's ``_check_states``."""
+        if not getattr(executor, "blocking", False):
+            yield
+            return
+        done = threading.Event()
+        keeper = threading.Thread(
+            target=self._keep_leases,
+            args=(list(self._active), done),
+            name="nas-lease-keeper",
+            daemon=True,  # like the scheduler's thread: never holds the process up at exit
+        )
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
+
+    def _keep_leases(self, job_ids: list[int], done: threading.Event) -> None:
+        """The lease keeper's loop: renew ``job_ids`` every third of the lease until ``done``."""
+        while not done.wait(max(0.0, self._renew_at - time.monotonic())):
+            self._renew_at = time.monotonic() + self.lease.total_seconds() / 3
+            try:
+                held = self.repo.renew(self.owner, job_ids, self.lease)
+            except Exception as exc:  # the scheduler's own step meets it too, and waits
+                log.warning("could not renew the leases of jobs %s: %s", job_ids, exc)
+                continue
+            job_ids = [job_id for job_id in job_ids if job_id in held]
 
     def _check_states(self) -> None:
         """Drop the jobs that were cancelled or deleted (on any server), or taken over; give
@@ -352,7 +396,14 @@ class Scheduler:
             data = load_dataset(job.spec.dataset)
             pool = self._the_pool()
             executor, trials = self._with_artifacts(job.id, job.spec.keep_weights, store)
-            runner = JobRunner(job.spec, data, executor, trials, max_attempts=self.max_attempts)
+            runner = JobRunner(
+                job.spec,
+                data,
+                executor,
+                trials,
+                max_attempts=self.max_attempts,
+                max_takeovers=self.max_takeovers,
+            )
         except Exception as exc:
             self._failed(job.id, exc)
             return

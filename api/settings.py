@@ -28,7 +28,20 @@ class Settings(BaseSettings):
     )
     reads_require_key: bool = False
     max_parallel_trials: int = Field(default=1, ge=1, le=256)
-    max_attempts: int = Field(default=3, ge=1, le=20)
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="charged runs of a trial whose worker is lost; runs cut short through no "
+        "fault of the trial's (a takeover, a lost Ray cluster, a server stop) are not charged",
+    )
+    max_takeovers: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="times a trial may be taken over (the server running it died, another "
+        "took the job over) before it is given up: it may be what kills its servers",
+    )
     heartbeat_timeout: float = Field(default=300.0, gt=0)
     data_root: Path | None = Field(
         default=None, description="jobs may reference dataset paths only below this folder"

@@ -40,7 +40,7 @@ from api.cli.tables import Col, fit, say, show
 from api.defaults import DEFAULT_SERVER
 
 if TYPE_CHECKING:
-    from api.client import Best, Comparison, Job, JobProgress, NasClient, Page, Trial
+    from api.client import Best, Comparison, Job, JobProgress, NasClient, Page, Trial, TrialLog
 
 app = typer.Typer()
 
@@ -387,12 +387,23 @@ def trial_log(
     attempts = f"{found.attempts} attempt{'s' if found.attempts != 1 else ''}"
     typer.echo(
         f"trial {found.trial} ({found.strategy} #{found.number}) of job {found.job_id}: "
-        f"{found.state} after {attempts}"
+        f"{found.state} after {attempts}{_uncharged(found)}"
     )
     typer.echo("reason:")
     typer.echo(found.error or "(none recorded)")
     typer.echo("log (its worker's stderr and the traceback):")
     typer.echo(found.log or "(no log kept for this trial)")
+
+
+def _uncharged(found: TrialLog) -> str:
+    """The attempts not charged to the trial's retries, when it had any:
+    ' (2 taken over when its server died, 1 free retry; not charged)'."""
+    parts = []
+    if found.takeovers:
+        parts.append(f"{found.takeovers} taken over when its server died")
+    if found.free_retries:
+        parts.append(f"{found.free_retries} free retr{'y' if found.free_retries == 1 else 'ies'}")
+    return f" ({', '.join(parts)}; not charged)" if parts else ""
 
 
 def _positive(value: float) -> float:

@@ -129,6 +129,11 @@ class Trial(Base):
     epochs_run: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(default=0)
+    """Times it was started; the uncharged ones (``workers.jobs.store.Interruption``) follow."""
+    takeovers: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Attempts cut short when the server running it died and another took the job over."""
+    free_retries: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Attempts cut short otherwise through no fault of its own (Ray cluster lost, a release)."""
     worker: Mapped[str | None] = mapped_column(sa.String(200))
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

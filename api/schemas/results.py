@@ -36,6 +36,9 @@ class TrialRow(BaseModel):
     wall_seconds: float | None = None
     epochs_run: int | None = None
     attempts: int = 0
+    takeovers: int = Field(
+        default=0, description="of its attempts, those cut short when its server died"
+    )
     copied_from: int | None = None
     error: str | None = None
 

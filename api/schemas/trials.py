@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, cast
+from typing import Annotated, Any, Self, cast
 
 from pydantic import BaseModel, Field
 
@@ -12,6 +12,22 @@ from nas.trial import EpochReport
 from workers.executors.processes import LOG_LIMIT
 from workers.jobs.ranking import flat_row, trial_columns
 from workers.jobs.store import StoredTrial
+
+Attempts = Annotated[int, Field(description="times it was started, every start counted")]
+Takeovers = Annotated[
+    int,
+    Field(
+        description="of its attempts, those cut short when the server running it died and "
+        "another took the job over: not charged to its retries, given up after max_takeovers",
+    ),
+]
+FreeRetries = Annotated[
+    int,
+    Field(
+        description="of its attempts, those cut short otherwise through no fault of its own "
+        "(its Ray cluster lost, its server stopped): not charged to its retries",
+    ),
+]
 
 
 class TrialLog(BaseModel):
@@ -22,7 +38,9 @@ class TrialLog(BaseModel):
     strategy: str
     number: int
     state: str
-    attempts: int
+    attempts: Attempts
+    takeovers: Takeovers = 0
+    free_retries: FreeRetries = 0
     error: str | None = Field(default=None, description="the reason, in full")
     log: str | None = Field(
         default=None,
@@ -58,7 +76,9 @@ class TrialSummary(BaseModel):
     cost_flops: float | None = None
     wall_seconds: float | None = None
     epochs_run: int | None = None
-    attempts: int
+    attempts: Attempts
+    takeovers: Takeovers = 0
+    free_retries: FreeRetries = 0
     error: str | None = None
     learned_strides: list[tuple[float, float] | None] | None = None
     stride_status: list[list[str] | None] | None = Field(

@@ -347,7 +347,8 @@
       if (!res.ok) throw new Error("HTTP " + res.status);
       const d = await res.json();
       document.getElementById("why-meta").textContent =
-        d.strategy + " #" + d.number + " · " + d.state + " · " + d.attempts + " attempt" + (d.attempts === 1 ? "" : "s");
+        d.strategy + " #" + d.number + " · " + d.state + " · " + d.attempts + " attempt" + (d.attempts === 1 ? "" : "s") +
+        (d.takeovers ? " (" + d.takeovers + " taken over when its server died; not charged)" : "");
       document.getElementById("why-error").textContent = d.error || "(no reason recorded)";
       document.getElementById("why-log").textContent = d.log || "(no log kept for this trial)";
     } catch (err) {

@@ -138,7 +138,8 @@ class Leases:
 
     def release(self, owner: str, job_ids: Collection[int]) -> None:
         """Let ``owner``'s leases of ``job_ids`` go (a server shutting down): their running
-        trials go back to queued, and another server may take the jobs at once."""
+        trials go back to queued, each attempt cut short counted a free retry (not charged), and
+        another server may take the jobs at once."""
         if not job_ids:
             return
         with session_scope(self.factory) as session:
@@ -162,7 +163,11 @@ class Leases:
                     session.execute(
                         sa.update(Trial)
                         .where(Trial.id.in_(ids), Trial.state == TrialState.RUNNING)
-                        .values(state=TrialState.QUEUED, worker=None)
+                        .values(
+                            state=TrialState.QUEUED,
+                            worker=None,
+                            free_retries=Trial.free_retries + 1,  # a free retry: not charged
+                        )
                     )
                     bump_job(session, job_id, ids)
 

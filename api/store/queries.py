@@ -58,6 +58,8 @@ _SUMMARY_COLUMNS = (
     Trial.wall_seconds,
     Trial.epochs_run,
     Trial.attempts,
+    Trial.takeovers,
+    Trial.free_retries,
     Trial.error,
     TrialDocument.result["learned_strides"].label("learned_strides"),
     TrialDocument.result["stride_readout"].label("stride_readout"),
@@ -321,6 +323,8 @@ class JobQueries:
                     Trial.number,
                     Trial.state,
                     Trial.attempts,
+                    Trial.takeovers,
+                    Trial.free_retries,
                     Trial.error,
                     TrialDocument.log,
                 )
@@ -336,6 +340,8 @@ class JobQueries:
             number=row.number,
             state=row.state,
             attempts=row.attempts,
+            takeovers=row.takeovers,
+            free_retries=row.free_retries,
             error=row.error,
             log=row.log,
         )

@@ -61,6 +61,8 @@ class ListedTrial:
     wall_seconds: float | None
     epochs_run: int | None
     attempts: int
+    takeovers: int
+    free_retries: int
     error: str | None
     learned_strides: Any
     stride_readout: Any
@@ -79,6 +81,8 @@ class StoredLog:
     number: int
     state: str
     attempts: int
+    takeovers: int
+    free_retries: int
     error: str | None
     log: str | None
 

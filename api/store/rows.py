@@ -75,6 +75,8 @@ TRIAL_COLUMNS = (
     TrialDocument.result,
     Trial.error,
     Trial.attempts,
+    Trial.takeovers,
+    Trial.free_retries,
     Trial.copied_from,
 )
 
@@ -94,6 +96,8 @@ def stored_trial(row: sa.Row[Any], progress: Iterable[EpochReport] = ()) -> Stor
         result=TrialResult.model_validate(row.result) if row.result is not None else None,
         error=row.error,
         attempts=row.attempts,
+        takeovers=row.takeovers,
+        free_retries=row.free_retries,
         progress=list(progress),
         copied_from=row.copied_from,
     )

@@ -29,7 +29,13 @@ from api.store.rows import (
 from nas.errors import ConflictError
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.executors.processes import bounded_log
-from workers.jobs.store import FINISHED_STATES, BudgetUse, StoredTrial, TrialState
+from workers.jobs.store import (
+    FINISHED_STATES,
+    BudgetUse,
+    Interruption,
+    StoredTrial,
+    TrialState,
+)
 
 
 def default_worker() -> str:
@@ -121,6 +127,38 @@ class SqlTrialStore:
                 if not self._exists(session, trial_id):
                     raise trial_not_found(trial_id)
                 raise ConflictError(f"trial {trial_id} already finished", field="trial_id")
+
+    def requeue(self, trial_id: int, why: Interruption) -> StoredTrial:
+        """Its latest attempt ended through no fault of its own: back to queued, that attempt
+        counted as ``why`` (not charged). A takeover of an attempt this store's own ``worker``
+        ran is counted a free retry: no server died (this one dropped the job itself, while the
+        database was away, and took it again)."""
+        with session_scope(self.factory) as session:
+            version = self._bump(session)
+            if not self._requeue(session, self._trial(trial_id), why, version):
+                if not self._exists(session, trial_id):
+                    raise trial_not_found(trial_id)
+                raise ConflictError(f"trial {trial_id} already finished", field="trial_id")
+        return self.get(trial_id)
+
+    def _requeue(
+        self, session: Session, where: sa.ColumnElement[bool], why: Interruption, version: int
+    ) -> int:
+        """Put the unfinished trials ``where`` back to queued, each attempt counted as ``why``
+        (``requeue``'s rule); how many."""
+        counted: dict[str, Any] = {"free_retries": Trial.free_retries + 1}
+        if why == Interruption.TAKEOVER:
+            other = Trial.worker.is_distinct_from(self.worker)  # another server ran it
+            counted = {
+                "takeovers": Trial.takeovers + sa.case((other, 1), else_=0),
+                "free_retries": Trial.free_retries + sa.case((other, 0), else_=1),
+            }
+        result = session.execute(
+            sa.update(Trial)
+            .where(where, Trial.state.not_in(FINISHED_STATES))
+            .values(state=TrialState.QUEUED, worker=None, version=version, **counted)
+        )
+        return int(getattr(result, "rowcount", 0))
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         """Store one epoch's report (a ``trial_event`` row) and refresh the heartbeat."""
@@ -234,9 +272,11 @@ class SqlTrialStore:
     # ---- liveness -------------------------------------------------------------------------
 
     def requeue_stale(self, older_than: timedelta) -> list[int]:
-        """Running trials whose heartbeat is older than ``older_than`` go back to queued (a
-        server that takes the job over calls it: the heartbeats of a dead server's trials
-        stopped with its lease renewals; ``JobRepository.renew``)."""
+        """Running trials whose heartbeat is older than ``older_than`` go back to queued, each
+        counted a takeover (``requeue``'s rule): a server that takes the job over calls it, and
+        the heartbeats of a dead server's trials stopped with its lease renewals
+        (``JobRepository.renew``). The runner counts the rest of the running trials when it
+        resumes them."""
         with session_scope(self.factory) as session:
             cutoff = database_now(session) - older_than
             stale = sa.and_(
@@ -247,9 +287,7 @@ class SqlTrialStore:
             ids = list(session.scalars(sa.select(Trial.id).where(stale).order_by(Trial.id)))
             if ids:
                 version = self._bump(session)
-                session.execute(
-                    sa.update(Trial)
-                    .where(stale, Trial.id.in_(ids))
-                    .values(state=TrialState.QUEUED, worker=None, version=version)
+                self._requeue(
+                    session, sa.and_(stale, Trial.id.in_(ids)), Interruption.TAKEOVER, version
                 )
         return ids

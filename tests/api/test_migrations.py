@@ -186,3 +186,45 @@ def test_db_jobs_stored_before_confirm_seeds_keep_confirmation_off(database_url:
         assert specs() == {"old": old, "new": {"name": "new", "seed": 5}}
     finally:
         engine.dispose()
+
+
+TAKEOVERS_REVISION = "3c1f0a9e2b71"
+
+
+def test_db_trials_stored_before_takeovers_keep_their_attempts_charged(
+    database_url: str,
+) -> None:
+    """``trial.takeovers`` and ``trial.free_retries`` arrive as 0 on every stored trial (its
+    attempts so far stay charged, as they were), and go again on the way down."""
+    config = alembic_config(database_url)
+    before = ScriptDirectory.from_config(config).get_revision(TAKEOVERS_REVISION).down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            job = conn.execute(
+                sa.text(
+                    "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
+                    "VALUES ('old', 'running', '{}', :now, :now, 3) RETURNING id"
+                ),
+                {"now": "2026-12-01 10:00:00"},
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO trial (job_id, strategy, number, state, spec, params, "
+                    "attempts, created_at, version) VALUES "
+                    "(:job, 'grid', 0, 'running', 's', '{}', 2, :now, 2)"
+                ),
+                {"job": job, "now": "2026-12-01 10:00:00"},
+            )
+        upgrade_database(database_url)
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT attempts, takeovers, free_retries FROM trial")).one()
+        assert tuple(row) == (2, 0, 0)
+        command.downgrade(config, before)
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("trial")}
+        assert "attempts" in columns and not {"takeovers", "free_retries"} & columns
+    finally:
+        engine.dispose()

@@ -14,10 +14,11 @@ from api.app import create_app
 from api.cli import app as cli
 from api.db.session import upgrade_database
 from api.settings import Settings
-from api.store import JobRepository
+from api.store import JobRepository, SqlTrialStore
 from tests.api.store_helpers import make_job, request, result
 from tests.cli.test_cli import one_line_error
 from tests.threaded_server import serve_in_thread
+from workers.jobs.store import Interruption
 
 runner = CliRunner()
 
@@ -60,3 +61,29 @@ def test_log_prints_the_reason_and_the_log(served: tuple[str, JobRepository]) ->
     missing = runner.invoke(cli, ["log", str(job.id), "999999", "--server", base])
     assert missing.exit_code == 1
     assert "404 no trial 999999 in job" in one_line_error(missing)
+
+
+def test_log_says_which_attempts_were_not_charged(served: tuple[str, JobRepository]) -> None:
+    """Attempts cut short when its server died (takeovers) and free retries are named."""
+    base, repo = served
+    job = repo.create(make_job())
+    store = SqlTrialStore(repo.factory, job.id, worker="server-a")
+    trial = store.add(request(number=0)).id
+    for _ in range(2):  # its server died twice mid-trial
+        store.mark_running(trial)
+        SqlTrialStore(repo.factory, job.id, worker="b").requeue(trial, Interruption.TAKEOVER)
+    store.mark_running(trial)
+    store.requeue(trial, Interruption.FREE)  # its Ray cluster was lost
+    store.mark_running(trial)
+    store.finish(trial, None, "given up")
+
+    shown = runner.invoke(cli, ["log", str(job.id), str(trial), "--server", base])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines()[0] == (
+        f"trial {trial} (grid #0) of job {job.id}: failed after 4 attempts "
+        "(2 taken over when its server died, 1 free retry; not charged)"
+    )
+    as_json = json.loads(
+        runner.invoke(cli, ["log", str(job.id), str(trial), "--server", base, "--json"]).stdout
+    )
+    assert (as_json["attempts"], as_json["takeovers"], as_json["free_retries"]) == (4, 2, 1)

@@ -177,6 +177,76 @@ def test_a_lost_cluster_does_not_use_up_attempts_but_is_bounded(data: Any) -> No
     assert "Ray cluster lost" in trial.error
 
 
+class DyingExecutor(SyntheticExecutor):
+    """Its "server" dies (the runner's loop is torn down) while trial 1 runs."""
+
+    def wait(self, timeout: float | None = None) -> list[Completion]:
+        if self.queue and self.queue[0][0] == 1:
+            raise KeyboardInterrupt("the server running trial 1 died")
+        return super().wait(timeout)
+
+
+def die_running_trial_1(job: JobSpec, data: Any, executor: Any, store: MemoryTrialStore) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        JobRunner(job, data, executor, store, max_attempts=3, max_takeovers=3).run()
+    assert store.get(1).state == TrialState.RUNNING  # nobody let it go
+
+
+def test_takeovers_do_not_use_up_attempts_and_are_kept_in_the_store(data: Any) -> None:
+    """Trial 1 was running on two runs that died; a third loses its worker twice (charged),
+    and it still finishes: only charged attempts count toward max_attempts."""
+    job = make_job(budget={"unit": "trials", "total": 10, "epochs_per_trial": 1})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    for _ in range(2):
+        die_running_trial_1(job, data, DyingExecutor(objective), store)
+    flaky = FlakyExecutor(objective, losses=2)
+    JobRunner(job, data, flaky, store, max_attempts=3, max_takeovers=3).run()
+    trial = store.get(1)
+    assert trial.state == TrialState.COMPLETED, trial.error
+    assert (trial.attempts, trial.takeovers, trial.free_retries) == (5, 2, 0)
+    assert trial.charged_attempts == 3
+
+
+def test_a_trial_that_kills_its_server_every_time_is_given_up_saying_why(data: Any) -> None:
+    job = make_job(budget={"unit": "trials", "total": 10, "epochs_per_trial": 1})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    for _ in range(3):
+        die_running_trial_1(job, data, DyingExecutor(objective), store)
+    executor = SyntheticExecutor(objective)
+    runner = JobRunner(job, data, executor, store, max_attempts=3, max_takeovers=3)
+    trials = runner.run()
+    trial = store.get(1)
+    assert trial.state == TrialState.FAILED and 1 not in executor.submitted  # not run again
+    assert (trial.attempts, trial.takeovers, trial.charged_attempts) == (3, 3, 0)
+    assert trial.error is not None and "the server running it died 3 times" in trial.error
+    assert "the trial may be what kills it" in trial.error
+    assert runner.done and all(t.finished for t in trials)  # the job went on without it
+    assert sum(t.state == TrialState.COMPLETED for t in trials) > 1
+
+
+def test_free_retries_are_kept_in_the_store_across_runs(data: Any) -> None:
+    """A lost cluster's free retries are stored with the trial, so a later run knows them
+    (they were the runner's memory: after a restart every earlier one counted as charged)."""
+    job = make_job(budget={"unit": "trials", "total": 10, "epochs_per_trial": 1})
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    objective = objective_for(job, data, probe.epoch_cost)
+    store = MemoryTrialStore()
+    lossy = FlakyExecutor(objective, losses=2, charged=False)
+    JobRunner(job, data, lossy, store).run(should_stop=lambda: lossy.lost.get(1, 0) >= 2)
+    kept = store.get(1)
+    # two cluster losses, then the stop let it go: three free retries, nothing charged
+    assert (kept.state, kept.attempts, kept.free_retries) == (TrialState.QUEUED, 3, 3)
+    # a new run loses its worker twice more (charged): its 3rd charged attempt finishes
+    JobRunner(job, data, FlakyExecutor(objective, losses=2), store, max_attempts=3).run()
+    trial = store.get(1)
+    assert trial.state == TrialState.COMPLETED, trial.error
+    assert (trial.attempts, trial.free_retries, trial.charged_attempts) == (6, 3, 3)
+
+
 def test_should_stop_leaves_unfinished_trials_for_a_later_run(data: Any) -> None:
     job = make_job()
     probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
@@ -186,9 +256,13 @@ def test_should_stop_leaves_unfinished_trials_for_a_later_run(data: Any) -> None
     polls = iter(range(1000))
     JobRunner(job, data, executor, store).run(should_stop=lambda: next(polls) >= 3)
     unfinished = [t for t in store.trials() if not t.finished]
-    assert unfinished and all(t.state == TrialState.RUNNING for t in unfinished)
+    # let go: back to queued, the attempt cut short a free retry (not charged, no takeover)
+    assert unfinished and all(t.state == TrialState.QUEUED for t in unfinished)
+    assert all((t.attempts, t.free_retries, t.takeovers) == (1, 1, 0) for t in unfinished)
     resumed = JobRunner(job, data, SyntheticExecutor(objective), store).run()
     assert all(t.finished for t in resumed)
+    again = {t.id: t for t in resumed}
+    assert all(again[t.id].charged_attempts == 1 and again[t.id].takeovers == 0 for t in unfinished)
 
 
 def test_every_strategy_runs_from_the_start_when_slots_are_few(data: Any) -> None:

@@ -2,7 +2,8 @@
 
 The runner calls ``submit`` with a progress callback (return True from it to stop the trial:
 pruning) and collects completions with ``wait``. ``InlineExecutor`` runs trials in the calling
-process, one per ``wait``: the embedded ``nas run`` path and tests.
+process, one per ``wait`` (so its ``wait`` blocks while a trial trains: ``blocking``): the
+embedded ``nas run`` path, small demos and tests.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class InlineExecutor:
     """Runs each submitted trial synchronously inside ``wait``."""
 
     capacity = 1
+    blocking = True
+    """``wait`` trains the trial in the caller's thread, for as long as it takes: a caller with
+    other duties meanwhile (the server's scheduler renews its job leases) does them from
+    another thread. Executors without the attribute return from ``wait`` by its timeout."""
 
     def __init__(self) -> None:
         self._queue: deque[tuple[int, TrialRequest, DatasetRef, ProgressCallback]] = deque()

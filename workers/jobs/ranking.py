@@ -68,6 +68,8 @@ def trial_columns(trial: StoredTrial) -> dict[str, Any]:
         "wall_seconds": result.wall_seconds if result else None,
         "epochs_run": result.epochs_run if result else None,
         "attempts": trial.attempts,
+        "takeovers": trial.takeovers,
+        "free_retries": trial.free_retries,
         "error": trial.error,
         "learned_strides": result.learned_strides if result else None,
         "stride_readout": result.stride_readout if result else None,
@@ -101,6 +103,8 @@ def flat_row(columns: Mapping[Any, Any]) -> dict[str, Any]:
         "wall_seconds": columns["wall_seconds"],
         "epochs_run": columns["epochs_run"],
         "attempts": columns["attempts"],
+        "takeovers": columns["takeovers"],
+        "free_retries": columns["free_retries"],
         "error": columns["error"],
         "learned_strides": (
             [tuple(s) if s is not None else None for s in strides]

@@ -24,11 +24,18 @@ the other 16 were over budget stopped for its budget, not because its space was 
 5. Once every strategy has stopped and none of their trials is in flight, confirm the job's
    recommendation: train it again with ``confirm_seeds`` other seeds (``workers.jobs.confirm``),
    outside every strategy's budget. The job is done when those have finished too.
+
+Retries: a trial whose worker is lost runs again, up to ``max_attempts`` *charged* attempts. An
+attempt cut short through no fault of the trial's is not charged (``Interruption``): a lost Ray
+cluster or a server that let the job go (a free retry, at most ``max_attempts`` of them), or a
+takeover: the trial was still ``running`` when this runner started, so the server (or runner)
+running it stopped mid-trial without letting it go. Takeovers have their own bound,
+``max_takeovers``: a trial that kills its server every time is given up, saying so. The counts
+are stored with the trial, so they hold across restarts.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -44,7 +51,7 @@ from workers.executors.interface import Completion, Executor
 from workers.jobs.budget import OVER_BUDGET, SPACE_EXHAUSTED, Account, JobBudget
 from workers.jobs.confirm import Confirmation, is_confirmation
 from workers.jobs.pool import JobPool
-from workers.jobs.store import BudgetUse, StoredTrial, TrialStore
+from workers.jobs.store import BudgetUse, Interruption, StoredTrial, TrialState, TrialStore
 
 
 def fit_base(job: JobSpec, data: ImageData) -> ArchSpec:
@@ -125,9 +132,11 @@ class JobRunner:
         store: TrialStore,
         observer: Observer | None = None,
         max_attempts: int = 3,
+        max_takeovers: int = 3,
     ) -> None:
         self.job = job
         self.max_attempts = max_attempts
+        self.max_takeovers = max_takeovers
         self.executor = executor
         self.store = store
         self.observer = observer
@@ -141,7 +150,6 @@ class JobRunner:
         self.confirmation = Confirmation(job.confirm_seeds)
         self._trial_owner: dict[int, StrategyState] = {}
         self._number: dict[int, int] = {}
-        self._free_retries: Counter[int] = Counter()  # trial id -> uncharged retries so far
         self._declined: set[str] = set()  # strategies with nothing to ask this round
         self._started = False
 
@@ -220,15 +228,18 @@ class JobRunner:
         """Run until every strategy has stopped and nothing is in flight; return all trials.
 
         ``should_stop`` is polled between completions: when it says so, the in-flight trials
-        are cancelled in the executor and left unfinished in the store (the caller marks them
-        cancelled, or a later run resumes them). The loop is a ``JobPool`` of this one job
-        (the server's scheduler runs several jobs in one pool).
+        are cancelled in the executor and go back to queued in the store, each attempt a free
+        retry (the caller marks them cancelled, or a later run resumes them). The loop is a
+        ``JobPool`` of this one job (the server's scheduler runs several jobs in one pool).
         """
         pool = JobPool[int](self.executor, reraise=True)
         pool.add(0, self)
         while True:
             if should_stop is not None and should_stop():
+                in_flight = self._in_flight_ids()
                 self.cancel()
+                for trial_id in in_flight:
+                    self.store.requeue(trial_id, Interruption.FREE)
                 return self.store.trials()
             pool.fill()
             if self.executor.in_flight() == 0:
@@ -247,7 +258,23 @@ class JobRunner:
         unfinished = self._replay()
         self._save_budget()
         for trial in unfinished:
-            self._submit(trial)
+            self._resume(trial)
+
+    def _resume(self, trial: StoredTrial) -> None:
+        """Run an unfinished trial again. One still ``running`` was cut short by whoever ran
+        it before (a server that died or stalled past its lease, a runner that stopped without
+        letting it go): a takeover, not charged. One taken over ``max_takeovers`` times is
+        given up instead: it may be what kills its servers."""
+        if trial.state == TrialState.RUNNING:
+            trial = self.store.requeue(trial.id, Interruption.TAKEOVER)
+        if trial.takeovers >= self.max_takeovers:
+            why = (
+                f"given up: the server running it died {trial.takeovers} times (each time "
+                "another took the job over); the trial may be what kills it"
+            )
+            self._complete(Completion(trial.id, None, why))
+            return
+        self._submit(trial)
 
     def new_round(self) -> None:
         """A new round of offers: strategies that had nothing to ask may be asked again."""
@@ -440,14 +467,13 @@ class JobRunner:
         error = completion.error
         if completion.retryable:
             trial = self.store.get(completion.trial_id)
-            free = self._free_retries[trial.id]
-            if not completion.charged and free < self.max_attempts:
-                free = self._free_retries[trial.id] = free + 1
-            if trial.attempts - free < self.max_attempts:
+            if not completion.charged and trial.free_retries < self.max_attempts:
+                trial = self.store.requeue(trial.id, Interruption.FREE)
+            if trial.charged_attempts < self.max_attempts:
                 self._emit(RunEvent("requeued", trial.strategy, trial=trial, message=error or ""))
                 self._submit(trial)
                 return
-            error = f"gave up after {trial.attempts} attempts; last: {error}"
+            error = f"gave up after {_attempts(trial)}; last: {error}"
         log = completion.log if completion.result is None else None
         self.store.finish(completion.trial_id, completion.result, error, log)
         trial = self.store.get(completion.trial_id)
@@ -463,3 +489,16 @@ class JobRunner:
     def _emit(self, event: RunEvent) -> None:
         if self.observer is not None:
             self.observer(event, self)
+
+
+def _attempts(trial: StoredTrial) -> str:
+    """'3 attempts', or '6 attempts (3 charged, 2 takeovers, 1 free retry)'."""
+    text = f"{trial.attempts} attempts"
+    if trial.charged_attempts == trial.attempts:
+        return text
+    parts = [f"{trial.charged_attempts} charged"]
+    if trial.takeovers:
+        parts.append(f"{trial.takeovers} takeover{'s' if trial.takeovers != 1 else ''}")
+    if trial.free_retries:
+        parts.append(f"{trial.free_retries} free retr{'ies' if trial.free_retries != 1 else 'y'}")
+    return f"{text} ({', '.join(parts)})"

@@ -43,6 +43,19 @@ TRIAL_STATES: tuple[str, ...] = tuple(state.value for state in TrialState)
 FINISHED_STATES: tuple[str, ...] = tuple(state.value for state in TrialState if state.finished)
 
 
+class Interruption(StrEnum):
+    """Why a trial's attempt ended through no fault of the trial's: the attempt is not charged
+    to its ``max_attempts`` (the runner's bound on its failures)."""
+
+    TAKEOVER = "takeover"
+    """The server running it died (or stalled past its lease) mid-trial, and another server
+    took the job over. Bounded on its own (``max_takeovers``): a trial that kills its server
+    every time must stop being run."""
+    FREE = "free"
+    """The Ray cluster under it was lost, or its server let the job go (a normal stop, or it
+    dropped the job itself while the database was away): a free retry."""
+
+
 class BudgetUse(BaseModel):
     """One strategy's use of its share of the job's budget (kept with the job, so it outlives
     the run: shown for finished jobs, and the same after a restart)."""
@@ -88,7 +101,17 @@ class StoredTrial(BaseModel):
     state: TrialState = TrialState.QUEUED
     result: TrialResult | None = None
     error: str | None = None
-    attempts: int = 0
+    attempts: int = Field(default=0, description="times it was started, every start counted")
+    takeovers: int = Field(
+        default=0,
+        description="of its attempts, those cut short when the server running it died (another "
+        "server took the job over): not charged, bounded by max_takeovers",
+    )
+    free_retries: int = Field(
+        default=0,
+        description="of its attempts, those cut short through no fault of its own otherwise (its "
+        "Ray cluster lost, its server stopped): not charged",
+    )
     progress: list[EpochReport] = Field(default_factory=list)
     copied_from: int | None = Field(
         default=None, description="warm start: the trial of another job this one copies"
@@ -97,6 +120,11 @@ class StoredTrial(BaseModel):
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+    @property
+    def charged_attempts(self) -> int:
+        """Its attempts that count toward ``max_attempts``: all but the interrupted ones."""
+        return self.attempts - self.takeovers - self.free_retries
 
 
 class TrialStore(Protocol):
@@ -107,6 +135,11 @@ class TrialStore(Protocol):
     def mark_running(self, trial_id: int) -> None: ...
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None: ...
+
+    def requeue(self, trial_id: int, why: Interruption) -> StoredTrial:
+        """Its latest attempt ended through no fault of its own: back to queued, that attempt
+        counted as ``why`` (not charged); the trial as stored now."""
+        ...
 
     def finish(
         self,
@@ -165,6 +198,17 @@ class MemoryTrialStore:
 
     def record_progress(self, trial_id: int, report: EpochReport) -> None:
         self._trials[trial_id].progress.append(report)
+
+    def requeue(self, trial_id: int, why: Interruption) -> StoredTrial:
+        trial = self._trials[trial_id]
+        if trial.finished:
+            raise ValueError(f"trial {trial_id} already finished")
+        trial.state = TrialState.QUEUED
+        if why == Interruption.TAKEOVER:
+            trial.takeovers += 1
+        else:
+            trial.free_retries += 1
+        return trial.model_copy()
 
     def finish(
         self,
