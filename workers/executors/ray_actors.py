@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -52,6 +52,7 @@ from workers.executors.trial_process import DecisionGate, summarize, with_env_th
 ADDRESS_ENV = "NAS_RAY_ADDRESS"
 POLL_SECONDS = 0.2  # how often wait() asks running actors for progress
 CLUSTER_SECONDS = 2.0  # how often the cluster's nodes and resources are looked at again
+PLACEMENT_GRACE = 3.0  # seconds an actor may wait to be placed before idle actors make room
 ERROR_LIMIT = 4000
 
 # Ray errors that running the trial again cannot fix; every other RayError means a lost worker.
@@ -156,6 +157,7 @@ class _Running:
     drain_ref: Any = None
     drain_sent: float = 0.0
     answered: bool = False  # the actor has answered once: silence counts from then on
+    dispatched: float = field(default_factory=time.monotonic)
 
 
 def _ray_error(exc: BaseException) -> str:
@@ -230,6 +232,7 @@ class RayExecutor:
         self.look_at_cluster()
         while self._running:
             completions.extend(self._poll_progress())
+            self._make_room()
             self._dispatch()
             refs = {r.run_ref: r for r in self._running.values()}
             if refs:
@@ -344,6 +347,22 @@ class RayExecutor:
             running = _Running(trial_id, actor, shape, run_ref, on_progress, request.epochs)
             self._ask_progress(running)
             self._running[trial_id] = running
+
+    def _make_room(self) -> None:
+        """Idle actors hold their nodes' resources: when an actor has waited to be placed for
+        ``PLACEMENT_GRACE``, they go. (A trial given back when its node died gets a new actor
+        while the cluster still counts the dead node; that actor must not wait forever behind
+        an idle one once the survivors finish their trials.)"""
+        if not self._idle:
+            return
+        now = time.monotonic()
+        if any(
+            not r.answered and now - r.dispatched > PLACEMENT_GRACE for r in self._running.values()
+        ):
+            for actors in self._idle.values():
+                for actor in actors:
+                    self._kill(actor)
+            self._idle.clear()
 
     def _ask_progress(self, running: _Running) -> None:
         running.drain_ref = running.actor.drain_progress.remote(running.trial_id)
