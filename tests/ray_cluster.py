@@ -107,6 +107,15 @@ class RayNode:
             if entry.isdigit() and int(entry) != mine and session_of(int(entry)) == self.session
         ]
 
+    def hosts(self, title: str) -> bool:
+        """Whether a worker process of this node runs ``title`` (Ray sets the process title
+        of an actor's worker to ``ray::ClassName``, ``ray::ClassName.method`` while busy)."""
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title.encode()):
+                    return True
+        return False
+
     def kill(self, sig: signal.Signals = signal.SIGKILL, wait: float = 15.0) -> int:
         """Send ``sig`` to every process of the node and wait until they are gone; how many
         there were."""
