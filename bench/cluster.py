@@ -79,6 +79,7 @@ class Driver:
         self.ended: dict[int, Completion] = {}
         self.retried: dict[int, float] = {}  # trial -> when it was given back
         self.twice: list[int] = []  # trials that finished more than once (must stay empty)
+        self.capacity: list[tuple[float, int]] = [(time.monotonic(), executor.capacity)]
 
     def submit(self, trial_id: int, request: TrialRequest) -> None:
         self.requests[trial_id] = request
@@ -90,8 +91,15 @@ class Driver:
 
         self.executor.submit(trial_id, request, DATA, on_progress)
 
+    def capacity_at(self, capacity: int, since: float) -> float:
+        """When the executor's capacity became ``capacity`` after ``since`` (nan: it did not)."""
+        return next((t for t, c in self.capacity if t >= since and c == capacity), float("nan"))
+
     def step(self) -> None:
-        for completion in self.executor.wait(timeout=0.1):
+        completions = self.executor.wait(timeout=0.1)
+        if self.executor.capacity != self.capacity[-1][1]:
+            self.capacity.append((time.monotonic(), self.executor.capacity))
+        for completion in completions:
             if completion.retryable:
                 self.retried.setdefault(completion.trial_id, time.monotonic())
                 self.submit(completion.trial_id, self.requests[completion.trial_id])
@@ -128,17 +136,19 @@ def one_round(epochs: int) -> Round:
             measured.given_back -= killed
             again = driver.until("it to train again", lambda: (1, 2) in driver.first_report)
             measured.trains_again = again - killed
-            down = driver.until("the capacity to drop", lambda: executor.capacity == 1)
-            measured.capacity_down = down - killed
+            driver.until("the capacity to drop", lambda: executor.capacity == 1)
+            measured.capacity_down = driver.capacity_at(1, killed) - killed
 
             # 2. node c joins while two more trials wait
             driver.submit(2, trial(epochs // 2, 2))
             driver.submit(3, trial(epochs // 2, 3))
             joining = time.monotonic()
-            cluster.add("c")
-            measured.joined = time.monotonic() - joining
-            up = driver.until("the capacity to grow", lambda: executor.capacity == 2)
-            measured.capacity_up = up - joining
+            node = cluster.add("c", wait=False)
+            measured.joined = driver.until("ray start to return", lambda: not node.starting)
+            measured.joined -= joining
+            node.finish()
+            driver.until("the capacity to grow", lambda: executor.capacity == 2)
+            measured.capacity_up = driver.capacity_at(2, joining) - joining
             driver.until("every trial to end", lambda: len(driver.ended) == 3)
         finally:
             executor.shutdown()

@@ -83,6 +83,11 @@ class RayNode:
         )
         self.session = self._starting.pid
 
+    @property
+    def starting(self) -> bool:
+        """Whether its ``ray start`` is still running."""
+        return self._starting is not None and self._starting.poll() is None
+
     def finish(self, timeout: float = 180.0) -> RayNode:
         """Wait until ``ray start`` has brought the node up; RuntimeError if it failed."""
         assert self._starting is not None, "begin() first"
@@ -196,11 +201,19 @@ class RayCluster:
             node.finish()
         return self
 
-    def add(self, name: str, cpus: int = 1, resources: dict[str, float] | None = None) -> RayNode:
-        """A node joins the running cluster."""
+    def add(
+        self,
+        name: str,
+        cpus: int = 1,
+        resources: dict[str, float] | None = None,
+        *,
+        wait: bool = True,
+    ) -> RayNode:
+        """A node joins the running cluster (``wait=False``: its ``ray start`` is running, see
+        ``RayNode.starting`` and ``finish``)."""
         node = self._node(name, cpus, resources or {})
         node.begin()
-        return node.finish()
+        return node.finish() if wait else node
 
     def kill(self, name: str) -> int:
         """SIGKILL every process of node ``name`` (its raylet and its workers); how many."""

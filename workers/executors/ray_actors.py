@@ -349,15 +349,19 @@ class RayExecutor:
             self._running[trial_id] = running
 
     def _make_room(self) -> None:
-        """Idle actors hold their nodes' resources: when an actor has waited to be placed for
-        ``PLACEMENT_GRACE``, they go. (A trial given back when its node died gets a new actor
-        while the cluster still counts the dead node; that actor must not wait forever behind
-        an idle one once the survivors finish their trials.)"""
+        """Idle actors hold their nodes' resources: when an actor that some node could host
+        has waited to be placed for ``PLACEMENT_GRACE``, they go. (A trial given back when its
+        node died gets a new actor while the cluster still counts the dead node; that actor
+        must not wait forever behind an idle one once the survivors finish their trials. One
+        that waits for a node to join keeps the idle actors.)"""
         if not self._idle:
             return
         now = time.monotonic()
         if any(
-            not r.answered and now - r.dispatched > PLACEMENT_GRACE for r in self._running.values()
+            not r.answered
+            and now - r.dispatched > PLACEMENT_GRACE
+            and offered(r.shape, self._nodes)
+            for r in self._running.values()
         ):
             for actors in self._idle.values():
                 for actor in actors:
