@@ -69,6 +69,15 @@ class Trial(View):
     error: str | None = None
 
 
+class TrialDetail(Trial):
+    """``GET /trials/{id}``: one trial, and where it ran."""
+
+    attempts: int = 0
+    node: str | None = None
+    device: str | None = None
+    epochs: int | None = None
+
+
 class TrialLog(View):
     """``GET /trials/{id}/log``: why a trial failed."""
 
@@ -120,6 +129,7 @@ class BudgetUse(View):
     fraction: float = 0.0
     waiting_for: str | None = None
     base_from: str | None = None
+    waiting: str | None = None
 
 
 class JobProgress(View):
@@ -388,6 +398,9 @@ class NasClient:
             message = f"cannot write {dest}: {exc.strerror or exc}"
             raise ClientError(message, exit_code=EXIT_USAGE) from None
         return None
+
+    def trial(self, job_id: int, trial_id: int) -> TrialDetail:
+        return self._get(TrialDetail, f"/api/v1/jobs/{job_id}/trials/{trial_id}")
 
     def trial_log(self, job_id: int, trial_id: int) -> TrialLog:
         return self._get(TrialLog, f"/api/v1/jobs/{job_id}/trials/{trial_id}/log")

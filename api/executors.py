@@ -37,7 +37,9 @@ def _ray(settings: Settings) -> Executor:
     from workers.executors.ray_supervised import SupervisedRayExecutor
 
     return SupervisedRayExecutor(
-        address=settings.ray_address, heartbeat_timeout=settings.heartbeat_timeout
+        address=settings.ray_address,
+        heartbeat_timeout=settings.heartbeat_timeout,
+        gpu_resource=settings.ray_gpu_resource,
     )
 
 

@@ -33,7 +33,7 @@ from nas.errors import NasError, NotFoundError
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.executors.backoff import ExponentialBackoff
-from workers.executors.interface import Completion, Executor, ProgressCallback
+from workers.executors.interface import Completion, Executor, ProgressCallback, waiting_notices
 from workers.executors.trial_entry import load_dataset
 from workers.jobs.pool import JobPool
 from workers.jobs.runner import JobRunner
@@ -71,6 +71,9 @@ class SavingExecutor:
 
     def in_flight(self) -> int:
         return self.inner.in_flight()
+
+    def waiting(self) -> dict[int, str]:
+        return waiting_notices(self.inner)
 
 
 class PruningStore:

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     executor: Literal["local", "ray", "inline"] = "local"
     ray_address: str | None = None
+    ray_gpu_resource: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the Ray resource a job's resources.gpus_per_trial is asked as (default "
+        "GPU); a custom resource stands in for GPUs on machines without one (tests)",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated keys; when set, writes need one"
     )

@@ -182,6 +182,36 @@ class Budget(BaseModel):
         return math.floor(share) if self.unit == "trials" else share
 
 
+MAX_GPUS_PER_TRIAL = 64
+
+
+class Resources(BaseModel):
+    """What each trial's worker asks the executor for."""
+
+    model_config = _STRICT
+    gpus_per_trial: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_GPUS_PER_TRIAL,
+        allow_inf_nan=False,
+        description="GPUs each trial's worker reserves: a fraction up to 1 (0.25: four trials "
+        "share a GPU), whole GPUs above; 0: CPU only. Ray actors ask for exactly this (trials "
+        "wait for a node that has it, never run on CPU instead); the local and inline "
+        "executors need a CUDA device on the server for any GPUs. Default: the executor's "
+        "choice (on Ray one GPU when the cluster has any, else one CPU)",
+    )
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _ray_shares(cls, value: float | None) -> float | None:
+        if value is not None and value > 1 and not value.is_integer():
+            raise ValueError(
+                f"{value:g}: a trial takes a fraction of one GPU (up to 1) or whole GPUs, not "
+                "a fraction of several"
+            )
+        return value
+
+
 class JobSpec(BaseModel):
     """A whole comparison job."""
 
@@ -197,6 +227,7 @@ class JobSpec(BaseModel):
     budget: Budget
     objectives: Objectives = Objectives()
     train: TrainOptions = TrainOptions()
+    resources: Resources = Resources()
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     repeats: int = Field(
         default=1,

@@ -110,6 +110,12 @@ class TrialRequest(BaseModel):
         description="directory the worker saves the trained model to (nas.export layout); "
         "None: keep nothing. Set by the scheduler at dispatch, not by strategies",
     )
+    gpus: float | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs the trial's worker reserves (its job's resources.gpus_per_trial); "
+        "None: the executor's choice. Set by the runner at dispatch, not by strategies",
+    )
 
 
 class EpochReport(BaseModel):
@@ -164,6 +170,11 @@ class TrialResult(BaseModel):
     )
     history: list[EpochReport] = Field(default_factory=list)
     device: str = "cpu"
+    node: str | None = Field(
+        default=None,
+        description="the machine (or Ray node) it ran on: NAS_NODE_NAME where set, else the "
+        "host name; None when not recorded",
+    )
     artifact: str | None = Field(
         default=None, description="where the worker saved the trained model (None: not saved)"
     )

@@ -69,12 +69,27 @@ def test_json_and_yaml_load_the_same_job(tmp_path: Path) -> None:
             "strategies[2].from",
         ),
         ({"strategies": ["grid", {"name": "compound", "from": ""}]}, "strategies[1].from"),
+        ({"resources": {"gpus_per_trial": -0.5}}, "resources.gpus_per_trial"),
+        ({"resources": {"gpus_per_trial": 1.5}}, "resources.gpus_per_trial"),
+        ({"resources": {"gpus_per_trial": 65}}, "resources.gpus_per_trial"),
+        ({"resources": {"gpus_per_trial": "a lot"}}, "resources.gpus_per_trial"),
+        ({"resources": {"cpus": 2}}, "resources.cpus"),
     ],
 )
 def test_bad_jobs_name_the_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(JobError) as info:
         JobSpec.parse({**VALID, **change})
     assert info.value.field == field, info.value
+
+
+def test_gpus_per_trial_takes_fractions_of_one_gpu_or_whole_gpus() -> None:
+    assert JobSpec.parse(VALID).resources.gpus_per_trial is None  # the executor's choice
+    for gpus in (0, 0.25, 0.5, 1, 2, 8):
+        job = JobSpec.parse({**VALID, "resources": {"gpus_per_trial": gpus}})
+        assert job.resources.gpus_per_trial == gpus
+    with pytest.raises(JobError, match="fraction of one GPU") as info:
+        JobSpec.parse({**VALID, "resources": {"gpus_per_trial": 2.5}})
+    assert info.value.field == "resources.gpus_per_trial"
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ Local verbs (``api.cli.local``): ``train``, ``run`` (a whole comparison, no serv
 ``simulate`` (``api.cli.simulate``: strategies replayed against an oracle table); the server's
 verbs (``api.cli.server``): ``serve`` and ``keys``. Client verbs talk to a server over HTTP only
 (``api.client``; ``api.cli.remote`` and ``api.cli.watch``): ``submit``, ``watch``, ``jobs``,
-``leaderboard`` (``--csv``), ``best`` (``--export DIR``), ``cancel``, ``extend``, ``log``,
-``verdict`` (``api.cli.verdict``); the server and key come from ``--server`` / ``--api-key``
-or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit codes: 0 ok, 1 the server refused (or the watched job
-did not complete), 2 bad input here, 3 server unreachable.
+``leaderboard`` (``--csv``), ``best`` (``--export DIR``), ``cancel``, ``extend``, ``trial``,
+``log``, ``verdict`` (``api.cli.verdict``); the server and key come from ``--server`` /
+``--api-key`` or ``NAS_SERVER`` / ``NAS_API_KEY``. Exit codes: 0 ok, 1 the server refused (or
+the watched job did not complete), 2 bad input here, 3 server unreachable.
 
 The names ``api/cli.py`` had before it became this package (e95d3b3) stay importable from here,
 but for the ``simulate`` and ``watch`` commands: those names are now the sub-modules.

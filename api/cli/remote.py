@@ -1,5 +1,5 @@
 """Client verbs: a server over HTTP only (``api.client``): ``submit``, ``jobs``, ``leaderboard``
-(``--csv``), ``best`` (``--export DIR``), ``cancel``, ``log``, ``extend``."""
+(``--csv``), ``best`` (``--export DIR``), ``cancel``, ``trial``, ``log``, ``extend``."""
 
 from __future__ import annotations
 
@@ -366,6 +366,37 @@ def cancel(
     with open_client(server, api_key) as client:
         job = client.cancel(job_id)
     console.print(f"job {job.id} ({escape(job.name)}) {job.state}", soft_wrap=True)
+
+
+@app.command("trial")
+def show_trial(
+    job_id: Annotated[int, typer.Argument(help="job id")],
+    trial_id: Annotated[
+        int, typer.Argument(help="trial id (the 'trial' column of nas leaderboard)")
+    ],
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """One trial: its state, accuracy and strides, the node it ran on and its device."""
+    with open_client(server, api_key) as client:
+        found = client.trial(job_id, trial_id)
+    if as_json:
+        console.print_json(json.dumps(found.model_dump(mode="json")))
+        return
+    attempts = f"{found.attempts} attempt{'s' if found.attempts != 1 else ''}"
+    lines = [
+        f"trial {found.id} ({_trial_name(found)}) of job {job_id}: {found.state} after {attempts}",
+        f"spec: {found.spec}",
+        f"strides: {found.strides or '-'}",
+        f"accuracy: {pct(found.accuracy)}",
+        f"node: {found.node or '-'}",
+        f"device: {found.device or '-'}",
+    ]
+    if found.error:
+        lines.append(f"error: {found.error}")
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command("log")

@@ -140,13 +140,15 @@ def print_ended(out: Console, job: Job, progress: JobProgress, url: str) -> None
 def bar_status(counts: dict[str, int], best: float | None, use: BudgetUse | None = None) -> str:
     """A strategy's bar: ``22 run, 5 skipped, 1 running, best 66.67%`` (its trials by state);
     a strategy that starts from another's recommendation: ``waiting for diffstride`` until it
-    starts, then ``..., from diffstride #1`` (its base)."""
+    starts, then ``..., from diffstride #1`` (its base); trials no worker can take: ``...,
+    waiting for a node with 0.25 GPU``."""
     if use is not None and use.waiting_for and not use.stopped:
         return f"waiting for {use.waiting_for}"
     status = f"{ran_text(finished_count(counts), counts.get('skipped', 0))}, "
     status += f"{counts.get('running', 0)} running"
     status += f", best {100 * best:.2f}%" if best is not None else ""
-    return status + (f", from {use.base_from}" if use is not None and use.base_from else "")
+    status += f", from {use.base_from}" if use is not None and use.base_from else ""
+    return status + (f", waiting for {use.waiting}" if use is not None and use.waiting else "")
 
 
 def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str:
@@ -161,6 +163,7 @@ def budget_text(use: BudgetUse, unit: tuple[str, float] = ("flops", 1.0)) -> str
         amount = f"{si(use.spent)} of {si(use.budget, 'FLOPs')}"
     text = f"budget {100 * share:.0f}% ({amount}, {ran_text(use.trials, use.skipped)})"
     text += f", from {use.base_from}" if use.base_from else ""
+    text += f", waiting for {use.waiting}" if use.waiting else ""
     if use.waiting_for and not use.stopped:
         return f"{text}, waiting for {use.waiting_for}"
     return text + (f", stopped: {use.stopped}" if use.stopped else "")

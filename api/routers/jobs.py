@@ -20,6 +20,7 @@ from api.schemas import (
     JobProgress,
     Offset,
     Page,
+    TrialDetail,
     TrialLog,
     TrialOut,
     TrialSummary,
@@ -62,6 +63,24 @@ def check_dataset(spec: JobSpec, svc: Services) -> None:
         raise NasError(f"no dataset at {name!r} under the data root", field="dataset.name")
 
 
+def check_gpus(spec: JobSpec, svc: Services) -> None:
+    """GPUs per trial need Ray (whose trials wait for a node that has them) or a CUDA device
+    here: the local and inline executors train on this machine, and never on its CPU instead."""
+    gpus = spec.resources.gpus_per_trial
+    if not gpus or svc.settings.executor == "ray":
+        return
+    import torch  # the server's trial workers import it anyway
+
+    if torch.cuda.is_available():
+        return
+    raise NasError(
+        f"{gpus:g} GPU per trial asked, but this server's trials run on this machine "
+        f"(executor {svc.settings.executor!r}) and it has no CUDA device: leave "
+        "gpus_per_trial out, or submit to a server with the ray executor and GPU nodes",
+        field="resources.gpus_per_trial",
+    )
+
+
 @router.post(
     "",
     status_code=201,
@@ -72,6 +91,7 @@ def check_dataset(spec: JobSpec, svc: Services) -> None:
 def submit_job(spec: JobSpec, svc: ServicesDep) -> JobOut:
     """Store a validated job (state ``queued``); the scheduler picks it up."""
     check_dataset(spec, svc)
+    check_gpus(spec, svc)
     job = svc.repo.create(spec)
     if svc.scheduler is not None:
         svc.scheduler.notify()
@@ -135,6 +155,17 @@ def list_trials(
     page = Page[TrialSummary].model_construct(items=items, total=total, offset=offset, limit=limit)
     # Built from trusted columns: serialized directly, not validated again on the way out.
     return Response(page.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/{job_id}/trials/{trial_id}",
+    response_model=TrialDetail,
+    dependencies=[Depends(require_read)],
+)
+def get_trial(job_id: Id, trial_id: Id, svc: ServicesDep) -> TrialDetail:
+    """One trial: its row (as in the listing), the node it ran on, its device and epochs."""
+    svc.repo.require(job_id)  # 404 for unknown jobs
+    return TrialDetail.of(svc.repo.trial_store(job_id).get(trial_id))
 
 
 @router.get(

@@ -30,7 +30,7 @@ from api.schemas.leaderboard import (
     TrialColumns,
 )
 from api.schemas.results import CompareJob, CompareOut, CompareSeries, TrialRow
-from api.schemas.trials import TrialLog, TrialOut, TrialSummary
+from api.schemas.trials import TrialDetail, TrialLog, TrialOut, TrialSummary
 
 __all__ = [
     "MAX_ERROR_CHARS",
@@ -60,6 +60,7 @@ __all__ = [
     "Progress",
     "StrideTrajectory",
     "TrialColumns",
+    "TrialDetail",
     "TrialLog",
     "TrialOut",
     "TrialRow",

@@ -1,4 +1,5 @@
-"""Trials as the API shows them: flat rows (``TrialSummary``, ``TrialOut``) and failure logs."""
+"""Trials as the API shows them: flat rows (``TrialSummary``, ``TrialOut``), one trial in full
+(``TrialDetail``) and failure logs."""
 
 from __future__ import annotations
 
@@ -117,3 +118,27 @@ class TrialOut(TrialSummary):
     @classmethod
     def of(cls, trial: StoredTrial) -> TrialOut:
         return cls.of_columns(trial_columns(trial), trial.progress[-1] if trial.progress else None)
+
+
+class TrialDetail(TrialOut):
+    """One trial (``GET /api/v1/jobs/{id}/trials/{t}``): its row, and where and how it ran."""
+
+    node: str | None = Field(
+        default=None,
+        description="the machine or Ray node it ran on (NAS_NODE_NAME where set, else the host "
+        "name); null until it finished, or when not recorded",
+    )
+    device: str | None = Field(default=None, description="cpu or cuda; null until it finished")
+    epochs: int = Field(description="the epochs it was asked to train")
+
+    @classmethod
+    def of(cls, trial: StoredTrial) -> TrialDetail:
+        row = cls.of_columns(trial_columns(trial), trial.progress[-1] if trial.progress else None)
+        result = trial.result
+        return row.model_copy(
+            update={
+                "node": result.node if result is not None else None,
+                "device": result.device if result is not None else None,
+                "epochs": trial.request.epochs,
+            }
+        )

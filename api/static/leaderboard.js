@@ -186,7 +186,8 @@
     const span = el("span", "budget", "budget " + pct1(Math.min(1, share)));
     span.dataset.strategyBudget = "";
     span.title = amount + (use.stopped ? " · stopped: " + use.stopped : "") +
-      (use.waiting_for ? " · " + waitingText(use) : "");
+      (use.waiting_for ? " · " + waitingText(use) : "") +
+      (use.waiting ? " · waiting for " + use.waiting : "");
     return span;
   }
 
@@ -435,10 +436,14 @@
       ["budget", use && use.budget > 0 ? pct1(Math.min(1, use.spent / use.budget)) : "–"],
     ]);
     const waiting = Boolean(use && !use.stopped && use.waiting_for);
-    const stopped = el("td", waiting ? "stopped waiting" : "stopped",
-      waiting ? waitingText(use) : use && use.stopped ? use.stopped : "");
+    // trials no worker can take yet (Ray: no node has the GPUs they reserve)
+    const stalled = Boolean(use && !use.stopped && !waiting && use.waiting);
+    const stopped = el("td", waiting || stalled ? "stopped waiting" : "stopped",
+      waiting ? waitingText(use) : stalled ? "waiting for " + use.waiting
+        : use && use.stopped ? use.stopped : "");
     stopped.dataset.key = "stopped";
     if (waiting) stopped.title = "starts once " + use.waiting_for + " has stopped, from its recommendation";
+    if (stalled) stopped.title = "its trials wait for " + use.waiting + " to join the cluster";
     tr.append(nameCell(s, colorOf(s), baseNote(s)), ...cells, stopped);
     return tr;
   }

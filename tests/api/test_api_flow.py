@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
+from workers.executors.host import node_name
 
 JOB: dict[str, Any] = {
     "name": "api-test",
@@ -64,6 +66,14 @@ def test_submit_run_rank_and_delete(client: TestClient, migrated_url: str) -> No
     accuracies = [t["accuracy"] for t in searched]
     assert accuracies == sorted(accuracies, reverse=True)
     assert {t["strategy"] for t in searched} == {"grid", "random"}
+
+    # one trial in full: its row, and the node it ran on (this machine: the inline executor)
+    top = searched[0]
+    detail = client.get(f"/api/v1/jobs/{job['id']}/trials/{top['id']}").json()
+    assert {k: detail[k] for k in top} == top
+    assert (detail["node"], detail["device"], detail["epochs"]) == (node_name(), "cpu", 1)
+    assert client.get(f"/api/v1/jobs/{job['id']}/trials/{10**6}").status_code == 404
+    assert client.get(f"/api/v1/jobs/{10**6}/trials/{top['id']}").status_code == 404
 
     only_grid = client.get(f"/api/v1/jobs/{job['id']}/trials", params={"strategy": "grid"})
     assert only_grid.json()["total"] == 2
@@ -122,6 +132,26 @@ def test_bad_jobs_get_422_naming_the_field_and_store_nothing(
     fields = [d["field"] for d in response.json()["detail"]]
     assert any(f.startswith(field) for f in fields), fields
     assert client.get("/api/v1/jobs").json()["total"] == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_gpus_per_trial_without_cuda_or_ray_is_422_naming_the_field(
+    migrated_url: str, executor: str
+) -> None:
+    body = {**JOB, "resources": {"gpus_per_trial": 0.25}}
+    with make_client(migrated_url, executor=executor, scheduler=False) as client:
+        response = client.post("/api/v1/jobs", json=body)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert error["field"] == "resources.gpus_per_trial"
+        assert "no CUDA device" in error["message"] and executor in error["message"]
+        assert client.get("/api/v1/jobs").json()["total"] == 0
+        cpu_only = {**JOB, "resources": {"gpus_per_trial": 0}}
+        assert client.post("/api/v1/jobs", json=cpu_only).status_code == 201
+    # the Ray executor takes it: its trials wait for a node with GPUs
+    with make_client(migrated_url, executor="ray", scheduler=False) as client:
+        assert client.post("/api/v1/jobs", json=body).status_code == 201
 
 
 def test_malformed_requests_are_4xx_not_500(client: TestClient) -> None:
@@ -205,6 +235,7 @@ def test_health_and_openapi(client: TestClient) -> None:
         "/api/v1/jobs/{huge}/best/export",
         "/api/v1/jobs/{huge}/leaderboard",
         "/api/v1/jobs/1/trials/{huge}/strides",
+        "/api/v1/jobs/1/trials/{huge}",
     ],
 )
 def test_ids_beyond_the_column_range_are_422_not_500(client: TestClient, path: str) -> None:

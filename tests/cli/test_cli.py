@@ -17,6 +17,7 @@ from nas import export
 from nas.models import build_model
 from tests.cli.conftest import KEY, RunningServer
 from tests.threaded_server import free_port
+from workers.executors.host import node_name
 
 TINY_BASE = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
 JOB: dict[str, Any] = {
@@ -105,6 +106,16 @@ def test_submit_watch_rank_and_export_a_model_that_predicts_as_in_the_worker(
 
     # keep_weights defaults to "best": only the best trial's weights are left on disk
     best_id = rows[0]["id"]
+    # one trial: where it ran (the inline executor: the server's own machine)
+    trial = nas(server, "trial", str(job_id), str(best_id))
+    assert trial.exit_code == 0, trial.output
+    assert trial.stdout.startswith(f"trial {best_id} ({rows[0]['strategy']} #")
+    assert "completed after 1 attempt\n" in trial.stdout
+    assert f"node: {node_name()}\n" in trial.stdout and "device: cpu\n" in trial.stdout
+    assert (
+        json.loads(nas(server, "trial", str(job_id), str(best_id), "--json").stdout)["node"]
+        == node_name()
+    )
     job_dir = server.settings.artifact_dir / f"job-{job_id}"
     assert [p.name for p in job_dir.iterdir()] == [f"trial-{best_id}"]
 

@@ -263,6 +263,14 @@ def test_a_watch_bar_counts_what_ran_apart_from_the_skipped() -> None:
     assert bar_status({"queued": 3}, None) == "0 run, 0 running"
 
 
+def test_trials_no_worker_can_take_say_what_they_wait_for() -> None:
+    use = ClientBudgetUse(unit="trials", budget=4, spent=0, waiting="a node with 0.25 GPU")
+    assert bar_status({"running": 2}, None, use) == (
+        "0 run, 2 running, waiting for a node with 0.25 GPU"
+    )
+    assert budget_text(use) == "budget 0% (0 of 4 trials, 0 run), waiting for a node with 0.25 GPU"
+
+
 def test_a_chained_strategy_reads_waiting_then_names_its_base() -> None:
     waiting = ClientBudgetUse(unit="trials", budget=5, spent=0, waiting_for="diffstride/r0")
     assert bar_status({}, None, waiting) == "waiting for diffstride/r0"

@@ -25,6 +25,15 @@ def test_started_and_error_carry_the_bridge_fields() -> None:
     assert Message.from_line(Message("error", 7, error="boom").to_line()).retryable is False
 
 
+def test_capacity_and_waiting_round_trip() -> None:
+    capacity = Message("capacity", capacity=5)
+    assert Message.from_line(capacity.to_line()) == capacity
+    waits = Message("waiting", 3, notice="a node with 0.25 GPU")
+    assert Message.from_line(waits.to_line()) == waits
+    over = Message.from_line(Message("waiting", 3).to_line())  # it waits no more
+    assert over.trial_id == 3 and over.notice is None
+
+
 def test_decisions_and_cancels_are_told_apart() -> None:
     assert parse_decision(decision_line(4, True, 2)) == (4, True, 2)
     assert parse_decision(decision_line(4, False)) == (4, False, None)

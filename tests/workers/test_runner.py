@@ -6,11 +6,13 @@ import re
 from typing import Any
 
 import pytest
+import torch
 
 from nas.data import load
 from nas.job import JobSpec
 from tests.fakes import SyntheticExecutor, SyntheticObjective, make_job
 from workers.executors.interface import Completion, InlineExecutor
+from workers.jobs.pool import JobPool
 from workers.jobs.runner import JobRunner, fit_base
 from workers.jobs.store import MemoryTrialStore, TrialState
 
@@ -563,3 +565,72 @@ def test_a_strategy_stops_only_once_its_last_trial_is_back(data: Any) -> None:
     assert not runner.offer()
     assert state.stopped == "done: 1 grid point, scaled to phi 2"
     assert runner.done
+
+
+class WaitingExecutor(SyntheticExecutor):
+    """Says its trials wait for ``notice`` (a node with their GPUs) while it is set."""
+
+    def __init__(self, objective: SyntheticObjective) -> None:
+        super().__init__(objective)
+        self.notice: str | None = "a node with 0.5 GPU"
+        self.gpus: list[float | None] = []
+
+    def submit(self, trial_id: int, request: Any, dataset: Any, on_progress: Any) -> None:
+        self.gpus.append(request.gpus)
+        super().submit(trial_id, request, dataset, on_progress)
+
+    def waiting(self) -> dict[int, str]:
+        return {t: self.notice for t, _, _ in self.queue} if self.notice else {}
+
+
+def test_gpus_per_trial_reach_the_executor_and_waiting_trials_say_for_what(data: Any) -> None:
+    job = make_job(
+        strategies=["grid"],
+        budget={"unit": "trials", "total": 3, "epochs_per_trial": 1},
+        resources={"gpus_per_trial": 0.5},
+    )
+    probe = JobRunner(job, data, InlineExecutor(), MemoryTrialStore())
+    executor = WaitingExecutor(objective_for(job, data, probe.epoch_cost))
+    store = MemoryTrialStore()
+    pool = JobPool[int](executor, reraise=True)
+    pool.add(0, JobRunner(job, data, executor, store))
+    pool.fill()
+    assert executor.gpus == [0.5, 0.5]  # the job's share of a GPU, on every request
+    assert store.budget["grid"].waiting is None
+    pool.fill()  # the next round looks at what they wait for
+    assert store.budget["grid"].waiting == "a node with 0.5 GPU"
+    executor.notice = None  # the node joined
+    pool.fill()
+    assert store.budget["grid"].waiting is None
+    while executor.in_flight():
+        pool.wait()
+        pool.fill()
+    trials = store.trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 3
+    assert executor.gpus == [0.5] * 3
+    assert all(t.request.gpus is None for t in trials)  # set at dispatch, not stored
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_trials_that_reserve_gpus_fail_without_cuda_and_never_train_on_the_cpu(
+    data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NAS_NODE_NAME", "here")
+    base = "resnet:r28:c1:n10:relu:stem_c8:basic_r1_c8:basic_r1_s2_c16:head_d0"
+    plain = {
+        "strategies": ["grid"],
+        "base": base,
+        "space": {"strides": [[1], [1, 2]]},
+        "budget": {"unit": "trials", "total": 1, "epochs_per_trial": 1},
+        "train": {"batch_size": 100, "augment": False},
+    }
+    ran = JobRunner(make_job(**plain), data, InlineExecutor(), MemoryTrialStore()).run()
+    assert [t.state for t in ran] == [TrialState.COMPLETED]
+    assert ran[0].result is not None and ran[0].result.node == "here"  # where it ran
+
+    gpus = make_job(**plain, resources={"gpus_per_trial": 0.25})
+    failed = JobRunner(gpus, data, InlineExecutor(), MemoryTrialStore()).run()
+    assert [t.state for t in failed] == [TrialState.FAILED]
+    assert failed[0].result is None and failed[0].error is not None
+    assert "reserves 0.25 GPU (resources.gpus_per_trial)" in failed[0].error
+    assert "no CUDA device" in failed[0].error

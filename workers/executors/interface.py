@@ -67,6 +67,13 @@ class Executor(Protocol):
     def in_flight(self) -> int: ...
 
 
+def waiting_notices(executor: object) -> dict[int, str]:
+    """The executor's trials that wait for a worker able to take them, with what they wait for
+    ("a node with 0.25 GPU"): its optional ``waiting()``; none for executors without one."""
+    waiting = getattr(executor, "waiting", None)
+    return dict(waiting()) if callable(waiting) else {}
+
+
 def error_summary(exc: BaseException, limit: int = 4000) -> str:
     """The last frames and the message of an exception, bounded in size."""
     text = "".join(traceback.format_exception(exc, limit=-6))

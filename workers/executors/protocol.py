@@ -10,7 +10,9 @@ epoch they answer) or ``stop T``. Closing stdin tells an idle worker to exit.
 The Ray bridge (``python -m workers.executors.ray_bridge``) speaks the same lines for many trials
 at once:
 ``TrialJob`` lines at any time, decisions, and ``cancel T``; its ``started`` names its
-``capacity`` and a lost-worker ``error`` is marked ``retryable``.
+``capacity`` and a lost-worker ``error`` is marked ``retryable``. It also writes ``capacity``
+(N) when the cluster's nodes change what it runs at once, and ``waiting`` (T, ``notice``) when a
+trial waits for a node that can host it ("a node with 0.25 GPU"; no notice: it waits no more).
 
 stdout, worker -> parent: one ``Message`` per line: ``started`` (pid) once, ``heartbeat`` every
 few seconds, and per trial ``progress`` (an ``EpochReport``) lines then ``result`` (a
@@ -28,7 +30,7 @@ from typing import Any, Literal
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest, TrialResult
 
-MessageType = Literal["started", "progress", "heartbeat", "result", "error"]
+MessageType = Literal["started", "progress", "heartbeat", "result", "error", "capacity", "waiting"]
 STOP = "stop"
 CONTINUE = "continue"
 CANCEL = "cancel"
@@ -77,8 +79,9 @@ class Message:
     report: EpochReport | None = None
     result: TrialResult | None = None
     error: str | None = None
-    capacity: int | None = None  # ``started`` of the Ray bridge: trials it runs at once
+    capacity: int | None = None  # ``started``, ``capacity`` of the Ray bridge: trials at once
     retryable: bool = False  # ``error``: the worker was lost, the trial may run again
+    notice: str | None = None  # ``waiting``: what the trial waits for (None: no more)
 
     def to_line(self) -> str:
         payload: dict[str, Any] = {"type": self.type}
@@ -96,6 +99,8 @@ class Message:
             payload["capacity"] = self.capacity
         if self.retryable:
             payload["retryable"] = True
+        if self.notice is not None:
+            payload["notice"] = self.notice
         return json.dumps(payload, separators=(",", ":")) + "\n"
 
     @classmethod
@@ -117,6 +122,11 @@ class Message:
                 return cls("progress", trial_id, report=report)
             if kind == "heartbeat":
                 return cls("heartbeat")
+            if kind == "capacity":
+                return cls("capacity", capacity=int(payload["capacity"]))
+            if kind == "waiting":
+                notice = payload.get("notice")
+                return cls("waiting", trial_id, notice=str(notice) if notice is not None else None)
             if kind == "result":
                 result = TrialResult.model_validate(payload["result"])
                 return cls("result", trial_id, result=result)

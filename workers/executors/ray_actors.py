@@ -3,8 +3,13 @@
 Trials run in a pool of up to ``capacity`` actors, reused trial after trial (torch imported
 and the job's data loaded once per actor); submissions beyond ``capacity`` wait for a free one.
 An actor has ``max_concurrency=2``: ``run`` trains on one thread while ``drain_progress`` /
-``decide`` answer on the other. It asks for one GPU when the cluster has any, else one CPU; the
-trainer picks the device itself. ``wait`` polls the actors for
+``decide`` answer on the other. What an actor asks for is its trial's ``Shape``
+(``workers.executors.ray_resources``: the request's GPUs, else one GPU when the cluster has any,
+else one CPU); idle actors are reused by trials of the same shape. ``capacity`` follows the
+cluster (looked at every few seconds: nodes that join or die), unless it was given. A trial
+that no node of the cluster could host waits in Ray for one to join, and ``waiting`` says so
+("a node with 0.25 GPU"). The result names the node that ran the trial. ``wait`` polls the
+actors for
 progress, calls ``on_progress`` in the caller's thread and sends its answer back before the
 actor's next epoch, so pruning stops the trial exactly where it was decided (the actor waits at
 most ``decision_timeout`` seconds for an answer). A lost actor or worker is a retryable
@@ -15,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -26,12 +32,27 @@ import ray.exceptions
 
 from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest
+from workers.executors.host import NODE_ENV
 from workers.executors.interface import Completion, ProgressCallback
 from workers.executors.protocol import Message, ProtocolError, TrialJob
+from workers.executors.ray_resources import (
+    CPU,
+    GPU,
+    Shape,
+    offered,
+    shape_of,
+    slots,
+    waiting_notice,
+)
+from workers.executors.ray_resources import (
+    gpu_resource as configured_gpu_resource,
+)
 from workers.executors.trial_process import DecisionGate, summarize, with_env_threads
 
 ADDRESS_ENV = "NAS_RAY_ADDRESS"
 POLL_SECONDS = 0.2  # how often wait() asks running actors for progress
+CLUSTER_SECONDS = 2.0  # how often the cluster's nodes and resources are looked at again
+PLACEMENT_GRACE = 3.0  # seconds an actor may wait to be placed before idle actors make room
 ERROR_LIMIT = 4000
 
 # Ray errors that running the trial again cannot fix; every other RayError means a lost worker.
@@ -70,7 +91,9 @@ class TrialActor:
                     self._reports.append(report.model_dump_json())
                 return gate.wait(report.epoch, last=report.epoch >= request.epochs)
 
-            result = run_trial(request, job.dataset, on_epoch)
+            result = run_trial(
+                request, job.dataset, on_epoch, node=self._node(), gpu_stand_in=self._stand_in()
+            )
         except Exception as exc:  # the trial failed: report it, the actor did its job
             return Message("error", error=summarize(exc)).to_line()
         return Message("result", result=result).to_line()
@@ -95,12 +118,28 @@ class TrialActor:
             self._gate.answer(True)
 
     @staticmethod
+    def _node() -> str:
+        """``NAS_NODE_NAME`` as the node's ``ray start`` had it, else the host and Ray's id of
+        the node (several nodes may share a host)."""
+        named = os.environ.get(NODE_ENV)
+        if named:
+            return named
+        context: Any = ray.get_runtime_context()
+        return f"{socket.gethostname()} ({context.get_node_id()[:8]})"
+
+    @staticmethod
+    def _stand_in() -> bool:
+        """Whether this actor holds no real GPU (its trial's GPUs were a stand-in resource)."""
+        context: Any = ray.get_runtime_context()
+        return float(context.get_assigned_resources().get(GPU, 0)) <= 0
+
+    @staticmethod
     def _threads(request: TrialRequest) -> TrialRequest:
         """On CPU, as many torch threads as CPUs Ray assigned (unless set otherwise)."""
         if request.options.threads is not None:  # the request's or NAS_TORCH_THREADS
             return request
         context: Any = ray.get_runtime_context()
-        cpus = context.get_assigned_resources().get("CPU", 0)
+        cpus = context.get_assigned_resources().get(CPU, 0)
         if cpus < 1:
             return request
         options = request.options.model_copy(update={"threads": int(cpus)})
@@ -111,12 +150,14 @@ class TrialActor:
 class _Running:
     trial_id: int
     actor: Any
+    shape: Shape
     run_ref: Any
     on_progress: ProgressCallback
     epochs: int
     drain_ref: Any = None
     drain_sent: float = 0.0
     answered: bool = False  # the actor has answered once: silence counts from then on
+    dispatched: float = field(default_factory=time.monotonic)
 
 
 def _ray_error(exc: BaseException) -> str:
@@ -128,9 +169,12 @@ class RayExecutor:
 
     ``address``: an existing cluster (default ``NAS_RAY_ADDRESS``); without one, a Ray instance
     already initialised in this process is used, else a local one is started with ``num_cpus``
-    (and shut down by ``shutdown``). ``capacity`` defaults to the cluster's GPUs, else CPUs.
-    An actor that has answered once and then stops answering for ``heartbeat_timeout`` seconds
-    is killed and its trial completed as retryable.
+    (and shut down by ``shutdown``). ``capacity`` defaults to what the cluster holds of the
+    shapes in use (``ray_resources.slots``: its GPUs, else CPUs, before any trial), and follows
+    it as nodes join or die. ``gpu_resource``: the Ray resource a trial's GPUs are asked as
+    (default ``NAS_RAY_GPU_RESOURCE``, else ``GPU``). An actor that has answered once and then
+    stops answering for ``heartbeat_timeout`` seconds is killed and its trial completed as
+    retryable.
     """
 
     decision_timeout = 30.0
@@ -141,6 +185,7 @@ class RayExecutor:
         num_cpus: int | None = None,
         capacity: int | None = None,
         heartbeat_timeout: float = 300.0,
+        gpu_resource: str | None = None,
     ) -> None:
         if address is None:
             address = os.environ.get(ADDRESS_ENV) or None
@@ -150,15 +195,19 @@ class RayExecutor:
         elif not ray.is_initialized():
             ray.init(num_cpus=num_cpus, include_dashboard=False)
             self._owns_ray = True
-        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-        self.gpus = int(resources.get("GPU", 0))
-        self.capacity = capacity if capacity is not None else self.gpus or int(resources["CPU"])
+        self.gpu_resource = gpu_resource or configured_gpu_resource()
+        self.requested_capacity = capacity
         self.heartbeat_timeout = heartbeat_timeout
-        need = {"num_gpus": 1} if self.gpus > 0 else {"num_cpus": 1}
-        self._actor_class: Any = ray.remote(TrialActor).options(max_concurrency=2, **need)
+        self.gpus = 0.0  # the cluster's GPUs (of ``gpu_resource``) when last looked at
+        self.capacity = capacity or 1
+        self._nodes: list[dict[str, float]] = []  # alive nodes' total resources
+        self._looked_at = 0.0
+        self._shapes: set[Shape] = set()  # shapes of the trials submitted so far
+        self._classes: dict[Shape, Any] = {}
         self._running: dict[int, _Running] = {}
-        self._idle: list[Any] = []  # actors that finished a trial and can take the next
+        self._idle: dict[Shape, list[Any]] = {}  # actors that finished a trial, by shape
         self._pending: deque[tuple[int, TrialRequest, DatasetRef, ProgressCallback]] = deque()
+        self.look_at_cluster(force=True)
 
     # ---- Executor protocol ----------------------------------------------------------------
 
@@ -171,6 +220,8 @@ class RayExecutor:
     ) -> None:
         """Give the trial to a free actor, or queue it (a running one with its id is killed)."""
         self.cancel(trial_id)
+        self._shapes.add(self._shape(request))
+        self.look_at_cluster(force=len(self._shapes) == 1)
         self._pending.append((trial_id, request, dataset, on_progress))
         self._dispatch()
 
@@ -178,8 +229,10 @@ class RayExecutor:
         """Deliver progress until one or more trials complete or ``timeout`` passes."""
         deadline = None if timeout is None else time.monotonic() + timeout
         completions: list[Completion] = []
+        self.look_at_cluster()
         while self._running:
             completions.extend(self._poll_progress())
+            self._make_room()
             self._dispatch()
             refs = {r.run_ref: r for r in self._running.values()}
             if refs:
@@ -211,6 +264,15 @@ class RayExecutor:
 
     # ---- extras ---------------------------------------------------------------------------
 
+    def waiting(self) -> dict[int, str]:
+        """Trials whose actor no node of the cluster can host, with what they wait for ("a node
+        with 0.25 GPU"); they run once such a node joins."""
+        return {
+            r.trial_id: waiting_notice(r.shape)
+            for r in self._running.values()
+            if not r.answered and not offered(r.shape, self._nodes)
+        }
+
     def actor(self, trial_id: int) -> Any:
         """The actor handle of a running trial (None when not running here)."""
         running = self._running.get(trial_id)
@@ -221,8 +283,9 @@ class RayExecutor:
         self._pending.clear()
         for trial_id in list(self._running):
             self.cancel(trial_id)
-        for actor in self._idle:
-            self._kill(actor)
+        for actors in self._idle.values():
+            for actor in actors:
+                self._kill(actor)
         self._idle.clear()
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
@@ -238,19 +301,72 @@ class RayExecutor:
 
     def actors(self) -> int:
         """Actors alive now (busy or idle)."""
-        return len(self._running) + len(self._idle)
+        return len(self._running) + sum(len(actors) for actors in self._idle.values())
+
+    def _shape(self, request: TrialRequest) -> Shape:
+        return shape_of(request.gpus, self.gpu_resource, self.gpus)
+
+    def look_at_cluster(self, force: bool = False) -> None:
+        """Every ``CLUSTER_SECONDS`` (or now): the alive nodes' resources, the cluster's GPUs,
+        and the capacity they give the shapes in use (unless a capacity was given)."""
+        now = time.monotonic()
+        if not force and now - self._looked_at < CLUSTER_SECONDS:
+            return
+        self._looked_at = now
+        nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+        self._nodes = [dict(n.get("Resources") or {}) for n in nodes if n.get("Alive")]
+        totals: dict[str, float] = {}
+        for node in self._nodes:
+            for name, amount in node.items():
+                totals[name] = totals.get(name, 0.0) + float(amount)
+        self.gpus = totals.get(self.gpu_resource, 0.0)
+        if self.requested_capacity is None:
+            shapes = self._shapes or {shape_of(None, self.gpu_resource, self.gpus)}
+            self.capacity = slots(shapes, totals)
+
+    def _actor(self, shape: Shape) -> Any:
+        """An idle actor of ``shape``, else a new one."""
+        idle = self._idle.get(shape)
+        if idle:
+            return idle.pop()
+        cls = self._classes.get(shape)
+        if cls is None:
+            options = shape.options()
+            cls = self._classes[shape] = ray.remote(TrialActor).options(
+                max_concurrency=2, **options
+            )
+        return cls.remote(self.decision_timeout)
 
     def _dispatch(self) -> None:
         """Start queued trials on idle actors, creating actors up to ``capacity``."""
         while self._pending and len(self._running) < self.capacity:
             trial_id, request, dataset, on_progress = self._pending.popleft()
-            actor = (
-                self._idle.pop() if self._idle else self._actor_class.remote(self.decision_timeout)
-            )
+            shape = self._shape(request)
+            actor = self._actor(shape)
             run_ref = actor.run.remote(TrialJob(trial_id, request, dataset).to_line())
-            running = _Running(trial_id, actor, run_ref, on_progress, request.epochs)
+            running = _Running(trial_id, actor, shape, run_ref, on_progress, request.epochs)
             self._ask_progress(running)
             self._running[trial_id] = running
+
+    def _make_room(self) -> None:
+        """Idle actors hold their nodes' resources: when an actor that some node could host
+        has waited to be placed for ``PLACEMENT_GRACE``, they go. (A trial given back when its
+        node died gets a new actor while the cluster still counts the dead node; that actor
+        must not wait forever behind an idle one once the survivors finish their trials. One
+        that waits for a node to join keeps the idle actors.)"""
+        if not self._idle:
+            return
+        now = time.monotonic()
+        if any(
+            not r.answered
+            and now - r.dispatched > PLACEMENT_GRACE
+            and offered(r.shape, self._nodes)
+            for r in self._running.values()
+        ):
+            for actors in self._idle.values():
+                for actor in actors:
+                    self._kill(actor)
+            self._idle.clear()
 
     def _ask_progress(self, running: _Running) -> None:
         running.drain_ref = running.actor.drain_progress.remote(running.trial_id)
@@ -304,7 +420,7 @@ class RayExecutor:
             self._kill(running.actor)
             return Completion(trial_id, None, _ray_error(exc), retryable=True)
         self._drain_rest(running)
-        self._idle.append(running.actor)
+        self._idle.setdefault(running.shape, []).append(running.actor)
         try:
             message = Message.from_line(line)
         except ProtocolError as exc:

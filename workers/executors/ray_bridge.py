@@ -9,7 +9,9 @@ stdin: ``TrialJob`` lines (run it), decision lines (the answer to a progress rep
 ``cancel T``; end of input: kill the actors and exit.
 stdout: ``started`` (pid, capacity) once Ray answers, a ``heartbeat`` at least every
 ``--heartbeat`` seconds from the main loop (silence means the bridge hangs), per trial
-``progress`` lines and then ``result`` or ``error`` (``retryable`` when the worker was lost).
+``progress`` lines and then ``result`` or ``error`` (``retryable`` when the worker was lost);
+``capacity`` when nodes joining or dying change it, ``waiting`` when a trial waits for a node
+that can host it (and again, without a notice, when it no longer does).
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Bridge:
         self._closed = False
         self._last_sent = 0.0
         self._epochs: dict[int, int] = {}  # trial id -> epochs it asked for
+        self._capacity = executor.capacity  # as last sent
+        self._waiting: dict[int, str] = {}  # trial id -> its notice, as last sent
 
     def send(self, message: Message) -> None:
         self.out.write(message.to_line())
@@ -83,9 +87,27 @@ class Bridge:
             if self.executor.in_flight():
                 for completion in self.executor.wait(timeout=WAIT_SECONDS):
                     self._complete(completion)
+            self._report_cluster()
             if time.monotonic() - self._last_sent >= self.heartbeat:
                 self.send(Message("heartbeat"))
         self.executor.shutdown()
+
+    def _report_cluster(self) -> None:
+        """Tell the parent what changed: the capacity (nodes joined or died), and the trials
+        that wait for a node that can host them (or no longer do)."""
+        self.executor.look_at_cluster()
+        capacity = self.executor.capacity
+        if capacity != self._capacity:
+            self._capacity = capacity
+            self.send(Message("capacity", capacity=capacity))
+        waiting = self.executor.waiting()
+        for trial_id, notice in waiting.items():
+            if self._waiting.get(trial_id) != notice:
+                self.send(Message("waiting", trial_id, notice=notice))
+        for trial_id in self._waiting.keys() - waiting.keys():
+            if trial_id in self._epochs:  # still in flight: it waits no more
+                self.send(Message("waiting", trial_id))
+        self._waiting = waiting
 
     # ---- commands -------------------------------------------------------------------------
 
@@ -181,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--capacity", type=int, default=None)
     parser.add_argument("--heartbeat-timeout", type=float, default=300.0)
     parser.add_argument("--heartbeat", type=float, default=2.0)
+    parser.add_argument(
+        "--gpu-resource", default=None, help="the Ray resource trials' GPUs are asked as"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault(GCS_RECONNECT_ENV, GCS_RECONNECT_SECONDS)
     # Protocol lines get the original stdout to themselves; whatever else prints (Ray's
@@ -196,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         num_cpus=args.num_cpus,
         capacity=args.capacity,
         heartbeat_timeout=args.heartbeat_timeout,
+        gpu_resource=args.gpu_resource,
     )
     bridge = Bridge(executor, protocol_out, heartbeat=args.heartbeat)
     threading.Thread(

@@ -8,6 +8,10 @@ trials complete as retryable ("Ray cluster lost: ..."), and the executor waits: 
 why, submissions queue here, and a new bridge is started with backoff (1 s doubling up to
 ``max_backoff``) until one connects; then the queue goes on. Nothing that finished is lost:
 completions reach the runner (and the database) as they arrive.
+
+The bridge's ``capacity`` follows the cluster (nodes joining or dying), and so does this
+executor's unless one was given; ``waiting`` names the trials that wait for a node that can host
+them, with what they wait for ("a node with 0.25 GPU").
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class SupervisedRayExecutor:
         capacity: int | None = None,
         heartbeat_timeout: float = 300.0,
         *,
+        gpu_resource: str | None = None,
         start_timeout: float = 120.0,
         silence_timeout: float = 90.0,
         max_backoff: float = 30.0,
@@ -82,6 +87,7 @@ class SupervisedRayExecutor:
         self.requested_capacity = capacity
         self.capacity = capacity or 1
         self.heartbeat_timeout = heartbeat_timeout
+        self.gpu_resource = gpu_resource
         self.start_timeout = start_timeout
         self.silence_timeout = silence_timeout
         self.max_backoff = max_backoff
@@ -95,6 +101,7 @@ class SupervisedRayExecutor:
         self._next_start = 0.0
         self._queue: deque[Assignment] = deque()
         self._sent: dict[int, Assignment] = {}
+        self._waiting: dict[int, str] = {}  # trial id -> what it waits for (bridge's notice)
         self._events: queue.Queue[tuple[_Bridge, Message | ChildExited]] = queue.Queue()
         self._start_bridge()
         self._await_first(start_timeout)
@@ -135,6 +142,7 @@ class SupervisedRayExecutor:
     def cancel(self, trial_id: int) -> None:
         """Drop the trial, queued or running: no completion follows."""
         self._queue = deque(a for a in self._queue if a.trial_id != trial_id)
+        self._waiting.pop(trial_id, None)
         if self._sent.pop(trial_id, None) is not None and self._bridge is not None:
             write_line(self._bridge.process, cancel_line(trial_id))
             self._dispatch()
@@ -143,6 +151,11 @@ class SupervisedRayExecutor:
         return len(self._queue) + len(self._sent)
 
     # ---- extras ---------------------------------------------------------------------------
+
+    def waiting(self) -> dict[int, str]:
+        """Trials sent to the bridge that wait for a node able to host them, with what they wait
+        for ("a node with 0.25 GPU")."""
+        return dict(self._waiting)
 
     @property
     def connected(self) -> bool:
@@ -156,6 +169,7 @@ class SupervisedRayExecutor:
         """Stop the bridge (it kills its actors and a Ray it started); nothing completes."""
         self._queue.clear()
         self._sent.clear()
+        self._waiting.clear()
         bridge, self._bridge = self._bridge, None
         if bridge is None:
             return
@@ -181,6 +195,8 @@ class SupervisedRayExecutor:
             command += ["--num-cpus", str(self.num_cpus)]
         if self.requested_capacity is not None:
             command += ["--capacity", str(self.requested_capacity)]
+        if self.gpu_resource is not None:
+            command += ["--gpu-resource", self.gpu_resource]
         return command
 
     def _start_bridge(self) -> None:
@@ -250,6 +266,11 @@ class SupervisedRayExecutor:
             self._backoff.reset()
             self._dispatch()
             return []
+        if item.type == "capacity" and item.capacity is not None:
+            if self.requested_capacity is None:
+                self.capacity = item.capacity
+                self._dispatch()
+            return []
         assignment = self._sent.get(item.trial_id) if item.trial_id is not None else None
         if assignment is None:
             return []  # heartbeats, and the words of cancelled trials
@@ -259,8 +280,15 @@ class SupervisedRayExecutor:
                 decision = decision_line(assignment.trial_id, stop, item.report.epoch)
                 write_line(bridge.process, decision)
             return []
+        if item.type == "waiting":
+            if item.notice is None:
+                self._waiting.pop(assignment.trial_id, None)
+            else:
+                self._waiting[assignment.trial_id] = item.notice
+            return []
         if item.type in ("result", "error"):
             del self._sent[assignment.trial_id]
+            self._waiting.pop(assignment.trial_id, None)
             self._dispatch()
             return [Completion(assignment.trial_id, item.result, item.error, item.retryable)]
         return []
@@ -281,6 +309,7 @@ class SupervisedRayExecutor:
             error += f"; bridge stderr:\n{stderr}"
         lost = [Completion(t, None, error, retryable=True, charged=False) for t in self._sent]
         self._sent.clear()
+        self._waiting.clear()
         return lost
 
     def _dispatch(self) -> None:

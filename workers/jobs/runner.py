@@ -47,7 +47,7 @@ from nas.spec import ArchSpec
 from nas.strategies import SearchStrategy, StrategyContext, get
 from nas.strategies.chained import Chained, base_origin
 from nas.trial import EpochReport
-from workers.executors.interface import Completion, Executor
+from workers.executors.interface import Completion, Executor, waiting_notices
 from workers.jobs.budget import OVER_BUDGET, SPACE_EXHAUSTED, Account, JobBudget
 from workers.jobs.confirm import Confirmation, is_confirmation
 from workers.jobs.pool import JobPool
@@ -151,6 +151,7 @@ class JobRunner:
         self._trial_owner: dict[int, StrategyState] = {}
         self._number: dict[int, int] = {}
         self._declined: set[str] = set()  # strategies with nothing to ask this round
+        self._waiting: dict[str, str] = {}  # strategy -> what its trials wait for
         self._started = False
 
     # ---- set-up ---------------------------------------------------------------------------
@@ -277,8 +278,23 @@ class JobRunner:
         self._submit(trial)
 
     def new_round(self) -> None:
-        """A new round of offers: strategies that had nothing to ask may be asked again."""
+        """A new round of offers: strategies that had nothing to ask may be asked again; what
+        their trials wait for, when the executor says (kept with the budget use)."""
         self._declined.clear()
+        self._note_waiting()
+
+    def _note_waiting(self) -> None:
+        """Per strategy, what its trials in flight wait for (``waiting_notices``: a node with
+        the GPUs they reserve); stored when it changes, so the page and the CLI show it."""
+        notices = waiting_notices(self.executor)
+        waiting = {}
+        for state in self.states.values():
+            found = next((notices[t] for t in state.reserved if t in notices), None)
+            if found is not None:
+                waiting[state.key] = found
+        if waiting != self._waiting:
+            self._waiting = waiting
+            self._save_budget()
 
     def offer(self) -> bool:
         """One free executor slot: give it to the strategy that has used the smallest share of
@@ -356,6 +372,8 @@ class JobRunner:
         """Each strategy's use of its share of the budget, now; a chained one's also says what
         it waits for or where its base came from."""
         use = self.ledger.use()
+        for key, notice in self._waiting.items():
+            use[key] = use[key].model_copy(update={"waiting": notice})
         for key, state in self.states.items():
             strategy = state.strategy
             if not isinstance(strategy, Chained):
@@ -452,13 +470,17 @@ class JobRunner:
     def _submit(self, trial: StoredTrial) -> None:
         state = self._trial_owner.get(trial.id)  # None: a confirmation run
         self.store.mark_running(trial.id)
+        request = trial.request
+        gpus = self.job.resources.gpus_per_trial
+        if gpus is not None:  # what the trial's worker reserves (Ray: its actor's request)
+            request = request.model_copy(update={"gpus": gpus})
 
         def on_progress(report: EpochReport) -> bool:
             self.store.record_progress(trial.id, report)
             self._emit(RunEvent("progress", trial.strategy, trial=trial, report=report))
             return state.strategy.report(trial.number, report) if state is not None else False
 
-        self.executor.submit(trial.id, trial.request, self.job.dataset, on_progress)
+        self.executor.submit(trial.id, request, self.job.dataset, on_progress)
         self._emit(RunEvent("submitted", trial.strategy, trial=trial))
 
     def _complete(self, completion: Completion) -> None:

@@ -89,6 +89,12 @@ class BudgetUse(BaseModel):
         description="a started strategy with `from`: the trial its base is ('diffstride #3': "
         "that strategy run's trial number)",
     )
+    waiting: str | None = Field(
+        default=None,
+        description="what its trials in flight wait for, when no worker can take them: 'a "
+        "node with 0.25 GPU' (no node of the Ray cluster has what they reserve; they run once "
+        "one joins); null when they run or queue for a free slot",
+    )
 
 
 class StoredTrial(BaseModel):
