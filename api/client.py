@@ -75,7 +75,7 @@ class TrialDetail(Trial):
     attempts: int = 0
     node: str | None = None
     device: str | None = None
-    epochs: int | None = None
+    epochs: int = 0
 
 
 class TrialLog(View):

@@ -21,6 +21,7 @@ from api import client
 from api import targets as server_targets
 from api.schemas.jobs import BestOut, JobOut
 from api.schemas.jobs import JobProgress as ServerProgress
+from api.schemas.trials import TrialDetail as ServerTrialDetail
 from api.schemas.trials import TrialLog as ServerTrialLog
 from api.schemas.trials import TrialOut
 from api.schemas.verdict import VerdictOut
@@ -30,6 +31,7 @@ from workers.jobs.store import BudgetUse as ServerBudgetUse
 
 PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (client.Trial, TrialOut),
+    (client.TrialDetail, ServerTrialDetail),
     (client.TrialLog, ServerTrialLog),
     (client.Best, BestOut),
     (client.Confirmation, ConfirmationSummary),
