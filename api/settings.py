@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.defaults import DEFAULT_PORT, LOOPBACK
+from workers.executors.priority import DEFAULT_NICE
 
 LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost", "::1"})
 
@@ -30,6 +31,13 @@ class Settings(BaseSettings):
     max_parallel_trials: int = Field(default=1, ge=1, le=256)
     max_attempts: int = Field(default=3, ge=1, le=20)
     heartbeat_timeout: float = Field(default=300.0, gt=0)
+    worker_nice: int = Field(
+        default=DEFAULT_NICE,
+        ge=0,
+        le=19,
+        description="OS niceness of trial worker processes (local and Ray), so training yields "
+        "the CPU to the server's requests; 0 runs them at the server's priority",
+    )
     data_root: Path | None = Field(
         default=None, description="jobs may reference dataset paths only below this folder"
     )
