@@ -17,7 +17,7 @@ from api.settings import Settings
 from tests.fakes import DATA, collect, request
 from workers.executors import ray_actors
 from workers.executors.local_workers import LocalExecutor
-from workers.executors.priority import DEFAULT_NICE, NICE_ENV, env_nice
+from workers.executors.priority import DEFAULT_NICE, NICE_ENV, autogroup_nice, env_nice
 from workers.executors.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,14 +32,17 @@ def thread_nices(pid: int) -> dict[int, int]:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
 def test_every_thread_of_a_local_worker_runs_at_the_configured_niceness() -> None:
     own = os.getpriority(os.PRIO_PROCESS, 0)
+    own_group = autogroup_nice()
     wanted = min(19, own + 7)
     seen: list[dict[int, int]] = []
+    groups: list[int | None] = []
     with LocalExecutor(nice=wanted, heartbeat_interval=0.5) as executor:
 
         def look(_report: object) -> bool:
             pid = executor.pid(1)
             assert pid is not None
             seen.append(thread_nices(pid))  # mid-trial: torch's threads have started
+            groups.append(autogroup_nice(pid))
             return False
 
         executor.submit(1, request(2), DATA, look)
@@ -47,6 +50,9 @@ def test_every_thread_of_a_local_worker_runs_at_the_configured_niceness() -> Non
     assert done.error is None and done.result is not None
     assert seen and len(seen[0]) > 1  # the heartbeat and inbox threads at least
     assert all(set(threads.values()) == {wanted} for threads in seen)
+    if autogroup_nice() is not None:  # Linux with autogroup: the worker's session's group too
+        assert set(groups) == {wanted}
+        assert autogroup_nice() == own_group  # not the server's (here: the test's)
     assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the server (here: the test) is untouched
 
 
@@ -84,10 +90,13 @@ LOWER = """
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
 def test_lowering_reaches_threads_started_before_and_after() -> None:
     own = os.getpriority(os.PRIO_PROCESS, 0)
+    own_group = autogroup_nice()
     wanted = min(19, own + 5)
     later, main_and_earlier = run_python(LOWER, {NICE_ENV: str(wanted)}).splitlines()
     assert int(later) == wanted
     assert [int(v) for v in main_and_earlier.split()] == [wanted, wanted]
+    # it shares this session: its group (this test's too) is left alone
+    assert autogroup_nice() == own_group
 
 
 def test_a_process_already_nicer_keeps_its_niceness() -> None:
