@@ -13,6 +13,7 @@ from collections.abc import Callable
 from api.settings import Settings
 from nas.registry import Registry
 from workers.executors.interface import Executor, InlineExecutor
+from workers.executors.priority import NICE_ENV
 
 ExecutorFactory = Callable[[], Executor]
 ExecutorBuilder = Callable[[Settings], Executor]
@@ -27,7 +28,9 @@ def _local(settings: Settings) -> Executor:
     from workers.executors.local_workers import LocalExecutor
 
     return LocalExecutor(
-        capacity=settings.max_parallel_trials, heartbeat_timeout=settings.heartbeat_timeout
+        capacity=settings.max_parallel_trials,
+        heartbeat_timeout=settings.heartbeat_timeout,
+        nice=settings.worker_nice,
     )
 
 
@@ -40,6 +43,7 @@ def _ray(settings: Settings) -> Executor:
         address=settings.ray_address,
         heartbeat_timeout=settings.heartbeat_timeout,
         gpu_resource=settings.ray_gpu_resource,
+        env={NICE_ENV: str(settings.worker_nice)},  # a local Ray's actors inherit it
     )
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
+import itertools
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,6 +49,7 @@ from api.states import UNFINISHED_TRIAL_STATES, count_by_strategy
 from api.store.trajectory import learned_strides
 from api.strides import strides_text
 from nas.job import CONFIRM, JobSpec
+from nas.recommend import rank_key
 from workers.jobs.ranking import is_ranked
 from workers.jobs.store import FINISHED_STATES, BudgetUse, TrialState
 
@@ -153,18 +156,45 @@ class Leaderboard:
         self.cols: list[list[Any]] = [[] for _ in FIELDS]
         self.where: dict[int, int] = {}  # trial id -> position in the columns
         self.counts: Counter[tuple[str, str]] = Counter()  # (strategy, state) -> trials
+        self.job: sa.Row[Any] | None = None  # the job's row as the last update read it
         self.full_json: tuple[int, bytes] | None = None  # (version, body) of the last full answer
+        # (version, job row, body) of the last answer with nothing new (since = version)
+        self.unchanged_json: tuple[int, sa.Row[Any], bytes] | None = None
+        # (version, top, body) of the last first screen (the best ``top`` trials)
+        self.top_json: tuple[int, int, bytes] | None = None
         self._reset_folds()
 
     # ---- loading ------------------------------------------------------------------------
 
-    def update(self, session: Session, version: int) -> None:
-        """Merge the trials changed since ``self.version``; bring the aggregates along."""
+    def update(self, session: Session, job: sa.Row[Any], spec: JobSpec | None = None) -> None:
+        """Bring the board up to ``job`` (its row, read just now): read the trials changed
+        since ``self.version`` from the database without holding ``lock`` (readers go on
+        meanwhile), then merge them, bring the aggregates along and take ``job`` (and its
+        ``spec``, when given) under it. One caller at a time (``Leaderboards`` sees to it)."""
         with _gc_paused():
-            self._update(session, version)
+            self._update(session, job, spec)
 
-    def _update(self, session: Session, version: int) -> None:
+    def _update(self, session: Session, job: sa.Row[Any], spec: JobSpec | None) -> None:
         rows, asked, epochs = self._read(session)
+        learned = learned_strides(
+            session.connection(),
+            [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")],
+        )
+        with self.lock:
+            if spec is not None:
+                self.spec = spec
+            self._apply(rows, asked, epochs, learned)
+            self.version = job.version
+            self.job = job
+
+    def _apply(
+        self,
+        rows: Sequence[sa.Row[Any]],
+        asked: dict[int, int | None],
+        epochs: dict[int, int],
+        learned: dict[int, Any],
+    ) -> None:
+        """Merge what ``_read`` found into the columns, counts and folds (under ``lock``)."""
         running = [r[_ID] for r in rows if r[_STATE] == TrialState.RUNNING]
         fresh, refold = self._merge(rows)
         cols = self.cols
@@ -173,25 +203,21 @@ class Leaderboard:
         for trial_id, asked_epochs in asked.items():
             if trial_id in self.where:  # else it changed after the first query: next time
                 cols[_EPOCHS][self.where[trial_id]] = asked_epochs
+        ids = [r[_ID] for r in rows]
+        positions = list(map(self.where.__getitem__, ids))  # each row's place in the columns
         errors = cols[_ERROR]
-        for row in rows:
+        for i, row in zip(positions, rows, strict=True):
             if row[_ERROR] is not None:
-                i = self.where[row[_ID]]
                 errors[i] = _short(errors[i])
-        learned = learned_strides(
-            session.connection(),
-            [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")],
-        )
         specs, strides = cols[_SPEC], cols[_STRIDES]
-        for row in rows:
-            i = self.where[row[_ID]]
-            strides[i] = strides_text(specs[i], learned.get(row[_ID]))
+        texts = map(strides_text, map(specs.__getitem__, positions), map(learned.get, ids))
+        for i, text in zip(positions, texts, strict=True):
+            strides[i] = text
         known = set(self.strategies)
         for strategy in dict.fromkeys(r[_STRATEGY] for r in rows):
             if strategy not in known:
                 self.strategies.append(strategy)
                 known.add(strategy)
-        self.version = version
         self._fold(fresh, refold)
 
     def _read(
@@ -374,18 +400,55 @@ class Leaderboard:
         self._comparison = (self.version, found)
         return found
 
-    def answer(self, job: sa.Row[Any], since: int, after: int | None, limit: int) -> bytes:
+    def cached(
+        self, job: sa.Row[Any], since: int, after: int | None, limit: int, top: int | None = None
+    ) -> bytes | None:
+        """The answer to ``(since, after, top)`` when it is one made before at this version
+        and ``job`` row (every trial, the best ``top``, or nothing new), else None: no work,
+        so it may be asked on the event loop."""
+        if since == 0 or since > self.version:
+            if top is not None and top < len(self.where):
+                found = self.top_json
+                return found[2] if found is not None and found[:2] == (self.version, top) else None
+            full = self.full_json
+            if full is not None and full[0] == self.version and len(self.where) <= limit:
+                return full[1]
+        elif since == self.version and after is None:
+            unchanged = self.unchanged_json
+            if unchanged is not None and unchanged[0] == self.version and unchanged[1] == job:
+                return unchanged[2]
+        return None
+
+    def top_ranked(self, top: int) -> list[int]:
+        """The positions of the ``top`` best ranked trials, best first (``nas.recommend``'s
+        order: most accurate, ties to the lower id): the first screen of the page's table."""
+        cols = self.cols
+        ranked = map(is_ranked, cols[_STRATEGY], cols[_STATE], cols[_ACCURACY])
+        candidates = itertools.compress(range(len(cols[_ID])), ranked)
+        accuracy, ids = cols[_ACCURACY], cols[_ID]
+        return heapq.nsmallest(top, candidates, key=lambda i: rank_key(accuracy[i], ids[i]))
+
+    def answer(
+        self, job: sa.Row[Any], since: int, after: int | None, limit: int, top: int | None = None
+    ) -> bytes:
         """What changed since ``(since, after)``, as a ``LeaderboardOut`` JSON body (serialized
-        here, under the lock: it shares lists with the cache); full answers are cached."""
+        here, under the lock: it shares lists with the cache); a full answer with ``top``
+        holds only the ``top`` best ranked trials (``partial``: the page's first screen, the
+        rest asked next). Full answers, first screens and answers with nothing new are
+        cached."""
+        found = self.cached(job, since, after, limit, top)
+        if found is not None:
+            return found
         full = since == 0 or since > self.version
         n = len(self.where)
         positions: list[int] | None = None
         cursor = None
+        partial = False
         if full:
-            if n <= limit:
-                if self.full_json is not None and self.full_json[0] == self.version:
-                    return self.full_json[1]
-            else:
+            if top is not None and top < n:
+                positions = self.top_ranked(top)
+                partial = True
+            elif n > limit:
                 positions = list(range(n))
             since, after = 0, None
         else:
@@ -395,7 +458,7 @@ class Leaderboard:
                 for i, v in enumerate(versions)
                 if v > since or (after is not None and v == since and ids[i] > after)
             ]
-        if positions is not None and len(positions) > limit:
+        if positions is not None and len(positions) > limit and not partial:
             versions, ids = self.cols[_I["version"]], self.cols[_ID]
             positions.sort(key=lambda i: (versions[i], ids[i]))
             positions = positions[:limit]
@@ -434,8 +497,13 @@ class Leaderboard:
             pareto=self.folds.front_out() if changed else None,
             comparison=self.comparison(job) if changed else None,
             next=cursor,
+            partial=partial,
         )
         body = out.model_dump_json().encode()
-        if full and cursor is None:
+        if partial and top is not None:
+            self.top_json = (self.version, top, body)
+        elif full and cursor is None:
             self.full_json = (self.version, body)
+        elif not changed and after is None:
+            self.unchanged_json = (self.version, job, body)
         return body

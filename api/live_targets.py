@@ -46,7 +46,7 @@ from pydantic import BaseModel, Field
 from nas import targets as nas_targets
 from nas.bands import IQR_FROM as IQR_FROM
 from nas.bands import BandCurve, band_of, median_curve
-from nas.compare import Step, area_under_curve, compute_to_target, quartiles, reaching_step
+from nas.compare import Step, area_under_curve, quartiles, reaching
 from nas.compare import best_so_far as best_so_far
 from nas.compare import quantile as quantile
 from nas.job import DatasetRef, JobSpec, RunKey
@@ -198,10 +198,9 @@ def key_target(
 ) -> KeyTarget:
     """One run against ``target`` (compute in units of ``unit_flops`` FLOPs)."""
     spent, reached_by = None, None
-    if target is not None:
-        spent = compute_to_target(run.steps, target)
-        found = reaching_step(run.steps, target)
-        reached_by = run.trials[found[1]] if found is not None else None
+    if target is not None and (found := reaching(run.steps, target)) is not None:
+        spent, _, step = found
+        reached_by = run.trials[step]
     return KeyTarget(
         key=run.key,
         compute_to_target=spent / unit_flops if spent is not None else None,

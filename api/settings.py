@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.defaults import DEFAULT_PORT, LOOPBACK
+from workers.executors.priority import DEFAULT_NICE
 
 LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost", "::1"})
 
@@ -49,6 +50,13 @@ class Settings(BaseSettings):
         "took the job over) before it is given up: it may be what kills its servers",
     )
     heartbeat_timeout: float = Field(default=300.0, gt=0)
+    worker_nice: int = Field(
+        default=DEFAULT_NICE,
+        ge=0,
+        le=19,
+        description="OS niceness of trial worker processes (local and Ray), so training yields "
+        "the CPU to the server's requests; 0 runs them at the server's priority",
+    )
     data_root: Path | None = Field(
         default=None, description="jobs may reference dataset paths only below this folder"
     )

@@ -67,6 +67,18 @@ def _pair(value: Any) -> tuple[float, float] | None:
 def strides_text(block: str, learned: Sequence[Any] | None = None) -> str | None:
     """``1-2-2-2``: each stage's stride; ``learned`` (per stage ``[h, w]`` or None, as stored)
     overrides the block string's with two decimals. None when ``block`` is not a block string."""
+    if learned is None:
+        return _fixed_text(block)
+    return _text(block, learned)
+
+
+@lru_cache(maxsize=65_536)
+def _fixed_text(block: str) -> str | None:
+    """``strides_text`` of a block string alone: the same for every trial of that string."""
+    return _text(block, None)
+
+
+def _text(block: str, learned: Sequence[Any] | None) -> str | None:
     stages = _stages(block)
     if stages is None:
         return None

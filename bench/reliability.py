@@ -12,7 +12,7 @@
    does, some full loads), the running job and a trials page. p50/p99, errors, and how many
    trials the running job finished meanwhile.
 
-    python bench/reliability.py [--quick] [--results docs/results.md]
+    python bench/reliability.py [--quick] [--results docs/results.md] [--only-load]
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ import sqlalchemy as sa
 
 from api.db.models import Trial, TrialDocument
 from api.db.session import make_engine, session_factory, upgrade_database
+from api.settings import Settings
 from api.store import JobRepository
 from bench.leaderboard import populate
-from bench.results import machine, table, write_section
+from bench.results import machine, read_section, table, write_section
 from tests.fuzz_run import EXCLUDED_CHECKS, fuzz
 from tests.live_server import LiveServer
 from workers.jobs.store import FINISHED_STATES
@@ -225,9 +226,11 @@ def load(clients: int, seconds: float, scratch: Path) -> dict[str, Any]:
                 )
             )
 
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         asyncio.run(everyone())
         wall = time.perf_counter() - started
+        load_after = os.getloadavg()[0]
         during = len(finished(url, running)) - before
     finally:
         server.stop()
@@ -242,7 +245,50 @@ def load(clients: int, seconds: float, scratch: Path) -> dict[str, Any]:
         "max": ordered[-1],
         "errors": len(errors),
         "trials_during": during,
+        "nice": Settings().worker_nice,  # what the server gives its trial workers
+        "load_before": load_before,
+        "load_after": load_after,
     }
+
+
+LOAD_ROW = "load on loopback while a job runs"
+LOAD_NOTE = "The load row:"
+
+
+def load_row(loaded: dict[str, Any]) -> list[str]:
+    return [
+        LOAD_ROW,
+        f"{loaded['clients']} clients for {loaded['seconds']:.0f} s: leaderboard of a "
+        "2,000-trial job (incremental and full), job status, a trials page; the job's trial "
+        f"workers at nice {loaded['nice']}",
+        f"{loaded['requests']:,} requests, {loaded['rate']:.0f}/s, p50 {loaded['p50']:.1f} "
+        f"ms, p99 {loaded['p99']:.1f} ms, max {loaded['max']:.0f} ms, "
+        f"{loaded['errors']} errors; the job finished {loaded['trials_during']} trials "
+        "meanwhile",
+    ]
+
+
+def load_note(loaded: dict[str, Any]) -> str:
+    """When and where the load row ran, and how busy the machine was."""
+    return (
+        f"{LOAD_NOTE} {machine()}; load average {loaded['load_before']:.1f} before, "
+        f"{loaded['load_after']:.1f} after. The clients run on the same cores as the server "
+        "and its trial workers (and here beside other work): the latencies are the whole "
+        "machine's, noisy from one run to the next."
+    )
+
+
+def with_load_row(body: str, loaded: dict[str, Any]) -> str:
+    """The reliability section ``body`` with its load row (and the note on it) replaced."""
+    row = "| " + " | ".join(load_row(loaded)) + " |"
+    lines = [
+        row if line.startswith(f"| {LOAD_ROW}") else line
+        for line in body.splitlines()
+        if not line.startswith(LOAD_NOTE)
+    ]
+    if row not in lines:
+        lines.append(row)
+    return "\n".join(lines).rstrip() + "\n\n" + load_note(loaded)
 
 
 def main() -> None:
@@ -254,10 +300,30 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--no-fault-tests", action="store_true")
+    parser.add_argument(
+        "--only-load",
+        action="store_true",
+        help="run the load row alone and replace it in docs/results.md (the other rows stay)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.examples, args.kills, args.clients, args.seconds = 20, 2, 10, 10.0
         args.no_fault_tests = True
+    if args.results is not None:
+        import bench.results as results_module
+
+        results_module.RESULTS = args.results
+    if args.only_load:
+        with tempfile.TemporaryDirectory(prefix="nas-reliability-") as tmp:
+            loaded = load(args.clients, args.seconds, Path(tmp))
+        print(f"load: {loaded}")
+        body = read_section("reliability")
+        if body is None:
+            raise SystemExit("no reliability section to put the load row in: run it whole")
+        body = with_load_row(body, loaded)
+        print(body)
+        write_section("reliability", body)
+        return
     with tempfile.TemporaryDirectory(prefix="nas-reliability-") as tmp:
         scratch = Path(tmp)
         (scratch / "fuzz").mkdir()
@@ -297,17 +363,7 @@ def main() -> None:
                 f"{passed} passed, {failed} failed ({seconds:.0f} s)",
             ]
         )
-    rows.append(
-        [
-            "load on loopback while a job runs",
-            f"{loaded['clients']} clients for {loaded['seconds']:.0f} s: leaderboard of a "
-            "2,000-trial job (incremental and full), job status, a trials page",
-            f"{loaded['requests']:,} requests, {loaded['rate']:.0f}/s, p50 {loaded['p50']:.1f} "
-            f"ms, p99 {loaded['p99']:.1f} ms, max {loaded['max']:.0f} ms, "
-            f"{loaded['errors']} errors; the job finished {loaded['trials_during']} trials "
-            "meanwhile",
-        ]
-    )
+    rows.append(load_row(loaded))
     body = "\n".join(
         [
             "## Reliability (`bench/reliability.py`)",
@@ -316,14 +372,12 @@ def main() -> None:
             "job may still name an unknown strategy or dataset, and 422 is right for it).",
             "",
             table(["what", "how much", "outcome"], rows),
+            "",
+            load_note(loaded),
         ]
     )
     print(body)
     if args.results is not None or not args.quick:
-        import bench.results as results_module
-
-        if args.results is not None:
-            results_module.RESULTS = args.results
         write_section("reliability", body)
 
 

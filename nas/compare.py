@@ -71,20 +71,20 @@ def compute_to_target(steps: Sequence[Step], target: float) -> float | None:
     """Compute charged until the strategy's recommendation (its best *seen* proposal, what it
     would hand the user) is truly worth ``target`` (None: never). A proposal that is truly
     good but looked worse than the one recommended does not count: it was not handed over."""
-    found = _reaching(steps, target)
+    found = reaching(steps, target)
     return None if found is None else found[0]
 
 
 def reaching_step(steps: Sequence[Step], target: float) -> tuple[int, int] | None:
     """``(k, r)``: after step k the recommendation, step r, first reaches ``target``
     (None: never)."""
-    found = _reaching(steps, target)
+    found = reaching(steps, target)
     return None if found is None else found[1:]
 
 
-def _reaching(steps: Sequence[Step], target: float) -> tuple[float, int, int] | None:
+def reaching(steps: Sequence[Step], target: float) -> tuple[float, int, int] | None:
     """``(spent, k, r)`` of the first step k after which the recommendation r is truly worth
-    ``target``."""
+    ``target`` (None: never): ``compute_to_target`` and ``reaching_step`` in one walk."""
     for k, (spent, r) in enumerate(recommendations(steps)):
         true = None if r is None else steps[r].true
         if r is not None and true is not None and true >= target:
@@ -109,13 +109,14 @@ def area_under_curve(steps: Sequence[Step], budget: float) -> float:
     if budget <= 0:
         raise ValueError(f"budget must be > 0, got {budget}")
     area, previous_spent, current = 0.0, 0.0, 0.0
-    for point in curve(steps):
+    for spent, r in recommendations(steps):  # ``curve``'s points, without making them
         if previous_spent >= budget:
             break
-        end = min(point.spent, budget)
+        end = min(spent, budget)
         area += current * (end - previous_spent)
         previous_spent = end
-        current = point.recommended if point.recommended is not None else current
+        recommended = None if r is None else steps[r].true
+        current = recommended if recommended is not None else current
     area += current * max(0.0, budget - previous_spent)
     return area / budget
 

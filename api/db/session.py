@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = ROOT / "alembic.ini"
 MIGRATIONS = ROOT / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 16
+"""SQLite connections kept open (and as many more opened while busier): a file's connections
+are cheap to keep, unlike a server's."""
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -46,6 +49,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args.update(kwargs.pop("connect_args", {}))
         if parsed.database in (None, "", ":memory:"):
             kwargs.setdefault("poolclass", sa.pool.StaticPool)  # one in-memory database
+        elif "poolclass" not in kwargs:
+            # Keep as many connections as requests run at once: past the pool size each
+            # connection is opened (with its PRAGMAs) and closed again per request, which
+            # cost an eighth of a loaded server's time (bench/reliability.py's load row).
+            kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+            kwargs.setdefault("max_overflow", SQLITE_POOL_SIZE)
         engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         return engine

@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.board_cache import Leaderboards
 from api.deps import ServicesDep, require_read
@@ -17,7 +18,8 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["leaderboard"], responses=READ_E
 MAX_VERSION = 2**62
 
 
-def leaderboards(request: Request) -> Leaderboards:
+async def leaderboards(request: Request) -> Leaderboards:
+    """The app's boards (async: a plain lookup, no trip to the threadpool)."""
     found: Leaderboards = request.app.state.leaderboards
     return found
 
@@ -27,7 +29,7 @@ def leaderboards(request: Request) -> Leaderboards:
     response_model=LeaderboardOut,
     dependencies=[Depends(require_read)],
 )
-def leaderboard(
+async def leaderboard(
     job_id: Id,
     boards: Annotated[Leaderboards, Depends(leaderboards)],
     since: Annotated[
@@ -37,14 +39,27 @@ def leaderboard(
         int | None, Query(ge=0, le=MAX_VERSION, description="with `since`: from `next`")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = MAX_ROWS,
+    top: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ROWS,
+            description="with `since=0`: only the `top` best ranked trials (`partial`), the "
+            "page's first screen; ask `since=0` again for the rest",
+        ),
+    ] = None,
 ) -> Response:
     """Trials changed since version ``since`` (compact columns), the per-strategy best-so-far
     curves, the Pareto front (accuracy vs MACs) and the trial counts.
 
     Poll with ``since`` set to the last answer's ``version``: an unchanged job costs one small
-    query. ``Server-Timing`` says how long the server took."""
+    query, or none while another request reads the job (the answer then comes from the cache).
+    ``Server-Timing`` says how long the server took."""
     start = time.perf_counter()
-    body = boards.answer(job_id, since=since, after=after, limit=limit)
+    # an answer made before, while another request reads the job: straight from the event loop
+    body = boards.cached_answer(job_id, since, after, limit, top)
+    if body is None:  # the database, or building JSON: in the threadpool, off the event loop
+        body = await run_in_threadpool(boards.answer, job_id, since, after, limit, top)
     took = (time.perf_counter() - start) * 1000
     return Response(
         body,

@@ -44,6 +44,9 @@ _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": str(doc["description"]), "content": {"text/html": {}}}
     for code, doc in READ_ERRORS.items()
 }
+FIRST_SCREEN = 500
+"""The job page asks first for its best ranked trials only (``top``), then for every trial: a
+job of 100,000 trials is drawn before its 10 MB of trials have arrived."""
 router = APIRouter(tags=[PAGE_TAG], default_response_class=HTMLResponse, responses=_PAGE_ERRORS)
 
 
@@ -120,7 +123,8 @@ def job_page(request: Request, job_id: Id, svc: ServicesDep) -> HTMLResponse:
         return templates.TemplateResponse(
             request, "missing.html", _context(request, job_id=job_id), status_code=404
         )
-    return templates.TemplateResponse(request, "job.html", _context(request, job=job_row(job)))
+    context = _context(request, job=job_row(job), first_screen=FIRST_SCREEN)
+    return templates.TemplateResponse(request, "job.html", context)
 
 
 @router.get("/compare", response_class=HTMLResponse, dependencies=[Depends(require_read)])

@@ -160,3 +160,8 @@ class LeaderboardOut(BaseModel):
         description="more changed trials than `limit`: ask again with these `since` and "
         "`after` before using `version`",
     )
+    partial: bool = Field(
+        default=False,
+        description="true: an answer to `top`, `trials` holds only the best ranked trials (the "
+        "rest of the answer is whole): ask again with `since=0` for every trial",
+    )

@@ -8,6 +8,10 @@
   const API = head.dataset.api;
   const POLL_MS = 1000;
   const IDLE_POLL_MS = 10000;
+  // the first answer (preloaded by the page) holds only the best ranked trials (the table's
+  // first screens) and the whole summary, so a job of 100,000 trials is drawn at once; every
+  // trial comes next
+  const FIRST = head.dataset.first;
   const ROW_HEIGHT = 28;
   const PALETTE = ["#2f6fde", "#e8743b", "#19a979", "#945ecf", "#d64545", "#13a4b4", "#c4a000",
     "#6c8893", "#ee6868", "#4b9b3c", "#a66999", "#f2a900", "#5a6b87", "#b55d1f", "#2a9df4", "#7d8c2b"];
@@ -24,7 +28,7 @@
   const store = {
     version: 0, createdAt: null, job: null, progress: null, strategies: [], states: [],
     curves: [], front: null, comparison: null, seriesOf: new Map(), seriesNames: [],
-    id: [], index: new Map(), cols: {}, rank: [], changed: new Set(),
+    id: [], index: new Map(), cols: {}, rank: [], changed: new Set(), partial: false,
   };
   for (const f of FIELDS) store.cols[f] = [];
 
@@ -297,8 +301,9 @@
       else th.removeAttribute("aria-sort");
     }
     const total = store.id.length;
-    document.getElementById("trial-count").textContent =
-      order.length === total ? total + " trials" : order.length + " of " + total + " trials";
+    document.getElementById("trial-count").textContent = store.partial
+      ? "the best " + order.length + " of " + store.progress.total + " trials; loading the rest…"
+      : order.length === total ? total + " trials" : order.length + " of " + total + " trials";
     renderSkippedToggle(folded);
   }
 
@@ -1018,6 +1023,9 @@
         continue;
       }
       changed = apply(d) || changed || d.best_so_far !== null;
+      // a first screen (`top`): the rest is asked for with since=0 at the next poll
+      store.partial = d.partial === true;
+      if (store.partial) return changed;
       if (!d.next) { store.version = d.version; return changed; }
       since = d.next.since;
       after = d.next.after;
@@ -1040,6 +1048,7 @@
 
   async function poll() {
     let wait = POLL_MS;
+    let rest = false;  // a first screen was drawn: every trial next, at once
     try {
       const changed = await fetchChanges();
       if (changed) render();
@@ -1055,17 +1064,25 @@
           document.body.dataset.ready = "true";
         });
       }
+      rest = store.partial;
+      if (!rest && !document.body.dataset.complete) {
+        requestAnimationFrame(() => {
+          // ... and until every trial is in the table and the charts
+          document.body.dataset.completeMs = String(Math.round(performance.now()));
+          document.body.dataset.complete = "true";
+        });
+      }
     } catch (err) {
       live.className = "live off";
       live.textContent = "offline, retrying";
       wait = 5000;
     }
     if (document.hidden) wait = Math.max(wait, IDLE_POLL_MS);
-    setTimeout(poll, wait);
+    setTimeout(poll, rest ? 0 : wait);
   }
 
   // The first answer is asked for at once (the page preloads it), the page is built meanwhile.
-  let pending = fetch(API + "?since=0");
+  let pending = fetch(FIRST);
   buildHead();
   requestAnimationFrame(measureBoxes);
   document.getElementById("scroller").addEventListener("scroll", () => requestAnimationFrame(() => renderRows(false)), { passive: true });

@@ -261,6 +261,40 @@ def test_a_cursor_pages_through_more_trials_than_the_limit(h: Harness) -> None:
     assert pages == 4 and sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
 
 
+def test_a_first_screen_has_the_best_ranked_trials_and_the_whole_summary(h: Harness) -> None:
+    job_id, store = h.job()
+    accuracies = [0.5, 0.9, 0.7, 0.9, 0.6, 0.8]
+    ids = []
+    for k, accuracy in enumerate(accuracies):
+        trial = h.add(store, ["grid", "random"][k % 2])
+        store.mark_running(trial)
+        store.finish(trial, result(accuracy, 1000 * (k + 1), 1e9), None)
+        ids.append(trial)
+    failed = h.add(store)
+    store.mark_running(failed)
+    store.finish(failed, None, "boom")
+    h.add(store)  # queued: neither ranked nor in a first screen
+
+    everything = h.board(job_id)
+    screen = h.board(job_id, top=3)
+    assert screen["partial"] and screen["full"] and not everything["partial"]
+    # the best three by the ranking's rule: most accurate, ties to the lower id
+    assert screen["trials"]["id"] == [ids[1], ids[3], ids[5]]
+    assert rows(screen)[ids[5]] == rows(everything)[ids[5]]
+    for whole in ("version", "progress", "best_so_far", "pareto", "comparison", "job"):
+        assert screen[whole] == everything[whole], whole
+    assert screen["progress"]["total"] == 8
+    assert h.board(job_id, top=3) == screen  # made once per version
+    # as many as there are, or more: the full answer
+    assert h.board(job_id, top=8) == everything
+    # a first screen says nothing of what changed: since= answers as before
+    assert h.board(job_id, since=screen["version"], top=3)["trials"]["id"] == []
+    trial = h.add(store)
+    later = h.board(job_id, top=3)
+    assert later["version"] > screen["version"]
+    assert later["trials"]["id"] == screen["trials"]["id"] and trial not in later["trials"]["id"]
+
+
 def test_bad_requests_are_4xx(h: Harness) -> None:
     job_id, _ = h.job()
     other_id, other = h.job()
@@ -274,6 +308,8 @@ def test_bad_requests_are_4xx(h: Harness) -> None:
         {"limit": 10**7},
         {"after": -1},
         {"since": 2**70},
+        {"top": 0},
+        {"top": 10**7},
     ):
         response = c.get(f"/api/v1/jobs/{job_id}/leaderboard", params=params)
         assert response.status_code == 422, (params, response.text)

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
+from api.db.models import Job
+from api.db.session import session_scope
+from api.routers.pages import FIRST_SCREEN
+from api.store import insert_trials
 from nas.readout import StrideReadout
 from nas.spec import ArchSpec
 from nas.trial import TrialRequest, TrialResult
@@ -318,4 +324,77 @@ def test_the_confirmation_of_the_recommendation_is_shown_not_ranked(
         "#strategies-body tr", "rows => rows.map(r => r.dataset.strategy)"
     )
     assert names == ["grid", "random"]
+    assert not page.errors
+
+
+def many_trials(server: Server, n: int) -> tuple[int, list[int]]:
+    """A job of ``n`` completed trials, bulk-inserted (accuracy grows with the id): its id and
+    the trial ids."""
+    job_id = server.create_job()
+    request = TrialRequest(spec=BASE, epochs=2).model_dump(mode="json")
+    rows = []
+    for k in range(n):
+        accuracy = 0.5 + 0.4 * k / n
+        finished = result(accuracy, 1000 + k)
+        rows.append(
+            {
+                "job_id": job_id,
+                "strategy": "grid",
+                "number": k,
+                "state": "completed",
+                "request": {**request, "strategy": "grid", "number": k},
+                "result": finished.model_dump(mode="json"),
+                "spec": BASE.to_string(),
+                "params": {},
+                "attempts": 1,
+                "accuracy": accuracy,
+                "n_params": finished.params,
+                "macs": finished.macs,
+                "cost_flops": finished.cost_flops,
+                "wall_seconds": finished.wall_seconds,
+                "epochs_run": finished.epochs_run,
+                "version": 2 + k,
+            }
+        )
+    with session_scope(server.repo.factory) as session:
+        ids = insert_trials(session, rows)
+        session.execute(sa.update(Job).where(Job.id == job_id).values(version=n + 2))
+    return job_id, ids
+
+
+def test_a_large_job_draws_its_best_trials_first_then_every_trial(
+    server: Server, page: Any
+) -> None:
+    first_screen = FIRST_SCREEN
+    n = first_screen + 40
+    job_id, ids = many_trials(server, n)
+    asked: list[str] = []
+    held: list[Any] = []
+
+    def hold_the_rest(route: Any) -> None:
+        asked.append(route.request.url)
+        if "top=" in route.request.url or held:
+            route.continue_()
+        else:
+            held.append(route)  # every trial: answered once the first screen is checked
+
+    page.route("**/leaderboard?*", hold_the_rest)
+    open_board(page, server, job_id)
+    assert f"top={first_screen}" in asked[0]
+    assert sum("top=" in url for url in asked) == 1  # the page's preload is the first answer
+    count = page.locator("#trial-count").inner_text()
+    assert count == f"the best {first_screen} of {n} trials; loading the rest…"
+    assert column(page, "rank")[:3] == ["1", "2", "3"]
+    assert row(page, ids[-1]).count() == 1  # the most accurate, on top
+    assert page.evaluate("window.leaderboard.store.id.length") == first_screen
+    assert page.evaluate("document.body.dataset.complete") is None
+    for _ in range(100):  # the page asks for the rest at once
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held and "top=" not in held[0].request.url and "since=0" in held[0].request.url
+    held[0].continue_()
+    page.wait_for_function("document.body.dataset.complete === 'true'", timeout=20_000)
+    assert page.locator("#trial-count").inner_text() == f"{n} trials"
+    assert page.evaluate("window.leaderboard.store.id.length") == n
     assert not page.errors

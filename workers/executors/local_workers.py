@@ -30,6 +30,7 @@ from nas.job import DatasetRef
 from nas.threads import THREADS_ENV
 from nas.trial import TrialRequest
 from workers.executors.interface import Assignment, Completion, ProgressCallback
+from workers.executors.priority import NICE_ENV
 from workers.executors.processes import (
     Child,
     ChildExited,
@@ -55,7 +56,9 @@ class LocalExecutor:
     """Runs up to ``capacity`` trials at once in reused worker processes.
 
     ``env`` is added to the workers' environment. Unless it (or this process) sets
-    ``NAS_TORCH_THREADS``, each worker gets ``cores // capacity`` torch threads. ``log_dir``:
+    ``NAS_TORCH_THREADS``, each worker gets ``cores // capacity`` torch threads. ``nice``: the
+    workers' OS niceness (``workers.executors.priority``; None: ``NAS_WORKER_NICE`` or its
+    default), so training yields the CPU to the server that runs them. ``log_dir``:
     append each worker's stderr to ``log_dir/worker-<pid>.log`` (default: a temporary file,
     quoted in the error of a worker that dies).
     """
@@ -71,6 +74,7 @@ class LocalExecutor:
         env: Mapping[str, str] | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         max_trials_per_worker: int = 50,
+        nice: int | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
@@ -81,6 +85,8 @@ class LocalExecutor:
         self.heartbeat_interval = heartbeat_interval
         self.python = python
         self.env = dict(env or {})
+        if nice is not None:
+            self.env[NICE_ENV] = str(nice)
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.max_trials_per_worker = max_trials_per_worker
         self._workers: list[_Worker] = []

@@ -34,6 +34,7 @@ from nas.job import DatasetRef
 from nas.trial import EpochReport, TrialRequest
 from workers.executors.host import NODE_ENV
 from workers.executors.interface import Completion, ProgressCallback
+from workers.executors.priority import lower_priority
 from workers.executors.protocol import Message, ProtocolError, TrialJob
 from workers.executors.ray_resources import (
     CPU,
@@ -79,6 +80,7 @@ class TrialActor:
         try:
             from workers.executors.trial_entry import run_trial
 
+            lower_priority()  # NAS_WORKER_NICE of the node (default 10): below the server
             job = TrialJob.from_line(job_line)
             with self._lock:
                 self._trial_id = job.trial_id

@@ -10,7 +10,8 @@ for the parent's ``continue T N`` / ``stop T N`` line, so a pruning decision app
 epoch it was made on. It exits when stdin closes (or after ``--max-trials`` trials). Anything
 else the trainer prints goes to stderr: stdout carries only the protocol.
 
-``NAS_TORCH_THREADS`` sets torch's CPU threads unless the request names its own.
+``NAS_TORCH_THREADS`` sets torch's CPU threads unless the request names its own;
+``NAS_WORKER_NICE`` the worker's OS niceness (``workers.executors.priority``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import IO
 
 from nas.threads import env_threads
 from nas.trial import EpochReport, TrialRequest
+from workers.executors.priority import lower_priority
 from workers.executors.protocol import Message, ProtocolError, TrialJob, is_job_line, parse_decision
 
 BROKEN_PIPE_EXIT = 3  # the parent went away: nobody to report to
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    lower_priority()  # NAS_WORKER_NICE: before any thread starts (they inherit it)
     channel = _Channel(_protocol_stream())
     channel.send(Message("started", pid=os.getpid()))
     if args.heartbeat > 0:
