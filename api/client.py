@@ -73,6 +73,8 @@ class TrialDetail(Trial):
     """``GET /trials/{id}``: one trial, and where it ran."""
 
     attempts: int = 0
+    takeovers: int = 0
+    free_retries: int = 0
     node: str | None = None
     device: str | None = None
     epochs: int = 0

@@ -40,7 +40,17 @@ from api.cli.tables import Col, fit, say, show
 from api.defaults import DEFAULT_SERVER
 
 if TYPE_CHECKING:
-    from api.client import Best, Comparison, Job, JobProgress, NasClient, Page, Trial, TrialLog
+    from api.client import (
+        Best,
+        Comparison,
+        Job,
+        JobProgress,
+        NasClient,
+        Page,
+        Trial,
+        TrialDetail,
+        TrialLog,
+    )
 
 app = typer.Typer()
 
@@ -384,9 +394,9 @@ def show_trial(
     if as_json:
         console.print_json(json.dumps(found.model_dump(mode="json")))
         return
-    attempts = f"{found.attempts} attempt{'s' if found.attempts != 1 else ''}"
     lines = [
-        f"trial {found.id} ({_trial_name(found)}) of job {job_id}: {found.state} after {attempts}",
+        f"trial {found.id} ({_trial_name(found)}) of job {job_id}: {found.state} after "
+        f"{_attempts(found)}",
         f"spec: {found.spec}",
         f"strides: {found.strides or '-'}",
         f"accuracy: {pct(found.accuracy)}",
@@ -415,10 +425,9 @@ def trial_log(
     if as_json:
         console.print_json(json.dumps(found.model_dump(mode="json")))
         return
-    attempts = f"{found.attempts} attempt{'s' if found.attempts != 1 else ''}"
     typer.echo(
         f"trial {found.trial} ({found.strategy} #{found.number}) of job {found.job_id}: "
-        f"{found.state} after {attempts}{_uncharged(found)}"
+        f"{found.state} after {_attempts(found)}"
     )
     typer.echo("reason:")
     typer.echo(found.error or "(none recorded)")
@@ -426,15 +435,16 @@ def trial_log(
     typer.echo(found.log or "(no log kept for this trial)")
 
 
-def _uncharged(found: TrialLog) -> str:
-    """The attempts not charged to the trial's retries, when it had any:
-    ' (2 taken over when its server died, 1 free retry; not charged)'."""
+def _attempts(found: TrialLog | TrialDetail) -> str:
+    """'4 attempts (2 taken over when its server died, 1 free retry; not charged)': the
+    attempts, and those not charged to the trial's retries when it had any."""
     parts = []
     if found.takeovers:
         parts.append(f"{found.takeovers} taken over when its server died")
     if found.free_retries:
         parts.append(f"{found.free_retries} free retr{'y' if found.free_retries == 1 else 'ies'}")
-    return f" ({', '.join(parts)}; not charged)" if parts else ""
+    uncharged = f" ({', '.join(parts)}; not charged)" if parts else ""
+    return f"{found.attempts} attempt{'s' if found.attempts != 1 else ''}{uncharged}"
 
 
 def _positive(value: float) -> float:
