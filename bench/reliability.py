@@ -263,8 +263,8 @@ def load_row(loaded: dict[str, Any]) -> list[str]:
         f"workers at nice {loaded['nice']}",
         f"{loaded['requests']:,} requests, {loaded['rate']:.0f}/s, p50 {loaded['p50']:.1f} "
         f"ms, p99 {loaded['p99']:.1f} ms, max {loaded['max']:.0f} ms, "
-        f"{loaded['errors']} errors; the job finished {loaded['trials_during']} trials "
-        "meanwhile",
+        f"{loaded['errors']} errors; the job finished {loaded['trials_during']} "
+        f"trial{'' if loaded['trials_during'] == 1 else 's'} meanwhile",
     ]
 
 
