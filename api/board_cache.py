@@ -93,9 +93,12 @@ class Leaderboards:
                     del self._latest[old_id]
             return board
 
-    def _check(self, job_id: int) -> Leaderboard:
+    def _check(self, job_id: int, top: int | None = None) -> Leaderboard:
         """Read the job's row and bring its board up to its version (the caller is the one
-        request checking this job). NotFoundError for an unknown job."""
+        request checking this job); with ``top``, a board whose columns are not loaded yet
+        reads only its first screen of the best ``top`` trials
+        (``Leaderboard.load_first_screen``: the page's first request, at a fraction of the
+        cost). NotFoundError for an unknown job."""
         with session_scope(self.factory) as session:
             job = session.execute(sa.select(*_JOB).where(Job.id == job_id)).one_or_none()
             if job is None:
@@ -103,25 +106,32 @@ class Leaderboards:
                     self._latest.pop(job_id, None)
                 raise NotFoundError(f"no job {job_id}", field="job_id")
             board = self._board(session, job)
-            if job.version > board.version:  # an extension bumps the version: spec again
+            if not board.version and top is not None:
+                if board.can_answer(top) and board.folded == job.version:
+                    with board.lock:
+                        board.job = job
+                else:
+                    board.load_first_screen(session, job, top, _spec(session, job_id))
+            elif job.version > board.version:  # an extension bumps the version: spec again
                 board.update(session, job, _spec(session, job_id))
             else:
                 with board.lock:
                     board.job = job
             return board
 
-    def _fresh(self, job_id: int, *, stale_ok: bool) -> Leaderboard:
-        """The job's board, checked by this call; or, when ``stale_ok`` and another request
-        is checking the job now, the board as it is (when it has answered before)."""
+    def _fresh(self, job_id: int, *, stale_ok: bool, top: int | None = None) -> Leaderboard:
+        """The job's board, checked by this call (``top``: ``_check``'s); or, when
+        ``stale_ok`` and another request is checking the job now, the board as it is (when
+        it can answer: ``Leaderboard.can_answer``)."""
         with self._lock:
             while job_id in self._checking:
                 board = self._latest.get(job_id)
-                if stale_ok and board is not None and board.job is not None:
+                if stale_ok and board is not None and board.can_answer(top):
                     return board
                 self._checked.wait()
             self._checking.add(job_id)
         try:
-            return self._check(job_id)
+            return self._check(job_id, top)
         finally:
             with self._lock:
                 self._checking.discard(job_id)
@@ -170,9 +180,10 @@ class Leaderboards:
         ``top`` only the best ``top`` ranked trials), at most ``limit`` trials (then ``next``
         says where to go on), as a ``LeaderboardOut`` JSON body; from the board as it is while
         another request checks the job. NotFoundError for an unknown job."""
-        board = self._fresh(job_id, stale_ok=True)
+        board = self._fresh(job_id, stale_ok=True, top=top)
         with board.lock:
-            assert board.job is not None
+            if board.job is None or not board.can_answer(top):  # ``_check`` left it so: never
+                raise RuntimeError(f"the leaderboard of job {job_id} cannot answer")
             return board.answer(board.job, since, after, limit, top)
 
     def cached_answer(

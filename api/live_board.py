@@ -15,7 +15,8 @@ A client sends the ``version`` of its last answer as ``since`` and gets the tria
 then, as parallel arrays, each trial marked ``ranked`` or not by
 ``workers.jobs.ranking.is_ranked`` (the rule ``nas leaderboard`` ranks by too). The job's version
 is read before its trials, so a concurrent change is at worst sent twice, never lost. A
-DiffStride trial's learned strides per epoch are read on demand, one trial at a time
+DiffStride trial's strides text (``trial.strides``, its learned strides once it finished) comes
+with its row; its strides per epoch are read on demand, one trial at a time
 (``api.store.trajectory.stride_trajectory``).
 """
 
@@ -46,8 +47,6 @@ from api.schemas.leaderboard import (
     TrialColumns,
 )
 from api.states import UNFINISHED_TRIAL_STATES, count_by_strategy
-from api.store.trajectory import learned_strides
-from api.strides import strides_text
 from nas.job import CONFIRM, JobSpec
 from nas.recommend import rank_key
 from workers.jobs.ranking import is_ranked
@@ -99,10 +98,19 @@ _SELECT: tuple[Any, ...] = (
     Trial.version,
     # the epochs asked for: filled in from the request documents of unfinished trials
     sa.null(),
-    # the strides text: filled in from the block string (and learned strides)
-    sa.null(),
+    Trial.strides,
 )
 _I = {name: i for i, name in enumerate(FIELDS)}
+# What the summary alone needs of every trial (a cold first screen reads only these).
+_SUMMARY: tuple[Any, ...] = (
+    Trial.id,
+    Trial.strategy,
+    Trial.state,
+    Trial.accuracy,
+    Trial.macs,
+    Trial.cost_flops,
+    sa.cast(Trial.finished_at, sa.Text),
+)
 _ID, _STRATEGY, _STATE, _ACCURACY = _I["id"], _I["strategy"], _I["state"], _I["accuracy"]
 _MACS, _COST, _EPOCH, _ERROR = _I["macs"], _I["cost_flops"], _I["epoch"], _I["error"]
 _FINISHED_AT, _EPOCHS = _I["finished"], _I["epochs"]
@@ -121,6 +129,32 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _finish_order(
+    finished: Sequence[Any], ids: Sequence[int], positions: Iterable[int]
+) -> list[int]:
+    """``positions`` in finish order: by ``finished_at``, then id (a missing ``finished_at``,
+    which the store never leaves on a finished trial, sorts last)."""
+    # two stable sorts on C-level keys: no key tuple per trial
+    by_id = sorted(positions, key=ids.__getitem__)
+    known = [i for i in by_id if finished[i] is not None]
+    known.sort(key=finished.__getitem__)
+    return known + [i for i in by_id if finished[i] is None]
+
+
+def _best_ranked(
+    strategies: Sequence[str],
+    states: Sequence[str],
+    accuracies: Sequence[Any],
+    ids: Sequence[int],
+    top: int,
+) -> list[int]:
+    """The positions of the ``top`` best ranked trials of these columns, best first
+    (``nas.recommend``'s order: most accurate, ties to the lower id)."""
+    ranked = map(is_ranked, strategies, states, accuracies)
+    candidates = itertools.compress(range(len(ids)), ranked)
+    return heapq.nsmallest(top, candidates, key=lambda i: rank_key(accuracies[i], ids[i]))
 
 
 def _short(error: str | None) -> str | None:
@@ -142,6 +176,9 @@ class Leaderboard:
         self.job_id = job_id
         self.lock = threading.Lock()
         self.version = 0
+        """The job version the columns stand at (0: not loaded yet)."""
+        self.folded = 0
+        """The job version the folds and counts stand at: ``version``, or a first screen's."""
         self.spec = spec
         # the keys trials are stored under (grid/r0, grid/r1, ... when the job repeats), each
         # with the strategy and repeat it stands for
@@ -162,6 +199,9 @@ class Leaderboard:
         self.unchanged_json: tuple[int, sa.Row[Any], bytes] | None = None
         # (version, top, body) of the last first screen (the best ``top`` trials)
         self.top_json: tuple[int, int, bytes] | None = None
+        # (version, top, rows) of a first screen read before the columns were: the best
+        # ``top`` ranked trials as rows of FIELDS (``load_first_screen``)
+        self.screen: tuple[int, int, list[Any]] | None = None
         self._reset_folds()
 
     # ---- loading ------------------------------------------------------------------------
@@ -176,23 +216,76 @@ class Leaderboard:
 
     def _update(self, session: Session, job: sa.Row[Any], spec: JobSpec | None) -> None:
         rows, asked, epochs = self._read(session)
-        learned = learned_strides(
-            session.connection(),
-            [r[_ID] for r in rows if r[_STATE] in FINISHED and "diffstride" in (r[_SPEC] or "")],
-        )
         with self.lock:
             if spec is not None:
                 self.spec = spec
-            self._apply(rows, asked, epochs, learned)
-            self.version = job.version
+            if not self.version:  # a first screen's folds, if any, start over with the columns
+                self._reset_folds()
+                self.screen = None
+            self._apply(rows, asked, epochs)
+            self.version = self.folded = job.version
             self.job = job
+
+    def can_answer(self, top: int | None) -> bool:
+        """Whether the board holds an answer as it is: its columns, or (``top``) a first
+        screen of the best ``top`` trials."""
+        if self.job is None:
+            return False
+        screen = self.screen
+        return bool(self.version) or (screen is not None and top is not None and top == screen[1])
+
+    def load_first_screen(
+        self, session: Session, job: sa.Row[Any], top: int, spec: JobSpec | None = None
+    ) -> None:
+        """Before the columns are loaded: the summary (counts, folds) from a narrow read of
+        every trial, and the full rows of only the ``top`` best ranked ones, at ``job``'s
+        version; a job of at most ``top`` trials loads its columns instead (``update``). One
+        caller at a time, like ``update``."""
+        with _gc_paused():
+            connection = session.connection()
+            rows = connection.execute(
+                sa.select(*_SUMMARY).where(Trial.job_id == self.job_id).order_by(Trial.id)
+            ).all()
+            if len(rows) <= top:
+                self._update(session, job, spec)
+                return
+            ids, strategies, states, accuracies, macs, costs, finished = (
+                list(c) for c in zip(*rows, strict=True)
+            )
+            best = [ids[i] for i in _best_ranked(strategies, states, accuracies, ids, top)]
+            found = {
+                row[_ID]: row
+                for row in connection.execute(sa.select(*_SELECT).where(Trial.id.in_(best)))
+            }
+            screen = [found[i] for i in best if i in found]
+            have = set(self.strategies)
+            known = self.strategies + [s for s in dict.fromkeys(strategies) if s not in have]
+            folds = Folds(known)
+            order = _finish_order(finished, ids, (i for i, s in enumerate(states) if s in FINISHED))
+            folds.extend(  # as ``_fold`` does: the confirmation runs are no search
+                [i for i in order if strategies[i] != CONFIRM],
+                strategies,
+                states,
+                costs,
+                accuracies,
+                macs,
+                ids,
+            )
+            counts = Counter(zip(strategies, states, strict=True))
+            with self.lock:
+                if spec is not None:
+                    self.spec = spec
+                self.strategies = known
+                self.folds, self.counts = folds, counts
+                self.screen = (job.version, top, screen)
+                self.folded = job.version
+                self.job = job
 
     def _apply(
         self,
         rows: Sequence[sa.Row[Any]],
         asked: dict[int, int | None],
         epochs: dict[int, int],
-        learned: dict[int, Any],
     ) -> None:
         """Merge what ``_read`` found into the columns, counts and folds (under ``lock``)."""
         running = [r[_ID] for r in rows if r[_STATE] == TrialState.RUNNING]
@@ -203,16 +296,11 @@ class Leaderboard:
         for trial_id, asked_epochs in asked.items():
             if trial_id in self.where:  # else it changed after the first query: next time
                 cols[_EPOCHS][self.where[trial_id]] = asked_epochs
-        ids = [r[_ID] for r in rows]
-        positions = list(map(self.where.__getitem__, ids))  # each row's place in the columns
         errors = cols[_ERROR]
-        for i, row in zip(positions, rows, strict=True):
+        for row in rows:
             if row[_ERROR] is not None:
+                i = self.where[row[_ID]]
                 errors[i] = _short(errors[i])
-        specs, strides = cols[_SPEC], cols[_STRIDES]
-        texts = map(strides_text, map(specs.__getitem__, positions), map(learned.get, ids))
-        for i, text in zip(positions, texts, strict=True):
-            strides[i] = text
         known = set(self.strategies)
         for strategy in dict.fromkeys(r[_STRATEGY] for r in rows):
             if strategy not in known:
@@ -297,14 +385,8 @@ class Leaderboard:
         return self.cols[_FINISHED_AT][i], self.cols[_ID][i]
 
     def _order(self, positions: Iterable[int]) -> list[int]:
-        """``positions`` in finish order: by ``finished_at``, then id (a missing
-        ``finished_at``, which the store never leaves on a finished trial, sorts last)."""
-        finished, ids = self.cols[_FINISHED_AT], self.cols[_ID]
-        # two stable sorts on C-level keys: no key tuple per trial
-        by_id = sorted(positions, key=ids.__getitem__)
-        known = [i for i in by_id if finished[i] is not None]
-        known.sort(key=finished.__getitem__)
-        return known + [i for i in by_id if finished[i] is None]
+        """``positions`` of the columns in finish order (``_finish_order``)."""
+        return _finish_order(self.cols[_FINISHED_AT], self.cols[_ID], positions)
 
     def _fold(self, fresh: list[int], refold: bool) -> None:
         """Extend the folds by the newly finished trials at ``fresh``; start over when one of
@@ -347,6 +429,12 @@ class Leaderboard:
         cols = self.cols
         if positions is not None:
             cols = [[c[i] for i in positions] for c in cols]
+        return self._columns_of(cols)
+
+    def _columns_of(self, cols: list[list[Any]]) -> TrialColumns:
+        """Trials given as columns of FIELDS (one list per field) as response columns."""
+        if not cols:
+            cols = [[] for _ in FIELDS]
         codes = {s: i for i, s in enumerate(self.strategies)}
         specs: dict[str, int] = {}  # block strings repeat: each is sent once
         spec_codes = [specs.setdefault(s, len(specs)) for s in cols[_SPEC]]
@@ -390,14 +478,14 @@ class Leaderboard:
 
     def comparison(self, job: sa.Row[Any]) -> Comparison:
         """Compute to target per strategy at this version (computed once per version)."""
-        if self._comparison is not None and self._comparison[0] == self.version:
+        if self._comparison is not None and self._comparison[0] == self.folded:
             return self._comparison[1]
         runs = self.runs()
         horizon = area_horizon(job.budget_used, runs)
         found = compare_strategies(
             runs, self.run_keys, self.n_val, self.job_id, self.unit(job), horizon
         )
-        self._comparison = (self.version, found)
+        self._comparison = (self.folded, found)
         return found
 
     def cached(
@@ -406,6 +494,9 @@ class Leaderboard:
         """The answer to ``(since, after, top)`` when it is one made before at this version
         and ``job`` row (every trial, the best ``top``, or nothing new), else None: no work,
         so it may be asked on the event loop."""
+        if not self.version:  # a first screen only
+            found = self.top_json
+            return found[2] if found is not None and found[:2] == (self.folded, top) else None
         if since == 0 or since > self.version:
             if top is not None and top < len(self.where):
                 found = self.top_json
@@ -423,10 +514,7 @@ class Leaderboard:
         """The positions of the ``top`` best ranked trials, best first (``nas.recommend``'s
         order: most accurate, ties to the lower id): the first screen of the page's table."""
         cols = self.cols
-        ranked = map(is_ranked, cols[_STRATEGY], cols[_STATE], cols[_ACCURACY])
-        candidates = itertools.compress(range(len(cols[_ID])), ranked)
-        accuracy, ids = cols[_ACCURACY], cols[_ID]
-        return heapq.nsmallest(top, candidates, key=lambda i: rank_key(accuracy[i], ids[i]))
+        return _best_ranked(cols[_STRATEGY], cols[_STATE], cols[_ACCURACY], cols[_ID], top)
 
     def answer(
         self, job: sa.Row[Any], since: int, after: int | None, limit: int, top: int | None = None
@@ -435,10 +523,18 @@ class Leaderboard:
         here, under the lock: it shares lists with the cache); a full answer with ``top``
         holds only the ``top`` best ranked trials (``partial``: the page's first screen, the
         rest asked next). Full answers, first screens and answers with nothing new are
-        cached."""
+        cached. Before the columns are loaded, only the first screen read by
+        ``load_first_screen`` (``can_answer``)."""
         found = self.cached(job, since, after, limit, top)
         if found is not None:
             return found
+        if not self.version:
+            if self.screen is None or top != self.screen[1]:
+                raise RuntimeError("the board has no columns and no such first screen")
+            columns = [list(c) for c in zip(*self.screen[2], strict=True)]
+            if columns:
+                columns[_ERROR] = list(map(_short, columns[_ERROR]))
+            return self._body(job, True, self._columns_of(columns), None, top)
         full = since == 0 or since > self.version
         n = len(self.where)
         positions: list[int] | None = None
@@ -464,9 +560,27 @@ class Leaderboard:
             positions = positions[:limit]
             last = positions[-1]
             cursor = Cursor(since=versions[last], after=ids[last])
-        changed = full or since < self.version
+        if partial:
+            return self._body(job, True, self._columns(positions), None, top)
+        return self._body(job, full, self._columns(positions), cursor, None, since, after)
+
+    def _body(
+        self,
+        job: sa.Row[Any],
+        full: bool,
+        trials: TrialColumns,
+        cursor: Cursor | None,
+        top: int | None,
+        since: int = 0,
+        after: int | None = None,
+    ) -> bytes:
+        """The answer's JSON body around ``trials`` (``top``: a first screen of the best
+        ``top``), kept for the next asker when it is a first screen, every trial, or nothing
+        new."""
+        version = self.version or self.folded
+        changed = full or since < version
         out = LeaderboardOut(
-            version=self.version,
+            version=version,
             full=full,
             job=JobSummary(
                 id=job.id,
@@ -490,20 +604,20 @@ class Leaderboard:
             states=list(TRIAL_STATES),
             strategies=list(self.strategies),
             progress=self.progress(),
-            trials=self._columns(positions),
+            trials=trials,
             best_so_far=[self.folds.curves[s].curve() for s in self.strategies]
             if changed
             else None,
             pareto=self.folds.front_out() if changed else None,
             comparison=self.comparison(job) if changed else None,
             next=cursor,
-            partial=partial,
+            partial=top is not None,
         )
         body = out.model_dump_json().encode()
-        if partial and top is not None:
-            self.top_json = (self.version, top, body)
+        if top is not None:
+            self.top_json = (version, top, body)
         elif full and cursor is None:
-            self.full_json = (self.version, body)
+            self.full_json = (version, body)
         elif not changed and after is None:
-            self.unchanged_json = (self.version, job, body)
+            self.unchanged_json = (version, job, body)
         return body

@@ -37,8 +37,10 @@ min-max, or the interquartile range when N >= 5.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -131,6 +133,9 @@ def group_keys(keys: Sequence[str], runs: Mapping[str, RunKey]) -> list[tuple[st
 # ---- statistics ------------------------------------------------------------------------------
 
 
+_cost: Callable[[Step], float] = attrgetter("cost")
+
+
 @dataclass
 class KeyRun:
     """One strategy key's finished trials in finish order."""
@@ -139,9 +144,10 @@ class KeyRun:
     steps: list[Step] = field(default_factory=list)
     trials: list[int] = field(default_factory=list)
 
-    @property
+    @cached_property
     def spent(self) -> float:
-        return sum(s.cost for s in self.steps)
+        """Compute charged over its steps (a run's steps are not changed once it is made)."""
+        return float(sum(map(_cost, self.steps)))
 
 
 def band_curve(runs: Sequence[KeyRun], band: Literal["min-max", "iqr"]) -> BandCurve:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from api.strides import strides_text
 from workers.jobs.store import TRIAL_STATES as STORE_TRIAL_STATES
 from workers.jobs.store import TrialState
 
@@ -96,6 +97,12 @@ class Job(Base):
     )
 
 
+def _strides_of_spec(context: Any) -> str | None:
+    """A new trial's strides text: its block string's (``api.strides.strides_text``)."""
+    spec = context.get_current_parameters().get("spec")
+    return strides_text(spec) if isinstance(spec, str) else None
+
+
 class Trial(Base):
     """One trial of one strategy of a job: its state and denormalized metrics (its request and
     result documents are in ``TrialDocument``)."""
@@ -141,6 +148,10 @@ class Trial(Base):
     finished_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=0, server_default="0")
     """The job's ``version`` at this trial's last change (for incremental clients)."""
+    strides: Mapped[str | None] = mapped_column(sa.Text, default=_strides_of_spec)
+    """Its strides per stage as shown (``api.strides.strides_text``): the block string's when
+    added, a DiffStride trial's learned ones once it finishes. Kept in the row so that a
+    listing of 100,000 trials reads it rather than every result document."""
     copied_from: Mapped[int | None]
     """Warm start: the id of the trial (of another job) this one is a copy of."""
 

@@ -15,6 +15,7 @@ from api.db.models import Job, Trial, TrialDocument, TrialEvent
 from api.specs import stored_spec
 from api.states import JobState
 from api.store.records import StoredJob
+from api.strides import strides_text
 from nas.errors import NotFoundError
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.jobs.store import BudgetUse, StoredTrial
@@ -122,9 +123,15 @@ def current_progress(session: Session, trial_ids: list[int]) -> dict[int, Report
 def insert_trials(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Bulk-insert trials, each row the ``trial`` columns plus its ``request`` and (optional)
     ``result`` documents (imports, benchmarks, tests; the service adds trials one at a time
-    through ``SqlTrialStore.add``); their ids, in the order of ``rows``."""
+    through ``SqlTrialStore.add``); their ids, in the order of ``rows``. A row without
+    ``strides`` gets its block string's, or its result's learned ones."""
     documents = ("request", "result")
     trials = [{k: v for k, v in row.items() if k not in documents} for row in rows]
+    for trial, row in zip(trials, rows, strict=True):
+        if "strides" not in trial:  # every row or none: one INSERT for all of them
+            result = row.get("result")
+            learned = result.get("learned_strides") if isinstance(result, dict) else None
+            trial["strides"] = strides_text(row["spec"], learned)
     ids = list(
         session.scalars(sa.insert(Trial).returning(Trial.id, sort_by_parameter_order=True), trials)
     )

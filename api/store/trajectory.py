@@ -1,12 +1,8 @@
 """Learned strides on the query side: a trial's DiffStride strides per epoch as stored
 (``stride_trajectory``; ``GET /api/v1/jobs/{id}/trials/{t}/strides`` shapes them with
-``api.schemas.mapping.trajectory``) and the final learned strides of finished trials
-(``learned_strides``, for the leaderboard's strides texts)."""
+``api.schemas.mapping.trajectory``). The final ones, as text, are in ``trial.strides``."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -16,23 +12,6 @@ from api.store.records import StrideHistory
 from api.store.rows import Factory
 from nas.errors import NotFoundError, SpecError
 from nas.spec import ArchSpec
-
-_CHUNK = 1000  # ids per IN list
-
-
-def learned_strides(connection: sa.Connection, ids: Sequence[int]) -> dict[int, Any]:
-    """The learned strides (as stored) of the trials ``ids`` (the finished DiffStride trials
-    among those the leaderboard loads): the documents of these few trials only."""
-    found: dict[int, Any] = {}
-    for start in range(0, len(ids), _CHUNK):
-        found.update(
-            connection.execute(
-                sa.select(TrialDocument.trial_id, TrialDocument.result["learned_strides"]).where(
-                    TrialDocument.trial_id.in_(ids[start : start + _CHUNK])
-                )
-            ).all()
-        )
-    return found
 
 
 def stride_trajectory(factory: Factory, job_id: int, trial_id: int) -> StrideHistory:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from api.store.rows import (
     stored_trial,
     trial_not_found,
 )
+from api.strides import strides_text
 from nas.errors import ConflictError
 from nas.trial import EpochReport, TrialRequest, TrialResult
 from workers.executors.processes import bounded_log
@@ -206,7 +208,8 @@ class SqlTrialStore:
             )
         document = as_json(result) if result is not None else None
         kept = bounded_log(log) if log is not None and result is None else None
-        self._end(trial_id, state, error, values, document, kept)
+        learned = result.learned_strides if result is not None else None
+        self._end(trial_id, state, error, values, document, kept, learned)
 
     def skip(self, trial_id: int, reason: str) -> None:
         """Finished without running (``skipped``); idempotent like ``finish``."""
@@ -220,11 +223,17 @@ class SqlTrialStore:
         values: dict[str, Any],
         result: dict[str, Any] | None,
         log: str | None = None,
+        learned: Sequence[Any] | None = None,
     ) -> None:
-        """Finish the trial with ``values`` and its ``result`` document, in one transaction."""
+        """Finish the trial with ``values`` and its ``result`` document, in one transaction;
+        ``learned``: its learned strides, which its strides text shows from now on."""
         values = {**values, "state": state, "error": error, "finished_at": utcnow()}
         with session_scope(self.factory) as session:
             version = self._bump(session)
+            if learned is not None:
+                spec = session.scalar(sa.select(Trial.spec).where(self._trial(trial_id)))
+                if spec is not None:
+                    values["strides"] = strides_text(spec, learned)
             updated = session.execute(
                 sa.update(Trial)
                 .where(self._trial(trial_id), Trial.state.not_in(FINISHED_STATES))

@@ -28,6 +28,7 @@ _COPIED = (
     Trial.cost_flops,
     Trial.wall_seconds,
     Trial.epochs_run,
+    Trial.strides,
     Trial.error,
     Trial.attempts,
     Trial.started_at,

@@ -5,6 +5,7 @@ the HTML pages are in test_pages.py."""
 from __future__ import annotations
 
 import gc
+import json
 import math
 import random
 from datetime import timedelta
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 import api.live_board as leaderboard_module
 from api.db.models import Job, Trial, utcnow
+from api.board_cache import Leaderboards
 from api.db.session import session_scope
 from api.live_board import MAX_ERROR_CHARS
 from nas.readout import StrideReadout
@@ -293,6 +295,69 @@ def test_a_first_screen_has_the_best_ranked_trials_and_the_whole_summary(h: Harn
     later = h.board(job_id, top=3)
     assert later["version"] > screen["version"]
     assert later["trials"]["id"] == screen["trials"]["id"] and trial not in later["trials"]["id"]
+
+
+def cold(h: Harness) -> None:
+    """A fresh process's empty cache of leaderboards."""
+    h.app.state.leaderboards = Leaderboards(h.repo.factory)
+
+
+def test_a_cold_first_screen_reads_no_columns_and_equals_a_loaded_one(h: Harness) -> None:
+    """The page's first request to a process that has not loaded the job builds its first
+    screen from a narrow read (``load_first_screen``): the same answer as one cut from the
+    loaded columns, byte for byte; what comes next loads the columns and agrees too."""
+    job_id, store = h.job()
+    rng = random.Random(5)
+    path = [[None, (1.5, 2.5), (2.2, 2.2), (3.0, 3.0)]]
+    for k in range(14):
+        learns = k % 4 == 0
+        trial = h.add(store, ["grid", "random", "ds"][k % 3], diffstride_spec() if learns else BASE)
+        store.mark_running(trial)
+        if k % 5 == 4:
+            store.finish(trial, None, "boom " * 200)
+        elif k < 12:
+            # ties on purpose; the learning trials among the best
+            accuracy = 0.9 + k / 1000 if learns else round(rng.uniform(0.5, 0.9), 2)
+            store.finish(trial, result(accuracy, 1000 * (k + 1), 1e9, strides=path), None)
+    h.add(store)  # queued
+
+    def body(**params: Any) -> bytes:
+        response = h.client.get(f"/api/v1/jobs/{job_id}/leaderboard", params=params)
+        assert response.status_code == 200, response.text
+        return response.content
+
+    cold(h)
+    board = h.app.state.leaderboards
+    first = body(top=4)
+    (loaded,) = board._boards.values()
+    assert not loaded.version and loaded.screen is not None  # no columns read
+    assert body(top=4) == first  # made once per version
+    everything = body()
+    assert loaded.version  # asking every trial loads the columns
+    assert body(top=4) == first  # the loaded board cuts the very same first screen
+    cold(h)
+    assert body() == everything
+    screen = json.loads(first)
+    assert screen["partial"] and len(screen["trials"]["id"]) == 4
+    assert "1-1.50x2.50-2.20-3.00" in screen["trials"]["stride_texts"]
+
+    # a first screen read anew after a change, then the columns: both as a fresh load says
+    trial = h.add(store, "random")
+    store.mark_running(trial)
+    cold(h)
+    stale = body(top=4)
+    store.finish(trial, result(0.95, 500, 1e9), None)
+    fresh = json.loads(body(top=4))
+    assert fresh["version"] > json.loads(stale)["version"]
+    assert fresh["trials"]["id"][0] == trial
+    after = body()
+    cold(h)
+    assert json.loads(body(top=4)) == fresh
+    assert body() == after
+    # a job of at most ``top`` trials: its columns at once, every trial in one answer
+    cold(h)
+    assert not json.loads(body(top=100))["partial"]
+    assert next(iter(h.app.state.leaderboards._boards.values())).version
 
 
 def test_bad_requests_are_4xx(h: Harness) -> None:

@@ -13,6 +13,9 @@ from alembic.script import ScriptDirectory
 
 from api.db.models import Base
 from api.db.session import alembic_config, make_engine, upgrade_database
+from api.strides import strides_text
+from nas.models import preset
+from tests.api.harness import diffstride_spec
 
 TABLES = {"job", "trial", "trial_document", "trial_event", "api_key"}
 
@@ -226,5 +229,70 @@ def test_db_trials_stored_before_takeovers_keep_their_attempts_charged(
         with engine.connect() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("trial")}
         assert "attempts" in columns and not {"takeovers", "free_retries"} & columns
+    finally:
+        engine.dispose()
+
+
+STRIDES_REVISION = "8fa783f5385a"
+
+
+def test_db_trials_stored_before_the_strides_column_get_their_strides_text(
+    database_url: str,
+) -> None:
+    """``trial.strides`` is filled in for every stored trial: the block string's strides, or a
+    finished DiffStride trial's learned ones from its result document; it goes on the way down."""
+    config = alembic_config(database_url)
+    before = ScriptDirectory.from_config(config).get_revision(STRIDES_REVISION).down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
+    fixed = preset("resnet_narrow_fmnist").to_string()
+    learning = diffstride_spec().to_string()
+    learned = [None, [1.634, 1.7], [2.4, 2.4], [3.0, 3.0]]
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            job = conn.execute(
+                sa.text(
+                    "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
+                    "VALUES ('old', 'running', '{}', :now, :now, 3) RETURNING id"
+                ),
+                {"now": "2026-12-01 10:00:00"},
+            ).scalar_one()
+            for number, spec, result in (
+                (0, fixed, None),
+                (1, learning, {"learned_strides": learned}),
+                (2, learning, None),  # not finished yet: its starting strides
+                (3, "not a block string", None),
+            ):
+                trial = conn.execute(
+                    sa.text(
+                        "INSERT INTO trial (job_id, strategy, number, state, spec, params, "
+                        "attempts, created_at, version) VALUES "
+                        "(:job, 'grid', :number, 'completed', :spec, '{}', 1, :now, 2) "
+                        "RETURNING id"
+                    ),
+                    {"job": job, "number": number, "spec": spec, "now": "2026-12-01 10:00:00"},
+                ).scalar_one()
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO trial_document (trial_id, request, result) "
+                        "VALUES (:trial, '{}', :result)"
+                    ).bindparams(sa.bindparam("result", type_=sa.JSON(none_as_null=True))),
+                    {"trial": trial, "result": result},
+                )
+        upgrade_database(database_url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT number, strides FROM trial ORDER BY number")).all()
+        assert [strides for _, strides in rows] == [
+            strides_text(fixed),
+            "1-1.63x1.70-2.40-3.00",
+            strides_text(learning),
+            None,
+        ]
+        assert strides_text(fixed) == "1-2-2-2"
+        command.downgrade(config, before)
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("trial")}
+        assert "strides" not in columns
     finally:
         engine.dispose()
