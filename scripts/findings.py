@@ -53,7 +53,7 @@ from bench.robustness import (
     rounded,
     variant,
 )
-from bench.strategies import AGAINST, COMPOUND, DIFFSTRIDE, TABLES, Summary, file_sha256
+from bench.strategies import AFTER, AGAINST, COMPOUND, DIFFSTRIDE, TABLES, Summary, file_sha256
 from nas.errors import SpecError
 from nas.oracle import OraclePoint, OracleTable
 from nas.presets import parse_spec
@@ -220,10 +220,13 @@ def strategy_facts(table: TableFacts, bench: Path = BENCH) -> StrategyFacts:
     return StrategyFacts(table, found, None)
 
 
-def pair_text(pair: dict[str, Any], first: str) -> str:
-    """A verdict pair from ``first``'s side: what it says, Holm's p and the effect."""
+def pair_text(pair: dict[str, Any], first: str, facts: StrategyFacts) -> str:
+    """A verdict pair from ``first``'s side: what it says, Holm's p and the effect; and, where
+    the test finds no difference but the effect's interval excludes 0, why: one strategy
+    answers sooner, the other better (U counts a run with nothing yet as behind)."""
     sign = 1 if pair["a"] == first else -1
     other = pair["b"] if pair["a"] == first else pair["a"]
+    trade = ""
     if pair["effect"] is None:
         effect = "no comparison with a result on both sides"
     else:
@@ -232,10 +235,20 @@ def pair_text(pair: dict[str, Any], first: str) -> str:
             f"{signed(sign * pair['effect'])} points of test accuracy, 95% interval "
             f"{signed(low)} to {signed(high)}"
         )
+        if not pair["ahead"] and (low > 0 or high < 0):
+            better, worse = (first, other) if low > 0 else (other, first)
+            if facts.strategy(worse).cost < facts.strategy(better).cost:
+                trade = (
+                    f": a trade-off, not a tie: the test counts a run with no recommendation "
+                    f"yet as behind, and {worse} finishes after {facts.strategy(worse).cost:.1f} "
+                    f"base epochs (median compute of {better}'s runs: "
+                    f"{facts.strategy(better).cost:.1f}); where both have a recommendation, "
+                    f"{better} leads (the effect)"
+                )
     runs = (pair["runs_a"], pair["runs_b"])[::sign]
     return (
         f"against {other}: {pair['says']} (Holm p = {p_text(pair['p_holm'])}; {effect}; "
-        f"{runs[0]} runs against {runs[1]})"
+        f"{runs[0]} runs against {runs[1]}){trade}"
     )
 
 
@@ -269,12 +282,29 @@ def stand_text(facts: StrategyFacts) -> str:
     rows = {s.strategy: s for s in found.stand.strategies}
     ds = rows[DIFFSTRIDE]
     values = [f"{name} {pts(rows[name].value.median)}%" for name in AGAINST if name in rows]
-    pairs = [pair_text(p, DIFFSTRIDE) for name in AGAINST if (p := facts.pair(DIFFSTRIDE, name))]
+    pairs = [
+        pair_text(p, DIFFSTRIDE, facts) for name in AGAINST if (p := facts.pair(DIFFSTRIDE, name))
+    ]
     return (
         f"At DiffStride's median compute ({found.stand.compute:.1f} base epochs, its search and "
         f"retrain) its recommendation's held-out test accuracy is {pts(ds.value.median)}% "
         f"(median of {ds.runs}), against {join(values)} (medians). Over whole runs at equal "
         f"compute, DiffStride {'; '.join(pairs)}."
+    )
+
+
+def chained_text(facts: StrategyFacts) -> str | None:
+    """Strides first, then size: compound scaling of DiffStride's recommendation against
+    compound scaling of the base's strides (None: no such pair in the verdict)."""
+    pair = facts.pair(AFTER, COMPOUND)
+    if pair is None:
+        return None
+    total = len(facts.summary.verdict["pairs"]) if facts.summary is not None else 0
+    return (
+        f"{AFTER} (one job of both, charged both) {pair_text(pair, AFTER, facts)}; the "
+        f"smallest p that {pair['runs_a']} runs against "
+        f"{pair['runs_b']} allow is {p_text(pair['smallest_p'])}, before Holm's correction over "
+        f"{total} pairs"
     )
 
 
@@ -584,13 +614,14 @@ def strategies_bullets(strategies: Sequence[StrategyFacts]) -> list[str]:
             continue
         s = f.summary
         counts = s.settings.get("repeat_counts", {})
-        compound = [pair_text(p, COMPOUND) for name in AGAINST if (p := f.pair(COMPOUND, name))]
+        compound = [pair_text(p, COMPOUND, f) for name in AGAINST if (p := f.pair(COMPOUND, name))]
         out.append(
             f"- **Strategies on `{f.table.name}` at equal compute** ({s.settings['repeats']} "
             f"simulated runs per strategy, {counts.get(DIFFSTRIDE, 0)} real DiffStride and "
             f"{counts.get(COMPOUND, 0)} compound runs; true accuracy: held-out test). "
             f"{cap(searches_text(f))}. {stand_text(f)}"
             + (f" Compound scaling {'; '.join(compound)}." if compound else "")
+            + (f" Strides first, then size: {chained}." if (chained := chained_text(f)) else "")
         )
     return out
 
@@ -699,7 +730,9 @@ def reading_strategies(facts: StrategyFacts) -> str:
         )
     if s.compound:
         trues = [c["true"] for c in s.compound if c["true"] is not None]
-        pairs = [pair_text(p, COMPOUND) for name in AGAINST if (p := facts.pair(COMPOUND, name))]
+        pairs = [
+            pair_text(p, COMPOUND, facts) for name in AGAINST if (p := facts.pair(COMPOUND, name))
+        ]
         lines.append(
             f"- **Compound scaling** ({len(s.compound)} runs, scaled up to phi "
             f"{max(c['phi'] for c in s.compound)}): its recommendation's test accuracy is "
@@ -707,6 +740,8 @@ def reading_strategies(facts: StrategyFacts) -> str:
             f"{statistics.median(c['cost'] for c in s.compound):.1f} base epochs per run "
             f"(median); {'; '.join(pairs)}."
         )
+    if (chained := chained_text(facts)) is not None:
+        lines.append(f"- **Strides first, then size.** {chained}.")
     return wrap("\n".join(lines))
 
 

@@ -232,6 +232,33 @@ def test_a_table_reads_its_summary_or_says_the_rerun_is_pending(tmp_path: Path) 
     bullets = " ".join(findings.strategies_bullets([current]))
     assert "Strategies on `hand` at equal compute" in bullets and "pending" not in bullets
 
+    # no difference by the test, yet an interval clear of 0: told as the trade-off it is
+    cheap, dear = sorted(("base", bench.DIFFSTRIDE), key=lambda n: current.strategy(n).cost)
+    assert cheap == "base"
+    traded = {
+        "a": bench.DIFFSTRIDE,
+        "b": "base",
+        "runs_a": 3,
+        "runs_b": 3,
+        "p_holm": 1.0,
+        "says": "not distinguishable",
+        "ahead": None,
+        "effect": 0.03,  # accuracy as a fraction
+        "effect_low": 0.02,
+        "effect_high": 0.04,
+    }
+    text = findings.pair_text(traded, "base", current)
+    assert text.startswith(f"against {bench.DIFFSTRIDE}: not distinguishable")
+    assert "-3.00 points" in text and "a trade-off, not a tie" in text
+    assert f"base finishes after {current.strategy('base').cost:.1f} base epochs" in text
+    assert f"{bench.DIFFSTRIDE} leads" in text
+    tied = {**traded, "effect_low": -0.01}
+    assert "trade-off" not in findings.pair_text(tied, "base", current)
+    # the cheaper one ahead where both answer: no trade-off, it simply is not shown better
+    assert "trade-off" not in findings.pair_text(
+        {**traded, "effect": -0.03, "effect_low": -0.04, "effect_high": -0.02}, "base", current
+    )
+
     oracle.model_copy(update={"created": "2026-12-09"}).save(path)  # the table changed
     stale = findings.strategy_facts(findings.table_facts(path), bench_dir)
     assert stale.summary is None and "another version of the table" in (stale.pending or "")
