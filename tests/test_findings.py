@@ -233,8 +233,7 @@ def test_a_table_reads_its_summary_or_says_the_rerun_is_pending(tmp_path: Path) 
     assert "Strategies on `hand` at equal compute" in bullets and "pending" not in bullets
 
     # no difference by the test, yet an interval clear of 0: told as the trade-off it is
-    cheap, dear = sorted(("base", bench.DIFFSTRIDE), key=lambda n: current.strategy(n).cost)
-    assert cheap == "base"
+    assert current.strategy("base").cost < current.strategy(bench.DIFFSTRIDE).cost
     traded = {
         "a": bench.DIFFSTRIDE,
         "b": "base",

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 import api.live_board as leaderboard_module
-from api.db.models import Job, Trial, utcnow
 from api.board_cache import Leaderboards
+from api.db.models import Job, Trial, utcnow
 from api.db.session import session_scope
 from api.live_board import MAX_ERROR_CHARS
 from nas.readout import StrideReadout

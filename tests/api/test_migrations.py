@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from api.db.models import Base
@@ -26,6 +27,27 @@ def table_names(url: str) -> set[str]:
         return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
     finally:
         engine.dispose()
+
+
+def old_job(conn: sa.Connection, state: str) -> int:
+    """A job row as an earlier schema stores it (raw SQL: no model of today's); its id."""
+    job: int = conn.execute(
+        sa.text(
+            "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
+            "VALUES ('old', :state, '{}', :now, :now, 3) RETURNING id"
+        ),
+        {"state": state, "now": "2026-12-01 10:00:00"},
+    ).scalar_one()
+    return job
+
+
+def just_before(database_url: str, revision: str) -> tuple[Config, str]:
+    """Migrate to the revision before ``revision``; its Alembic config and that revision."""
+    config = alembic_config(database_url)
+    before = ScriptDirectory.from_config(config).get_revision(revision).down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
+    return config, before
 
 
 def test_db_one_linear_history() -> None:
@@ -99,13 +121,7 @@ def test_db_trial_documents_move_with_their_data_both_ways(database_url: str) ->
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            job = conn.execute(
-                sa.text(
-                    "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
-                    "VALUES ('old', 'completed', '{}', :now, :now, 3) RETURNING id"
-                ),
-                {"now": "2026-12-01 10:00:00"},
-            ).scalar_one()
+            job = old_job(conn, "completed")
             for number, stored in ((0, result), (1, None)):
                 conn.execute(
                     sa.text(
@@ -199,20 +215,11 @@ def test_db_trials_stored_before_takeovers_keep_their_attempts_charged(
 ) -> None:
     """``trial.takeovers`` and ``trial.free_retries`` arrive as 0 on every stored trial (its
     attempts so far stay charged, as they were), and go again on the way down."""
-    config = alembic_config(database_url)
-    before = ScriptDirectory.from_config(config).get_revision(TAKEOVERS_REVISION).down_revision
-    assert isinstance(before, str)
-    command.upgrade(config, before)
+    config, before = just_before(database_url, TAKEOVERS_REVISION)
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            job = conn.execute(
-                sa.text(
-                    "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
-                    "VALUES ('old', 'running', '{}', :now, :now, 3) RETURNING id"
-                ),
-                {"now": "2026-12-01 10:00:00"},
-            ).scalar_one()
+            job = old_job(conn, "running")
             conn.execute(
                 sa.text(
                     "INSERT INTO trial (job_id, strategy, number, state, spec, params, "
@@ -241,23 +248,14 @@ def test_db_trials_stored_before_the_strides_column_get_their_strides_text(
 ) -> None:
     """``trial.strides`` is filled in for every stored trial: the block string's strides, or a
     finished DiffStride trial's learned ones from its result document; it goes on the way down."""
-    config = alembic_config(database_url)
-    before = ScriptDirectory.from_config(config).get_revision(STRIDES_REVISION).down_revision
-    assert isinstance(before, str)
-    command.upgrade(config, before)
+    config, before = just_before(database_url, STRIDES_REVISION)
     fixed = preset("resnet_narrow_fmnist").to_string()
     learning = diffstride_spec().to_string()
     learned = [None, [1.634, 1.7], [2.4, 2.4], [3.0, 3.0]]
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            job = conn.execute(
-                sa.text(
-                    "INSERT INTO job (name, state, spec, created_at, updated_at, version) "
-                    "VALUES ('old', 'running', '{}', :now, :now, 3) RETURNING id"
-                ),
-                {"now": "2026-12-01 10:00:00"},
-            ).scalar_one()
+            job = old_job(conn, "running")
             for number, spec, result in (
                 (0, fixed, None),
                 (1, learning, {"learned_strides": learned}),
