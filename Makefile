@@ -66,7 +66,7 @@ PYTEST_WORKERS ?= logical
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
 
 test: install data browser lint
-	$(PY) -m pytest $(PYTEST_PARALLEL)
+	$(PY) -m pytest $(PYTEST_PARALLEL) --durations=15
 
 # Includes the slow tests.
 test-all: install data browser
