@@ -208,6 +208,11 @@ class VerdictStrategy(View):
     value: float | None = None
 
 
+class VerdictTradeOff(View):
+    sooner: str
+    better: str
+
+
 class VerdictPair(View):
     a: str
     b: str
@@ -220,6 +225,7 @@ class VerdictPair(View):
     effect_high: float | None = None
     ahead: str | None = None
     says: str
+    trade_off: VerdictTradeOff | None = None
 
 
 class Verdict(View):

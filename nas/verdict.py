@@ -39,6 +39,10 @@ own cost against the other strategy's runs at that same compute:
 - says: "A ahead of B" when Holm's p < ``ALPHA``, U favours A and the effect's interval lies
   on A's side of zero; else "not distinguishable" (whenever Holm's p >= ``ALPHA``, and when the
   test and the interval disagree). With one run per strategy it makes no claim at all.
+- trade-off: a pair not distinguishable whose effect's interval still lies on one side of zero,
+  where the strategy behind finishes its runs on less compute (median), is a trade-off rather
+  than a tie (``TradeOff``): that one answers sooner (U counts the other's runs, with nothing
+  yet at its cost, as behind), the other better wherever both have an answer.
 
 The runs of one repeat share their seeds across strategies (``nas.job.JobSpec.runs``); the test
 treats runs as independent draws, as the relabeling needs.
@@ -92,6 +96,15 @@ class StrategyRuns(BaseModel):
     )
 
 
+class TradeOff(BaseModel):
+    """One strategy answers sooner, the other better (``trade_off``)."""
+
+    sooner: str = Field(
+        description="finishes its runs on less compute (median), behind where both answer"
+    )
+    better: str = Field(description="ahead wherever both have an answer (the effect's side)")
+
+
 class PairVerdict(BaseModel):
     """Strategy ``a`` against strategy ``b`` at equal compute."""
 
@@ -116,6 +129,11 @@ class PairVerdict(BaseModel):
     effect_high: float | None
     ahead: str | None = Field(description="the strategy ahead; null: not distinguishable")
     says: str
+    trade_off: TradeOff | None = Field(
+        default=None,
+        description="not distinguishable, yet the effect's interval excludes 0 and the one "
+        "behind finishes on less compute: it answers sooner, the other better; null otherwise",
+    )
 
 
 class Verdict(BaseModel):
@@ -322,10 +340,12 @@ def verdict(
         for i, a in enumerate(names)
         for b in names[i + 1 :]
     ]
+    costs = {s.strategy: s.cost for s in strategies}
     pairs = [
         decide(pair, corrected, alpha)
         for pair, corrected in zip(pairs, holm([p.p for p in pairs]), strict=True)
     ]
+    pairs = [p.model_copy(update={"trade_off": trade_off(p, costs)}) for p in pairs]
     return Verdict(
         claim=True, says=_headline(pairs, alpha), alpha=alpha, strategies=strategies, pairs=pairs
     )
@@ -376,6 +396,20 @@ def decide(pair: PairVerdict, corrected: float, alpha: float) -> PairVerdict:
     behind = pair.b if ahead == pair.a else pair.a
     says = f"{ahead} ahead of {behind}" if ahead else NOT_DISTINGUISHABLE
     return pair.model_copy(update={"p_holm": corrected, "ahead": ahead, "says": says})
+
+
+def trade_off(pair: PairVerdict, costs: Mapping[str, float | None]) -> TradeOff | None:
+    """The trade-off of a pair not told apart (None: none): its effect's interval lies on one
+    side of zero, and the strategy behind there finishes its runs on less compute (``costs``:
+    median compute per strategy)."""
+    low, high = pair.effect_low, pair.effect_high
+    if pair.ahead is not None or low is None or high is None or low <= 0 <= high:
+        return None
+    better, sooner = (pair.a, pair.b) if low > 0 else (pair.b, pair.a)
+    cost_better, cost_sooner = costs.get(better), costs.get(sooner)
+    if cost_better is None or cost_sooner is None or not cost_sooner < cost_better:
+        return None
+    return TradeOff(sooner=sooner, better=better)
 
 
 def _headline(pairs: Sequence[PairVerdict], alpha: float) -> str:

@@ -57,7 +57,7 @@ from bench.strategies import AFTER, AGAINST, COMPOUND, DIFFSTRIDE, TABLES, Summa
 from nas.errors import SpecError
 from nas.oracle import OraclePoint, OracleTable
 from nas.presets import parse_spec
-from nas.verdict import ALPHA
+from nas.verdict import ALPHA, PairVerdict, trade_off
 from scripts.findings_questions import (
     LongTraining,
     Scaling,
@@ -235,16 +235,19 @@ def pair_text(pair: dict[str, Any], first: str, facts: StrategyFacts) -> str:
             f"{signed(sign * pair['effect'])} points of test accuracy, 95% interval "
             f"{signed(low)} to {signed(high)}"
         )
-        if not pair["ahead"] and (low > 0 or high < 0):
-            better, worse = (first, other) if low > 0 else (other, first)
-            if facts.strategy(worse).cost < facts.strategy(better).cost:
-                trade = (
-                    f": a trade-off, not a tie: the test counts a run with no recommendation "
-                    f"yet as behind, and {worse} finishes after {facts.strategy(worse).cost:.1f} "
-                    f"base epochs (median compute of {better}'s runs: "
-                    f"{facts.strategy(better).cost:.1f}); where both have a recommendation, "
-                    f"{better} leads (the effect)"
-                )
+        found = trade_off(
+            PairVerdict.model_validate(pair),
+            {name: facts.strategy(name).cost for name in (pair["a"], pair["b"])},
+        )
+        if found is not None:
+            sooner, better = found.sooner, found.better
+            trade = (
+                f": a trade-off, not a tie: the test counts a run with no recommendation "
+                f"yet as behind, and {sooner} finishes after {facts.strategy(sooner).cost:.1f} "
+                f"base epochs (median compute of {better}'s runs: "
+                f"{facts.strategy(better).cost:.1f}); where both have a recommendation, "
+                f"{better} leads (the effect)"
+            )
     runs = (pair["runs_a"], pair["runs_b"])[::sign]
     return (
         f"against {other}: {pair['says']} (Holm p = {p_text(pair['p_holm'])}; {effect}; "

@@ -21,6 +21,7 @@ from nas.verdict import (
     MAX_EXACT_RUNS,
     NO_CLAIM,
     NOT_DISTINGUISHABLE,
+    TradeOff,
     costs_and_values,
     decide,
     exact_p,
@@ -299,3 +300,24 @@ def test_holm_corrects_over_the_pairs_of_three_strategies() -> None:
     assert by_pair["grid", "narrow"].ahead == "grid"
     assert by_pair["grid-again", "narrow"].ahead == "grid-again"
     assert found.says.endswith("; the other pair not distinguishable")
+
+
+def test_a_cheaper_worse_strategy_is_a_trade_off_not_a_tie() -> None:
+    """``base`` answers after 1 unit of compute, ``search`` after 3 and better: U counts search
+    behind at base's cost (nothing yet) and ahead at its own, so the test cannot tell them
+    apart, while the effect (where both answer) is clear of 0: a trade-off, named as such."""
+    base = [one_step(0.70 + k / 1000, cost=1.0) for k in range(5)]
+    search = [[Step(3.0, 0.90 + k / 1000, 0.90 + k / 1000)] for k in range(5)]
+    found = verdict({"base": base, "search": search}, bootstrap=199)
+    (pair,) = found.pairs
+    assert pair.ahead is None and pair.says == "not distinguishable"
+    assert pair.effect_high is not None and pair.effect_high < 0  # base minus search, both answer
+    assert pair.trade_off == TradeOff(sooner="base", better="search")
+    # the same effect from the costlier side is no trade-off: it is simply not shown better
+    costly = [one_step(0.70 + k / 1000, cost=9.0) for k in range(5)]
+    (plain,) = verdict({"base": costly, "search": search}, bootstrap=199).pairs
+    assert plain.trade_off is None
+    # an interval that straddles 0 is no trade-off either
+    level = [[Step(3.0, 0.70 + k / 1000, 0.70 + k / 1000)] for k in (2, 4, 0, 3, 1)]
+    mixed = [one_step(0.7025 + (-1) ** k * k / 1000, cost=1.0) for k in range(5)]
+    assert verdict({"a": mixed, "b": level}, bootstrap=199).pairs[0].trade_off is None

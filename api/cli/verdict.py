@@ -45,6 +45,9 @@ def _points(value: float | None) -> str:
 def pair_lines(pair: VerdictPair) -> tuple[str, str]:
     """A pair in two lines: who is ahead, then the numbers (rich markup, escaped)."""
     says = f"[bold]{escape(pair.ahead)} ahead[/]" if pair.ahead else "not distinguishable"
+    if pair.trade_off is not None:  # the test cannot tell them apart, the interval can
+        found = pair.trade_off
+        says += f": {escape(found.sooner)} sooner, {escape(found.better)} better (a trade-off)"
     numbers = (
         f"  U {pair.statistic:+d}/{pair.bound}, p {pair.p:.2g}, Holm p {pair.p_holm:.2g}; "
         + (

@@ -46,7 +46,9 @@
         cell(pValue(p.p), "num"),
         cell(pValue(p.p_holm), "num"),
         cell(p.effect === null ? "–" : points(p.effect) + " (" + points(p.effect_low) + " to " + points(p.effect_high) + ")", "num"),
-        cell(p.ahead ? p.ahead + " ahead" : "not distinguishable", p.ahead ? "" : "stopped"),
+        cell(p.ahead ? p.ahead + " ahead" : p.trade_off
+          ? "not distinguishable: " + p.trade_off.sooner + " sooner, " + p.trade_off.better + " better (a trade-off)"
+          : "not distinguishable", p.ahead ? "" : "stopped"),
       );
       body.append(tr);
     }

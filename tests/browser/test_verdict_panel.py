@@ -119,3 +119,21 @@ def test_too_few_runs_for_any_pair_say_so_once(server: Server, page: Any) -> Non
     ), text
     assert page.locator("#verdict-says").text_content().startswith("not distinguishable")
     assert not page.errors
+
+
+def test_a_trade_off_is_shown_as_one(server: Server, page: Any) -> None:
+    """grid answers on a ninth of random's compute and worse: the test cannot tell them apart
+    (each is ahead at its own cost), the interval can: the row names the trade-off."""
+    strategies: list[Any] = ["grid", "random"]
+    job_id = server.create_job(name="trade-off", strategies=strategies, repeats=4)
+    t = Trials(server, job_id)
+    for r in range(4):
+        t.finished(f"grid/r{r}", 0.70 + 0.001 * r, 1_000_000)
+        t.finished(f"random/r{r}", 0.90 + 0.001 * r, 9_000_000)
+    open_verdict(page, server, job_id)
+    served = httpx.get(f"{server.url}/api/v1/jobs/{job_id}/verdict").json()
+    assert served["pairs"][0]["trade_off"] == {"sooner": "grid", "better": "random"}
+    (row,) = pair_rows(page)
+    assert row[0] == "grid vs random"
+    assert row[-1] == "not distinguishable: grid sooner, random better (a trade-off)"
+    assert not page.errors

@@ -15,6 +15,8 @@ from typer.testing import CliRunner, Result
 
 from api.app import create_app
 from api.cli import app as cli
+from api.cli.verdict import pair_lines
+from api.client import VerdictPair
 from api.db.session import upgrade_database
 from api.settings import Settings
 from api.store import JobRepository
@@ -151,3 +153,29 @@ def test_the_export_record_holds_the_verdict_of_a_trained_job(
     assert served["final"] and [s["runs"] for s in served["strategies"]] == [2, 2]
     assert served["claim"] and served["pairs"][0]["smallest_p"] == pytest.approx(2 / 6)
     assert served["pairs"][0]["says"] == "not distinguishable"  # 2 runs each can show nothing
+
+
+def test_a_trade_off_is_named_in_the_pair_line() -> None:
+    """A pair the test cannot tell apart while its interval can: who answers sooner, who
+    better (``nas.verdict.TradeOff``), escaped like every label."""
+    pair = VerdictPair.model_validate(
+        {
+            "a": "base",
+            "b": "[search]",
+            "statistic": 0,
+            "bound": 50,
+            "p": 1.0,
+            "p_holm": 1.0,
+            "effect": -0.2,
+            "effect_low": -0.21,
+            "effect_high": -0.19,
+            "ahead": None,
+            "says": "not distinguishable",
+            "trade_off": {"sooner": "base", "better": "[search]"},
+        }
+    )
+    head, _ = pair_lines(pair)
+    assert head == (
+        "base vs \\[search]: not distinguishable: base sooner, \\[search] better (a trade-off)"
+    )
+    assert "trade-off" not in pair_lines(pair.model_copy(update={"trade_off": None}))[0]
