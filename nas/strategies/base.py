@@ -125,6 +125,12 @@ class SearchStrategy(ABC):
         """True when the strategy will never ask again (its space is exhausted)."""
         return False
 
+    def asks_cheapest_first(self) -> bool:
+        """Whether each proposal is estimated to cost at least as much as the one before (a
+        grid in ``order: cost``): once one does not fit what is left of the budget, with
+        nothing of it in flight to give back, none will, and the runner stops it there."""
+        return False
+
     def finished_reason(self) -> str:
         """Why it asks no more, once ``ask`` gives nothing and none of its trials runs (the
         runner's stop reason)."""

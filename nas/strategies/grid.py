@@ -100,6 +100,9 @@ class GridSearch(SearchStrategy):
                 return index
         return None
 
+    def asks_cheapest_first(self) -> bool:
+        return self._walking() == "cost"
+
     def is_finished(self) -> bool:
         return self._next_index() is None
 

@@ -155,6 +155,47 @@ def test_a_cost_ordered_grid_trains_the_cheapest_point_first_by_the_budgets_esti
     assert widths == {0.5} and trials[-1].request.params["depth"] == 2.0  # small first
 
 
+def test_a_cost_ordered_grid_stops_at_its_first_point_over_budget() -> None:
+    """Cheapest first, once a point does not fit what is left (one trial at a time: nothing in
+    flight to give back), no later one can: it stops there, one skip, not 25 (the rule for
+    other strategies), saying what the cheapest point left needs."""
+
+    def job(total: float) -> JobSpec:
+        return JobSpec.parse(
+            {
+                "name": "cheapest-first",
+                "dataset": {"name": "synthetic", "subset": 200},
+                "space": COST_SPACE,
+                "strategies": [{"name": "grid", "options": {"order": "cost"}}],
+                "budget": {
+                    "unit": "base_epochs",
+                    "total": total,
+                    "epochs_per_trial": 2,
+                    "parallel_trials": 1,
+                },
+                "confirm_seeds": 0,
+            }
+        )
+
+    data = load("synthetic", subset=200)
+    probe = JobRunner(job(1000), data, InlineExecutor(), MemoryTrialStore())
+    objective = SyntheticObjective(
+        base=probe.base, target_strides=(1, 2, 2, 2), cost_of_epoch=probe.epoch_cost
+    )
+    store = MemoryTrialStore()
+    runner = JobRunner(job(6), data, SyntheticExecutor(objective), store)
+    trials = sorted(runner.run(), key=lambda t: t.number)
+    states = [t.state for t in trials]
+    assert states.count(TrialState.SKIPPED) == 1 and states[-1] == TrialState.SKIPPED
+    assert TrialState.COMPLETED in states
+    (account,) = runner.ledger.accounts.values()
+    stopped = account.stopped or ""
+    assert stopped.startswith("budget: its cheapest proposal left needs "), stopped
+    estimates = [runner.ledger.estimate(t.request.spec) for t in trials]
+    assert estimates == sorted(estimates)  # the skipped one costs at least every trained one
+    assert not account.fits(estimates[-1])
+
+
 def test_cost_ties_keep_product_order(make_context, objective, base_spec) -> None:
     space = SearchSpace(strides=[[1, 2], [1, 2], [2], [1, 2]], widths=[1.0, 0.5])
     context = make_context(space=space)

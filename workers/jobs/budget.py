@@ -198,6 +198,12 @@ class JobBudget:
             f"{self.amount(account.remaining())} left"
         )
 
+    def cheapest_over_budget(self, key: str, cost: float) -> str:
+        """Why strategy ``key``, which asks cheapest first, stopped at a skipped proposal of
+        estimated ``cost``: no later proposal can fit either."""
+        needs = self.over_budget(cost, self.accounts[key].remaining())
+        return f"budget: its cheapest proposal left {needs.removeprefix(OVER_BUDGET + ': ')}"
+
     def can_ask(self, key: str) -> str | None:
         """None when strategy ``key`` may propose a trial now; else why not: the trial limit
         (it stops), or its budget committed (it stops once nothing of it is in flight, else

@@ -17,7 +17,9 @@ spending nothing, until its source has stopped with nothing in flight; then it s
 source's recommendation, or stops when there is none.
 
 A strategy stops when it is finished, has nothing to ask and nothing running, or its share of
-the budget is spent (nothing left, or many proposals in a row do not fit). Why it stopped reads
+the budget is spent (nothing left, or many proposals in a row do not fit; one that asks
+cheapest first, such as a grid in ``order: cost``, at its first that does not fit while
+nothing of it is in flight). Why it stopped reads
 true and in the job's unit (``workers.jobs.budget``): a grid that trained 2 of its 18 points because
 the other 16 were over budget stopped for its budget, not because its space was exhausted.
 
@@ -450,7 +452,10 @@ class JobRunner:
             self.store.skip(trial.id, self.ledger.over_budget(cost, account.remaining()))
             out_of_budget = account.skip()
             state.strategy.tell(trial.number, None)
-            if out_of_budget:
+            if not out_of_budget and not account.reserved and state.strategy.asks_cheapest_first():
+                # the cheapest proposal left does not fit, and nothing in flight can give back
+                self._stop(state, self.ledger.cheapest_over_budget(state.key, cost), reopens=True)
+            elif out_of_budget:
                 self._stop(state, self.ledger.too_many_skips(state.key), reopens=True)
             else:
                 self._save_budget()
