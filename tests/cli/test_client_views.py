@@ -25,7 +25,7 @@ from api.schemas.trials import TrialDetail as ServerTrialDetail
 from api.schemas.trials import TrialLog as ServerTrialLog
 from api.schemas.trials import TrialOut
 from api.schemas.verdict import VerdictOut
-from nas.verdict import PairVerdict, StrategyRuns
+from nas.verdict import PairVerdict, StrategyRuns, TradeOff
 from workers.jobs.confirm import ConfirmationSummary
 from workers.jobs.store import BudgetUse as ServerBudgetUse
 
@@ -43,6 +43,7 @@ PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (client.Job, JobOut),
     (client.VerdictStrategy, StrategyRuns),
     (client.VerdictPair, PairVerdict),
+    (client.VerdictTradeOff, TradeOff),
     (client.Verdict, VerdictOut),
 ]
 VIEWS = {view: model for view, model in PAIRS}
