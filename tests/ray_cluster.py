@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from tests.ray_head import session_of
 from tests.threaded_server import free_port
 from workers.executors.host import NODE_ENV
 from workers.executors.ray_bridge import GCS_RECONNECT_ENV
@@ -40,15 +41,6 @@ HEAD_ENV = {
     "RAY_health_check_timeout_ms": "2000",
     "RAY_health_check_failure_threshold": "5",
 }
-
-
-def session_of(pid: int) -> int | None:
-    """The session id of a process (None once it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[3])  # after comm: state ppid pgrp session
 
 
 def short_root() -> Path:

@@ -1,8 +1,10 @@
 """A Ray head node of its own for a test (``ray start --head``), which the test can crash.
 
-Every process of the head is started with ``--temp-dir`` set to a directory unique to this
-head, so ``crash`` SIGKILLs exactly those processes (as if the machine died), whatever else
-runs Ray on the machine. The temp dir is short: Ray's unix socket paths must fit 107 bytes.
+``ray start`` runs in a process session of its own, which every process of the head inherits
+(workers and actors too, whose command lines Ray rewrites to ``ray::...``), and with
+``--temp-dir`` set to a directory unique to this head; ``crash`` SIGKILLs the processes of that
+session or naming that directory (as if the machine died), whatever else runs Ray on the
+machine. The temp dir is short: Ray's unix socket paths must fit 107 bytes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def session_of(pid: int) -> int | None:
+    """The session id of a process (None once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[3])  # after comm: state ppid pgrp session
+
+
 class RayHead:
     """``ray start --head`` on ``port`` with ``num_cpus``; ``crash`` kills it, ``start`` again
     brings a fresh head up on the same port."""
@@ -45,6 +56,7 @@ class RayHead:
         self.num_cpus = num_cpus
         self.port = port or free_port()
         self.temp_dir = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+        self.sessions: list[int] = []  # of each ``ray start`` of this head
 
     @property
     def address(self) -> str:
@@ -68,18 +80,29 @@ class RayHead:
             "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
             f"--temp-dir={self.temp_dir}",
         ]  # fmt: skip
-        done = subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"ray start failed:\n{done.stdout}\n{done.stderr}")
+        starting = subprocess.Popen(
+            command,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its pid is the session id every head process inherits
+        )
+        self.sessions.append(starting.pid)
+        stdout, stderr = starting.communicate(timeout=120)
+        if starting.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{stdout}\n{stderr}")
         return self
 
     def pids(self) -> list[int]:
-        """Processes of this head (their command line names its temp dir)."""
+        """Processes of this head: of one of its ``ray start`` sessions, or naming its temp
+        dir on their command line."""
         mine = os.getpid()
+        sessions = set(self.sessions)
         return [
-            int(entry)
-            for entry in os.listdir("/proc")
-            if entry.isdigit() and int(entry) != mine and self.temp_dir in _cmdline(int(entry))
+            pid
+            for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit())
+            if pid != mine and (session_of(pid) in sessions or self.temp_dir in _cmdline(pid))
         ]
 
     def crash(self) -> int:
