@@ -143,6 +143,28 @@ def _finish_order(
     return known + [i for i in by_id if finished[i] is None]
 
 
+def _new_names(known: Sequence[str], found: Iterable[str]) -> list[str]:
+    """The names in ``found`` not in ``known``, each once, in order of appearance."""
+    have = set(known)
+    return [name for name in dict.fromkeys(found) if name not in have]
+
+
+def _fold_search(
+    folds: Folds,
+    order: Sequence[int],
+    strategies: Sequence[str],
+    states: Sequence[str],
+    costs: Sequence[float | None],
+    accuracies: Sequence[float | None],
+    macs: Sequence[int | None],
+    ids: Sequence[int],
+) -> None:
+    """Fold the trials at positions ``order`` (finish order) of these columns, leaving out
+    the confirmation runs: they are no search, on neither the curves nor the front."""
+    search = [i for i in order if strategies[i] != CONFIRM]
+    folds.extend(search, strategies, states, costs, accuracies, macs, ids)
+
+
 def _best_ranked(
     strategies: Sequence[str],
     states: Sequence[str],
@@ -199,9 +221,9 @@ class Leaderboard:
         self.unchanged_json: tuple[int, sa.Row[Any], bytes] | None = None
         # (version, top, body) of the last first screen (the best ``top`` trials)
         self.top_json: tuple[int, int, bytes] | None = None
-        # (version, top, rows) of a first screen read before the columns were: the best
-        # ``top`` ranked trials as rows of FIELDS (``load_first_screen``)
-        self.screen: tuple[int, int, list[Any]] | None = None
+        # (top, rows) of a first screen read before the columns were, at version ``folded``:
+        # the best ``top`` ranked trials as rows of FIELDS (``load_first_screen``)
+        self.screen: tuple[int, list[Any]] | None = None
         self._reset_folds()
 
     # ---- loading ------------------------------------------------------------------------
@@ -232,7 +254,7 @@ class Leaderboard:
         if self.job is None:
             return False
         screen = self.screen
-        return bool(self.version) or (screen is not None and top is not None and top == screen[1])
+        return bool(self.version) or (screen is not None and top is not None and top == screen[0])
 
     def load_first_screen(
         self, session: Session, job: sa.Row[Any], top: int, spec: JobSpec | None = None
@@ -258,26 +280,17 @@ class Leaderboard:
                 for row in connection.execute(sa.select(*_SELECT).where(Trial.id.in_(best)))
             }
             screen = [found[i] for i in best if i in found]
-            have = set(self.strategies)
-            known = self.strategies + [s for s in dict.fromkeys(strategies) if s not in have]
+            known = self.strategies + _new_names(self.strategies, strategies)
             folds = Folds(known)
             order = _finish_order(finished, ids, (i for i, s in enumerate(states) if s in FINISHED))
-            folds.extend(  # as ``_fold`` does: the confirmation runs are no search
-                [i for i in order if strategies[i] != CONFIRM],
-                strategies,
-                states,
-                costs,
-                accuracies,
-                macs,
-                ids,
-            )
+            _fold_search(folds, order, strategies, states, costs, accuracies, macs, ids)
             counts = Counter(zip(strategies, states, strict=True))
             with self.lock:
                 if spec is not None:
                     self.spec = spec
                 self.strategies = known
                 self.folds, self.counts = folds, counts
-                self.screen = (job.version, top, screen)
+                self.screen = (top, screen)
                 self.folded = job.version
                 self.job = job
 
@@ -301,11 +314,7 @@ class Leaderboard:
             if row[_ERROR] is not None:
                 i = self.where[row[_ID]]
                 errors[i] = _short(errors[i])
-        known = set(self.strategies)
-        for strategy in dict.fromkeys(r[_STRATEGY] for r in rows):
-            if strategy not in known:
-                self.strategies.append(strategy)
-                known.add(strategy)
+        self.strategies.extend(_new_names(self.strategies, (r[_STRATEGY] for r in rows)))
         self._fold(fresh, refold)
 
     def _read(
@@ -404,9 +413,9 @@ class Leaderboard:
         if not order:
             return
         cols = self.cols
-        strategy = cols[_STRATEGY]
-        folds.extend(  # confirmation runs are no search: not on the curves nor the front
-            [i for i in order if strategy[i] != CONFIRM],
+        _fold_search(
+            folds,
+            order,
             cols[_STRATEGY],
             cols[_STATE],
             cols[_COST],
@@ -529,9 +538,9 @@ class Leaderboard:
         if found is not None:
             return found
         if not self.version:
-            if self.screen is None or top != self.screen[1]:
+            if self.screen is None or top != self.screen[0]:
                 raise RuntimeError("the board has no columns and no such first screen")
-            columns = [list(c) for c in zip(*self.screen[2], strict=True)]
+            columns = [list(c) for c in zip(*self.screen[1], strict=True)]
             if columns:
                 columns[_ERROR] = list(map(_short, columns[_ERROR]))
             return self._body(job, True, self._columns_of(columns), None, top)

@@ -37,10 +37,8 @@ min-max, or the interquartile range when N >= 5.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
-from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -133,9 +131,6 @@ def group_keys(keys: Sequence[str], runs: Mapping[str, RunKey]) -> list[tuple[st
 # ---- statistics ------------------------------------------------------------------------------
 
 
-_cost: Callable[[Step], float] = attrgetter("cost")
-
-
 @dataclass
 class KeyRun:
     """One strategy key's finished trials in finish order."""
@@ -144,10 +139,9 @@ class KeyRun:
     steps: list[Step] = field(default_factory=list)
     trials: list[int] = field(default_factory=list)
 
-    @cached_property
+    @property
     def spent(self) -> float:
-        """Compute charged over its steps (a run's steps are not changed once it is made)."""
-        return float(sum(map(_cost, self.steps)))
+        return sum(s.cost for s in self.steps)
 
 
 def band_curve(runs: Sequence[KeyRun], band: Literal["min-max", "iqr"]) -> BandCurve:
