@@ -8,9 +8,14 @@
 3. Fault tests: the suite's fault and restart tests (database unplugged, worker killed, trial
    out of memory, full disk, server killed), run here with pytest and counted.
 4. Load: ``--clients`` concurrent clients for ``--seconds`` against ``nas serve`` on loopback
-   while a job runs: the leaderboard of a 2,000-trial job (incremental refreshes as the page
-   does, some full loads), the running job and a trials page. p50/p99, errors, and how many
-   trials the running job finished meanwhile.
+   while a job runs, two ways. Saturated: each client sends its next request as soon as the last
+   one answered (the leaderboard of a 2,000-trial job, incremental refreshes as the page does
+   and some full loads, the running job and a trials page): the server's throughput, and
+   latencies set by it (Little's law: clients / throughput). Open pages: each client is a
+   leaderboard page on the running job, polling as leaderboard.js does (an answer, then
+   ``POLL_MS`` = 1 s, then ``since=VERSION``; a full reload now and then): what its users see
+   while the trials fill the cores. p50/p99, errors, and how many trials the running job
+   finished meanwhile.
 
     python bench/reliability.py [--quick] [--results docs/results.md] [--only-load]
 """
@@ -199,7 +204,38 @@ async def client_loop(
                 version = response.json()["version"]
 
 
-def load(clients: int, seconds: float, scratch: Path) -> dict[str, Any]:
+PAGE_POLL_S = 1.0  # leaderboard.js: POLL_MS while the job runs
+
+
+async def page_loop(
+    base: str, job: int, until: float, seed: int, times: list[float], errors: list
+) -> None:
+    """One open leaderboard page on ``job``: a full answer, then every ``PAGE_POLL_S`` after
+    the last answer the changes since its version; 1 poll in 20 is a reload (a full answer)."""
+    rng = random.Random(seed)
+    version = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        await asyncio.sleep(rng.uniform(0, PAGE_POLL_S))  # pages opened at different moments
+        while time.monotonic() < until:
+            full = version == 0 or rng.random() < 0.05
+            params = {} if full else {"since": version}
+            t0 = time.perf_counter()
+            try:
+                response = await client.get(f"/api/v1/jobs/{job}/leaderboard", params=params)
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
+            else:
+                times.append(1000 * (time.perf_counter() - t0))
+                if response.status_code != 200:
+                    errors.append(str(response.status_code))
+                else:
+                    version = response.json()["version"]
+            await asyncio.sleep(PAGE_POLL_S)
+
+
+def load(clients: int, seconds: float, scratch: Path, *, pages: bool = False) -> dict[str, Any]:
+    """The load row: saturated clients (``client_loop``), or open pages (``page_loop``)."""
+    scratch.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{scratch / 'load.db'}"
     upgrade_database(url)
     engine = make_engine(url)
@@ -221,7 +257,9 @@ def load(clients: int, seconds: float, scratch: Path) -> dict[str, Any]:
         async def everyone() -> None:
             await asyncio.gather(
                 *(
-                    client_loop(server.url, board, running, until, i, times, errors)
+                    page_loop(server.url, running, until, i, times, errors)
+                    if pages
+                    else client_loop(server.url, board, running, until, i, times, errors)
                     for i in range(clients)
                 )
             )
@@ -236,6 +274,7 @@ def load(clients: int, seconds: float, scratch: Path) -> dict[str, Any]:
         server.stop()
     ordered = sorted(times)
     return {
+        "pages": pages,
         "clients": clients,
         "seconds": seconds,
         "requests": len(times) + len(errors),
@@ -252,43 +291,60 @@ def load(clients: int, seconds: float, scratch: Path) -> dict[str, Any]:
 
 
 LOAD_ROW = "load on loopback while a job runs"
-LOAD_NOTE = "The load row:"
+PAGES_ROW = "open leaderboard pages while a job runs"
+LOAD_NOTE = "The load rows:"
 
 
 def load_row(loaded: dict[str, Any]) -> list[str]:
-    return [
-        LOAD_ROW,
-        f"{loaded['clients']} clients for {loaded['seconds']:.0f} s: leaderboard of a "
-        "2,000-trial job (incremental and full), job status, a trials page; the job's trial "
-        f"workers at nice {loaded['nice']}",
+    if loaded.get("pages"):
+        what = [
+            PAGES_ROW,
+            f"{loaded['clients']} pages for {loaded['seconds']:.0f} s on the running job, each "
+            f"polling as leaderboard.js does (every {PAGE_POLL_S:.0f} s after an answer, "
+            f"1 in 20 a reload); the job's trial workers at nice {loaded['nice']}",
+        ]
+    else:
+        what = [
+            LOAD_ROW,
+            f"{loaded['clients']} clients for {loaded['seconds']:.0f} s, each sending its next "
+            "request at its last answer: leaderboard of a 2,000-trial job (incremental and "
+            f"full), job status, a trials page; the job's trial workers at nice {loaded['nice']}",
+        ]
+    outcome = (
         f"{loaded['requests']:,} requests, {loaded['rate']:.0f}/s, p50 {loaded['p50']:.1f} "
         f"ms, p99 {loaded['p99']:.1f} ms, max {loaded['max']:.0f} ms, "
         f"{loaded['errors']} errors; the job finished {loaded['trials_during']} "
-        f"trial{'' if loaded['trials_during'] == 1 else 's'} meanwhile",
-    ]
+        f"trial{'' if loaded['trials_during'] == 1 else 's'} meanwhile"
+    )
+    return [*what, outcome]
 
 
-def load_note(loaded: dict[str, Any]) -> str:
-    """When and where the load row ran, and how busy the machine was."""
+def load_note(runs: list[dict[str, Any]]) -> str:
+    """When and where the load rows ran, and how busy the machine was."""
+    busy = "; ".join(
+        f"load average {r['load_before']:.1f} before and {r['load_after']:.1f} after the "
+        f"{'pages' if r.get('pages') else 'saturated'} run"
+        for r in runs
+    )
     return (
-        f"{LOAD_NOTE} {machine()}; load average {loaded['load_before']:.1f} before, "
-        f"{loaded['load_after']:.1f} after. The clients run on the same cores as the server "
-        "and its trial workers (and here beside other work): the latencies are the whole "
-        "machine's, noisy from one run to the next."
+        f"{LOAD_NOTE} {machine()}; {busy}. The clients run on the same cores as the server "
+        "and its trial workers: the latencies are the whole machine's, noisy from one run to "
+        "the next. Saturated clients measure throughput: their latency is clients / "
+        "throughput, whatever the server does with the time."
     )
 
 
-def with_load_row(body: str, loaded: dict[str, Any]) -> str:
-    """The reliability section ``body`` with its load row (and the note on it) replaced."""
-    row = "| " + " | ".join(load_row(loaded)) + " |"
-    lines = [
-        row if line.startswith(f"| {LOAD_ROW}") else line
+def with_load_rows(body: str, runs: list[dict[str, Any]]) -> str:
+    """The reliability section ``body`` with its load rows (and the note on them) replaced."""
+    rows = ["| " + " | ".join(load_row(r)) + " |" for r in runs]
+    kept = [
+        line
         for line in body.splitlines()
-        if not line.startswith(LOAD_NOTE)
+        if not line.startswith((f"| {LOAD_ROW}", f"| {PAGES_ROW}", LOAD_NOTE, "The load row:"))
     ]
-    if row not in lines:
-        lines.append(row)
-    return "\n".join(lines).rstrip() + "\n\n" + load_note(loaded)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept + rows) + "\n\n" + load_note(runs)
 
 
 def main() -> None:
@@ -314,13 +370,15 @@ def main() -> None:
 
         results_module.RESULTS = args.results
     if args.only_load:
-        with tempfile.TemporaryDirectory(prefix="nas-reliability-") as tmp:
-            loaded = load(args.clients, args.seconds, Path(tmp))
-        print(f"load: {loaded}")
+        runs = []
+        for pages in (False, True):
+            with tempfile.TemporaryDirectory(prefix="nas-reliability-") as tmp:
+                runs.append(load(args.clients, args.seconds, Path(tmp), pages=pages))
+            print(f"load: {runs[-1]}")
         body = read_section("reliability")
         if body is None:
-            raise SystemExit("no reliability section to put the load row in: run it whole")
-        body = with_load_row(body, loaded)
+            raise SystemExit("no reliability section to put the load rows in: run it whole")
+        body = with_load_rows(body, runs)
         print(body)
         write_section("reliability", body)
         return
@@ -335,8 +393,10 @@ def main() -> None:
         print(f"crashes: {crashed}")
         faults = None if args.no_fault_tests else fault_tests()
         print(f"fault tests: {faults}")
-        loaded = load(args.clients, args.seconds, scratch)
-        print(f"load: {loaded}")
+        runs = []
+        for pages in (False, True):
+            runs.append(load(args.clients, args.seconds, scratch / f"load-{pages}", pages=pages))
+            print(f"load: {runs[-1]}")
 
     rows = [
         [
@@ -363,7 +423,7 @@ def main() -> None:
                 f"{passed} passed, {failed} failed ({seconds:.0f} s)",
             ]
         )
-    rows.append(load_row(loaded))
+    rows.extend(load_row(r) for r in runs)
     body = "\n".join(
         [
             "## Reliability (`bench/reliability.py`)",
@@ -373,7 +433,7 @@ def main() -> None:
             "",
             table(["what", "how much", "outcome"], rows),
             "",
-            load_note(loaded),
+            load_note(runs),
         ]
     )
     print(body)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.artifacts import Artifacts
 from api.deps import Services, ServicesDep, require_read, require_write
+from api.routers.bodies import json_body
 from api.schemas import (
     MAX_PAGE,
     READ_ERRORS,
@@ -110,8 +111,8 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)])
-def get_job(job_id: Id, svc: ServicesDep) -> JobOut:
-    return job_out(svc.repo.get(job_id), svc)
+def get_job(job_id: Id, svc: ServicesDep) -> Response:
+    return json_body(job_out(svc.repo.get(job_id), svc))
 
 
 @router.get("/{job_id}/progress", response_model=JobProgress, dependencies=[Depends(require_read)])
@@ -140,8 +141,7 @@ def list_trials(
         ),
     ] = False,
 ) -> Response:
-    svc.repo.require(job_id)  # 404 for unknown jobs
-    trials, total = svc.repo.summaries_page(
+    trials, total = svc.repo.summaries_page(  # 404 for unknown jobs
         job_id,
         strategy=strategy,
         state=state,
@@ -152,9 +152,9 @@ def list_trials(
         ranked=ranked,
     )
     items = [mapping.trial_summary(t) for t in trials]
-    page = Page[TrialSummary].model_construct(items=items, total=total, offset=offset, limit=limit)
-    # Built from trusted columns: serialized directly, not validated again on the way out.
-    return Response(page.model_dump_json(), media_type="application/json")
+    return json_body(
+        Page[TrialSummary].model_construct(items=items, total=total, offset=offset, limit=limit)
+    )
 
 
 @router.get(

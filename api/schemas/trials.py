@@ -98,17 +98,14 @@ class TrialSummary(BaseModel):
     @classmethod
     def of_columns(cls, columns: Mapping[Any, Any], last: EpochReport | None) -> Self:
         """From a trial's columns (``workers.jobs.ranking.flat_row``: the one flattening),
-        without revalidating them; ``last``: its latest progress report."""
-        learned = columns["learned_strides"]
+        without revalidating them; ``last``: its latest progress report. Its strides text is
+        the stored one (``strides``) where the columns carry it, else computed from them."""
+        strides = columns.get("strides")
+        if strides is None:
+            learned = columns["learned_strides"]
+            strides = strides_text(columns["spec"], learned if isinstance(learned, list) else None)
         return cast(
-            Self,
-            cls.model_construct(
-                **flat_row(columns),
-                strides=strides_text(
-                    columns["spec"], learned if isinstance(learned, list) else None
-                ),
-                last_epoch=last,
-            ),
+            Self, cls.model_construct(**flat_row(columns), strides=strides, last_epoch=last)
         )
 
 

@@ -65,6 +65,7 @@ _SUMMARY_COLUMNS = (
     TrialDocument.result["stride_readout"].label("stride_readout"),
     TrialDocument.result["test_accuracy"].label("test_accuracy"),
     Trial.copied_from,
+    Trial.strides,
 )
 
 
@@ -76,6 +77,11 @@ def ranked_filter() -> list[sa.ColumnElement[bool]]:
         Trial.strategy.not_in(UNRANKED_STRATEGIES),
         Trial.accuracy.is_not(None),
     ]
+
+
+def _require(session: Session, job_id: int) -> None:
+    if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
+        raise job_not_found(job_id)
 
 
 def _last(reports: ReportList | None) -> EpochReport | None:
@@ -114,8 +120,7 @@ class JobQueries:
     def require(self, job_id: int) -> None:
         """``NotFoundError`` (404) unless the job exists; one primary-key lookup."""
         with session_scope(self.factory) as session:
-            if session.scalar(sa.select(Job.id).where(Job.id == job_id)) is None:
-                raise job_not_found(job_id)
+            _require(session, job_id)
 
     def _page(
         self,
@@ -131,7 +136,7 @@ class JobQueries:
     ) -> tuple[list[sa.Row[Any]], dict[int, ReportList], int]:
         """Rows of one page (sorted by ``sort``, NULLs last, ties by id), each row's latest
         progress report, and the total matching the filters (``ranked``: only the trials
-        ``is_ranked`` ranks)."""
+        ``is_ranked`` ranks); ``NotFoundError`` for an unknown job."""
         column = SORT_COLUMNS.get(sort)
         if column is None:
             raise OptionsError(
@@ -149,22 +154,27 @@ class JobQueries:
         ordered = column.desc() if descending else column.asc()
         with session_scope(self.factory) as session:
             total = session.scalar(sa.select(sa.func.count()).select_from(Trial).where(*where))
-            # Sort narrow (id, key) rows first, then read the wide columns of one page only:
-            # the documents are never touched for the rows the page skips.
-            ids = list(
-                session.scalars(
-                    sa.select(Trial.id)
-                    .where(*where)
+            if not total:  # only then can the job be missing: its 404 costs no query otherwise
+                _require(session, job_id)
+                return [], {}, 0
+            # The page's ids sorted on narrow (id, key) rows in a subquery, its wide columns read
+            # for those rows only: the documents are never touched for the rows it skips. One
+            # statement, run on the connection (no ORM loading: the rows are plain columns).
+            page = (
+                sa.select(Trial.id)
+                .where(*where)
+                .order_by(ordered.nulls_last(), Trial.id)
+                .offset(offset)
+                .limit(limit)
+            )
+            rows = list(
+                session.connection().execute(
+                    select_trials(columns)
+                    .where(Trial.id.in_(page.scalar_subquery()))
                     .order_by(ordered.nulls_last(), Trial.id)
-                    .offset(offset)
-                    .limit(limit)
                 )
             )
-            found = {
-                r.id: r for r in session.execute(select_trials(columns).where(Trial.id.in_(ids)))
-            }
-            rows = [found[i] for i in ids if i in found]
-            latest = last_progress(session, ids)
+            latest = last_progress(session, [r.id for r in rows])
         return rows, latest, total or 0
 
     def trials_page(

@@ -46,6 +46,7 @@ class ListedTrial:
     """A trial as listings read it: its columns and three values of its result, no documents.
 
     ``learned_strides``, ``stride_readout`` and ``test_accuracy`` are as stored (JSON);
+    ``strides``: its strides text as stored (``api.strides.strides_text``);
     ``last_epoch``: the latest progress report of its current attempt, when one was read."""
 
     id: int
@@ -68,6 +69,7 @@ class ListedTrial:
     stride_readout: Any
     test_accuracy: Any
     copied_from: int | None
+    strides: str | None = None
     last_epoch: EpochReport | None = None
 
 

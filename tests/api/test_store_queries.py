@@ -14,10 +14,14 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.session import session_scope
+from api.schemas import mapping
 from api.store import JobRepository, insert_trials
+from api.strides import strides_text
 from nas.errors import NasError, NotFoundError
 from nas.job import CONFIRM
 from nas.recommend import best
+from nas.trial import TrialRequest
+from tests.api.harness import diffstride_spec
 from tests.api.store_helpers import SPEC, filled_job, make_job, report, request, result
 from workers.jobs.confirm import recommendation
 from workers.jobs.ranking import ranked_trial
@@ -216,3 +220,35 @@ def test_db_best_trial_is_the_recommendation_rule(
     assert (found.id if found else None) == (expected[1] if expected else None)
     chosen = recommendation(stored)
     assert (chosen.id if chosen else None) == (expected[1] if expected else None)
+
+
+def test_db_listed_trials_carry_their_stored_strides_and_unknown_jobs_are_404(
+    repo: JobRepository,
+) -> None:
+    """A listing reads each trial's strides text from its row (``trial.strides``): the block
+    string's, a finished DiffStride trial's learned strides; the same text as computed from
+    the trial (``api.strides.strides_text``). A page of an unknown job is a 404, one of a
+    known job that nothing matches is empty."""
+    job = repo.create(make_job())
+    store = repo.trial_store(job.id)
+    learning = diffstride_spec()
+    learned = [None, (1.634, 1.7), (2.4, 2.4), (3.0, 3.0)]
+    fixed = store.add(request("grid", 0))
+    search = store.add(TrialRequest(spec=learning, epochs=2, strategy="diffstride", number=0))
+    waiting = store.add(TrialRequest(spec=learning, epochs=2, strategy="diffstride", number=1))
+    store.mark_running(search.id)
+    store.finish(search.id, result(0.8).model_copy(update={"learned_strides": learned}), "x")
+    rows, total = repo.summaries_page(job.id, sort="id", descending=False)
+    assert total == 3
+    assert [(r.id, r.strides) for r in rows] == [
+        (fixed.id, "1-2-2-2"),
+        (search.id, "1-1.63x1.70-2.40-3.00"),
+        (waiting.id, strides_text(learning.to_string())),
+    ]
+    for row in rows:
+        learned_now = row.learned_strides if isinstance(row.learned_strides, list) else None
+        assert row.strides == strides_text(row.spec, learned_now)
+        assert mapping.trial_summary(row).strides == row.strides
+    with pytest.raises(NotFoundError):
+        repo.summaries_page(job.id + 1000)
+    assert repo.summaries_page(job.id, strategy="nope") == ([], 0)
