@@ -48,6 +48,7 @@ def serve(
 
     from api.app import create_app
     from api.db.session import upgrade_database
+    from api.heap import settle
     from api.settings import Settings
 
     overrides: dict[str, Any] = {
@@ -82,7 +83,9 @@ def serve(
     )
     if demo is not None:
         _submit_demo(demo, settings, factory)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    app = create_app(settings)
+    settle()  # no full garbage collection scans the imported modules again (api.heap)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
 def _bound(settings: Settings, factory: sessionmaker[Session]) -> Settings:
