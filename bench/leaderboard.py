@@ -56,6 +56,7 @@ from api.app import create_app
 from api.board_cache import Leaderboards
 from api.db.models import Job, Trial, TrialEvent
 from api.db.session import make_engine, session_factory, session_scope, upgrade_database
+from api.heap import settle
 from api.routers.pages import FIRST_SCREEN
 from api.settings import Settings
 from api.store import JobRepository, SqlTrialStore, insert_trials
@@ -296,6 +297,7 @@ def serve(url: str) -> Iterator[tuple[str, Any]]:
     """The service over ``url`` (scheduler off) in uvicorn on a free loopback port: its base
     URL and the app."""
     app = create_app(Settings(database_url=url), scheduler=False)
+    settle()  # as `nas serve` does before it serves (api.heap)
     with serve_in_thread(app) as base:
         yield base, app
 
