@@ -85,7 +85,13 @@ def serve(
         _submit_demo(demo, settings, factory)
     app = create_app(settings)
     settle()  # no full garbage collection scans the imported modules again (api.heap)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
 
 
 def _bound(settings: Settings, factory: sessionmaker[Session]) -> Settings:

@@ -10,6 +10,7 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
+import api.heap
 from api.cli import app
 from api.settings import Settings
 from tests.cli.test_cli import job_file
@@ -40,13 +41,17 @@ def test_unguarded_settings_bind_to_loopback(
 def serve(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str, keys: str = ""
 ) -> tuple[Any, str]:
-    """``nas serve ARGS`` up to ``uvicorn.run``: the options it got, and stderr (unwrapped)."""
+    """``nas serve ARGS`` up to ``uvicorn.run``: the options it got (and ``settled``: whether
+    the heap was settled before it, ``api.heap``), and stderr (unwrapped). The heap is not
+    frozen here: that would freeze the test process's."""
     served: dict[str, Any] = {}
+    settled: list[bool] = []
 
     def fake_run(app: object, **options: Any) -> None:
-        served.update(options)
+        served.update(options, settled=bool(settled))
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(api.heap, "settle", lambda: settled.append(True) or 0)
     monkeypatch.setenv("NAS_API_KEYS", keys)
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     result = runner.invoke(app, ["serve", "--database-url", url, "--executor", "inline", *args])
@@ -81,3 +86,13 @@ def test_serve_demo_stores_the_job_and_says_where_to_look(
     served, said = serve(tmp_path, monkeypatch, "--port", "8124", "--demo", str(job_file(tmp_path)))
     assert served["port"] == 8124
     assert "demo job 1 submitted leaderboard: http://127.0.0.1:8124/jobs/1" in said
+
+
+def test_serve_settles_its_heap_and_logs_requests_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, _ = serve(tmp_path, monkeypatch)
+    assert served["settled"] and served["access_log"] is False
+    monkeypatch.setenv("NAS_ACCESS_LOG", "true")
+    served, _ = serve(tmp_path, monkeypatch)
+    assert served["access_log"] is True
