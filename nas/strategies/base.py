@@ -9,7 +9,7 @@ exactly the trial a strategy that never stopped would have asked.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -24,12 +24,14 @@ EXHAUSTED = "search space exhausted"
 
 
 class RecordState(StrEnum):
-    """Where a strategy's trial is: asked and not yet told (``pending``), or how it ended."""
+    """Where a strategy's trial is: asked and not yet told (``pending``), or how it ended
+    (``skipped``: never run, it did not fit what was left of the budget)."""
 
     PENDING = "pending"
     COMPLETED = "completed"
     PRUNED = "pruned"
     FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class NoOptions(BaseModel):
@@ -116,6 +118,14 @@ class SearchStrategy(ABC):
             record.reports = list(result.history)
         self.on_tell(record)
 
+    def tell_skipped(self, number: int) -> None:
+        """Record that a trial was never run: it did not fit what was left of the budget. Like
+        a failure to a strategy that does not look closer (no result); a grid in cost order
+        asks for it again once the budget grows."""
+        record = self.records[number]
+        record.state = RecordState.SKIPPED
+        self.on_tell(record)
+
     def report(self, number: int, report: EpochReport) -> bool:
         """Intermediate progress of a running trial; return True to prune it."""
         self.records[number].reports.append(report)
@@ -138,11 +148,15 @@ class SearchStrategy(ABC):
 
     # ---- rebuilding after a restart -------------------------------------------------------
 
-    def replay(self, history: Iterable[tuple[TrialRequest, TrialResult | None, bool]]) -> None:
+    def replay(
+        self,
+        history: Iterable[tuple[TrialRequest, TrialResult | None, bool]],
+        skipped: Collection[int] = (),
+    ) -> None:
         """Rebuild state from stored trials: ``(request, result, finished)`` in ask order.
 
-        A finished trial with no result failed; an unfinished one stays pending (the scheduler
-        runs it again).
+        A finished trial with no result failed, or was skipped when its number is in
+        ``skipped``; an unfinished one stays pending (the scheduler runs it again).
         """
         for request, result, finished in history:
             if request.number != len(self.records):
@@ -151,7 +165,9 @@ class SearchStrategy(ABC):
                     f"expected #{len(self.records)}"
                 )
             self.records.append(TrialRecord(request))
-            if finished:
+            if finished and request.number in skipped:
+                self.tell_skipped(request.number)
+            elif finished:
                 self.tell(request.number, result)
 
     # ---- for subclasses -------------------------------------------------------------------

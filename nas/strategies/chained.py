@@ -18,7 +18,7 @@ budget extension may let the source train more).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from nas.errors import NasError
@@ -106,6 +106,9 @@ class Chained(SearchStrategy):
     def tell(self, number: int, result: TrialResult | None) -> None:
         self._started().tell(number, result)
 
+    def tell_skipped(self, number: int) -> None:
+        self._started().tell_skipped(number)
+
     def report(self, number: int, report: EpochReport) -> bool:
         return self._started().report(number, report)
 
@@ -117,7 +120,11 @@ class Chained(SearchStrategy):
             return self.inner.finished_reason()
         return self._cannot or f"waiting for {self.source}"
 
-    def replay(self, history: Iterable[tuple[TrialRequest, TrialResult | None, bool]]) -> None:
+    def replay(
+        self,
+        history: Iterable[tuple[TrialRequest, TrialResult | None, bool]],
+        skipped: Collection[int] = (),
+    ) -> None:
         """Rebuild from stored trials: the first names the base it started from."""
         trials = list(history)
         if trials and self.inner is None:
@@ -129,7 +136,7 @@ class Chained(SearchStrategy):
                 )
             self._start(ArchSpec.from_string(params["base_spec"]), int(params["base_trial"]))
         if trials:
-            self._started().replay(trials)
+            self._started().replay(trials, skipped)
 
     def _started(self) -> SearchStrategy:
         if self.inner is None:

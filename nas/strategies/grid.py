@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from nas.errors import OptionsError
-from nas.strategies.base import SearchStrategy, StrategyContext
+from nas.strategies.base import RecordState, SearchStrategy, StrategyContext
 from nas.strategies.space import Space, key_of_params
 from nas.trial import TrialRequest
 
@@ -86,7 +86,8 @@ class GridSearch(SearchStrategy):
         return sorted(costs, key=lambda index: (costs[index], index))
 
     def _next_index(self) -> int | None:
-        self._walking()
+        if self._walking() == "cost":
+            return self._cheapest_left()
         length = len(self._order) if self._order is not None else self.space.size
         start = 0
         if self.records:
@@ -97,6 +98,21 @@ class GridSearch(SearchStrategy):
         for position in range(start, length):
             index = self._order[position] if self._order is not None else position
             if self.space.is_valid(index):
+                return index
+        return None
+
+    def _cheapest_left(self) -> int | None:
+        """In cost order: the cheapest point not asked yet, or asked and skipped (it did not
+        fit the budget then; the runner asks again only once the budget grew or a trial in
+        flight gave some back)."""
+        asked = set()
+        for record in self.records:
+            key = key_of_params(record.request.params)
+            if record.state != RecordState.SKIPPED and key is not None:
+                asked.add(self.space.index_of(key))
+        assert self._order is not None
+        for index in self._order:
+            if index not in asked and self.space.is_valid(index):
                 return index
         return None
 

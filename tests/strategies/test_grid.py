@@ -155,35 +155,39 @@ def test_a_cost_ordered_grid_trains_the_cheapest_point_first_by_the_budgets_esti
     assert widths == {0.5} and trials[-1].request.params["depth"] == 2.0  # small first
 
 
+def cheapest_first_job(total: float, parallel: int = 1) -> JobSpec:
+    return JobSpec.parse(
+        {
+            "name": "cheapest-first",
+            "dataset": {"name": "synthetic", "subset": 200},
+            "space": COST_SPACE,
+            "strategies": [{"name": "grid", "options": {"order": "cost"}}],
+            "budget": {
+                "unit": "base_epochs",
+                "total": total,
+                "epochs_per_trial": 2,
+                "parallel_trials": parallel,
+            },
+            "confirm_seeds": 0,
+        }
+    )
+
+
+def cheapest_first_runner(total: float, parallel: int = 1) -> JobRunner:
+    data = load("synthetic", subset=200)
+    probe = JobRunner(cheapest_first_job(1000), data, InlineExecutor(), MemoryTrialStore())
+    objective = SyntheticObjective(
+        base=probe.base, target_strides=(1, 2, 2, 2), cost_of_epoch=probe.epoch_cost
+    )
+    job = cheapest_first_job(total, parallel)
+    return JobRunner(job, data, SyntheticExecutor(objective), MemoryTrialStore())
+
+
 def test_a_cost_ordered_grid_stops_at_its_first_point_over_budget() -> None:
     """Cheapest first, once a point does not fit what is left (one trial at a time: nothing in
     flight to give back), no later one can: it stops there, one skip, not 25 (the rule for
     other strategies), saying what the cheapest point left needs."""
-
-    def job(total: float) -> JobSpec:
-        return JobSpec.parse(
-            {
-                "name": "cheapest-first",
-                "dataset": {"name": "synthetic", "subset": 200},
-                "space": COST_SPACE,
-                "strategies": [{"name": "grid", "options": {"order": "cost"}}],
-                "budget": {
-                    "unit": "base_epochs",
-                    "total": total,
-                    "epochs_per_trial": 2,
-                    "parallel_trials": 1,
-                },
-                "confirm_seeds": 0,
-            }
-        )
-
-    data = load("synthetic", subset=200)
-    probe = JobRunner(job(1000), data, InlineExecutor(), MemoryTrialStore())
-    objective = SyntheticObjective(
-        base=probe.base, target_strides=(1, 2, 2, 2), cost_of_epoch=probe.epoch_cost
-    )
-    store = MemoryTrialStore()
-    runner = JobRunner(job(6), data, SyntheticExecutor(objective), store)
+    runner = cheapest_first_runner(6)
     trials = sorted(runner.run(), key=lambda t: t.number)
     states = [t.state for t in trials]
     assert states.count(TrialState.SKIPPED) == 1 and states[-1] == TrialState.SKIPPED
@@ -245,3 +249,41 @@ def test_an_unknown_order_names_the_field() -> None:
             }
         )
     assert info.value.field == "strategies[0].options.order"
+
+
+def test_an_extended_cost_ordered_grid_trains_the_point_it_skipped_next() -> None:
+    """Stopped at its first point over budget, then given more: the grid asks for that point
+    again (it is still the cheapest left) and goes on from there; no point trains twice, and a
+    run rebuilt from the store (a restart) asks what this one asks."""
+    runner = cheapest_first_runner(6)
+    first = sorted(runner.run(), key=lambda t: t.number)
+    skipped = first[-1]
+    assert skipped.state == TrialState.SKIPPED
+    runner.extend(runner.job.budget.model_copy(update={"total": 40}))
+    trials = sorted(runner.run(), key=lambda t: t.number)
+    after = trials[len(first) :]
+    assert after, "the extension trained nothing"
+    assert after[0].request.spec == skipped.request.spec
+    assert after[0].state == TrialState.COMPLETED
+    trained = [t.request.spec.to_string() for t in trials if t.state == TrialState.COMPLETED]
+    assert len(trained) == len(set(trained))
+    estimates = [runner.ledger.estimate(t.request.spec) for t in trials if t.state != "skipped"]
+    assert estimates == sorted(estimates)  # still cheapest first
+    data = load("synthetic", subset=200)
+    rebuilt = JobRunner(runner.job, data, runner.executor, runner.store)
+    rebuilt.start()
+    (state,) = rebuilt.states.values()
+    (live,) = runner.states.values()
+    assert [r.state for r in state.strategy.records] == [r.state for r in live.strategy.records]
+    assert state.strategy.propose() == live.strategy.propose()
+
+
+def test_a_cost_ordered_grid_waits_for_its_trials_in_flight_after_a_skip() -> None:
+    """Trials in flight when a point does not fit: the grid is not asked again until one of
+    them finishes (it would propose the same point), so it skips far fewer times than the 25
+    in a row that stop other strategies."""
+    runner = cheapest_first_runner(9, parallel=3)
+    trials = runner.run()
+    skips = [t for t in trials if t.state == TrialState.SKIPPED]
+    assert skips and len(skips) <= 3
+    assert sum(t.state == TrialState.COMPLETED for t in trials) >= 2

@@ -69,6 +69,11 @@ def fit_base(job: JobSpec, data: ImageData) -> ArchSpec:
     return base.replace(**changes)
 
 
+def _was_skipped(trial: StoredTrial) -> bool:
+    """Stored without running: it did not fit what was left of the budget."""
+    return trial.error is not None and trial.error.startswith(OVER_BUDGET)
+
+
 @dataclass
 class StrategyState:
     """One strategy within a run: the strategy and its budget account (``workers.jobs.budget``)."""
@@ -76,6 +81,10 @@ class StrategyState:
     key: str
     strategy: SearchStrategy
     account: Account
+    held: bool = False
+    """A cheapest-first strategy whose proposal did not fit while trials of it ran: asked again
+    once one of them finishes (its reservation given back) or the budget grows, not before
+    (its next proposal would be that one again)."""
 
     # read by progress displays (``nas run``)
     @property
@@ -207,12 +216,13 @@ class JobRunner:
         for key, trials in by_strategy.items():
             state = self.states[key]
             account = state.account
-            state.strategy.replay((t.request, t.result, t.finished) for t in trials)
+            skips = {t.number for t in trials if t.finished and _was_skipped(t)}
+            state.strategy.replay(((t.request, t.result, t.finished) for t in trials), skips)
             for trial in trials:
                 account.trials_asked += 1
                 self._number[trial.id] = trial.number
                 self._trial_owner[trial.id] = state
-                skipped = trial.error is not None and trial.error.startswith(OVER_BUDGET)
+                skipped = _was_skipped(trial)
                 account.consecutive_skips = account.consecutive_skips + 1 if skipped else 0
                 account.skipped += skipped
                 if trial.finished:
@@ -397,6 +407,8 @@ class JobRunner:
         strategies that stopped for want of budget (or of trials) ask again."""
         self.job = self.job.model_copy(update={"budget": budget})
         self.ledger.extend(budget)
+        for state in self.states.values():
+            state.held = False
         self._save_budget()
 
     def complete(self, completion: Completion) -> None:
@@ -424,7 +436,7 @@ class JobRunner:
         return False
 
     def _ask_one(self, state: StrategyState) -> bool:
-        if self._waits(state):
+        if state.held or self._waits(state):
             return False
         account = state.account
         why_not = self.ledger.can_ask(state.key)
@@ -451,10 +463,14 @@ class JobRunner:
             # Recorded (so a replay asks the same next trial) but not run: it does not fit.
             self.store.skip(trial.id, self.ledger.over_budget(cost, account.remaining()))
             out_of_budget = account.skip()
-            state.strategy.tell(trial.number, None)
-            if not out_of_budget and not account.reserved and state.strategy.asks_cheapest_first():
+            state.strategy.tell_skipped(trial.number)
+            cheapest_first = state.strategy.asks_cheapest_first()
+            if not out_of_budget and not account.reserved and cheapest_first:
                 # the cheapest proposal left does not fit, and nothing in flight can give back
                 self._stop(state, self.ledger.cheapest_over_budget(state.key, cost), reopens=True)
+            elif not out_of_budget and cheapest_first:
+                state.held = True  # until a trial in flight gives some back
+                self._save_budget()
             elif out_of_budget:
                 self._stop(state, self.ledger.too_many_skips(state.key), reopens=True)
             else:
@@ -508,6 +524,7 @@ class JobRunner:
             self.confirmation.in_flight.discard(completion.trial_id)
         else:
             state.account.settle(completion.trial_id, self.ledger.charge(completion.result))
+            state.held = False
             state.strategy.tell(number, completion.result)
             self._save_budget()
             self.confirmation.observe(trial)
